@@ -1,0 +1,137 @@
+//! Configuration from the environment (DESIGN §6).
+
+use std::time::Duration;
+
+/// How the server runs: `demo` loads a demo county into an empty database and accepts
+/// built-in secrets; `production` refuses to start without real secrets and never loads demo data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Demo county, built-in secrets allowed.
+    Demo,
+    /// Real deployment.
+    Production,
+}
+
+/// Everything the server needs to start.
+#[derive(Clone)]
+pub struct Config {
+    /// `sqlite://path`, a file path, or `postgres://…`.
+    pub database_url: String,
+    /// Address to listen on, e.g. `127.0.0.1:8080`; port 0 picks a free port.
+    pub bind: String,
+    /// Demo or production.
+    pub mode: Mode,
+    /// HMAC key for access tokens and pull cursors.
+    pub jwt_secret: String,
+    /// HMAC key for ID-number lookup hashes. Changing it orphans every stored hash.
+    pub id_hash_secret: String,
+    /// Lifetime of an access token.
+    pub access_ttl: Duration,
+    /// Lifetime of a refresh token.
+    pub refresh_ttl: Duration,
+    /// Failed logins allowed per username within `login_window`.
+    pub login_max_failures_per_user: usize,
+    /// Failed logins allowed per client address within `login_window`.
+    pub login_max_failures_per_ip: usize,
+    /// Window of the login throttle.
+    pub login_window: Duration,
+    /// Most ops in one push batch.
+    pub max_batch_ops: usize,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// How far in the future a clinical time may be before it is refused.
+    pub max_clock_skew: Duration,
+    /// Database connections in the pool.
+    pub pool_size: u32,
+    /// Number of residents the demo county gets.
+    pub demo_residents: usize,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+}
+
+/// The secret used when demo mode runs without one configured. Never valid in production.
+pub const DEMO_SECRET: &str = "jiayi-demo-secret-not-for-production-use";
+
+/// A configuration problem that stops the server from starting.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the configuration from `JIAYI_*` and `DATABASE_URL` environment variables.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let database_url = env("DATABASE_URL").unwrap_or_else(|| "sqlite://data/jiayi.db".into());
+        let embedded = !crate::db::is_postgres_url(&database_url);
+        let mode = match env("JIAYI_MODE").as_deref() {
+            None if embedded => Mode::Demo,
+            None => Mode::Production,
+            Some("demo") => Mode::Demo,
+            Some("production") => Mode::Production,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "JIAYI_MODE must be demo or production, not {other:?}"
+                )))
+            }
+        };
+        let secret = |name: &str| -> Result<String, ConfigError> {
+            match (env(name), mode) {
+                (Some(s), Mode::Production) if s.len() < 32 || s == DEMO_SECRET => Err(ConfigError(format!(
+                    "{name} must be at least 32 characters and not the demo secret"
+                ))),
+                (Some(s), _) => Ok(s),
+                (None, Mode::Demo) => Ok(DEMO_SECRET.to_string()),
+                (None, Mode::Production) => Err(ConfigError(format!("{name} is required in production mode"))),
+            }
+        };
+        let num = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match env(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| ConfigError(format!("{name} must be a whole number, not {v:?}"))),
+            }
+        };
+        let config = Config {
+            database_url,
+            bind: env("JIAYI_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            mode,
+            jwt_secret: secret("JIAYI_JWT_SECRET")?,
+            id_hash_secret: secret("JIAYI_ID_HASH_SECRET")?,
+            access_ttl: Duration::from_secs(num("JIAYI_ACCESS_TTL_SECS", 15 * 60)?),
+            refresh_ttl: Duration::from_secs(num("JIAYI_REFRESH_TTL_SECS", 30 * 24 * 3600)?),
+            login_max_failures_per_user: num("JIAYI_LOGIN_MAX_FAILURES_PER_USER", 5)? as usize,
+            login_max_failures_per_ip: num("JIAYI_LOGIN_MAX_FAILURES_PER_IP", 30)? as usize,
+            login_window: Duration::from_secs(num("JIAYI_LOGIN_WINDOW_SECS", 15 * 60)?),
+            max_batch_ops: num("JIAYI_MAX_BATCH_OPS", 1000)? as usize,
+            max_body_bytes: num("JIAYI_MAX_BODY_BYTES", 16 * 1024 * 1024)? as usize,
+            max_clock_skew: Duration::from_secs(num("JIAYI_MAX_CLOCK_SKEW_SECS", 10 * 60)?),
+            pool_size: num("JIAYI_POOL_SIZE", 8)? as u32,
+            demo_residents: num("JIAYI_DEMO_RESIDENTS", 4000)? as usize,
+            workers: num("JIAYI_WORKERS", 0)? as usize,
+        };
+        Ok(config)
+    }
+
+    /// A demo-mode configuration on the given database, for tests and tools.
+    pub fn demo(database_url: impl Into<String>) -> Config {
+        Config {
+            database_url: database_url.into(),
+            bind: "127.0.0.1:0".into(),
+            mode: Mode::Demo,
+            jwt_secret: DEMO_SECRET.into(),
+            id_hash_secret: DEMO_SECRET.into(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            login_max_failures_per_user: 5,
+            login_max_failures_per_ip: 30,
+            login_window: Duration::from_secs(15 * 60),
+            max_batch_ops: 1000,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_clock_skew: Duration::from_secs(10 * 60),
+            pool_size: 4,
+            demo_residents: 4000,
+            workers: 2,
+        }
+    }
+}

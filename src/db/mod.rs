@@ -1,0 +1,149 @@
+//! Storage: one connection type over SQLite and PostgreSQL, its pool, migrations, and the
+//! few places where the two backends need different SQL.
+
+pub mod bulk;
+pub mod raw;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::AppError;
+
+/// A connection to either backend. Queries written with diesel's DSL run on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL (production).
+    Pg(PgConnection),
+    /// Embedded SQLite (demo, small counties).
+    Sqlite(SqliteConnection),
+}
+
+/// The connection pool.
+pub type Pool = r2d2::Pool<Manager>;
+/// A connection checked out of the pool.
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// True when the URL names a PostgreSQL server.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The SQLite file path of a `sqlite://` URL or a bare path.
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+/// Opens connections by URL scheme, never by trial and error: a PostgreSQL URL that
+/// cannot be reached is an error, not a new SQLite file.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+}
+
+impl Manager {
+    /// A manager for the given database URL.
+    pub fn new(url: &str) -> Manager {
+        Manager { url: url.to_string() }
+    }
+}
+
+/// Pragmas every SQLite connection gets (DESIGN §2 Storage).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        if is_postgres_url(&self.url) {
+            PgConnection::establish(&self.url)
+                .map(DbConn::Pg)
+                .map_err(r2d2::Error::ConnectionError)
+        } else {
+            let mut c = SqliteConnection::establish(sqlite_path(&self.url)).map_err(r2d2::Error::ConnectionError)?;
+            c.batch_execute(SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)?;
+            Ok(DbConn::Sqlite(c))
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// Creates the SQLite file's directory if needed, builds the pool and runs migrations.
+pub fn connect(url: &str, size: u32) -> Result<Pool, String> {
+    if !is_postgres_url(url) {
+        let path = std::path::Path::new(sqlite_path(url));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(Manager::new(url))
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+    migrate(&mut conn)?;
+    Ok(pool)
+}
+
+/// Applies pending migrations of the connection's backend.
+pub fn migrate(conn: &mut DbConn) -> Result<(), String> {
+    let applied = match conn {
+        DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(|e| format!("migration failed: {e}"))?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    Ok(())
+}
+
+/// Runs a database closure on actix's blocking pool, never on an async worker.
+pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// Runs `f` in a write transaction. On SQLite the first statement writes, so the write
+/// lock is taken up front (waiting under busy_timeout) instead of failing on upgrade.
+pub fn write_tx<T, F>(conn: &mut DbConn, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError>,
+{
+    conn.transaction(|c| {
+        if let DbConn::Sqlite(s) = c {
+            s.batch_execute("UPDATE sync_counters SET value = value WHERE name = 'change_log'")?;
+        }
+        f(c)
+    })
+}
+
+/// Is the database answering?
+pub fn ping(conn: &mut DbConn) -> Result<(), AppError> {
+    conn.batch_execute("SELECT 1").map_err(AppError::from)
+}

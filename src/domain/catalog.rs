@@ -1,0 +1,71 @@
+//! The catalog every database starts with (DESIGN §7): service packages and the
+//! satisfaction questionnaire, version 1. Counties may add more; these are never edited.
+
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::error::AppError;
+use crate::schema::{questionnaires, service_packages};
+use crate::time::now_ms;
+
+/// (code, name, kind, price in fen, self-pay in fen).
+pub const PACKAGES: [(&str, &str, &str, i64, i64); 5] = [
+    ("BASIC", "基础公共卫生服务包", "basic", 0, 0),
+    ("HTN", "高血压管理包", "personalised", 12000, 3000),
+    ("DM", "糖尿病管理包", "personalised", 12000, 3000),
+    ("ELDERLY", "老年人健康管理包", "personalised", 10000, 2000),
+    ("MCH", "母婴健康包", "personalised", 15000, 5000),
+];
+
+/// The satisfaction questionnaire, version 1.
+pub fn satisfaction_v1() -> serde_json::Value {
+    serde_json::json!({
+        "items": [
+            { "code": "satisfaction", "text": "您对家庭医生签约服务是否满意？",
+              "options": ["very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"] },
+            { "code": "awareness", "text": "您是否知道自己已签约家庭医生？", "options": ["aware", "unaware"] }
+        ],
+        "satisfied_options": ["very_satisfied", "satisfied", "basically_satisfied"],
+        "aware_options": ["aware"]
+    })
+}
+
+/// Inserts whatever part of the catalog is missing.
+pub fn ensure(conn: &mut DbConn) -> Result<(), AppError> {
+    let now = now_ms();
+    for (code, name, kind, price, self_pay) in PACKAGES {
+        let exists = service_packages::table.find(code).count().get_result::<i64>(conn)? > 0;
+        if !exists {
+            diesel::insert_into(service_packages::table)
+                .values((
+                    service_packages::code.eq(code),
+                    service_packages::name.eq(name),
+                    service_packages::kind.eq(kind),
+                    service_packages::price_fen.eq(price),
+                    service_packages::self_pay_fen.eq(self_pay),
+                    service_packages::active.eq(true),
+                    service_packages::created_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+    }
+    let exists = questionnaires::table
+        .find(("satisfaction", 1))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if !exists {
+        diesel::insert_into(questionnaires::table)
+            .values((
+                questionnaires::code.eq("satisfaction"),
+                questionnaires::version.eq(1),
+                questionnaires::title.eq("家庭医生签约服务满意度调查"),
+                questionnaires::definition.eq(satisfaction_v1().to_string()),
+                questionnaires::satisfaction_item.eq(Some("satisfaction")),
+                questionnaires::awareness_item.eq(Some("awareness")),
+                questionnaires::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}

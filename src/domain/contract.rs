@@ -1,0 +1,448 @@
+//! Family-doctor service contracts (签约服务协议).
+//!
+//! States: `DRAFT → SIGNED → ACTIVE → {EXPIRED, TERMINATED, RENEWED}`, `DRAFT → CANCELLED`,
+//! any signed state → `VOIDED`; `PENDING_REVIEW` holds a second signing of a resident who
+//! already has a contract in effect with another team, until a supervisor decides.
+//! `ACTIVE` and `EXPIRED` follow from the dates: a stored `SIGNED` contract is active
+//! while today is inside its term and expired after, without anyone pushing it.
+
+use chrono::{Months, NaiveDate};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{audit, resident, validate, Applied, WriteCtx};
+use crate::db::DbConn;
+use crate::error::AppError;
+use crate::schema::{conflicts, contract_packages, contracts, county_settings, service_packages};
+use crate::sync::changelog::{self, Change};
+use crate::time::fmt_date;
+
+/// States stored in `contracts.status`.
+pub mod status {
+    /// Being prepared, not signed.
+    pub const DRAFT: &str = "DRAFT";
+    /// Signed; active or expired by date.
+    pub const SIGNED: &str = "SIGNED";
+    /// In effect.
+    pub const ACTIVE: &str = "ACTIVE";
+    /// Term over.
+    pub const EXPIRED: &str = "EXPIRED";
+    /// Ended early with a reason.
+    pub const TERMINATED: &str = "TERMINATED";
+    /// Replaced by a successor contract.
+    pub const RENEWED: &str = "RENEWED";
+    /// Draft abandoned.
+    pub const CANCELLED: &str = "CANCELLED";
+    /// Declared void by a supervisor (fake or coerced signing).
+    pub const VOIDED: &str = "VOIDED";
+    /// Second signing held for a supervisor's decision.
+    pub const PENDING_REVIEW: &str = "PENDING_REVIEW";
+}
+
+/// Statuses whose contracts count as signed and in effect for their dates.
+pub const COUNTING: [&str; 5] = [
+    status::SIGNED,
+    status::ACTIVE,
+    status::EXPIRED,
+    status::TERMINATED,
+    status::RENEWED,
+];
+
+/// The status a reader sees on a date: stored `SIGNED`/`ACTIVE` become `ACTIVE` inside the
+/// term and `EXPIRED` after it.
+pub fn effective_status<'a>(stored: &'a str, from: &str, to: &str, today: &str) -> &'a str {
+    match stored {
+        status::SIGNED | status::ACTIVE if today > to => status::EXPIRED,
+        status::SIGNED | status::ACTIVE if today >= from => status::ACTIVE,
+        other => other,
+    }
+}
+
+/// A contract as a tablet sends it (`data` of a `contract` create op).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContractData {
+    /// The resident.
+    pub resident_id: String,
+    /// The signing team (a doctor's own team).
+    pub team_id: String,
+    /// The responsible doctor (a user id).
+    #[serde(default)]
+    pub doctor_id: Option<String>,
+    /// Package codes; `BASIC` is always included.
+    pub packages: Vec<String>,
+    /// `DRAFT` or `SIGNED`.
+    pub status: String,
+    /// Clinical instant of signing (required when `SIGNED`).
+    #[serde(default)]
+    pub signed_at: Option<String>,
+    /// First day in effect.
+    pub effective_from: String,
+    /// Last day in effect; defaults to the county's term (one year) from `effective_from`.
+    #[serde(default)]
+    pub effective_to: Option<String>,
+    /// SHA-256 of the signature image blob.
+    #[serde(default)]
+    pub signature_sha256: Option<String>,
+    /// The predecessor this contract renews.
+    #[serde(default)]
+    pub renews: Option<String>,
+}
+
+/// A contract row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = contracts)]
+pub struct Contract {
+    pub id: String,
+    pub county_code: String,
+    pub village_code: String,
+    pub resident_id: String,
+    pub team_id: String,
+    pub doctor_id: Option<String>,
+    pub status: String,
+    pub signed_at: Option<i64>,
+    pub signed_on: Option<String>,
+    pub effective_from: String,
+    pub effective_to: String,
+    pub ended_on: Option<String>,
+    pub end_reason: Option<String>,
+    pub end_reason_text: Option<String>,
+    pub signature_sha256: Option<String>,
+    pub renews: Option<String>,
+    pub renewed_by: Option<String>,
+    pub supersedes: Option<String>,
+    pub version: i64,
+    pub deleted: bool,
+    pub recorded_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub change_seq: i64,
+    pub created_by: String,
+    pub device_id: Option<String>,
+}
+
+/// A contract as outputs show it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContractView {
+    pub id: String,
+    pub resident_id: String,
+    pub team_id: String,
+    pub doctor_id: Option<String>,
+    /// Status as of today (`ACTIVE`/`EXPIRED` follow from the dates).
+    pub status: String,
+    pub signed_at: Option<String>,
+    pub effective_from: String,
+    pub effective_to: String,
+    pub ended_on: Option<String>,
+    pub end_reason: Option<String>,
+    pub signature_sha256: Option<String>,
+    pub renews: Option<String>,
+    pub renewed_by: Option<String>,
+    pub packages: Vec<String>,
+    pub version: i64,
+}
+
+impl Contract {
+    /// The output form with its package codes.
+    pub fn view(&self, packages: Vec<String>) -> ContractView {
+        let today = fmt_date(crate::time::today_cst());
+        ContractView {
+            id: self.id.clone(),
+            resident_id: self.resident_id.clone(),
+            team_id: self.team_id.clone(),
+            doctor_id: self.doctor_id.clone(),
+            status: effective_status(&self.status, &self.effective_from, &self.effective_to, &today).to_string(),
+            signed_at: self.signed_at.map(crate::time::fmt_instant),
+            effective_from: self.effective_from.clone(),
+            effective_to: self.effective_to.clone(),
+            ended_on: self.ended_on.clone(),
+            end_reason: self.end_reason.clone(),
+            signature_sha256: self.signature_sha256.clone(),
+            renews: self.renews.clone(),
+            renewed_by: self.renewed_by.clone(),
+            packages,
+            version: self.version,
+        }
+    }
+}
+
+/// Package codes of a contract.
+pub fn package_codes(conn: &mut DbConn, contract_id: &str) -> Result<Vec<String>, AppError> {
+    Ok(contract_packages::table
+        .filter(contract_packages::contract_id.eq(contract_id))
+        .order(contract_packages::package_code)
+        .select(contract_packages::package_code)
+        .load(conn)?)
+}
+
+/// Finds a contract by id.
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Contract>, AppError> {
+    Ok(contracts::table
+        .find(id)
+        .select(Contract::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The county's contract term in months (default 12).
+pub fn term_months(conn: &mut DbConn, county: &str) -> Result<u32, AppError> {
+    let m: Option<i32> = county_settings::table
+        .find(county)
+        .select(county_settings::contract_term_months)
+        .first(conn)
+        .optional()?;
+    Ok(m.unwrap_or(12).clamp(1, 60) as u32)
+}
+
+/// Creates a contract. A second contract in effect for the same resident (another team
+/// signing offline) is stored as `PENDING_REVIEW` with a conflict for the supervisor.
+pub fn create(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    id: &str,
+    d: &ContractData,
+    recorded_at: i64,
+) -> Result<Applied, AppError> {
+    let id = validate::uuid(id, "id")?;
+    let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
+    let team_id = validate::uuid(&d.team_id, "team_id")?;
+    let doctor_id = d
+        .doctor_id
+        .as_deref()
+        .map(|x| validate::uuid(x, "doctor_id"))
+        .transpose()?;
+    let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
+        .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
+    if res.merged_into.is_some() {
+        return Err(AppError::invalid(
+            "resident_merged",
+            "resident_id",
+            "this resident was merged; sign the surviving record",
+        ));
+    }
+    match &ctx.auth.team_id {
+        Some(own) if *own == team_id => {}
+        Some(_) => {
+            return Err(AppError::invalid(
+                "out_of_scope",
+                "team_id",
+                "a doctor signs for their own team",
+            ))
+        }
+        None => {
+            return Err(AppError::invalid(
+                "out_of_scope",
+                "team_id",
+                "only team members sign contracts",
+            ))
+        }
+    }
+    let signed = match d.status.as_str() {
+        status::DRAFT => false,
+        status::SIGNED => true,
+        _ => {
+            return Err(AppError::invalid(
+                "invalid_status",
+                "status",
+                "a new contract is DRAFT or SIGNED",
+            ))
+        }
+    };
+    let signed_at = match (&d.signed_at, signed) {
+        (Some(s), _) => Some(validate::clinical(s, "signed_at", ctx)?),
+        (None, true) => {
+            return Err(AppError::invalid(
+                "missing_field",
+                "signed_at",
+                "a SIGNED contract needs signed_at",
+            ))
+        }
+        (None, false) => None,
+    };
+    let from = validate::date(&d.effective_from, "effective_from")?;
+    let to = match &d.effective_to {
+        Some(t) => validate::date(t, "effective_to")?,
+        None => from
+            .checked_add_months(Months::new(term_months(conn, &res.county_code)?))
+            .and_then(|x| x.pred_opt())
+            .ok_or_else(|| AppError::invalid("invalid_date", "effective_from", "effective_from is out of range"))?,
+    };
+    if to < from {
+        return Err(AppError::invalid(
+            "invalid_period",
+            "effective_to",
+            "effective_to is before effective_from",
+        ));
+    }
+    if to > from + chrono::Days::new(5 * 366) {
+        return Err(AppError::invalid(
+            "invalid_period",
+            "effective_to",
+            "a contract term is at most five years",
+        ));
+    }
+    let packages = check_packages(conn, &d.packages)?;
+    let signature = d
+        .signature_sha256
+        .as_deref()
+        .map(|s| validate::sha256(s, "signature_sha256"))
+        .transpose()?;
+    let renews = d.renews.as_deref().map(|r| validate::uuid(r, "renews")).transpose()?;
+    if let Some(p) = &renews {
+        let ok = find(conn, p)?.is_some_and(|c| c.resident_id == resident_id && !c.deleted);
+        if !ok {
+            return Err(AppError::invalid(
+                "unknown_contract",
+                "renews",
+                "renews must name a contract of the same resident",
+            ));
+        }
+    }
+    if find(conn, &id)?.is_some() {
+        return Err(AppError::conflict("already_exists", "a contract with this id exists").with_field("id"));
+    }
+    // Another team's contract in effect over these dates → hold this one for review.
+    let rival: Option<String> = if signed {
+        let in_effect: Vec<String> = contracts::table
+            .filter(contracts::resident_id.eq(&resident_id))
+            .filter(contracts::deleted.eq(false))
+            .filter(contracts::status.eq_any([status::SIGNED, status::ACTIVE]))
+            .filter(contracts::effective_from.le(fmt_date(to)))
+            .filter(contracts::effective_to.ge(fmt_date(from)))
+            .filter(contracts::ended_on.is_null())
+            .select(contracts::id)
+            .load(conn)?;
+        // The predecessor a renewal names is not a rival.
+        in_effect.into_iter().find(|r| renews.as_deref() != Some(r.as_str()))
+    } else {
+        None
+    };
+    let stored_status = match (&rival, signed) {
+        (Some(_), _) => status::PENDING_REVIEW,
+        (None, true) => status::SIGNED,
+        (None, false) => status::DRAFT,
+    };
+    let county = res.county_code.clone();
+    let seq = changelog::append(
+        conn,
+        &Change::new(ctx, &county, "contract", &id, 1)
+            .village(&res.village_code)
+            .team(&team_id),
+    )?;
+    diesel::insert_into(contracts::table)
+        .values((
+            contracts::id.eq(&id),
+            contracts::county_code.eq(&county),
+            contracts::village_code.eq(&res.village_code),
+            contracts::resident_id.eq(&resident_id),
+            contracts::team_id.eq(&team_id),
+            contracts::doctor_id.eq(&doctor_id),
+            contracts::status.eq(stored_status),
+            contracts::signed_at.eq(signed_at.map(|t| t.at)),
+            contracts::signed_on.eq(signed_at.map(|t| fmt_date(t.local_date))),
+            contracts::effective_from.eq(fmt_date(from)),
+            contracts::effective_to.eq(fmt_date(to)),
+            contracts::signature_sha256.eq(&signature),
+            contracts::renews.eq(&renews),
+            contracts::version.eq(1i64),
+            contracts::deleted.eq(false),
+            contracts::recorded_at.eq(recorded_at),
+            contracts::created_at.eq(ctx.now),
+            contracts::updated_at.eq(ctx.now),
+            contracts::change_seq.eq(seq),
+            contracts::created_by.eq(&ctx.auth.user_id),
+            contracts::device_id.eq(&ctx.auth.device_id),
+        ))
+        .execute(conn)?;
+    for (code, price, self_pay) in &packages {
+        diesel::insert_into(contract_packages::table)
+            .values((
+                contract_packages::contract_id.eq(&id),
+                contract_packages::package_code.eq(code),
+                contract_packages::price_fen.eq(price),
+                contract_packages::self_pay_fen.eq(self_pay),
+                contract_packages::county_code.eq(&county),
+            ))
+            .execute(conn)?;
+    }
+    let conflict_id = match rival {
+        None => None,
+        Some(other) => {
+            let cid = uuid::Uuid::now_v7().to_string();
+            diesel::insert_into(conflicts::table)
+                .values((
+                    conflicts::id.eq(&cid),
+                    conflicts::county_code.eq(&county),
+                    conflicts::village_code.eq(&res.village_code),
+                    conflicts::kind.eq("double_signing"),
+                    conflicts::entity.eq("contract"),
+                    conflicts::entity_id.eq(&id),
+                    conflicts::other_entity_id.eq(&other),
+                    conflicts::op_id.eq(ctx.op_id),
+                    conflicts::device_id.eq(&ctx.auth.device_id),
+                    conflicts::status.eq("open"),
+                    conflicts::created_at.eq(ctx.now),
+                ))
+                .execute(conn)?;
+            Some(cid)
+        }
+    };
+    audit::record(
+        conn,
+        audit::Entry::actor(ctx.auth, "contract_created")
+            .entity("contract", &id)
+            .detail(serde_json::json!({ "status": stored_status }))
+            .at(ctx.now)
+            .clinical(recorded_at),
+    )?;
+    Ok(Applied {
+        id,
+        version: 1,
+        conflict_id,
+    })
+}
+
+/// Checks package codes; returns (code, price, self-pay) with the price at signing.
+fn check_packages(conn: &mut DbConn, codes: &[String]) -> Result<Vec<(String, i64, i64)>, AppError> {
+    let mut wanted: Vec<String> = codes.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.len() != codes.len() {
+        return Err(AppError::invalid(
+            "duplicate_package",
+            "packages",
+            "a package is listed twice",
+        ));
+    }
+    if !wanted.iter().any(|c| c == "BASIC") {
+        return Err(AppError::invalid(
+            "basic_package_required",
+            "packages",
+            "every contract includes the BASIC package",
+        ));
+    }
+    let found: Vec<(String, i64, i64)> = service_packages::table
+        .filter(service_packages::code.eq_any(&wanted))
+        .filter(service_packages::active.eq(true))
+        .select((
+            service_packages::code,
+            service_packages::price_fen,
+            service_packages::self_pay_fen,
+        ))
+        .order(service_packages::code)
+        .load(conn)?;
+    if found.len() != wanted.len() {
+        return Err(AppError::invalid(
+            "unknown_package",
+            "packages",
+            "unknown or withdrawn package code",
+        ));
+    }
+    Ok(found)
+}
+
+/// Parses a stored date (always valid: written by this module).
+pub fn stored_date(s: &str) -> Option<NaiveDate> {
+    crate::time::parse_date(s)
+}

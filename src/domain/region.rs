@@ -1,0 +1,179 @@
+//! Administrative regions (统计用区划代码): county `XXXXXX000000`, township `XXXXXXXXX000`,
+//! village `XXXXXXXXXXXX`; a code's parent follows from its prefix.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::DbConn;
+use crate::error::AppError;
+use crate::schema::regions;
+use crate::time::now_ms;
+
+/// The three levels jiayi works with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// 县/区.
+    County,
+    /// 乡镇/街道.
+    Township,
+    /// 村/社区.
+    Village,
+}
+
+impl Level {
+    /// The stored code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::County => "county",
+            Level::Township => "township",
+            Level::Village => "village",
+        }
+    }
+}
+
+/// A region row.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, ToSchema)]
+#[diesel(table_name = regions)]
+pub struct Region {
+    /// 12-digit division code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// `county`, `township` or `village`.
+    pub level: String,
+    /// Parent code (none for a county).
+    pub parent_code: Option<String>,
+    /// County code.
+    pub county_code: String,
+    /// Created (server, epoch ms).
+    #[serde(skip)]
+    pub created_at: i64,
+}
+
+/// Level and parent of a code, or why it is not a usable code.
+pub fn parse_code(code: &str) -> Result<(Level, Option<String>), AppError> {
+    let bad = |m: &str| AppError::invalid("invalid_region_code", "code", m.to_string());
+    if code.len() != 12 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("a region code has 12 digits"));
+    }
+    if &code[2..6] == "0000" || &code[4..6] == "00" {
+        return Err(bad(
+            "provinces and prefectures are not regions jiayi manages; start at a county",
+        ));
+    }
+    if &code[6..] == "000000" {
+        Ok((Level::County, None))
+    } else if &code[9..] == "000" {
+        Ok((Level::Township, Some(format!("{}000000", &code[..6]))))
+    } else {
+        Ok((Level::Village, Some(format!("{}000", &code[..9]))))
+    }
+}
+
+/// The county code of any region code.
+pub fn county_of(code: &str) -> String {
+    format!("{}000000", &code[..6.min(code.len())])
+}
+
+/// Finds a region.
+pub fn find(conn: &mut DbConn, code: &str) -> Result<Option<Region>, AppError> {
+    Ok(regions::table
+        .find(code)
+        .select(Region::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Creates a region under its existing parent. `county` restricts where (an admin's county).
+pub fn create(conn: &mut DbConn, code: &str, name: &str, county: Option<&str>) -> Result<Region, AppError> {
+    let (level, parent) = parse_code(code)?;
+    let name = super::validate::text(name, "name", 100)?;
+    let county_code = county_of(code);
+    if let Some(c) = county {
+        if c != county_code {
+            return Err(AppError::forbidden("that region is outside your county"));
+        }
+    }
+    if let Some(p) = &parent {
+        if find(conn, p)?.is_none() {
+            return Err(AppError::invalid(
+                "unknown_parent_region",
+                "code",
+                format!("create the parent region {p} first"),
+            ));
+        }
+    }
+    if find(conn, code)?.is_some() {
+        return Err(AppError::conflict(
+            "region_exists",
+            format!("region {code} already exists"),
+        ));
+    }
+    let r = Region {
+        code: code.to_string(),
+        name,
+        level: level.as_str().to_string(),
+        parent_code: parent,
+        county_code,
+        created_at: now_ms(),
+    };
+    diesel::insert_into(regions::table)
+        .values((
+            regions::code.eq(&r.code),
+            regions::name.eq(&r.name),
+            regions::level.eq(&r.level),
+            regions::parent_code.eq(&r.parent_code),
+            regions::county_code.eq(&r.county_code),
+            regions::created_at.eq(r.created_at),
+        ))
+        .execute(conn)?;
+    Ok(r)
+}
+
+/// Direct children of a region, by code.
+pub fn children(conn: &mut DbConn, code: &str) -> Result<Vec<Region>, AppError> {
+    Ok(regions::table
+        .filter(regions::parent_code.eq(code))
+        .order(regions::code)
+        .select(Region::as_select())
+        .load(conn)?)
+}
+
+/// Villages under a region (itself, if it is a village).
+pub fn villages_under(conn: &mut DbConn, code: &str) -> Result<Vec<Region>, AppError> {
+    let (level, _) = parse_code(code)?;
+    let prefix = match level {
+        Level::County => &code[..6],
+        Level::Township => &code[..9],
+        Level::Village => code,
+    };
+    Ok(regions::table
+        .filter(regions::level.eq("village"))
+        .filter(regions::code.like(format!("{prefix}%")))
+        .order(regions::code)
+        .select(Region::as_select())
+        .load(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_parents_follow_from_the_code() {
+        assert_eq!(parse_code("431126000000").unwrap(), (Level::County, None));
+        assert_eq!(
+            parse_code("431126100000").unwrap(),
+            (Level::Township, Some("431126000000".into()))
+        );
+        assert_eq!(
+            parse_code("431126100201").unwrap(),
+            (Level::Village, Some("431126100000".into()))
+        );
+        assert!(parse_code("430000000000").is_err());
+        assert!(parse_code("431100000000").is_err());
+        assert!(parse_code("43112610020").is_err());
+        assert!(parse_code("43112610020a").is_err());
+    }
+}

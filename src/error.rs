@@ -1,0 +1,232 @@
+//! One error type for the whole server, turned into one JSON shape:
+//! `{ "error": { "code": "snake_case", "message": "…", "field": "…"? } }`.
+//! Codes are stable API: tablets switch on them.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What kind of failure, which decides the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 400: the request cannot be read.
+    BadRequest,
+    /// 401: no valid credentials.
+    Unauthorized,
+    /// 403: authenticated but not allowed.
+    Forbidden,
+    /// 404: no such thing in the caller's reach.
+    NotFound,
+    /// 409: the request clashes with the current state.
+    Conflict,
+    /// 413: too large.
+    PayloadTooLarge,
+    /// 415: not JSON.
+    UnsupportedMediaType,
+    /// 422: readable but invalid.
+    Invalid,
+    /// 426: sync protocol version not spoken.
+    UpgradeRequired,
+    /// 429: slow down.
+    TooManyRequests,
+    /// 503: a dependency (the database) is unavailable.
+    Unavailable,
+    /// 500: a bug or an unexpected database failure; details only in the log.
+    Internal,
+}
+
+/// An error with a stable code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct AppError {
+    /// Decides the HTTP status.
+    pub kind: Kind,
+    /// Stable snake_case code.
+    pub code: &'static str,
+    /// Human-readable; never contains an ID number, phone or name.
+    pub message: String,
+    /// The offending field, when there is one.
+    pub field: Option<String>,
+    /// Seconds to wait, for 429.
+    pub retry_after: Option<u64>,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code, message and field of an error.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema, Clone, PartialEq)]
+pub struct ErrorDetail {
+    /// Stable snake_case error code.
+    pub code: String,
+    /// Explanation for a person.
+    pub message: String,
+    /// The request field at fault, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl AppError {
+    /// A new error of a kind with a code and message.
+    pub fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Self {
+        AppError {
+            kind,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+    /// Names the field at fault.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    /// 422 for a field that fails validation.
+    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(Kind::Invalid, code, message).with_field(field)
+    }
+    /// 400 for a request that cannot be read.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Kind::BadRequest, code, message)
+    }
+    /// 401.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Kind::Unauthorized, code, message)
+    }
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Kind::Forbidden, "forbidden", message)
+    }
+    /// 404.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(Kind::NotFound, "not_found", format!("{what} not found"))
+    }
+    /// 409.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Kind::Conflict, code, message)
+    }
+    /// 500; the detail goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(Kind::Internal, "internal_error", "internal error; see the server log")
+    }
+    /// The wire detail of this error.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.to_string(),
+            message: self.message.clone(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => AppError::not_found("record"),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                AppError::conflict("already_exists", "a record with that key already exists")
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                AppError::invalid("unknown_reference", "", "a referenced record does not exist")
+            }
+            other => AppError::internal(other),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        tracing::error!(error = %e, "database pool");
+        AppError::new(Kind::Unavailable, "database_unavailable", "the database is unavailable")
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self.kind {
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        res.json(ErrorBody { error: self.detail() })
+    }
+}
+
+/// Turns actix's JSON extractor failures into the error shape.
+pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    let e = match &err {
+        J::OverflowKnownLength { .. } | J::Overflow { .. } => AppError::new(
+            Kind::PayloadTooLarge,
+            "payload_too_large",
+            "the request body is too large",
+        ),
+        J::ContentType => AppError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        J::Deserialize(de) if de.is_data() => {
+            AppError::new(Kind::Invalid, "invalid_field", without_quoted_values(&de.to_string()))
+        }
+        J::Deserialize(de) => AppError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {}", without_quoted_values(&de.to_string())),
+        ),
+        _ => AppError::bad_request("malformed_json", "the body could not be read"),
+    };
+    e.into()
+}
+
+/// Turns query-string failures into the error shape.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    AppError::bad_request("invalid_query", format!("bad query parameters: {err}")).into()
+}
+
+/// Turns path-segment failures into the error shape.
+pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    AppError::bad_request("invalid_path", format!("bad path parameter: {err}")).into()
+}
+
+/// serde quotes offending string values in its messages ("invalid type: string \"…\"");
+/// a value may be an ID number, so it is blanked. Field names (in backticks) stay.
+pub fn without_quoted_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut inside = false;
+    for ch in msg.chars() {
+        if ch == '"' {
+            inside = !inside;
+            out.push('"');
+            if inside {
+                out.push('…');
+            }
+        } else if !inside {
+            out.push(ch);
+        }
+    }
+    out
+}

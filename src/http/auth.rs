@@ -1,0 +1,162 @@
+//! Login, refresh, the caller's identity, devices.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::State;
+use crate::auth::service::{self, LoginRequest, RefreshRequest, TokenResponse};
+use crate::auth::{Auth, Role};
+use crate::db;
+use crate::error::{AppError, ErrorBody};
+use crate::schema::{devices, users};
+
+/// Logs in and registers the device.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "malformed JSON", body = ErrorBody),
+        (status = 401, description = "invalid_credentials, device_revoked", body = ErrorBody),
+        (status = 422, description = "invalid_field, invalid_device_id", body = ErrorBody),
+        (status = 429, description = "too_many_attempts (Retry-After)", body = ErrorBody)))]
+pub async fn login(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<web::Json<TokenResponse>, AppError> {
+    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let st = state.clone();
+    let res = db::run(&state.pool, move |c| {
+        service::login(c, &st.config, &st.keys, &st.throttle, &body, &ip)
+    })
+    .await?;
+    Ok(web::Json(res))
+}
+
+/// Rotates a refresh token.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, description = "invalid_refresh_token, refresh_token_reused, refresh_token_expired, device_revoked", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<web::Json<TokenResponse>, AppError> {
+    let st = state.clone();
+    let res = db::run(&state.pool, move |c| service::refresh(c, &st.config, &st.keys, &body)).await?;
+    Ok(web::Json(res))
+}
+
+/// The caller as the server sees them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    /// User id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Team.
+    pub team_id: Option<String>,
+    /// Region code.
+    pub region_code: String,
+    /// Device.
+    pub device_id: String,
+    /// Villages in reach (team members only).
+    pub villages: Vec<String>,
+}
+
+/// Who am I?
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(auth: Auth) -> web::Json<Me> {
+    let villages = match &auth.scope {
+        crate::auth::Scope::Team { villages, .. } => villages.clone(),
+        _ => Vec::new(),
+    };
+    web::Json(Me {
+        id: auth.user_id,
+        username: auth.username,
+        role: auth.role,
+        team_id: auth.team_id,
+        region_code: auth.region_code,
+        device_id: auth.device_id,
+        villages,
+    })
+}
+
+/// A device as supervisors see it.
+#[derive(Debug, Serialize, Deserialize, ToSchema, Queryable)]
+pub struct DeviceView {
+    /// Device id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Last user's username.
+    pub username: String,
+    /// App version.
+    pub app_version: Option<String>,
+    /// Last contact (epoch ms).
+    pub last_seen_at: i64,
+    /// Revoked at (epoch ms).
+    pub revoked_at: Option<i64>,
+}
+
+/// Devices in the caller's township (supervisor) or county (admin).
+#[utoipa::path(get, path = "/api/v1/devices", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DeviceView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_devices(state: State, auth: Auth) -> Result<web::Json<Vec<DeviceView>>, AppError> {
+    auth.require(&[Role::Supervisor, Role::Admin])?;
+    let list = db::run(&state.pool, move |c| {
+        let rows: Vec<(DeviceView, String)> = devices::table
+            .inner_join(users::table.on(users::id.eq(devices::user_id)))
+            .filter(devices::county_code.eq(&auth.county_code))
+            .order(devices::last_seen_at.desc())
+            .select((
+                (
+                    devices::id,
+                    devices::name,
+                    users::username,
+                    devices::app_version,
+                    devices::last_seen_at,
+                    devices::revoked_at,
+                ),
+                users::region_code,
+            ))
+            .load(c)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, region)| auth.scope.covers_region(region))
+            .map(|(d, _)| d)
+            .collect())
+    })
+    .await?;
+    Ok(web::Json(list))
+}
+
+/// Why a device is revoked.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// e.g. "tablet lost in 城关镇".
+    pub reason: String,
+}
+
+/// Revokes a device: its tokens stop working at once and it is told to wipe its data.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/revoke", tag = "auth", security(("bearer" = [])),
+    params(("id" = String, Path, description = "device id")), request_body = RevokeRequest,
+    responses((status = 204, description = "revoked"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such device in your scope", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn revoke_device(
+    state: State,
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<RevokeRequest>,
+) -> Result<HttpResponse, AppError> {
+    auth.require(&[Role::Supervisor, Role::Admin])?;
+    let id = path.into_inner();
+    db::run(&state.pool, move |c| {
+        service::revoke_device(c, &auth, &id, &body.reason)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

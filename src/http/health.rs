@@ -1,0 +1,38 @@
+//! Liveness, readiness, metrics and the OpenAPI document.
+
+use actix_web::HttpResponse;
+
+use super::State;
+use crate::db;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready"), (status = 503, description = "database unavailable", body = crate::error::ErrorBody)))]
+pub async fn readyz(state: State) -> Result<HttpResponse, crate::AppError> {
+    db::run(&state.pool, db::ping).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}
+
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(state: State) -> Result<HttpResponse, crate::AppError> {
+    let open = db::run(&state.pool, crate::metrics::open_review_items).await?;
+    state.metrics.review_queue_open.set(open);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render()))
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 JSON")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::json())
+}

@@ -1,0 +1,110 @@
+//! Prometheus metrics: request latency by route, push ops by status, pull pages, and the
+//! open review queue.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use diesel::prelude::*;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::db::DbConn;
+use crate::error::AppError;
+use crate::schema::{conflicts, quarantine};
+use crate::state::AppState;
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// Request latency by method, route pattern and status.
+    pub http_latency: HistogramVec,
+    /// Push ops by result status.
+    pub push_ops: IntCounterVec,
+    /// Pull pages served.
+    pub pull_pages: IntCounter,
+    /// Open conflicts plus open quarantine entries.
+    pub review_queue_open: IntGauge,
+}
+
+impl Metrics {
+    /// Registers the metrics.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new("jiayi_http_request_duration_seconds", "HTTP request latency")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let push_ops = IntCounterVec::new(
+            Opts::new("jiayi_sync_push_ops_total", "Push ops by result"),
+            &["status"],
+        )
+        .expect("valid metric");
+        let pull_pages = IntCounter::new("jiayi_sync_pull_pages_total", "Pull pages served").expect("valid metric");
+        let review_queue_open =
+            IntGauge::new("jiayi_review_queue_open", "Open conflicts and quarantined ops").expect("valid metric");
+        for m in [
+            Box::new(http_latency.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(push_ops.clone()),
+            Box::new(pull_pages.clone()),
+            Box::new(review_queue_open.clone()),
+        ] {
+            registry.register(m).expect("unique metric");
+        }
+        Metrics {
+            registry,
+            http_latency,
+            push_ops,
+            pull_pages,
+            review_queue_open,
+        }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts open review items (all counties: the metric is the server's).
+pub fn open_review_items(conn: &mut DbConn) -> Result<i64, AppError> {
+    let c: i64 = conflicts::table
+        .filter(conflicts::status.eq("open"))
+        .count()
+        .get_result(conn)?;
+    let q: i64 = quarantine::table
+        .filter(quarantine::status.eq("open"))
+        .count()
+        .get_result(conn)?;
+    Ok(c + q)
+}
+
+/// Middleware recording each request's latency under its route pattern (never its ids).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = std::time::Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let res = next.call(req).await?;
+    if let Some(s) = state {
+        s.metrics
+            .http_latency
+            .with_label_values(&[&method, &route, res.status().as_str()])
+            .observe(start.elapsed().as_secs_f64());
+    }
+    Ok(res)
+}

@@ -1,0 +1,80 @@
+//! The OpenAPI document, generated from the handlers and types. `api-spec/openapi.json`
+//! is this document committed; a test fails when they differ.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::http;
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "jiayi", description = "Sync and coverage server for family-doctor contracting teams (家庭医生签约服务).", license(name = "Apache-2.0")),
+    paths(
+        http::health::healthz,
+        http::health::readyz,
+        http::health::metrics,
+        http::health::openapi,
+        http::auth::login,
+        http::auth::refresh,
+        http::auth::me,
+        http::auth::list_devices,
+        http::auth::revoke_device,
+        http::admin::create_region,
+        http::admin::create_team,
+        http::admin::create_user,
+        http::admin::region_children,
+        http::residents::get_resident,
+        http::sync::push,
+        http::sync::pull,
+        http::reports::indicators,
+        http::reports::coverage,
+    ),
+    components(schemas(
+        crate::error::ErrorBody,
+        crate::error::ErrorDetail,
+        crate::sync::push::PushOp,
+        crate::domain::resident::ResidentData,
+        crate::domain::contract::ContractData,
+        crate::domain::contract::ContractView,
+        crate::domain::visit::VisitData,
+        crate::domain::visit::Measurements,
+        crate::domain::survey::SurveyData,
+        crate::domain::not_signed::NotSignedData,
+        crate::sync::pull::PulledChange,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Login, tokens, devices"),
+        (name = "admin", description = "Regions, teams, users"),
+        (name = "residents", description = "Health records"),
+        (name = "sync", description = "Tablet sync protocol v1"),
+        (name = "reports", description = "Coverage indicators"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty JSON with a trailing newline (the committed file's form).
+pub fn json() -> String {
+    let mut s = ApiDoc::openapi().to_pretty_json().expect("serialisable");
+    s.push('\n');
+    s
+}

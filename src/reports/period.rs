@@ -1,0 +1,78 @@
+//! Report periods: a calendar year `2026` or a month `2026-03`, as clinical dates.
+
+use chrono::{Datelike, Months, NaiveDate};
+
+use crate::error::AppError;
+
+/// A closed date range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// First day.
+    pub start: NaiveDate,
+    /// Last day.
+    pub end: NaiveDate,
+}
+
+impl Period {
+    /// Parses `YYYY` or `YYYY-MM`.
+    pub fn parse(s: &str) -> Result<Period, AppError> {
+        let bad = || {
+            AppError::bad_request("invalid_period", "period must be a year (2026) or a month (2026-03)")
+                .with_field("period")
+        };
+        let (y, m) = match s.split_once('-') {
+            None => (s, None),
+            Some((y, m)) => (y, Some(m)),
+        };
+        if y.len() != 4 || !y.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        if !(2000..=2100).contains(&year) {
+            return Err(bad());
+        }
+        let (start, months) = match m {
+            None => (NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(bad)?, 12),
+            Some(m) if m.len() == 2 => {
+                let month: u32 = m.parse().map_err(|_| bad())?;
+                (NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?, 1)
+            }
+            Some(_) => return Err(bad()),
+        };
+        let end = start
+            .checked_add_months(Months::new(months))
+            .and_then(|d| d.pred_opt())
+            .ok_or_else(bad)?;
+        Ok(Period { start, end })
+    }
+
+    /// The year the period falls in (population denominators are per year).
+    pub fn year(&self) -> i32 {
+        self.start.year()
+    }
+
+    /// The latest birth date of someone aged at least `years` on the period's last day.
+    pub fn born_by_for_age(&self, years: u32) -> NaiveDate {
+        self.end.checked_sub_months(Months::new(12 * years)).unwrap_or(self.end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_and_months() {
+        let y = Period::parse("2026").unwrap();
+        assert_eq!(
+            (y.start.to_string(), y.end.to_string()),
+            ("2026-01-01".into(), "2026-12-31".into())
+        );
+        let feb = Period::parse("2024-02").unwrap();
+        assert_eq!(feb.end.to_string(), "2024-02-29");
+        for bad in ["", "26", "2026-13", "2026-1", "1999", "2026-03-01", "abcd"] {
+            assert!(Period::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(y.born_by_for_age(65).to_string(), "1961-12-31");
+    }
+}

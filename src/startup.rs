@@ -1,0 +1,98 @@
+//! Builds and runs the application: pool, migrations, catalog, demo county, HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::Keys;
+use crate::config::{Config, Mode};
+use crate::db::{self, write_tx};
+use crate::domain::catalog;
+use crate::error::{json_error, path_error, query_error};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// A built server, bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects, migrates, seeds the catalog, loads the demo county when asked, and binds.
+    pub fn build(config: Config) -> Result<Application, String> {
+        let pool = db::connect(&config.database_url, config.pool_size)?;
+        let report_pool = db::connect(&config.database_url, 2.max(config.pool_size / 2))?;
+        {
+            let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+            write_tx(&mut conn, catalog::ensure).map_err(|e| format!("cannot seed the catalog: {e}"))?;
+        }
+        if config.mode == Mode::Demo {
+            if let Some(summary) =
+                crate::demo::load_if_empty(&pool, &config).map_err(|e| format!("demo county: {e}"))?
+            {
+                tracing::info!(?summary, "demo county loaded");
+            }
+        }
+        let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let state = web::Data::new(AppState {
+            pool,
+            report_pool,
+            keys: Keys::new(&config.jwt_secret),
+            throttle: LoginThrottle::new(
+                config.login_window,
+                config.login_max_failures_per_user,
+                config.login_max_failures_per_ip,
+            ),
+            metrics: Metrics::new(),
+            config,
+        });
+        let workers = state.config.workers;
+        let data = state.clone();
+        let mut server = HttpServer::new(move || {
+            let body_limit = data.config.max_body_bytes;
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::JsonConfig::default().limit(body_limit).error_handler(json_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .wrap(from_fn(crate::metrics::track))
+                .wrap(from_fn(crate::telemetry::request_id_header))
+                .wrap(Compress::default())
+                .wrap(TracingLogger::default())
+                .configure(crate::http::routes)
+                .default_service(web::to(crate::http::not_found))
+        })
+        .listen(listener)
+        .map_err(|e| e.to_string())?;
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Shared state (tests reach the pool through it).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,23 @@
+//! What every handler shares.
+
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::Keys;
+use crate::config::Config;
+use crate::db::Pool;
+use crate::metrics::Metrics;
+
+/// Shared application state.
+pub struct AppState {
+    /// Connections for writes and sync.
+    pub pool: Pool,
+    /// Connections for reports, so a long report never holds up sync.
+    pub report_pool: Pool,
+    /// The configuration it started with.
+    pub config: Config,
+    /// Token and cursor signing keys.
+    pub keys: Keys,
+    /// Failed-login counters.
+    pub throttle: LoginThrottle,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}

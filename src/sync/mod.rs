@@ -1,0 +1,7 @@
+//! The tablet sync protocol (DESIGN §4): the change log every write appends to, push,
+//! pull with signed cursors.
+
+pub mod changelog;
+pub mod cursor;
+pub mod pull;
+pub mod push;

@@ -1,0 +1,284 @@
+//! `POST /api/v1/sync/push`: one batch, one short transaction; every op applied or
+//! refused on its own (a savepoint each), its first result stored with its `op_id` so a
+//! replay answers `duplicate` and changes nothing. A refused op's raw payload goes to
+//! quarantine: nothing the tablet sent is lost, and nothing blocks the rest of the queue.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Auth;
+use crate::db::{write_tx, DbConn};
+use crate::domain::{self, Applied, WriteCtx};
+use crate::error::{AppError, ErrorDetail, Kind};
+use crate::schema::{applied_ops, devices, quarantine};
+use crate::time::now_ms;
+
+/// The push request body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Must be the device the access token was issued to.
+    pub device_id: String,
+    /// The ops, applied in order. Each is checked on its own; a malformed op is refused
+    /// alone, so ops are taken as raw JSON here.
+    #[schema(value_type = Vec<PushOp>)]
+    pub ops: Vec<serde_json::Value>,
+}
+
+/// One op as the tablet queued it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushOp {
+    /// Client-generated UUID, the idempotency key.
+    pub op_id: String,
+    /// `resident`, `contract`, `visit`, `survey` or `not_signed`.
+    pub entity: String,
+    /// `create`, `update`, `transition`, `amend` or `delete`.
+    pub action: String,
+    /// The entity's id (UUIDv7 generated on the tablet).
+    pub id: String,
+    /// The version the tablet's edit was based on (updates).
+    #[serde(default)]
+    pub base_version: Option<i64>,
+    /// The entity's fields (DESIGN §7).
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// Clinical time the tablet recorded the op, RFC 3339 with offset.
+    pub recorded_at: String,
+}
+
+/// What happened to one op.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct OpResult {
+    /// The op's id (empty when the op was too malformed to carry one).
+    pub op_id: String,
+    /// `applied`, `duplicate`, `conflict` or `rejected`.
+    pub status: String,
+    /// The entity's version after the op.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// The conflict record keeping the losing side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict_id: Option<String>,
+    /// Why the op was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+}
+
+/// The push answer: one result per op, in order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushResponse {
+    /// Results in the order of the ops.
+    pub results: Vec<OpResult>,
+    /// The server's clock, RFC 3339.
+    pub server_time: String,
+}
+
+/// Settings push needs from the configuration.
+pub struct PushLimits<'a> {
+    /// Most ops per batch.
+    pub max_ops: usize,
+    /// Clock skew allowed, ms.
+    pub max_skew_ms: i64,
+    /// ID-number hash key.
+    pub id_hash_secret: &'a str,
+}
+
+/// Applies a batch.
+pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimits) -> Result<PushResponse, AppError> {
+    if req.device_id != auth.device_id {
+        return Err(AppError::invalid(
+            "device_mismatch",
+            "device_id",
+            "device_id is not the device this token was issued to",
+        ));
+    }
+    if req.ops.len() > limits.max_ops {
+        return Err(AppError::new(
+            Kind::PayloadTooLarge,
+            "too_many_ops",
+            format!("a batch holds at most {} ops", limits.max_ops),
+        ));
+    }
+    let now = now_ms();
+    let results = write_tx(conn, |c| {
+        diesel::update(devices::table.find(&auth.device_id))
+            .set(devices::last_seen_at.eq(now))
+            .execute(c)?;
+        req.ops
+            .iter()
+            .map(|raw| apply_one(c, auth, raw, now, limits))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(PushResponse {
+        results,
+        server_time: crate::time::fmt_instant(now),
+    })
+}
+
+fn rejected(op_id: &str, e: &AppError) -> OpResult {
+    OpResult {
+        op_id: op_id.to_string(),
+        status: "rejected".into(),
+        version: None,
+        conflict_id: None,
+        error: Some(e.detail()),
+    }
+}
+
+/// Applies one op; only a database failure escapes (and aborts the batch for a retry).
+fn apply_one(
+    conn: &mut DbConn,
+    auth: &Auth,
+    raw: &serde_json::Value,
+    now: i64,
+    limits: &PushLimits,
+) -> Result<OpResult, AppError> {
+    let op: PushOp = match serde_json::from_value(raw.clone()) {
+        Ok(op) => op,
+        Err(e) => {
+            let op_id = raw.get("op_id").and_then(|v| v.as_str()).unwrap_or("");
+            let err = AppError::invalid(
+                "malformed_op",
+                "ops",
+                crate::error::without_quoted_values(&e.to_string()),
+            );
+            return refuse(conn, auth, raw, None, op_id, &err, now);
+        }
+    };
+    let op_id = match uuid::Uuid::parse_str(&op.op_id) {
+        Ok(u) => u.hyphenated().to_string(),
+        Err(_) => {
+            let err = AppError::invalid("invalid_id", "op_id", "op_id must be a UUID");
+            return refuse(conn, auth, raw, Some(&op.entity), "", &err, now);
+        }
+    };
+    let seen: Option<(String, String)> = applied_ops::table
+        .find(&op_id)
+        .select((applied_ops::device_id, applied_ops::result))
+        .first(conn)
+        .optional()?;
+    if let Some((_, first)) = seen {
+        let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
+        r.status = "duplicate".into();
+        return Ok(r);
+    }
+    let ctx = WriteCtx {
+        auth,
+        op_id: Some(&op_id),
+        now,
+        id_hash_secret: limits.id_hash_secret,
+        max_skew_ms: limits.max_skew_ms,
+    };
+    // A savepoint per op: a refused op leaves nothing behind.
+    let outcome = conn.transaction::<Applied, AppError, _>(|c| dispatch(c, &ctx, &op));
+    let result = match outcome {
+        Ok(a) => OpResult {
+            op_id: op_id.clone(),
+            status: if a.conflict_id.is_some() { "conflict" } else { "applied" }.into(),
+            version: Some(a.version),
+            conflict_id: a.conflict_id,
+            error: None,
+        },
+        Err(e) if matches!(e.kind, Kind::Internal | Kind::Unavailable) => return Err(e),
+        Err(e) => return refuse(conn, auth, raw, Some(&op.entity), &op_id, &e, now),
+    };
+    remember(conn, auth, &op_id, &op.entity, Some(&op.id), &op.action, &result, now)?;
+    Ok(result)
+}
+
+fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, AppError> {
+    let recorded = domain::validate::clinical(&op.recorded_at, "recorded_at", ctx)?;
+    fn data<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, AppError> {
+        serde_json::from_value(v.clone()).map_err(|e| {
+            AppError::invalid(
+                "invalid_field",
+                "data",
+                crate::error::without_quoted_values(&e.to_string()),
+            )
+        })
+    }
+    match (op.entity.as_str(), op.action.as_str()) {
+        ("resident", "create") => {
+            domain::resident::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at, recorded.local_date)
+        }
+        ("contract", "create") => domain::contract::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at),
+        ("visit", "create") => domain::visit::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("survey", "create") => domain::survey::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("not_signed", "create") => domain::not_signed::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("resident" | "contract" | "visit" | "survey" | "not_signed", _) => Err(AppError::invalid(
+            "unsupported_action",
+            "action",
+            "this server accepts create for this entity; other actions arrive with sync protocol v1's full rules",
+        )),
+        _ => Err(AppError::invalid(
+            "unknown_entity",
+            "entity",
+            "entity must be resident, contract, visit, survey or not_signed",
+        )),
+    }
+}
+
+/// Keeps a refused op's raw payload for review and remembers the refusal under its op_id.
+fn refuse(
+    conn: &mut DbConn,
+    auth: &Auth,
+    raw: &serde_json::Value,
+    entity: Option<&str>,
+    op_id: &str,
+    err: &AppError,
+    now: i64,
+) -> Result<OpResult, AppError> {
+    diesel::insert_into(quarantine::table)
+        .values((
+            quarantine::id.eq(uuid::Uuid::now_v7().to_string()),
+            quarantine::county_code.eq(&auth.county_code),
+            quarantine::device_id.eq(&auth.device_id),
+            quarantine::user_id.eq(&auth.user_id),
+            quarantine::op_id.eq(Some(op_id).filter(|s| !s.is_empty())),
+            quarantine::entity.eq(entity),
+            quarantine::raw.eq(raw.to_string()),
+            quarantine::error_code.eq(err.code),
+            quarantine::error_field.eq(&err.field),
+            quarantine::error_message.eq(&err.message),
+            quarantine::status.eq("open"),
+            quarantine::received_at.eq(now),
+        ))
+        .execute(conn)?;
+    let result = rejected(op_id, err);
+    if !op_id.is_empty() {
+        let id = raw.get("id").and_then(|v| v.as_str());
+        let action = raw.get("action").and_then(|v| v.as_str()).unwrap_or("");
+        remember(conn, auth, op_id, entity.unwrap_or(""), id, action, &result, now)?;
+    }
+    Ok(result)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn remember(
+    conn: &mut DbConn,
+    auth: &Auth,
+    op_id: &str,
+    entity: &str,
+    entity_id: Option<&str>,
+    action: &str,
+    result: &OpResult,
+    now: i64,
+) -> Result<(), AppError> {
+    diesel::insert_into(applied_ops::table)
+        .values((
+            applied_ops::op_id.eq(op_id),
+            applied_ops::device_id.eq(&auth.device_id),
+            applied_ops::user_id.eq(&auth.user_id),
+            applied_ops::county_code.eq(&auth.county_code),
+            applied_ops::entity.eq(entity.chars().take(40).collect::<String>()),
+            applied_ops::entity_id.eq(entity_id.map(|s| s.chars().take(64).collect::<String>())),
+            applied_ops::action.eq(action.chars().take(40).collect::<String>()),
+            applied_ops::status.eq(&result.status),
+            applied_ops::result.eq(serde_json::to_string(result).map_err(AppError::internal)?),
+            applied_ops::received_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

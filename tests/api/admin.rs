@@ -1,0 +1,207 @@
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_error, spawn_app};
+use jiayi::schema::{regions, teams, users};
+
+const COUNTY: &str = "431126000000";
+const TOWNSHIP_1: &str = "431126100000";
+const TOWNSHIP_2: &str = "431126101000";
+
+#[tokio::test]
+async fn an_admin_creates_a_village_a_team_and_a_user_who_can_log_in() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let res = app
+        .post(
+            &admin,
+            "/api/v1/admin/regions",
+            &json!({ "code": "431126100999", "name": "新村" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post(&admin, "/api/v1/admin/teams", &json!({ "code": "T99", "name": "新村家医团队", "township_code": TOWNSHIP_1, "village_codes": ["431126100999"] }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post(&admin, "/api/v1/admin/users", &json!({ "username": "newdoc", "password": "a-long-secret-1", "role": "doctor", "team_code": "T99", "display_name": "新医生" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: serde_json::Value = res.json().await.unwrap();
+    assert!(created.get("password_hash").is_none() && created.get("password").is_none());
+    let res = app.login_raw("newdoc", "a-long-secret-1", "device-newdoc").await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_doctor_or_supervisor_cannot_administer() {
+    let app = spawn_app().await;
+    for who in ["doctor1", "supervisor1"] {
+        let s = app.login(who).await;
+        let res = app
+            .post(&s, "/api/v1/admin/users", &json!({ "username": "sneaky", "password": "a-long-secret-1", "role": "admin", "region_code": COUNTY, "display_name": "x" }))
+            .await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        let res = app
+            .post(
+                &s,
+                "/api/v1/admin/regions",
+                &json!({ "code": "431126100998", "name": "x" }),
+            )
+            .await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    let n: i64 = app.db(|c| {
+        users::table
+            .filter(users::username.eq("sneaky"))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn bad_admin_input_is_refused_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let before_users: i64 = app.db(|c| users::table.count().get_result(c).unwrap());
+    let cases = [
+        (
+            json!({ "username": "ok_name", "password": "short", "role": "doctor", "team_code": "T01", "display_name": "x" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+        ),
+        (
+            json!({ "username": "ok_name", "password": "a-long-secret-1", "role": "wizard", "display_name": "x" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_role",
+        ),
+        (
+            json!({ "username": "x", "password": "a-long-secret-1", "role": "doctor", "team_code": "T01", "display_name": "x" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_username",
+        ),
+        (
+            json!({ "username": "ok_name", "password": "a-long-secret-1", "role": "doctor", "team_code": "NOPE", "display_name": "x" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_team",
+        ),
+        (
+            json!({ "username": "doctor1", "password": "a-long-secret-1", "role": "doctor", "team_code": "T01", "display_name": "x" }),
+            StatusCode::CONFLICT,
+            "username_taken",
+        ),
+        (
+            json!({ "username": "ok_name", "password": 12345, "role": "doctor", "display_name": "x" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let res = app.post(&admin, "/api/v1/admin/users", &body).await;
+        assert_error(res, status, code).await;
+    }
+    let res = app
+        .post(
+            &admin,
+            "/api/v1/admin/regions",
+            &json!({ "code": "4311261009", "name": "x" }),
+        )
+        .await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_region_code").await;
+    let res = app
+        .post(
+            &admin,
+            "/api/v1/admin/regions",
+            &json!({ "code": "431126555001", "name": "x" }),
+        )
+        .await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "unknown_parent_region").await;
+    let res = app
+        .post(
+            &admin,
+            "/api/v1/admin/teams",
+            &json!({ "code": "T98", "name": "x", "township_code": TOWNSHIP_1, "village_codes": ["431126101201"] }),
+        )
+        .await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "unknown_region").await;
+    let after_users: i64 = app.db(|c| users::table.count().get_result(c).unwrap());
+    assert_eq!(before_users, after_users);
+    let t: i64 = app.db(|c| {
+        teams::table
+            .filter(teams::code.eq("T98"))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(t, 0, "a refused team leaves no rows");
+}
+
+#[tokio::test]
+async fn an_admin_of_another_county_cannot_touch_this_one() {
+    let app = spawn_app().await;
+    // A second county with its own admin, set up the way the command line does it.
+    app.db(|c| {
+        jiayi::domain::region::create(c, "431127000000", "邻县", None).unwrap();
+        let new = jiayi::domain::user::NewUser {
+            username: "admin2".into(),
+            password: "jiayi-demo".into(),
+            role: "admin".into(),
+            team_code: None,
+            region_code: Some("431127000000".into()),
+            display_name: "邻县管理员".into(),
+        };
+        jiayi::domain::user::create(c, &new, None).unwrap();
+    });
+    let other = app.login("admin2").await;
+    let res = app
+        .post(
+            &other,
+            "/api/v1/admin/regions",
+            &json!({ "code": "431126100997", "name": "x" }),
+        )
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app
+        .post(&other, "/api/v1/admin/users", &json!({ "username": "spy", "password": "a-long-secret-1", "role": "supervisor", "region_code": TOWNSHIP_1, "display_name": "x" }))
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = app.get(&other, &format!("/api/v1/regions/{COUNTY}/children")).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app
+        .get(&other, &format!("/api/v1/reports/coverage?region={COUNTY}&period=2026"))
+        .await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let n: i64 = app.db(|c| {
+        regions::table
+            .filter(regions::code.eq("431126100997"))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn a_supervisor_of_another_township_cannot_revoke_this_townships_devices() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let res = app
+        .post(&admin, "/api/v1/admin/users", &json!({ "username": "supervisor2", "password": "jiayi-demo", "role": "supervisor", "region_code": TOWNSHIP_2, "display_name": "二号督导" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let doctor = app.login("doctor1").await;
+    let other = app.login("supervisor2").await;
+    let res = app
+        .post(
+            &other,
+            &format!("/api/v1/devices/{}/revoke", doctor.device_id),
+            &json!({ "reason": "x" }),
+        )
+        .await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(app.get(&doctor, "/api/v1/me").await.status(), StatusCode::OK);
+}

@@ -1,0 +1,10 @@
+//! API tests: each starts the real app on port 0 against its own database — a fresh
+//! SQLite file, or a fresh PostgreSQL database when `DATABASE_URL=postgres://…` is set.
+
+mod admin;
+mod auth;
+mod helpers;
+mod operations;
+mod reports;
+mod residents;
+mod sync;
