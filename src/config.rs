@@ -60,7 +60,12 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Reads the configuration from `JIAYI_*` and `DATABASE_URL` environment variables.
     pub fn from_env() -> Result<Config, ConfigError> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the configuration from a variable lookup (the environment, or a map in tests).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let env = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let database_url = env("DATABASE_URL").unwrap_or_else(|| "sqlite://data/jiayi.db".into());
         let embedded = !crate::db::is_postgres_url(&database_url);
         let mode = match env("JIAYI_MODE").as_deref() {
@@ -133,5 +138,43 @@ impl Config {
             demo_residents: 4000,
             workers: 2,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn the_embedded_database_defaults_to_demo_mode() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.mode, Mode::Demo);
+        assert_eq!(c.database_url, "sqlite://data/jiayi.db");
+        assert_eq!(c.jwt_secret, DEMO_SECRET);
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_real_secrets() {
+        let pg = ("DATABASE_URL", "postgres://db/jiayi");
+        assert_eq!(with(&[pg]).unwrap_err().0, "JIAYI_JWT_SECRET is required in production mode");
+        let short = with(&[pg, ("JIAYI_JWT_SECRET", "short"), ("JIAYI_ID_HASH_SECRET", "short")]).unwrap_err();
+        assert!(short.0.contains("at least 32"));
+        let demo = with(&[("JIAYI_MODE", "production"), ("JIAYI_JWT_SECRET", DEMO_SECRET)]).unwrap_err();
+        assert!(demo.0.contains("JIAYI_JWT_SECRET"));
+        let long = "x".repeat(40);
+        let ok = with(&[pg, ("JIAYI_JWT_SECRET", &long), ("JIAYI_ID_HASH_SECRET", &long)]).unwrap();
+        assert_eq!(ok.mode, Mode::Production);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(with(&[("JIAYI_MODE", "test")]).unwrap_err().0.contains("JIAYI_MODE"));
+        assert!(with(&[("JIAYI_POOL_SIZE", "many")]).unwrap_err().0.contains("JIAYI_POOL_SIZE"));
     }
 }

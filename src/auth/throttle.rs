@@ -87,7 +87,7 @@ mod tests {
             t.fail("doc", "1.2.3.4");
         }
         let wait = t.check("DOC", "5.6.7.8").unwrap_err();
-        assert!(wait >= 1 && wait <= 60);
+        assert!((1..=60).contains(&wait));
         t.succeed("doc");
         assert!(t.check("doc", "5.6.7.8").is_ok());
     }

@@ -168,7 +168,7 @@ mod tests {
             IdNumber::parse("110105194912310021").unwrap_err().code,
             "id_number_checksum"
         );
-        let bad_date = format!("43112620230230123");
+        let bad_date = "43112620230230123";
         let c = check_char(bad_date.as_bytes());
         assert_eq!(
             IdNumber::parse(&format!("{bad_date}{c}")).unwrap_err().code,
