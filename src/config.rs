@@ -52,6 +52,26 @@ pub struct Config {
 /// The secret used when demo mode runs without one configured. Never valid in production.
 pub const DEMO_SECRET: &str = "jiayi-demo-secret-not-for-production-use";
 
+// Secrets stay out of debug output (and so out of logs).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self.database_url.split_once('@') {
+            Some((_, host)) => format!("…@{host}"),
+            None => self.database_url.clone(),
+        };
+        f.debug_struct("Config")
+            .field("database_url", &url)
+            .field("bind", &self.bind)
+            .field("mode", &self.mode)
+            .field("jwt_secret", &"<redacted>")
+            .field("id_hash_secret", &"<redacted>")
+            .field("max_batch_ops", &self.max_batch_ops)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A configuration problem that stops the server from starting.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -162,7 +182,10 @@ mod tests {
     #[test]
     fn production_refuses_to_start_without_real_secrets() {
         let pg = ("DATABASE_URL", "postgres://db/jiayi");
-        assert_eq!(with(&[pg]).unwrap_err().0, "JIAYI_JWT_SECRET is required in production mode");
+        assert_eq!(
+            with(&[pg]).unwrap_err().0,
+            "JIAYI_JWT_SECRET is required in production mode"
+        );
         let short = with(&[pg, ("JIAYI_JWT_SECRET", "short"), ("JIAYI_ID_HASH_SECRET", "short")]).unwrap_err();
         assert!(short.0.contains("at least 32"));
         let demo = with(&[("JIAYI_MODE", "production"), ("JIAYI_JWT_SECRET", DEMO_SECRET)]).unwrap_err();
@@ -175,6 +198,9 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         assert!(with(&[("JIAYI_MODE", "test")]).unwrap_err().0.contains("JIAYI_MODE"));
-        assert!(with(&[("JIAYI_POOL_SIZE", "many")]).unwrap_err().0.contains("JIAYI_POOL_SIZE"));
+        assert!(with(&[("JIAYI_POOL_SIZE", "many")])
+            .unwrap_err()
+            .0
+            .contains("JIAYI_POOL_SIZE"));
     }
 }

@@ -173,19 +173,28 @@ impl DemoSummary {
             "  {} 居民 residents, {} 签约 contracts, {} 服务记录 visits, {} 满意度调查 surveys, {} 未签约登记 not-signed",
             self.residents, self.contracts, self.visits, self.surveys, self.not_signed
         );
-        println!("演示账号 / demo logins (密码 password: {DEMO_PASSWORD}):");
-        println!("  {:<12} 县卫健局管理员 county administrator", "admin");
-        println!(
-            "  {:<12} 城关镇督导 township supervisor ({})",
-            "supervisor1", TOWNSHIPS[0].0
-        );
-        println!("  {:<12} 家庭医生 doctor, team T01", "doctor1");
-        println!(
-            "  {:<12} 家庭医生 doctor, team T02 (same township, other team)",
-            "doctor2"
-        );
-        println!("  {:<12} 团队长 team leads of T01…T08", "lead1…lead8");
     }
+}
+
+/// Prints where a demo server listens and how to log in (every start in demo mode).
+pub fn print_logins(port: u16) {
+    println!("jiayi 示范县 demo: http://127.0.0.1:{port}  (API under /api/v1, spec at /api-docs/openapi.json)");
+    println!("演示账号 / demo logins (密码 password: {DEMO_PASSWORD}):");
+    println!("  {:<12} 县卫健局管理员 county administrator", "admin");
+    println!(
+        "  {:<12} 城关镇督导 township supervisor ({})",
+        "supervisor1", TOWNSHIPS[0].0
+    );
+    println!("  {:<12} 家庭医生 doctor, team T01", "doctor1");
+    println!(
+        "  {:<12} 家庭医生 doctor, team T02 (same township, other team)",
+        "doctor2"
+    );
+    println!("  {:<12} 团队长 team leads of T01…T08", "lead1…lead8");
+    println!(
+        "e.g. curl -s -X POST http://127.0.0.1:{port}/api/v1/auth/login -H 'content-type: application/json' \\\n  \
+         -d '{{\"username\":\"doctor1\",\"password\":\"{DEMO_PASSWORD}\",\"device_id\":\"my-laptop-01\",\"device_name\":\"laptop\"}}'"
+    );
 }
 
 /// Loads the demo county if the database has no regions yet; `None` when it already has some.
@@ -256,13 +265,21 @@ impl Clock {
     /// A clinical instant in `[lo, min(hi, now)]`, whole seconds, during working hours
     /// (08:00–18:00) when that fits; clamped to now.
     fn between(&self, rng: &mut StdRng, lo: Millis, hi: Millis) -> Millis {
+        self.skewed(rng, lo, hi, 1.0)
+    }
+
+    /// Like [`Clock::between`], with the instant's position in the interval raised to
+    /// `power` (> 1 leans towards `lo`). Always draws two numbers, so that how many the
+    /// generator consumes never depends on the clock.
+    fn skewed(&self, rng: &mut StdRng, lo: Millis, hi: Millis, power: f64) -> Millis {
+        let (u, hour): (f64, f64) = (rng.gen(), rng.gen());
         let hi = hi.min(self.now);
         if hi <= lo {
             return hi - hi.rem_euclid(1000);
         }
-        let t = rng.gen_range(lo..=hi);
+        let t = lo + ((hi - lo) as f64 * u.powf(power)) as i64;
         let day = self.local_date(t);
-        let candidate = midnight(self.cst, day) + rng.gen_range(8 * 3600..18 * 3600) * 1000;
+        let candidate = midnight(self.cst, day) + (8 * 3600 + (hour * 10.0 * 3600.0) as i64) * 1000;
         let chosen = if (lo..=hi).contains(&candidate) { candidate } else { t };
         let whole = chosen - chosen.rem_euclid(1000);
         if whole < lo {
@@ -350,6 +367,11 @@ fn birth_for_age(rng: &mut StdRng, today: NaiveDate, age: u32) -> NaiveDate {
         rng.gen_range(0..=364)
     };
     anniversary - Days::new(back)
+}
+
+/// The seed of the `n`th generator of a stream.
+fn sub_seed(stream: u64, n: u64) -> u64 {
+    SEED ^ stream.wrapping_mul(0xA24B_AED4_963E_E407) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 fn chance(rng: &mut StdRng, p: f64) -> bool {
@@ -530,7 +552,7 @@ fn load(conn: &mut DbConn, config: &crate::Config) -> Result<DemoSummary, AppErr
             max_skew_ms: skew,
         })
         .collect();
-    // The doctors contracts name: T01 and T02 alternate between their doctor and the lead.
+    // The doctor named on a contract: T01 and T02 alternate between their doctor and the lead.
     let doctors: Vec<Vec<String>> = (0..plans.len())
         .map(|i| {
             let lead = user_ids[&format!("lead{}", i + 1)].clone();
@@ -577,19 +599,25 @@ fn load(conn: &mut DbConn, config: &crate::Config) -> Result<DemoSummary, AppErr
     let mut next_seq: BTreeMap<NaiveDate, u32> = BTreeMap::new();
     let three_years_ago = clock.now - 3 * 365 * DAY_MS;
 
+    // Each village draws its people from its own stream and each person's year from
+    // theirs, so that the clock (which moves the dates) never shifts anyone else's draws.
+    let mut person_no = 0u64;
     for (vi, (village, team)) in villages.iter().enumerate() {
+        let mut village_rng = StdRng::seed_from_u64(sub_seed(1, vi as u64));
         let ctx = &ctxs[*team];
         let team_id = &team_ids[*team];
         let mut remaining = per_village[vi];
         let mut household_no = 0;
         while remaining > 0 {
             household_no += 1;
-            let size = rng.gen_range(1..=5usize).min(remaining);
+            let size = village_rng.gen_range(1..=5usize).min(remaining);
             remaining -= size;
             let household_id = format!("{village}-{household_no:04}");
-            let family_name = *pick(&mut rng, &SURNAMES);
+            let family_name = *pick(&mut village_rng, &SURNAMES);
             for _ in 0..size {
-                let person = Person::sample(&mut rng, &clock, family_name, &mut next_seq);
+                let person = Person::sample(&mut village_rng, &clock, family_name, &mut next_seq);
+                person_no += 1;
+                let mut person_rng = StdRng::seed_from_u64(sub_seed(2, person_no));
                 let t = &mut tallies[vi];
                 t.residents += 1;
                 t.elderly += i64::from(person.age >= 65);
@@ -600,7 +628,7 @@ fn load(conn: &mut DbConn, config: &crate::Config) -> Result<DemoSummary, AppErr
                 write_person(
                     conn,
                     ctx,
-                    &mut rng,
+                    &mut person_rng,
                     &clock,
                     &person,
                     village,
@@ -770,9 +798,7 @@ fn write_person(
     if signs {
         let draft = chance(rng, 0.03);
         // Most signing happens early in the year (签约季).
-        let span = (clock.now - first_contact).max(0) as f64;
-        let earliest = first_contact + (span * rng.gen::<f64>().powf(1.6)) as i64;
-        let signed_at = clock.between(rng, earliest, clock.now);
+        let signed_at = clock.skewed(rng, first_contact, clock.now, 1.8);
         let mut packages = vec!["BASIC".to_string()];
         for (tag_holds, package) in [
             (p.has("hypertension"), "HTN"),
@@ -1033,48 +1059,5 @@ mod tests {
         drop(c);
 
         assert!(load_if_empty(&pool, &config).unwrap().is_none());
-    }
-
-    #[test]
-    #[ignore]
-    fn zz_timing_4000() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::connect(&format!("sqlite://{}/t.db", dir.path().display()), 2).unwrap();
-        let config = crate::Config::demo("unused");
-        let t = std::time::Instant::now();
-        let s = load_if_empty(&pool, &config).unwrap().unwrap();
-        eprintln!("TIMING {:?} {s:?}", t.elapsed());
-        s.print();
-        let mut c = pool.get().unwrap();
-        for q in [
-            "SELECT 'elderly', COUNT(*) FROM residents WHERE birth_date <= date('now','-65 years')",
-            "SELECT 'child', COUNT(*) FROM residents WHERE birth_date > date('now','-7 years')",
-            "SELECT tag, COUNT(*) FROM resident_tags GROUP BY tag",
-            "SELECT status, COUNT(*) FROM contracts GROUP BY status",
-            "SELECT kind, COUNT(*) FROM visits GROUP BY kind",
-            "SELECT answers, COUNT(*) FROM survey_responses GROUP BY answers",
-            "SELECT reason, COUNT(*) FROM not_signed GROUP BY reason",
-            "SELECT package_code, COUNT(*) FROM contract_packages GROUP BY package_code",
-            "SELECT category, SUM(head_count) FROM population GROUP BY category",
-            "SELECT 'max_signed', MAX(signed_on) || ' ' || MIN(signed_on) FROM contracts",
-            "SELECT 'phones', COUNT(phone) FROM residents",
-            "SELECT 'distinct_hash', COUNT(DISTINCT id_hash) FROM residents",
-            "SELECT 'conflicts', COUNT(*) FROM conflicts",
-            "SELECT 'uncontrolled', COUNT(*) FROM visits WHERE kind='htn_followup' AND (systolic>=140 OR diastolic>=90)",
-            "SELECT name || ' ' || sex || ' ' || birth_date || ' ' || id_masked || ' ' || coalesce(phone,'-') || ' ' || tags || ' ' || household_id, 1 FROM residents LIMIT 8",
-            "SELECT occurred_on || ' ' || measurements || ' ' || coalesce(notes,''), 1 FROM visits LIMIT 5",
-        ] {
-            #[derive(QueryableByName, Debug)]
-            struct R {
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                a: String,
-                #[diesel(sql_type = diesel::sql_types::Text)]
-                b: String,
-            }
-            let q2 = format!("SELECT CAST(x AS TEXT) AS a, CAST(y AS TEXT) AS b FROM ({}) AS t(x, y)", q);
-            let _ = q2;
-            let rows: Vec<R> = diesel::sql_query(q.replacen("SELECT ", "SELECT CAST(", 1).replacen(", ", " AS TEXT) AS a, CAST(", 1).replace(" FROM", " AS TEXT) AS b FROM").replacen(") AS b FROM", ") AS b FROM", 1)).load(&mut c).unwrap_or_default();
-            eprintln!("{q}\n   {:?}", rows.iter().map(|r| format!("{}={}", r.a, r.b)).collect::<Vec<_>>());
-        }
     }
 }

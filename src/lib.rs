@@ -32,8 +32,11 @@ pub fn serve() -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
         let app = startup::Application::build(config)?;
         tracing::info!(port = app.port(), ?mode, "jiayi listening");
+        if let Some(summary) = app.demo_loaded() {
+            summary.print();
+        }
         if mode == config::Mode::Demo {
-            print_demo_logins(app.port());
+            demo::print_logins(app.port());
         }
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
@@ -50,18 +53,4 @@ pub fn import_file(kind: import::ImportKind, path: &std::path::Path) -> Result<(
     } else {
         Err(format!("{} row(s) refused", summary.refused.len()))
     }
-}
-
-/// Tells whoever started a demo server how to log in.
-fn print_demo_logins(port: u16) {
-    println!(
-        "\njiayi demo county is being served on http://127.0.0.1:{port}\n\
-         log in (password for all: jiayi-demo):\n\
-         \x20 admin        county administrator (县卫健局)\n\
-         \x20 supervisor1  township supervisor (乡镇督导)\n\
-         \x20 doctor1      family doctor, team T01\n\
-         \x20 doctor2      family doctor, team T02\n\
-         e.g. curl -s -X POST http://127.0.0.1:{port}/api/v1/auth/login -H 'content-type: application/json' \\\n\
-         \x20      -d '{{\"username\":\"doctor1\",\"password\":\"jiayi-demo\",\"device_id\":\"my-laptop-01\",\"device_name\":\"laptop\"}}'\n"
-    );
 }

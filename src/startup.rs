@@ -21,6 +21,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    demo: Option<crate::demo::DemoSummary>,
 }
 
 impl Application {
@@ -32,12 +33,16 @@ impl Application {
             let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
             write_tx(&mut conn, catalog::ensure).map_err(|e| format!("cannot seed the catalog: {e}"))?;
         }
-        if config.mode == Mode::Demo {
-            if let Some(summary) =
-                crate::demo::load_if_empty(&pool, &config).map_err(|e| format!("demo county: {e}"))?
-            {
-                tracing::info!(?summary, "demo county loaded");
-            }
+        let demo = match config.mode {
+            Mode::Demo => crate::demo::load_if_empty(&pool, &config).map_err(|e| format!("demo county: {e}"))?,
+            Mode::Production => None,
+        };
+        if let Some(summary) = &demo {
+            tracing::info!(
+                residents = summary.residents,
+                contracts = summary.contracts,
+                "demo county loaded"
+            );
         }
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -78,6 +83,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            demo,
         })
     }
 
@@ -89,6 +95,11 @@ impl Application {
     /// Shared state (tests reach the pool through it).
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
+    }
+
+    /// The demo county this start loaded, if it loaded one.
+    pub fn demo_loaded(&self) -> Option<&crate::demo::DemoSummary> {
+        self.demo.as_ref()
     }
 
     /// Serves until stopped.

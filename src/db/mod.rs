@@ -55,8 +55,10 @@ impl Manager {
 }
 
 /// Pragmas every SQLite connection gets (DESIGN §2 Storage).
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+/// `busy_timeout` comes first: switching a fresh file to WAL takes a lock that the pool's
+/// other new connections must wait for.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 impl ManageConnection for Manager {
     type Connection = DbConn;
@@ -90,6 +92,11 @@ pub fn connect(url: &str, size: u32) -> Result<Pool, String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
+        // WAL is a property of the file: set it once, alone, before the pool opens its
+        // connections together (they would otherwise race for the switch).
+        Manager::new(url)
+            .connect()
+            .map_err(|e| format!("cannot open the database: {e}"))?;
     }
     let pool = r2d2::Pool::builder()
         .max_size(size)

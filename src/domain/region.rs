@@ -64,6 +64,8 @@ pub fn parse_code(code: &str) -> Result<(Level, Option<String>), AppError> {
     }
     if &code[6..] == "000000" {
         Ok((Level::County, None))
+    } else if &code[6..9] == "000" {
+        Err(bad("a village code needs its township's digits (7–9) to be non-zero"))
     } else if &code[9..] == "000" {
         Ok((Level::Township, Some(format!("{}000000", &code[..6]))))
     } else {
@@ -175,5 +177,6 @@ mod tests {
         assert!(parse_code("431100000000").is_err());
         assert!(parse_code("43112610020").is_err());
         assert!(parse_code("43112610020a").is_err());
+        assert!(parse_code("431126000001").is_err(), "a village directly under a county");
     }
 }

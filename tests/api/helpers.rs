@@ -23,8 +23,8 @@ pub struct TestApp {
 
 static LOGS: Once = Once::new();
 
-/// Where the backend under test lives.
-fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, String)>) {
+/// A fresh database on the backend under test: its URL and what keeps it alive.
+pub fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, String)>) {
     match std::env::var("DATABASE_URL") {
         Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let name = format!("jiayi_test_{}", Uuid::new_v4().simple());
@@ -78,10 +78,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some((url, name)) = &self.pg {
-            if let Ok(mut c) = diesel::PgConnection::establish(url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c);
-            }
+        drop_database(&self.pg);
+    }
+}
+
+/// Drops a PostgreSQL test database made by `fresh_database`.
+pub fn drop_database(pg: &Option<(String, String)>) {
+    if let Some((url, name)) = pg {
+        if let Ok(mut c) = diesel::PgConnection::establish(url) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c);
         }
     }
 }
