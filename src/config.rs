@@ -49,6 +49,17 @@ pub struct Config {
     pub workers: usize,
 }
 
+/// Where the embedded database lives unless `DATABASE_URL` says otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/jiayi.db";
+
+/// `DATABASE_URL` or the embedded default: all that commands other than `serve` need.
+pub fn database_url_from_env() -> String {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.into())
+}
+
 /// The secret used when demo mode runs without one configured. Never valid in production.
 pub const DEMO_SECRET: &str = "jiayi-demo-secret-not-for-production-use";
 
@@ -86,7 +97,7 @@ impl Config {
     /// Reads the configuration from a variable lookup (the environment, or a map in tests).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let database_url = env("DATABASE_URL").unwrap_or_else(|| "sqlite://data/jiayi.db".into());
+        let database_url = env("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let embedded = !crate::db::is_postgres_url(&database_url);
         let mode = match env("JIAYI_MODE").as_deref() {
             None if embedded => Mode::Demo,
