@@ -992,6 +992,7 @@ fn write_person(
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
                 answered_at: clock.rfc3339(at),
+                amends: None,
             };
             survey::create(conn, ctx, &Uuid::now_v7().to_string(), &data).map_err(failed("survey"))?;
             summary.surveys += 1;

@@ -5,6 +5,7 @@ use crate::auth::tokens::Keys;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::metrics::Metrics;
+use crate::sync::rate_limit::DeviceRateLimiter;
 
 /// Shared application state.
 pub struct AppState {
@@ -20,4 +21,6 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Per-device sync request rate.
+    pub sync_rate: DeviceRateLimiter,
 }

@@ -9,6 +9,7 @@ pub mod not_signed;
 pub mod population;
 pub mod region;
 pub mod resident;
+pub mod review;
 pub mod survey;
 pub mod team;
 pub mod user;
@@ -41,4 +42,64 @@ pub struct Applied {
     pub version: i64,
     /// Set when the write was applied by a rule that kept the other side in a conflict record.
     pub conflict_id: Option<String>,
+}
+
+/// Soft-deletes an append-only record (visit, survey, not-signed) in the caller's scope:
+/// a new version marked deleted, a tombstone in the change log, an audit entry.
+#[macro_export]
+macro_rules! tombstone {
+    ($conn:expr, $ctx:expr, $table:ident, $entity:expr, $id:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::$table;
+        let id = $crate::domain::validate::uuid($id, "id")?;
+        let row: Option<(String, String, i64, bool)> = $table::table
+            .find(&id)
+            .select((
+                $table::county_code,
+                $table::village_code,
+                $table::version,
+                $table::deleted,
+            ))
+            .first($conn)
+            .optional()?;
+        match row {
+            Some((county, village, version, deleted)) if $ctx.auth.scope.covers_village(&village) => {
+                if deleted {
+                    Ok($crate::domain::Applied {
+                        id,
+                        version,
+                        conflict_id: None,
+                    })
+                } else {
+                    let change = $crate::sync::changelog::Change::new($ctx, &county, $entity, &id, version + 1)
+                        .village(&village)
+                        .deleted(true);
+                    let seq = $crate::sync::changelog::append($conn, &change)?;
+                    diesel::update($table::table.find(&id))
+                        .set((
+                            $table::deleted.eq(true),
+                            $table::version.eq(version + 1),
+                            $table::change_seq.eq(seq),
+                        ))
+                        .execute($conn)?;
+                    $crate::domain::audit::record(
+                        $conn,
+                        $crate::domain::audit::Entry::actor($ctx.auth, "record_deleted")
+                            .entity($entity, &id)
+                            .at($ctx.now),
+                    )?;
+                    Ok($crate::domain::Applied {
+                        id,
+                        version: version + 1,
+                        conflict_id: None,
+                    })
+                }
+            }
+            _ => Err($crate::error::AppError::invalid(
+                "unknown_record",
+                "id",
+                "no such record in your scope",
+            )),
+        }
+    }};
 }

@@ -87,3 +87,8 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &NotSignedData) ->
         conflict_id: None,
     })
 }
+
+/// Deletes a not-signed record made in error (a tombstone).
+pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, AppError> {
+    crate::tombstone!(conn, ctx, not_signed, "not_signed", id)
+}

@@ -146,3 +146,49 @@ pub fn create(conn: &mut DbConn, new: &NewTeam, county: Option<&str>) -> Result<
     }
     Ok(team)
 }
+
+/// Replaces the villages a team serves. Its members' scope changes with it, so their pull
+/// cursors stop working (409 `resync_required`) and their tablets bootstrap again.
+pub fn set_villages(
+    conn: &mut DbConn,
+    team_id: &str,
+    village_codes: &[String],
+    county: &str,
+) -> Result<Team, AppError> {
+    let team = find(conn, team_id)?
+        .filter(|t| t.county_code == county)
+        .ok_or_else(|| AppError::not_found("team"))?;
+    if village_codes.is_empty() {
+        return Err(AppError::invalid(
+            "no_villages",
+            "village_codes",
+            "a team serves at least one village",
+        ));
+    }
+    let mut villages = village_codes.to_vec();
+    villages.sort();
+    villages.dedup();
+    for v in &villages {
+        let ok = region::find(conn, v)?.is_some_and(|r| {
+            r.level == Level::Village.as_str() && r.parent_code.as_deref() == Some(&team.township_code)
+        });
+        if !ok {
+            return Err(AppError::invalid(
+                "unknown_region",
+                "village_codes",
+                format!("{v} is not a village of township {}", team.township_code),
+            ));
+        }
+    }
+    diesel::delete(team_villages::table.filter(team_villages::team_id.eq(&team.id))).execute(conn)?;
+    for v in &villages {
+        diesel::insert_into(team_villages::table)
+            .values((
+                team_villages::team_id.eq(&team.id),
+                team_villages::village_code.eq(v),
+                team_villages::county_code.eq(&team.county_code),
+            ))
+            .execute(conn)?;
+    }
+    Ok(team)
+}

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{audit, resident, validate, Applied, WriteCtx};
+use super::{audit, resident, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::visits;
@@ -132,8 +132,69 @@ pub struct VisitData {
     pub amends: Option<String>,
 }
 
-/// Records a visit.
+/// Records a visit. The same id sent again with the same content is accepted once; with
+/// other content it is a conflict: the stored visit stays and the other content is kept
+/// in the conflict record.
 pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Result<Applied, AppError> {
+    if d.amends.is_some() {
+        return Err(AppError::invalid(
+            "use_amend",
+            "amends",
+            "send an amendment with action \"amend\"",
+        ));
+    }
+    record(conn, ctx, id, d, None)
+}
+
+/// Records an amendment of `data.amends`. Reads and counts then use the amendment. If the
+/// original was already amended (two tablets correcting it offline), this one amends the
+/// newest amendment and a conflict record flags the pair for review.
+pub fn amend(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Result<Applied, AppError> {
+    let original = d
+        .amends
+        .as_deref()
+        .ok_or_else(|| AppError::invalid("missing_field", "amends", "an amendment names the visit it corrects"))?;
+    let original = validate::uuid(original, "amends")?;
+    record(conn, ctx, id, d, Some(&original))
+}
+
+type Stored = (
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    bool,
+    Option<String>,
+);
+
+fn load(conn: &mut DbConn, id: &str) -> Result<Option<Stored>, AppError> {
+    Ok(visits::table
+        .find(id)
+        .select((
+            visits::resident_id,
+            visits::kind,
+            visits::occurred_at,
+            visits::measurements,
+            visits::notes,
+            visits::amends,
+            visits::version,
+            visits::deleted,
+            visits::amended_by,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+fn record(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    id: &str,
+    d: &VisitData,
+    amends: Option<&str>,
+) -> Result<Applied, AppError> {
     let id = validate::uuid(id, "id")?;
     let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
     if !KINDS.contains(&d.kind.as_str()) {
@@ -149,22 +210,93 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Res
         .transpose()?;
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
         .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
-    if d.amends.is_some() {
-        return Err(AppError::invalid(
-            "not_supported",
-            "amends",
-            "send an amendment with action \"amend\"",
-        ));
+    let measurements = serde_json::to_string(&d.measurements).map_err(AppError::internal)?;
+    if let Some((r, kind, at, m, n, a, version, _, _)) = load(conn, &id)? {
+        let same = r == resident_id
+            && kind == d.kind
+            && at == when.at
+            && m == measurements
+            && n == notes
+            && a.as_deref() == amends;
+        let conflict_id = if same {
+            None
+        } else {
+            Some(review::open_conflict(
+                conn,
+                ctx,
+                review::NewConflict {
+                    kind: review::kind::DIVERGENT_APPEND,
+                    entity: "visit",
+                    entity_id: &id,
+                    other_entity_id: None,
+                    field: None,
+                    county_code: &res.county_code,
+                    village_code: Some(&res.village_code),
+                    server_value: None,
+                    client_value: Some(serde_json::json!({
+                        "resident_id": resident_id, "kind": d.kind, "occurred_at": d.occurred_at,
+                        "measurements": d.measurements, "notes": notes, "amends": amends,
+                    })),
+                },
+            )?)
+        };
+        return Ok(Applied {
+            id,
+            version,
+            conflict_id,
+        });
     }
-    if visits::table.find(&id).count().get_result::<i64>(conn)? > 0 {
-        return Err(AppError::conflict("already_exists", "a visit with this id exists").with_field("id"));
-    }
+    // The record this one amends: the newest in the original's chain.
+    let mut conflict_id = None;
+    let target = match amends {
+        None => None,
+        Some(original) => {
+            let mut tip = original.to_string();
+            let first = load(conn, original)?;
+            match &first {
+                Some((r, _, _, _, _, _, _, false, _)) if *r == resident_id => {}
+                _ => {
+                    return Err(AppError::invalid(
+                        "unknown_visit",
+                        "amends",
+                        "no such visit of this resident",
+                    ))
+                }
+            }
+            let mut next = first.and_then(|s| s.8);
+            while let Some(n) = next {
+                tip = n;
+                next = load(conn, &tip)?.and_then(|s| s.8);
+            }
+            if tip != original {
+                conflict_id = Some(review::open_conflict(
+                    conn,
+                    ctx,
+                    review::NewConflict {
+                        kind: review::kind::DIVERGENT_APPEND,
+                        entity: "visit",
+                        entity_id: &id,
+                        other_entity_id: Some(&tip),
+                        field: Some("amends".into()),
+                        county_code: &res.county_code,
+                        village_code: Some(&res.village_code),
+                        server_value: None,
+                        client_value: None,
+                    },
+                )?);
+            }
+            Some(tip)
+        }
+    };
     let county = res.county_code.clone();
-    let mut change = Change::new(ctx, &county, "visit", &id, 1).village(&res.village_code);
-    if let Some(t) = &ctx.auth.team_id {
-        change = change.team(t);
-    }
-    let seq = changelog::append(conn, &change)?;
+    let change = |eid: &str, version: i64| {
+        let c = Change::new(ctx, &county, "visit", eid, version).village(&res.village_code);
+        match &ctx.auth.team_id {
+            Some(t) => c.team(t),
+            None => c,
+        }
+    };
+    let seq = changelog::append(conn, &change(&id, 1))?;
     let m = &d.measurements;
     diesel::insert_into(visits::table)
         .values((
@@ -182,8 +314,9 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Res
             visits::fasting_glucose.eq(m.fasting_glucose),
             visits::weight_kg.eq(m.weight_kg),
             visits::height_cm.eq(m.height_cm),
-            visits::measurements.eq(serde_json::to_string(m).map_err(AppError::internal)?),
+            visits::measurements.eq(&measurements),
             visits::notes.eq(&notes),
+            visits::amends.eq(&target),
             visits::version.eq(1i64),
             visits::deleted.eq(false),
             visits::created_at.eq(ctx.now),
@@ -192,9 +325,25 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Res
             visits::device_id.eq(&ctx.auth.device_id),
         ))
         .execute(conn)?;
+    if let Some(t) = &target {
+        let version: i64 = visits::table.find(t).select(visits::version).first(conn)?;
+        let seq = changelog::append(conn, &change(t, version + 1))?;
+        diesel::update(visits::table.find(t))
+            .set((
+                visits::amended_by.eq(&id),
+                visits::version.eq(version + 1),
+                visits::change_seq.eq(seq),
+            ))
+            .execute(conn)?;
+    }
+    let action = if target.is_some() {
+        "visit_amended"
+    } else {
+        "visit_recorded"
+    };
     audit::record(
         conn,
-        audit::Entry::actor(ctx.auth, "visit_recorded")
+        audit::Entry::actor(ctx.auth, action)
             .entity("visit", &id)
             .at(ctx.now)
             .clinical(when.at),
@@ -202,8 +351,13 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Res
     Ok(Applied {
         id,
         version: 1,
-        conflict_id: None,
+        conflict_id,
     })
+}
+
+/// Deletes a visit recorded in error: a tombstone that pulls carry; it no longer counts.
+pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, AppError> {
+    crate::tombstone!(conn, ctx, visits, "visit", id)
 }
 
 #[cfg(test)]

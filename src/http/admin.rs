@@ -79,6 +79,43 @@ pub async fn create_user(state: State, auth: Auth, body: web::Json<NewUser>) -> 
     Ok(HttpResponse::Created().json(u))
 }
 
+/// The villages a team serves.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamVillages {
+    /// Village codes, all in the team's township.
+    pub village_codes: Vec<String>,
+}
+
+/// Replaces a team's villages; its members' tablets must bootstrap again.
+#[utoipa::path(put, path = "/api/v1/admin/teams/{id}/villages", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "team id")), request_body = TeamVillages,
+    responses((status = 200, body = Team), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, description = "unknown_region, no_villages", body = ErrorBody)))]
+pub async fn set_team_villages(
+    state: State,
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<TeamVillages>,
+) -> Result<web::Json<Team>, AppError> {
+    auth.require(&[Role::Admin])?;
+    let id = path.into_inner();
+    let t = db::run(&state.pool, move |c| {
+        write_tx(c, |c| {
+            let t = team::set_villages(c, &id, &body.village_codes, &auth.county_code)?;
+            audit::record_now(
+                c,
+                audit::Entry::actor(&auth, "team_villages_set")
+                    .entity("team", &t.id)
+                    .detail(serde_json::json!({ "villages": body.village_codes })),
+            )?;
+            Ok(t)
+        })
+    })
+    .await?;
+    Ok(web::Json(t))
+}
+
 /// Child regions of a region in the caller's reach (the dashboard's region picker).
 #[utoipa::path(get, path = "/api/v1/regions/{code}/children", tag = "admin", security(("bearer" = [])),
     params(("code" = String, Path, description = "12-digit region code")),

@@ -1,6 +1,9 @@
-//! Sync endpoints (DESIGN §4). Every request carries `X-Sync-Protocol: 1`.
+//! Sync endpoints (DESIGN §4). Every request carries `X-Sync-Protocol: 1` and is counted
+//! against the device's request rate.
 
-use actix_web::{web, HttpRequest};
+use actix_web::{web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -8,6 +11,9 @@ use super::State;
 use crate::auth::Auth;
 use crate::db;
 use crate::error::{AppError, ErrorBody, Kind};
+use crate::schema::devices;
+use crate::sync::blob::{self, MissingBlob};
+use crate::sync::bootstrap::{self, BootstrapPage};
 use crate::sync::pull::{self, PullResponse};
 use crate::sync::push::{self, PushLimits, PushRequest, PushResponse};
 
@@ -32,23 +38,57 @@ fn require_protocol(req: &HttpRequest) -> Result<(), AppError> {
     }
 }
 
+/// Checks the protocol header and takes a token from the device's rate bucket.
+fn admit(state: &State, req: &HttpRequest, auth: &Auth) -> Result<(), AppError> {
+    require_protocol(req)?;
+    state.sync_rate.take(&auth.device_id).map_err(|wait| {
+        let mut e = AppError::new(
+            Kind::TooManyRequests,
+            "rate_limited",
+            "this device syncs too often; retry later",
+        );
+        e.retry_after = Some(wait);
+        e
+    })
+}
+
+/// Keeps the device's app version current (tablets send `X-App-Version`).
+async fn record_app_version(state: &State, req: &HttpRequest, auth: &Auth) -> Result<(), AppError> {
+    let Some(v) = req.headers().get("x-app-version").and_then(|h| h.to_str().ok()) else {
+        return Ok(());
+    };
+    let v: String = v.chars().filter(|c| !c.is_control()).take(40).collect();
+    let device = auth.device_id.clone();
+    db::run(&state.pool, move |c| {
+        diesel::update(devices::table.find(&device))
+            .filter(devices::app_version.is_null().or(devices::app_version.ne(&v)))
+            .set(devices::app_version.eq(&v))
+            .execute(c)?;
+        Ok(())
+    })
+    .await
+}
+
 /// Pushes a batch of ops recorded offline.
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync", security(("bearer" = [])), request_body = PushRequest,
-    params(("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`")),
+    params(("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`"),
+        ("X-App-Version" = Option<String>, Header, description = "the tablet app's version, recorded per device")),
     responses(
         (status = 200, description = "one result per op, in order", body = PushResponse),
         (status = 400, description = "malformed_json", body = ErrorBody),
         (status = 401, description = "missing_token, invalid_token, token_expired, device_revoked", body = ErrorBody),
         (status = 413, description = "payload_too_large, too_many_ops", body = ErrorBody),
         (status = 422, description = "device_mismatch, invalid_field", body = ErrorBody),
-        (status = 426, description = "unsupported_protocol", body = ErrorBody)))]
+        (status = 426, description = "unsupported_protocol", body = ErrorBody),
+        (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody)))]
 pub async fn push(
     state: State,
     req: HttpRequest,
     auth: Auth,
     body: web::Json<PushRequest>,
 ) -> Result<web::Json<PushResponse>, AppError> {
-    require_protocol(&req)?;
+    admit(&state, &req, &auth)?;
+    record_app_version(&state, &req, &auth).await?;
     let st = state.clone();
     let res = db::run(&state.pool, move |c| {
         let limits = PushLimits {
@@ -75,7 +115,7 @@ pub struct PullParams {
     pub limit: Option<i64>,
 }
 
-/// Pulls the changes in the caller's scope after a cursor.
+/// Pulls the changes in the caller's scope after a cursor (gzip when accepted).
 #[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync", security(("bearer" = [])),
     params(PullParams, ("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`")),
     responses(
@@ -83,14 +123,15 @@ pub struct PullParams {
         (status = 400, description = "invalid_cursor, invalid_limit, invalid_query", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 409, description = "resync_required: the cursor belongs to another scope", body = ErrorBody),
-        (status = 426, description = "unsupported_protocol", body = ErrorBody)))]
+        (status = 426, description = "unsupported_protocol", body = ErrorBody),
+        (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody)))]
 pub async fn pull(
     state: State,
     req: HttpRequest,
     auth: Auth,
     q: web::Query<PullParams>,
 ) -> Result<web::Json<PullResponse>, AppError> {
-    require_protocol(&req)?;
+    admit(&state, &req, &auth)?;
     let st = state.clone();
     let q = q.into_inner();
     let res = db::run(&state.pool, move |c| {
@@ -99,4 +140,119 @@ pub async fn pull(
     .await?;
     state.metrics.pull_pages.inc();
     Ok(web::Json(res))
+}
+
+/// Bootstrap parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapParams {
+    /// The `next_page` token of the previous page; absent to start.
+    pub page: Option<String>,
+    /// Records per page, 1–10000 (default 2000).
+    pub limit: Option<i64>,
+}
+
+/// First sync of a new or wiped tablet: a paged snapshot of the scope, then a pull cursor.
+#[utoipa::path(get, path = "/api/v1/sync/bootstrap", tag = "sync", security(("bearer" = [])),
+    params(BootstrapParams, ("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`")),
+    responses(
+        (status = 200, body = BootstrapPage),
+        (status = 400, description = "invalid_page, invalid_limit, invalid_query", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 409, description = "resync_required: the page token belongs to another scope", body = ErrorBody),
+        (status = 426, description = "unsupported_protocol", body = ErrorBody),
+        (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody)))]
+pub async fn bootstrap(
+    state: State,
+    req: HttpRequest,
+    auth: Auth,
+    q: web::Query<BootstrapParams>,
+) -> Result<web::Json<BootstrapPage>, AppError> {
+    admit(&state, &req, &auth)?;
+    let st = state.clone();
+    let q = q.into_inner();
+    let page = db::run(&state.pool, move |c| {
+        bootstrap::page(c, &auth, &st.config.jwt_secret, q.page.as_deref(), q.limit)
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+/// Uploads a blob under its SHA-256 (hex). 201 when stored, 200 when already present.
+#[utoipa::path(put, path = "/api/v1/blobs/{sha256}", tag = "sync", security(("bearer" = [])),
+    params(("sha256" = String, Path, description = "SHA-256 of the body, 64 hex characters")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "stored"),
+        (status = 200, description = "already present"),
+        (status = 401, body = ErrorBody),
+        (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 422, description = "hash_mismatch, invalid_sha256, empty_blob", body = ErrorBody)))]
+pub async fn put_blob(
+    state: State,
+    req: HttpRequest,
+    auth: Auth,
+    path: web::Path<String>,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let limit = state.config.max_blob_bytes;
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| AppError::bad_request("incomplete_body", "the upload was cut off"))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(AppError::new(
+                Kind::PayloadTooLarge,
+                "payload_too_large",
+                format!("a blob is at most {limit} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let sha = path.into_inner();
+    let new = db::run(&state.pool, move |c| blob::put(c, &auth, &sha, &bytes, &content_type)).await?;
+    Ok(if new {
+        HttpResponse::Created().finish()
+    } else {
+        HttpResponse::Ok().finish()
+    })
+}
+
+/// Is the blob stored? 200 or 404, no body.
+#[utoipa::path(head, path = "/api/v1/blobs/{sha256}", tag = "sync", security(("bearer" = [])),
+    params(("sha256" = String, Path, description = "SHA-256, 64 hex characters")),
+    responses((status = 200, description = "present"), (status = 404, description = "absent"), (status = 401, description = "no valid token")))]
+pub async fn head_blob(state: State, _auth: Auth, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let sha = path.into_inner();
+    let present = db::run(&state.pool, move |c| blob::exists(c, &sha)).await?;
+    Ok(if present {
+        HttpResponse::Ok().finish()
+    } else {
+        HttpResponse::NotFound().finish()
+    })
+}
+
+/// A blob's bytes, for its uploader and readers of a record in scope that names it.
+#[utoipa::path(get, path = "/api/v1/blobs/{sha256}", tag = "sync", security(("bearer" = [])),
+    params(("sha256" = String, Path, description = "SHA-256, 64 hex characters")),
+    responses((status = 200, description = "the bytes", content_type = "application/octet-stream"),
+        (status = 401, body = ErrorBody), (status = 404, description = "absent or not yours to read", body = ErrorBody),
+        (status = 422, description = "invalid_sha256", body = ErrorBody)))]
+pub async fn get_blob(state: State, auth: Auth, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let sha = path.into_inner();
+    let (data, content_type) = db::run(&state.pool, move |c| blob::get(c, &auth, &sha)).await?;
+    Ok(HttpResponse::Ok().content_type(content_type).body(data))
+}
+
+/// Records in the caller's scope that name a blob not uploaded yet.
+#[utoipa::path(get, path = "/api/v1/blobs/missing", tag = "sync", security(("bearer" = [])),
+    responses((status = 200, body = Vec<MissingBlob>), (status = 401, body = ErrorBody)))]
+pub async fn missing_blobs(state: State, auth: Auth) -> Result<web::Json<Vec<MissingBlob>>, AppError> {
+    let list = db::run(&state.pool, move |c| blob::missing(c, &auth)).await?;
+    Ok(web::Json(list))
 }

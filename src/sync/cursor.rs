@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::Scope;
 use crate::error::AppError;
 
-fn scope_hash(scope: &Scope) -> String {
+/// A short hash of a scope, bound into cursors and bootstrap page tokens.
+pub(crate) fn scope_hash(scope: &Scope) -> String {
     hex::encode(&Sha256::digest(scope.fingerprint().as_bytes())[..8])
 }
 
@@ -18,11 +19,23 @@ fn mac(secret: &str, body: &str) -> String {
     hex::encode(&m.finalize().into_bytes()[..16])
 }
 
+/// Appends a MAC to `body`.
+pub(crate) fn sign(secret: &str, body: &str) -> String {
+    format!("{body}.{}", mac(secret, body))
+}
+
+/// Checks a signed token and returns its body; `None` if forged or garbled.
+pub(crate) fn verify<'a>(secret: &str, token: &'a str) -> Option<&'a str> {
+    let (body, sig) = token.rsplit_once('.')?;
+    let expected = mac(secret, body);
+    // Constant-time comparison of the MACs.
+    let same = sig.len() == expected.len() && sig.bytes().zip(expected.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+    same.then_some(body)
+}
+
 /// Encodes a position for a scope.
 pub fn encode(secret: &str, scope: &Scope, position: i64) -> String {
-    let body = format!("v1.{position}.{}", scope_hash(scope));
-    let sig = mac(secret, &body);
-    format!("{body}.{sig}")
+    sign(secret, &format!("v1.{position}.{}", scope_hash(scope)))
 }
 
 /// Decodes a cursor presented by a caller with `scope`. A forged or garbled cursor is a
@@ -30,12 +43,7 @@ pub fn encode(secret: &str, scope: &Scope, position: i64) -> String {
 /// is a 409 `resync_required`.
 pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError> {
     let bad = || AppError::bad_request("invalid_cursor", "the cursor is not one this server issued");
-    let (body, sig) = cursor.rsplit_once('.').ok_or_else(bad)?;
-    let expected = mac(secret, body);
-    // Constant-time comparison of the MACs.
-    if sig.len() != expected.len() || sig.bytes().zip(expected.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0 {
-        return Err(bad());
-    }
+    let body = verify(secret, cursor).ok_or_else(bad)?;
     let mut parts = body.split('.');
     let (Some("v1"), Some(pos), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());

@@ -1,7 +1,11 @@
 //! The tablet sync protocol (DESIGN §4): the change log every write appends to, push,
 //! pull with signed cursors.
 
+pub mod blob;
+pub mod bootstrap;
 pub mod changelog;
 pub mod cursor;
 pub mod pull;
 pub mod push;
+pub mod rate_limit;
+pub mod snapshot;

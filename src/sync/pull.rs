@@ -7,13 +7,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::cursor;
+use super::{cursor, snapshot};
 use crate::auth::{Auth, Scope};
 use crate::db::DbConn;
-use crate::domain::contract::{self, Contract};
-use crate::domain::resident::Resident;
 use crate::error::AppError;
-use crate::schema::{change_log, not_signed, residents, survey_responses, visits};
+use crate::schema::change_log;
 
 /// Default and largest page.
 pub const DEFAULT_LIMIT: i64 = 500;
@@ -87,18 +85,34 @@ pub fn pull(
     rows.truncate(limit as usize);
     let last = rows.last().map(|r| r.seq).unwrap_or(after);
     let own_team = auth.role.is_team_member();
-    let current = load_current(conn, &rows, own_team)?;
-    // An entity changed several times in the page appears once, at its latest position.
+    // An entity changed several times in the page appears once, at its last position, in
+    // its current state; one that left the caller's scope comes as a tombstone for them.
+    let mut last_pos: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        last_pos.insert((r.entity.as_str(), r.entity_id.as_str()), i);
+    }
+    let mut current: HashMap<&str, HashMap<String, snapshot::Snapshot>> = HashMap::new();
+    for entity in snapshot::ENTITIES {
+        let ids: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.entity == entity)
+            .map(|r| r.entity_id.as_str())
+            .collect();
+        current.insert(entity, snapshot::load(conn, entity, &ids, own_team)?);
+    }
     let changes = rows
         .iter()
-        .filter_map(|r| {
-            let (seq, version, deleted, data) = current.get(&(r.entity.clone(), r.entity_id.clone()))?;
-            (*seq == r.seq).then(|| PulledChange {
+        .enumerate()
+        .filter(|(i, r)| last_pos.get(&(r.entity.as_str(), r.entity_id.as_str())) == Some(i))
+        .filter_map(|(_, r)| {
+            let snap = current.get(r.entity.as_str())?.get(&r.entity_id)?;
+            let visible = !snap.deleted && auth.scope.covers_village(&snap.village_code);
+            Some(PulledChange {
                 entity: r.entity.clone(),
                 id: r.entity_id.clone(),
-                version: *version,
-                deleted: *deleted,
-                data: if *deleted { None } else { Some(data.clone()) },
+                version: snap.version,
+                deleted: !visible,
+                data: visible.then(|| snap.data.clone()),
             })
         })
         .collect();
@@ -107,140 +121,4 @@ pub fn pull(
         cursor: cursor::encode(secret, &auth.scope, last),
         has_more,
     })
-}
-
-type Current = HashMap<(String, String), (i64, i64, bool, serde_json::Value)>;
-
-fn ids_of<'a>(rows: &'a [LogRow], entity: &str) -> Vec<&'a str> {
-    rows.iter()
-        .filter(|r| r.entity == entity)
-        .map(|r| r.entity_id.as_str())
-        .collect()
-}
-
-fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, AppError> {
-    serde_json::to_value(v).map_err(AppError::internal)
-}
-
-fn load_current(conn: &mut DbConn, rows: &[LogRow], own_team: bool) -> Result<Current, AppError> {
-    let mut out = Current::new();
-    let key = |e: &str, id: &str| (e.to_string(), id.to_string());
-    let ids = ids_of(rows, "resident");
-    if !ids.is_empty() {
-        let list: Vec<Resident> = residents::table
-            .filter(residents::id.eq_any(ids))
-            .select(Resident::as_select())
-            .load(conn)?;
-        for r in list {
-            out.insert(
-                key("resident", &r.id),
-                (r.change_seq, r.version, r.deleted, to_json(r.view(own_team))?),
-            );
-        }
-    }
-    let ids = ids_of(rows, "contract");
-    if !ids.is_empty() {
-        let list: Vec<Contract> = crate::schema::contracts::table
-            .filter(crate::schema::contracts::id.eq_any(ids))
-            .select(Contract::as_select())
-            .load(conn)?;
-        for c in list {
-            let packages = contract::package_codes(conn, &c.id)?;
-            out.insert(
-                key("contract", &c.id),
-                (c.change_seq, c.version, c.deleted, to_json(c.view(packages))?),
-            );
-        }
-    }
-    let ids = ids_of(rows, "visit");
-    if !ids.is_empty() {
-        type V = (
-            String,
-            i64,
-            i64,
-            bool,
-            String,
-            Option<String>,
-            String,
-            i64,
-            String,
-            Option<String>,
-            Option<String>,
-        );
-        let list: Vec<V> = visits::table
-            .filter(visits::id.eq_any(ids))
-            .select((
-                visits::id,
-                visits::change_seq,
-                visits::version,
-                visits::deleted,
-                visits::resident_id,
-                visits::contract_id,
-                visits::kind,
-                visits::occurred_at,
-                visits::measurements,
-                visits::notes,
-                visits::amends,
-            ))
-            .load(conn)?;
-        for (id, seq, version, deleted, resident_id, contract_id, kind, occurred_at, m, notes, amends) in list {
-            let data = serde_json::json!({
-                "id": id, "resident_id": resident_id, "contract_id": contract_id, "kind": kind,
-                "occurred_at": crate::time::fmt_instant(occurred_at), "measurements": serde_json::from_str::<serde_json::Value>(&m).unwrap_or_default(),
-                "notes": notes, "amends": amends, "version": version,
-            });
-            out.insert(key("visit", &id), (seq, version, deleted, data));
-        }
-    }
-    let ids = ids_of(rows, "survey");
-    if !ids.is_empty() {
-        type S = (String, i64, i64, bool, String, String, i32, String, i64);
-        let list: Vec<S> = survey_responses::table
-            .filter(survey_responses::id.eq_any(ids))
-            .select((
-                survey_responses::id,
-                survey_responses::change_seq,
-                survey_responses::version,
-                survey_responses::deleted,
-                survey_responses::resident_id,
-                survey_responses::questionnaire,
-                survey_responses::questionnaire_version,
-                survey_responses::answers,
-                survey_responses::answered_at,
-            ))
-            .load(conn)?;
-        for (id, seq, version, deleted, resident_id, q, qv, answers, at) in list {
-            let data = serde_json::json!({
-                "id": id, "resident_id": resident_id, "questionnaire": q, "questionnaire_version": qv,
-                "answers": serde_json::from_str::<serde_json::Value>(&answers).unwrap_or_default(),
-                "answered_at": crate::time::fmt_instant(at), "version": version,
-            });
-            out.insert(key("survey", &id), (seq, version, deleted, data));
-        }
-    }
-    let ids = ids_of(rows, "not_signed");
-    if !ids.is_empty() {
-        type N = (String, i64, i64, bool, String, String, Option<String>, i64);
-        let list: Vec<N> = not_signed::table
-            .filter(not_signed::id.eq_any(ids))
-            .select((
-                not_signed::id,
-                not_signed::change_seq,
-                not_signed::version,
-                not_signed::deleted,
-                not_signed::resident_id,
-                not_signed::reason,
-                not_signed::reason_text,
-                not_signed::recorded_at,
-            ))
-            .load(conn)?;
-        for (id, seq, version, deleted, resident_id, reason, text, at) in list {
-            let data = serde_json::json!({
-                "id": id, "resident_id": resident_id, "reason": reason, "reason_text": text,
-                "recorded_at": crate::time::fmt_instant(at), "version": version,
-            });
-            out.insert(key("not_signed", &id), (seq, version, deleted, data));
-        }
-    }
-    Ok(out)
 }

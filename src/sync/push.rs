@@ -199,18 +199,33 @@ fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, A
             )
         })
     }
+    use domain::{contract, not_signed, resident, survey, visit};
     match (op.entity.as_str(), op.action.as_str()) {
         ("resident", "create") => {
-            domain::resident::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at, recorded.local_date)
+            resident::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at, recorded.local_date)
         }
-        ("contract", "create") => domain::contract::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at),
-        ("visit", "create") => domain::visit::create(conn, ctx, &op.id, &data(&op.data)?),
-        ("survey", "create") => domain::survey::create(conn, ctx, &op.id, &data(&op.data)?),
-        ("not_signed", "create") => domain::not_signed::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("resident", "update") => resident::update::update(conn, ctx, &op.id, op.base_version, &op.data, recorded),
+        ("resident", "delete") => resident::update::delete(conn, ctx, &op.id, recorded),
+        ("contract", "create") => contract::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at),
+        ("contract", "transition") => contract::transition::transition(conn, ctx, &op.id, &data(&op.data)?),
+        ("contract", "update") => Err(AppError::invalid(
+            "contract_immutable",
+            "action",
+            "a contract's content does not change: a correction is a new contract; use transition for its state",
+        )),
+        ("contract", "delete") => contract::transition::delete(conn, ctx, &op.id),
+        ("visit", "create") => visit::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("visit", "amend") => visit::amend(conn, ctx, &op.id, &data(&op.data)?),
+        ("visit", "delete") => visit::delete(conn, ctx, &op.id),
+        ("survey", "create") => survey::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("survey", "amend") => survey::amend(conn, ctx, &op.id, &data(&op.data)?),
+        ("survey", "delete") => survey::delete(conn, ctx, &op.id),
+        ("not_signed", "create") => not_signed::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("not_signed", "delete") => not_signed::delete(conn, ctx, &op.id),
         ("resident" | "contract" | "visit" | "survey" | "not_signed", _) => Err(AppError::invalid(
             "unsupported_action",
             "action",
-            "this server accepts create for this entity; other actions arrive with sync protocol v1's full rules",
+            "this entity does not take that action (see the sync protocol's table of entities and actions)",
         )),
         _ => Err(AppError::invalid(
             "unknown_entity",

@@ -1,15 +1,17 @@
 //! Residents and their health records (居民健康档案).
 
+pub mod update;
+
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::id_number::IdNumber;
-use super::{audit, validate, Applied, WriteCtx};
+use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
-use crate::schema::{conflicts, resident_tags, residents};
+use crate::schema::{resident_tags, residents};
 use crate::sync::changelog::{self, Change};
 
 /// Key-population tags recorded on a resident (DESIGN §7).
@@ -24,6 +26,18 @@ pub const RECORDED_TAGS: [&str; 10] = [
     "dibao",
     "tekun",
     "family_planning_special",
+];
+
+/// The fields of a resident a tablet edits; each carries its own clock for merging.
+pub const FIELDS: [&str; 8] = [
+    "village_code",
+    "name",
+    "sex",
+    "birth_date",
+    "id_number",
+    "phone",
+    "tags",
+    "household_id",
 ];
 
 /// Tags derived from the birth date; a tablet never sends them.
@@ -177,33 +191,67 @@ fn validate(d: &ResidentData, ctx: &WriteCtx) -> Result<Valid, AppError> {
             "that village is not in your team's scope",
         ));
     }
-    let name = validate::text(&d.name, "name", 50)?;
-    let sex = match d.sex.as_str() {
-        "M" | "F" => d.sex.clone(),
-        _ => return Err(AppError::invalid("invalid_sex", "sex", "sex must be M or F")),
-    };
-    let birth_date = validate::date(&d.birth_date, "birth_date")?;
-    if birth_date > crate::time::today_cst() + chrono::Days::new(1) {
+    let sex = check_sex(&d.sex)?;
+    let birth_date = check_birth_date(&d.birth_date)?;
+    let id = IdNumber::parse(&d.id_number)?;
+    id.check_matches(birth_date, sex.chars().next().unwrap_or('?'))?;
+    Ok(Valid {
+        village_code: d.village_code.clone(),
+        name: check_name(&d.name)?,
+        sex,
+        birth_date,
+        id,
+        phone: check_phone(d.phone.as_deref())?,
+        tags: check_tags(&d.tags)?,
+        household_id: validate::opt_text(&d.household_id, "household_id", 64)?,
+    })
+}
+
+/// A name: 1–50 printable characters.
+pub(crate) fn check_name(v: &str) -> Result<String, AppError> {
+    validate::text(v, "name", 50)
+}
+
+/// `M` or `F`.
+pub(crate) fn check_sex(v: &str) -> Result<String, AppError> {
+    match v {
+        "M" | "F" => Ok(v.to_string()),
+        _ => Err(AppError::invalid("invalid_sex", "sex", "sex must be M or F")),
+    }
+}
+
+/// A birth date not in the future.
+pub(crate) fn check_birth_date(v: &str) -> Result<NaiveDate, AppError> {
+    let d = validate::date(v, "birth_date")?;
+    if d > crate::time::today_cst() + chrono::Days::new(1) {
         return Err(AppError::invalid(
             "future_date",
             "birth_date",
             "birth_date is in the future",
         ));
     }
-    let id = IdNumber::parse(&d.id_number)?;
-    id.check_matches(birth_date, sex.chars().next().unwrap_or('?'))?;
-    let phone = match d.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        None => None,
+    Ok(d)
+}
+
+/// A phone number (7–20 digits, `-` and `+` allowed), or none.
+pub(crate) fn check_phone(v: Option<&str>) -> Result<Option<String>, AppError> {
+    match v.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(None),
         Some(p) => {
             let ok = (7..=20).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+');
-            if !ok {
-                return Err(AppError::invalid("invalid_phone", "phone", "phone must be 7–20 digits"));
+            if ok {
+                Ok(Some(p.to_string()))
+            } else {
+                Err(AppError::invalid("invalid_phone", "phone", "phone must be 7–20 digits"))
             }
-            Some(p.to_string())
         }
-    };
-    let mut tags = Vec::with_capacity(d.tags.len());
-    for t in &d.tags {
+    }
+}
+
+/// Recorded tag codes, sorted and de-duplicated; derived tags are refused.
+pub(crate) fn check_tags(tags: &[String]) -> Result<Vec<String>, AppError> {
+    let mut out = Vec::with_capacity(tags.len());
+    for t in tags {
         if DERIVED_TAGS.contains(&t.as_str()) {
             return Err(AppError::invalid(
                 "derived_tag",
@@ -214,20 +262,33 @@ fn validate(d: &ResidentData, ctx: &WriteCtx) -> Result<Valid, AppError> {
         if !RECORDED_TAGS.contains(&t.as_str()) {
             return Err(AppError::invalid("unknown_tag", "tags", "unknown tag code"));
         }
-        tags.push(t.clone());
+        out.push(t.clone());
     }
-    tags.sort();
-    tags.dedup();
-    Ok(Valid {
-        village_code: d.village_code.clone(),
-        name,
-        sex,
-        birth_date,
-        id,
-        phone,
-        tags,
-        household_id: validate::opt_text(&d.household_id, "household_id", 64)?,
-    })
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Replaces a resident's rows in `resident_tags`.
+pub(crate) fn write_tags(
+    conn: &mut DbConn,
+    id: &str,
+    county: &str,
+    village: &str,
+    tags: &[String],
+) -> Result<(), AppError> {
+    diesel::delete(resident_tags::table.filter(resident_tags::resident_id.eq(id))).execute(conn)?;
+    for t in tags {
+        diesel::insert_into(resident_tags::table)
+            .values((
+                resident_tags::resident_id.eq(id),
+                resident_tags::tag.eq(t),
+                resident_tags::county_code.eq(county),
+                resident_tags::village_code.eq(village),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Finds a resident by id.
@@ -279,19 +340,7 @@ pub fn create(
         &Change::new(ctx, &county, "resident", &id, 1).village(&v.village_code),
     )?;
     let tags_json = serde_json::to_string(&v.tags).map_err(AppError::internal)?;
-    let clock: serde_json::Map<String, serde_json::Value> = [
-        "village_code",
-        "name",
-        "sex",
-        "birth_date",
-        "id_number",
-        "phone",
-        "tags",
-        "household_id",
-    ]
-    .iter()
-    .map(|f| (f.to_string(), serde_json::Value::from(recorded_at)))
-    .collect();
+    let clock: update::FieldClock = FIELDS.iter().map(|f| (f.to_string(), (1, recorded_at))).collect();
     diesel::insert_into(residents::table)
         .values((
             residents::id.eq(&id),
@@ -306,7 +355,7 @@ pub fn create(
             residents::tags.eq(&tags_json),
             residents::household_id.eq(&v.household_id),
             residents::registered_on.eq(crate::time::fmt_date(recorded_on)),
-            residents::field_clock.eq(serde_json::Value::Object(clock).to_string()),
+            residents::field_clock.eq(serde_json::to_string(&clock).map_err(AppError::internal)?),
             residents::version.eq(1i64),
             residents::deleted.eq(false),
             residents::recorded_at.eq(recorded_at),
@@ -317,37 +366,24 @@ pub fn create(
             residents::device_id.eq(&ctx.auth.device_id),
         ))
         .execute(conn)?;
-    for t in &v.tags {
-        diesel::insert_into(resident_tags::table)
-            .values((
-                resident_tags::resident_id.eq(&id),
-                resident_tags::tag.eq(t),
-                resident_tags::county_code.eq(&county),
-                resident_tags::village_code.eq(&v.village_code),
-            ))
-            .execute(conn)?;
-    }
+    write_tags(conn, &id, &county, &v.village_code, &v.tags)?;
     let conflict_id = match twin {
         None => None,
-        Some(other) => {
-            let cid = uuid::Uuid::now_v7().to_string();
-            diesel::insert_into(conflicts::table)
-                .values((
-                    conflicts::id.eq(&cid),
-                    conflicts::county_code.eq(&county),
-                    conflicts::village_code.eq(&v.village_code),
-                    conflicts::kind.eq("duplicate_resident"),
-                    conflicts::entity.eq("resident"),
-                    conflicts::entity_id.eq(&id),
-                    conflicts::other_entity_id.eq(&other),
-                    conflicts::op_id.eq(ctx.op_id),
-                    conflicts::device_id.eq(&ctx.auth.device_id),
-                    conflicts::status.eq("open"),
-                    conflicts::created_at.eq(ctx.now),
-                ))
-                .execute(conn)?;
-            Some(cid)
-        }
+        Some(other) => Some(review::open_conflict(
+            conn,
+            ctx,
+            review::NewConflict {
+                kind: review::kind::DUPLICATE_RESIDENT,
+                entity: "resident",
+                entity_id: &id,
+                other_entity_id: Some(&other),
+                field: None,
+                county_code: &county,
+                village_code: Some(&v.village_code),
+                server_value: None,
+                client_value: None,
+            },
+        )?),
     };
     audit::record(
         conn,

@@ -6,15 +6,17 @@
 //! `ACTIVE` and `EXPIRED` follow from the dates: a stored `SIGNED` contract is active
 //! while today is inside its term and expired after, without anyone pushing it.
 
+pub mod transition;
+
 use chrono::{Months, NaiveDate};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{audit, resident, validate, Applied, WriteCtx};
+use super::{audit, resident, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
-use crate::schema::{conflicts, contract_packages, contracts, county_settings, service_packages};
+use crate::schema::{contract_packages, contracts, county_settings, service_packages};
 use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
@@ -302,19 +304,9 @@ pub fn create(
     if find(conn, &id)?.is_some() {
         return Err(AppError::conflict("already_exists", "a contract with this id exists").with_field("id"));
     }
-    // Another team's contract in effect over these dates → hold this one for review.
-    let rival: Option<String> = if signed {
-        let in_effect: Vec<String> = contracts::table
-            .filter(contracts::resident_id.eq(&resident_id))
-            .filter(contracts::deleted.eq(false))
-            .filter(contracts::status.eq_any([status::SIGNED, status::ACTIVE]))
-            .filter(contracts::effective_from.le(fmt_date(to)))
-            .filter(contracts::effective_to.ge(fmt_date(from)))
-            .filter(contracts::ended_on.is_null())
-            .select(contracts::id)
-            .load(conn)?;
-        // The predecessor a renewal names is not a rival.
-        in_effect.into_iter().find(|r| renews.as_deref() != Some(r.as_str()))
+    // Another contract in effect over these dates → hold this one for review.
+    let rival = if signed {
+        find_rival(conn, &resident_id, from, to, renews.as_deref())?
     } else {
         None
     };
@@ -366,27 +358,26 @@ pub fn create(
             ))
             .execute(conn)?;
     }
+    if let (Some(p), status::SIGNED) = (&renews, stored_status) {
+        transition::mark_renewed(conn, ctx, p, &id)?;
+    }
     let conflict_id = match rival {
         None => None,
-        Some(other) => {
-            let cid = uuid::Uuid::now_v7().to_string();
-            diesel::insert_into(conflicts::table)
-                .values((
-                    conflicts::id.eq(&cid),
-                    conflicts::county_code.eq(&county),
-                    conflicts::village_code.eq(&res.village_code),
-                    conflicts::kind.eq("double_signing"),
-                    conflicts::entity.eq("contract"),
-                    conflicts::entity_id.eq(&id),
-                    conflicts::other_entity_id.eq(&other),
-                    conflicts::op_id.eq(ctx.op_id),
-                    conflicts::device_id.eq(&ctx.auth.device_id),
-                    conflicts::status.eq("open"),
-                    conflicts::created_at.eq(ctx.now),
-                ))
-                .execute(conn)?;
-            Some(cid)
-        }
+        Some(other) => Some(review::open_conflict(
+            conn,
+            ctx,
+            review::NewConflict {
+                kind: review::kind::DOUBLE_SIGNING,
+                entity: "contract",
+                entity_id: &id,
+                other_entity_id: Some(&other),
+                field: None,
+                county_code: &county,
+                village_code: Some(&res.village_code),
+                server_value: None,
+                client_value: None,
+            },
+        )?),
     };
     audit::record(
         conn,
@@ -401,6 +392,27 @@ pub fn create(
         version: 1,
         conflict_id,
     })
+}
+
+/// A contract of the resident in effect over `from..=to`, other than the predecessor a
+/// renewal names: a second signing that a supervisor must decide on.
+pub(crate) fn find_rival(
+    conn: &mut DbConn,
+    resident_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    renews: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let in_effect: Vec<String> = contracts::table
+        .filter(contracts::resident_id.eq(resident_id))
+        .filter(contracts::deleted.eq(false))
+        .filter(contracts::status.eq_any([status::SIGNED, status::ACTIVE]))
+        .filter(contracts::effective_from.le(fmt_date(to)))
+        .filter(contracts::effective_to.ge(fmt_date(from)))
+        .filter(contracts::ended_on.is_null())
+        .select(contracts::id)
+        .load(conn)?;
+    Ok(in_effect.into_iter().find(|r| renews != Some(r.as_str())))
 }
 
 /// Checks package codes; returns (code, price, self-pay) with the price at signing.

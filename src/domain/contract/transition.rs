@@ -1,0 +1,411 @@
+//! The contract state machine. Once signed, a contract's content never changes: only
+//! these transitions do, each with a new version, a change-log entry and an audit entry.
+//!
+//! ```text
+//! DRAFT ──▶ SIGNED ──▶ ACTIVE ──▶ EXPIRED ─┐
+//!   │          │         │  └──▶ TERMINATED ├──▶ VOIDED (supervisor, with reason)
+//!   ▼          └─────────┴──▶ RENEWED ──────┘
+//! CANCELLED                PENDING_REVIEW ──▶ ACTIVE | VOIDED (supervisor)
+//! ```
+//!
+//! `ACTIVE` and `EXPIRED` also follow from the dates (see [`super::effective_status`]);
+//! `RENEWED` is set when a successor naming this contract in `renews` is signed.
+
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{find, find_rival, status, Contract};
+use crate::auth::Role;
+use crate::db::DbConn;
+use crate::domain::{audit, review, validate, Applied, WriteCtx};
+use crate::error::{AppError, Kind};
+use crate::schema::contracts;
+use crate::sync::changelog::{self, Change};
+use crate::time::{fmt_date, today_cst};
+
+/// Why a contract was terminated (DESIGN §7).
+pub const TERMINATION_REASONS: [&str; 6] = [
+    "moved_away",
+    "unreachable_1y",
+    "refused_1y",
+    "resident_request",
+    "death",
+    "other",
+];
+
+/// Every state a contract can be in.
+pub const STATES: [&str; 9] = [
+    status::DRAFT,
+    status::SIGNED,
+    status::ACTIVE,
+    status::EXPIRED,
+    status::TERMINATED,
+    status::RENEWED,
+    status::CANCELLED,
+    status::VOIDED,
+    status::PENDING_REVIEW,
+];
+
+/// `data` of a contract `transition` op.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionData {
+    /// Target state: `SIGNED` (from DRAFT), `ACTIVE`, `EXPIRED`, `TERMINATED`, `CANCELLED` or `VOIDED`.
+    pub to: String,
+    /// Termination reason code, or the reason for voiding.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Free text (required for termination reason `other`).
+    #[serde(default)]
+    pub reason_text: Option<String>,
+    /// Clinical time of the transition, RFC 3339 with offset.
+    pub at: String,
+}
+
+/// Who may ask for a transition: a member of the contract's team, or a supervisor/admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A doctor or team lead of the contract's team.
+    Team,
+    /// A supervisor or admin over the contract's village.
+    Supervisor,
+}
+
+/// Is `from → to` legal for `actor`? `from` is the state as of today (dates applied).
+pub fn check(from: &str, to: &str, actor: Actor) -> Result<(), AppError> {
+    use status::*;
+    let legal = matches!(
+        (from, to),
+        (DRAFT, SIGNED | CANCELLED)
+            | (SIGNED, ACTIVE | TERMINATED)
+            | (ACTIVE, EXPIRED | TERMINATED)
+            | (PENDING_REVIEW, ACTIVE)
+            | (
+                SIGNED | ACTIVE | EXPIRED | TERMINATED | RENEWED | PENDING_REVIEW,
+                VOIDED
+            )
+    );
+    if !legal {
+        return Err(AppError::invalid(
+            "illegal_transition",
+            "to",
+            format!("a contract cannot go from {from} to {to}"),
+        ));
+    }
+    let supervisors_only = to == VOIDED || from == PENDING_REVIEW;
+    match (supervisors_only, actor) {
+        (true, Actor::Team) => Err(AppError::new(
+            Kind::Forbidden,
+            "transition_not_allowed",
+            format!("only a supervisor may take a contract from {from} to {to}"),
+        )
+        .with_field("to")),
+        (false, Actor::Supervisor) => Err(AppError::new(
+            Kind::Forbidden,
+            "transition_not_allowed",
+            format!("the signing team takes a contract from {from} to {to}"),
+        )
+        .with_field("to")),
+        _ => Ok(()),
+    }
+}
+
+/// Applies a transition op.
+pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionData) -> Result<Applied, AppError> {
+    let id = validate::uuid(id, "id")?;
+    let c = match find(conn, &id)? {
+        Some(c) if !c.deleted && ctx.auth.scope.covers_village(&c.village_code) => c,
+        _ => {
+            return Err(AppError::invalid(
+                "unknown_contract",
+                "id",
+                "no such contract in your scope",
+            ))
+        }
+    };
+    if !STATES.contains(&d.to.as_str()) {
+        return Err(AppError::invalid("invalid_status", "to", "unknown contract state"));
+    }
+    let at = validate::clinical(&d.at, "at", ctx)?;
+    let today = fmt_date(today_cst());
+    let from = super::effective_status(&c.status, &c.effective_from, &c.effective_to, &today).to_string();
+    let actor = match ctx.auth.role {
+        Role::Supervisor | Role::Admin => Actor::Supervisor,
+        _ if ctx.auth.team_id.as_deref() == Some(c.team_id.as_str()) => Actor::Team,
+        _ => {
+            return Err(AppError::new(
+                Kind::Forbidden,
+                "transition_not_allowed",
+                "only the signing team changes this contract",
+            )
+            .with_field("team_id"))
+        }
+    };
+    check(&from, &d.to, actor)?;
+    let reason_text = validate::opt_text(&d.reason_text, "reason_text", 500)?;
+    let at_date = fmt_date(at.local_date);
+    let mut next = c.clone();
+    next.status = d.to.clone();
+    next.version = c.version + 1;
+    let mut conflict_id = None;
+    match d.to.as_str() {
+        status::SIGNED => {
+            next.signed_at = Some(at.at);
+            next.signed_on = Some(at_date.clone());
+            let (from_d, to_d) = (
+                validate::date(&c.effective_from, "effective_from")?,
+                validate::date(&c.effective_to, "effective_to")?,
+            );
+            if let Some(other) = find_rival(conn, &c.resident_id, from_d, to_d, c.renews.as_deref())? {
+                next.status = status::PENDING_REVIEW.into();
+                conflict_id = Some(review::open_conflict(
+                    conn,
+                    ctx,
+                    review::NewConflict {
+                        kind: review::kind::DOUBLE_SIGNING,
+                        entity: "contract",
+                        entity_id: &id,
+                        other_entity_id: Some(&other),
+                        field: None,
+                        county_code: &c.county_code,
+                        village_code: Some(&c.village_code),
+                        server_value: None,
+                        client_value: None,
+                    },
+                )?);
+            }
+        }
+        status::ACTIVE if from == status::SIGNED && at_date < c.effective_from => {
+            return Err(AppError::invalid(
+                "not_yet_effective",
+                "at",
+                "a contract becomes active on its effective_from date",
+            ))
+        }
+        status::EXPIRED => {
+            if at_date < c.effective_to {
+                return Err(AppError::invalid(
+                    "not_yet_expired",
+                    "at",
+                    "a contract expires after its effective_to date",
+                ));
+            }
+        }
+        status::TERMINATED => {
+            let reason = d.reason.as_deref().unwrap_or("");
+            if !TERMINATION_REASONS.contains(&reason) {
+                return Err(AppError::invalid(
+                    "invalid_reason",
+                    "reason",
+                    "termination reason must be one of DESIGN §7's codes",
+                ));
+            }
+            if reason == "other" && reason_text.is_none() {
+                return Err(AppError::invalid(
+                    "missing_field",
+                    "reason_text",
+                    "reason other needs reason_text",
+                ));
+            }
+            next.ended_on = Some(at_date.clone());
+            next.end_reason = Some(reason.to_string());
+            next.end_reason_text = reason_text.clone();
+        }
+        status::VOIDED => {
+            let reason = validate::opt_text(&d.reason, "reason", 500)?
+                .ok_or_else(|| AppError::invalid("missing_field", "reason", "voiding needs a reason"))?;
+            next.end_reason = Some("voided".into());
+            next.end_reason_text = Some(reason);
+        }
+        _ => {}
+    }
+    store(conn, ctx, &c, &next, at.at)?;
+    audit::record(
+        conn,
+        audit::Entry::actor(ctx.auth, "contract_transition")
+            .entity("contract", &id)
+            .detail(serde_json::json!({ "from": from, "to": next.status, "version": next.version }))
+            .at(ctx.now)
+            .clinical(at.at),
+    )?;
+    Ok(Applied {
+        id,
+        version: next.version,
+        conflict_id,
+    })
+}
+
+/// Writes a changed contract (its version already bumped) and tells its village's tablets.
+fn store(conn: &mut DbConn, ctx: &WriteCtx, old: &Contract, next: &Contract, clinical_at: i64) -> Result<(), AppError> {
+    let version = next.version;
+    let seq = changelog::append(
+        conn,
+        &Change::new(ctx, &old.county_code, "contract", &old.id, version)
+            .village(&old.village_code)
+            .team(&old.team_id),
+    )?;
+    diesel::update(contracts::table.find(&old.id))
+        .set((
+            contracts::status.eq(&next.status),
+            contracts::signed_at.eq(next.signed_at),
+            contracts::signed_on.eq(&next.signed_on),
+            contracts::ended_on.eq(&next.ended_on),
+            contracts::end_reason.eq(&next.end_reason),
+            contracts::end_reason_text.eq(&next.end_reason_text),
+            contracts::renewed_by.eq(&next.renewed_by),
+            contracts::version.eq(version),
+            contracts::recorded_at.eq(clinical_at.max(old.recorded_at)),
+            contracts::updated_at.eq(ctx.now),
+            contracts::change_seq.eq(seq),
+            contracts::device_id.eq(&ctx.auth.device_id),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Marks a predecessor `RENEWED` when its successor is signed.
+pub(crate) fn mark_renewed(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    predecessor: &str,
+    successor: &str,
+) -> Result<(), AppError> {
+    let c =
+        find(conn, predecessor)?.ok_or_else(|| AppError::invalid("unknown_contract", "renews", "no such contract"))?;
+    let today = fmt_date(today_cst());
+    let from = super::effective_status(&c.status, &c.effective_from, &c.effective_to, &today);
+    if !matches!(from, status::SIGNED | status::ACTIVE | status::EXPIRED) {
+        return Err(AppError::invalid(
+            "illegal_transition",
+            "renews",
+            format!("a {from} contract cannot be renewed"),
+        ));
+    }
+    if c.renewed_by.is_some() {
+        return Err(AppError::invalid(
+            "already_renewed",
+            "renews",
+            "that contract was already renewed",
+        ));
+    }
+    let mut next = c.clone();
+    next.status = status::RENEWED.into();
+    next.version = c.version + 1;
+    next.renewed_by = Some(successor.to_string());
+    store(conn, ctx, &c, &next, ctx.now)
+}
+
+/// Deletes a contract: only a draft, which is no legal record yet.
+pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, AppError> {
+    let id = validate::uuid(id, "id")?;
+    let c = match find(conn, &id)? {
+        Some(c) if ctx.auth.scope.covers_village(&c.village_code) => c,
+        _ => {
+            return Err(AppError::invalid(
+                "unknown_contract",
+                "id",
+                "no such contract in your scope",
+            ))
+        }
+    };
+    if c.deleted {
+        return Ok(Applied {
+            id,
+            version: c.version,
+            conflict_id: None,
+        });
+    }
+    if c.status != status::DRAFT {
+        return Err(AppError::invalid(
+            "contract_immutable",
+            "id",
+            "a signed contract is a legal record: cancel, terminate or void it by transition",
+        ));
+    }
+    let version = c.version + 1;
+    let seq = changelog::append(
+        conn,
+        &Change::new(ctx, &c.county_code, "contract", &id, version)
+            .village(&c.village_code)
+            .team(&c.team_id)
+            .deleted(true),
+    )?;
+    diesel::update(contracts::table.find(&id))
+        .set((
+            contracts::deleted.eq(true),
+            contracts::version.eq(version),
+            contracts::updated_at.eq(ctx.now),
+            contracts::change_seq.eq(seq),
+        ))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry::actor(ctx.auth, "contract_deleted")
+            .entity("contract", &id)
+            .at(ctx.now),
+    )?;
+    Ok(Applied {
+        id,
+        version,
+        conflict_id: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole table: every (from, to) pair for both actors, against the legal list.
+    #[test]
+    fn every_transition_pair_is_decided() {
+        use status::*;
+        let team_legal = [
+            (DRAFT, SIGNED),
+            (DRAFT, CANCELLED),
+            (SIGNED, ACTIVE),
+            (SIGNED, TERMINATED),
+            (ACTIVE, EXPIRED),
+            (ACTIVE, TERMINATED),
+        ];
+        let supervisor_legal = [
+            (SIGNED, VOIDED),
+            (ACTIVE, VOIDED),
+            (EXPIRED, VOIDED),
+            (TERMINATED, VOIDED),
+            (RENEWED, VOIDED),
+            (PENDING_REVIEW, VOIDED),
+            (PENDING_REVIEW, ACTIVE),
+        ];
+        let mut legal_count = 0;
+        for from in STATES {
+            for to in STATES {
+                let team = check(from, to, Actor::Team);
+                let sup = check(from, to, Actor::Supervisor);
+                if team_legal.contains(&(from, to)) {
+                    assert!(team.is_ok(), "{from}->{to} by the team");
+                    assert_eq!(
+                        sup.unwrap_err().code,
+                        "transition_not_allowed",
+                        "{from}->{to} by a supervisor"
+                    );
+                    legal_count += 1;
+                } else if supervisor_legal.contains(&(from, to)) {
+                    assert!(sup.is_ok(), "{from}->{to} by a supervisor");
+                    assert_eq!(
+                        team.unwrap_err().code,
+                        "transition_not_allowed",
+                        "{from}->{to} by the team"
+                    );
+                    legal_count += 1;
+                } else {
+                    let e = team.unwrap_err();
+                    assert_eq!(e.code, "illegal_transition", "{from}->{to}");
+                    assert!(e.message.contains(from) && e.message.contains(to));
+                    assert_eq!(sup.unwrap_err().code, "illegal_transition", "{from}->{to}");
+                }
+            }
+        }
+        assert_eq!(legal_count, 13);
+    }
+}

@@ -1,0 +1,68 @@
+//! The supervisor review queue's inputs: conflict records. Each keeps the side a sync rule
+//! did not apply, so nothing a tablet sent is silently overwritten.
+
+use diesel::prelude::*;
+
+use super::WriteCtx;
+use crate::db::DbConn;
+use crate::error::AppError;
+use crate::schema::conflicts;
+
+/// Conflict kinds.
+pub mod kind {
+    /// The same resident field changed on two tablets; the later clinical time won.
+    pub const FIELD_CLASH: &str = "field_clash";
+    /// Two contracts in effect for one resident; the later one is held for review.
+    pub const DOUBLE_SIGNING: &str = "double_signing";
+    /// An append-only record arrived again under its id with other content, or two
+    /// amendments of the same record arrived.
+    pub const DIVERGENT_APPEND: &str = "divergent_append";
+    /// The same ID number registered twice.
+    pub const DUPLICATE_RESIDENT: &str = "duplicate_resident";
+}
+
+/// A conflict to record.
+pub struct NewConflict<'a> {
+    /// One of [`kind`].
+    pub kind: &'static str,
+    /// Entity kind.
+    pub entity: &'static str,
+    /// The entity the op concerned.
+    pub entity_id: &'a str,
+    /// The other record involved, if any.
+    pub other_entity_id: Option<&'a str>,
+    /// The fields that clashed, comma-separated.
+    pub field: Option<String>,
+    /// The county.
+    pub county_code: &'a str,
+    /// The village, for the township's queue.
+    pub village_code: Option<&'a str>,
+    /// The server side (what is or was stored).
+    pub server_value: Option<serde_json::Value>,
+    /// The client side (what the op sent).
+    pub client_value: Option<serde_json::Value>,
+}
+
+/// Opens a conflict record in the review queue and returns its id.
+pub fn open_conflict(conn: &mut DbConn, ctx: &WriteCtx, c: NewConflict) -> Result<String, AppError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    diesel::insert_into(conflicts::table)
+        .values((
+            conflicts::id.eq(&id),
+            conflicts::county_code.eq(c.county_code),
+            conflicts::village_code.eq(c.village_code),
+            conflicts::kind.eq(c.kind),
+            conflicts::entity.eq(c.entity),
+            conflicts::entity_id.eq(c.entity_id),
+            conflicts::other_entity_id.eq(c.other_entity_id),
+            conflicts::field.eq(c.field),
+            conflicts::op_id.eq(ctx.op_id),
+            conflicts::device_id.eq(&ctx.auth.device_id),
+            conflicts::server_value.eq(c.server_value.map(|v| v.to_string())),
+            conflicts::client_value.eq(c.client_value.map(|v| v.to_string())),
+            conflicts::status.eq("open"),
+            conflicts::created_at.eq(ctx.now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}

@@ -1,0 +1,220 @@
+//! Entities as tablets receive them, loaded in batches: what pull and bootstrap send.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::DbConn;
+use crate::domain::contract::Contract;
+use crate::domain::resident::Resident;
+use crate::error::AppError;
+use crate::schema::{contract_packages, contracts, not_signed, residents, survey_responses, visits};
+
+/// Entity kinds in the order bootstrap sends them (parents before children).
+pub const ENTITIES: [&str; 5] = ["resident", "contract", "visit", "survey", "not_signed"];
+
+/// One entity's current state.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Server version.
+    pub version: i64,
+    /// A tombstone.
+    pub deleted: bool,
+    /// Where it lives now (decides who may see it).
+    pub village_code: String,
+    /// Its wire fields.
+    pub data: serde_json::Value,
+}
+
+fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, AppError> {
+    serde_json::to_value(v).map_err(AppError::internal)
+}
+
+/// Loads the entities of one kind by id. `own_team` shows phone numbers in full.
+pub fn load(
+    conn: &mut DbConn,
+    entity: &str,
+    ids: &[&str],
+    own_team: bool,
+) -> Result<HashMap<String, Snapshot>, AppError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    match entity {
+        "resident" => {
+            let list: Vec<Resident> = residents::table
+                .filter(residents::id.eq_any(ids))
+                .select(Resident::as_select())
+                .load(conn)?;
+            for r in list {
+                let snap = Snapshot {
+                    version: r.version,
+                    deleted: r.deleted,
+                    village_code: r.village_code.clone(),
+                    data: to_json(r.view(own_team))?,
+                };
+                out.insert(r.id, snap);
+            }
+        }
+        "contract" => {
+            let list: Vec<Contract> = contracts::table
+                .filter(contracts::id.eq_any(ids))
+                .select(Contract::as_select())
+                .load(conn)?;
+            let mut packages: HashMap<String, Vec<String>> = HashMap::new();
+            let rows: Vec<(String, String)> = contract_packages::table
+                .filter(contract_packages::contract_id.eq_any(ids))
+                .order((contract_packages::contract_id, contract_packages::package_code))
+                .select((contract_packages::contract_id, contract_packages::package_code))
+                .load(conn)?;
+            for (c, p) in rows {
+                packages.entry(c).or_default().push(p);
+            }
+            for c in list {
+                let p = packages.remove(&c.id).unwrap_or_default();
+                let snap = Snapshot {
+                    version: c.version,
+                    deleted: c.deleted,
+                    village_code: c.village_code.clone(),
+                    data: to_json(c.view(p))?,
+                };
+                out.insert(c.id, snap);
+            }
+        }
+        "visit" => {
+            type V = (
+                String,
+                String,
+                i64,
+                bool,
+                String,
+                Option<String>,
+                String,
+                i64,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let list: Vec<V> = visits::table
+                .filter(visits::id.eq_any(ids))
+                .select((
+                    visits::id,
+                    visits::village_code,
+                    visits::version,
+                    visits::deleted,
+                    visits::resident_id,
+                    visits::contract_id,
+                    visits::kind,
+                    visits::occurred_at,
+                    visits::measurements,
+                    visits::notes,
+                    visits::amends,
+                    visits::amended_by,
+                ))
+                .load(conn)?;
+            for (id, village, version, deleted, resident_id, contract_id, kind, at, m, notes, amends, amended_by) in
+                list
+            {
+                let data = serde_json::json!({
+                    "id": id, "resident_id": resident_id, "contract_id": contract_id, "kind": kind,
+                    "occurred_at": crate::time::fmt_instant(at),
+                    "measurements": serde_json::from_str::<serde_json::Value>(&m).unwrap_or_default(),
+                    "notes": notes, "amends": amends, "amended_by": amended_by, "version": version,
+                });
+                out.insert(
+                    id,
+                    Snapshot {
+                        version,
+                        deleted,
+                        village_code: village,
+                        data,
+                    },
+                );
+            }
+        }
+        "survey" => {
+            type S = (
+                String,
+                String,
+                i64,
+                bool,
+                String,
+                String,
+                i32,
+                String,
+                i64,
+                Option<String>,
+                Option<String>,
+            );
+            let list: Vec<S> = survey_responses::table
+                .filter(survey_responses::id.eq_any(ids))
+                .select((
+                    survey_responses::id,
+                    survey_responses::village_code,
+                    survey_responses::version,
+                    survey_responses::deleted,
+                    survey_responses::resident_id,
+                    survey_responses::questionnaire,
+                    survey_responses::questionnaire_version,
+                    survey_responses::answers,
+                    survey_responses::answered_at,
+                    survey_responses::amends,
+                    survey_responses::amended_by,
+                ))
+                .load(conn)?;
+            for (id, village, version, deleted, resident_id, q, qv, answers, at, amends, amended_by) in list {
+                let data = serde_json::json!({
+                    "id": id, "resident_id": resident_id, "questionnaire": q, "questionnaire_version": qv,
+                    "answers": serde_json::from_str::<serde_json::Value>(&answers).unwrap_or_default(),
+                    "answered_at": crate::time::fmt_instant(at), "amends": amends, "amended_by": amended_by,
+                    "version": version,
+                });
+                out.insert(
+                    id,
+                    Snapshot {
+                        version,
+                        deleted,
+                        village_code: village,
+                        data,
+                    },
+                );
+            }
+        }
+        "not_signed" => {
+            type N = (String, String, i64, bool, String, String, Option<String>, i64);
+            let list: Vec<N> = not_signed::table
+                .filter(not_signed::id.eq_any(ids))
+                .select((
+                    not_signed::id,
+                    not_signed::village_code,
+                    not_signed::version,
+                    not_signed::deleted,
+                    not_signed::resident_id,
+                    not_signed::reason,
+                    not_signed::reason_text,
+                    not_signed::recorded_at,
+                ))
+                .load(conn)?;
+            for (id, village, version, deleted, resident_id, reason, text, at) in list {
+                let data = serde_json::json!({
+                    "id": id, "resident_id": resident_id, "reason": reason, "reason_text": text,
+                    "recorded_at": crate::time::fmt_instant(at), "version": version,
+                });
+                out.insert(
+                    id,
+                    Snapshot {
+                        version,
+                        deleted,
+                        village_code: village,
+                        data,
+                    },
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(out)
+}

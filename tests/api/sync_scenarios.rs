@@ -1,0 +1,749 @@
+//! Sync scenarios from the field: tablets offline, replays, lost responses, moves, blobs.
+
+use std::io::Write;
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::helpers::{assert_error, contract_op, now_cst, resident_op, spawn_app, spawn_app_with, Session, TestApp};
+use jiayi::schema::{conflicts, contracts, quarantine, residents, visits};
+
+/// An RFC 3339 CST time `minutes` before now.
+fn cst_minutes_ago(minutes: i64) -> String {
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    (chrono::Utc::now() - chrono::Duration::minutes(minutes))
+        .with_timezone(&cst)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+fn op(entity: &str, action: &str, id: &str, base: Option<i64>, recorded_at: &str, data: Value) -> Value {
+    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
+            "base_version": base, "recorded_at": recorded_at, "data": data })
+}
+
+fn visit_op(resident_id: &str, systolic: i32) -> (String, Value) {
+    let id = Uuid::now_v7().to_string();
+    let (now, _) = now_cst();
+    let data = json!({ "resident_id": resident_id, "kind": "htn_followup", "occurred_at": now,
+                       "measurements": { "systolic": systolic, "diastolic": 85 } });
+    (id.clone(), op("visit", "create", &id, None, &now, data))
+}
+
+/// Pulls from a cursor to the end; returns the changes and the last cursor.
+async fn pull_from(app: &TestApp, s: &Session, cursor: Option<&str>) -> (Vec<Value>, String) {
+    let mut out = Vec::new();
+    let mut cursor = cursor.map(str::to_string);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/sync/pull?limit=200&cursor={c}"),
+            None => "/api/v1/sync/pull?limit=200".into(),
+        };
+        let res = app.get(s, &path).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        out.extend(page["changes"].as_array().unwrap().iter().cloned());
+        cursor = Some(page["cursor"].as_str().unwrap().to_string());
+        if !page["has_more"].as_bool().unwrap() {
+            return (out, cursor.unwrap());
+        }
+    }
+}
+
+fn find<'a>(changes: &'a [Value], id: &str) -> Option<&'a Value> {
+    changes.iter().rev().find(|c| c["id"] == id)
+}
+
+/// A resident registered by doctor1 in T01's first village.
+async fn registered(app: &TestApp, s: &Session) -> String {
+    let village = app.villages(s).await[0].clone();
+    let (rid, rop) = resident_op(&village, "1955-04-04", 'F', &[]);
+    let out = app.push(s, vec![rop]).await;
+    assert_eq!(out["results"][0]["status"], "applied");
+    rid
+}
+
+#[tokio::test]
+async fn two_tablets_editing_different_fields_of_a_resident_merge_without_conflict() {
+    let app = spawn_app().await;
+    let a = app.login("doctor1").await;
+    let b = app.login("lead1").await;
+    let rid = registered(&app, &a).await;
+    let out = app
+        .push(
+            &a,
+            vec![op(
+                "resident",
+                "update",
+                &rid,
+                Some(1),
+                &cst_minutes_ago(30),
+                json!({ "phone": "13900000001" }),
+            )],
+        )
+        .await;
+    assert_eq!(out["results"][0]["status"], "applied", "{out}");
+    assert_eq!(out["results"][0]["version"], 2);
+    let out = app
+        .push(
+            &b,
+            vec![op(
+                "resident",
+                "update",
+                &rid,
+                Some(1),
+                &cst_minutes_ago(20),
+                json!({ "household_id": "H-7" }),
+            )],
+        )
+        .await;
+    assert_eq!(out["results"][0]["status"], "applied", "{out}");
+    assert_eq!(out["results"][0]["version"], 3);
+    let r: Value = app
+        .get(&a, &format!("/api/v1/residents/{rid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["phone"], "13900000001");
+    assert_eq!(r["household_id"], "H-7");
+    let n: i64 = app.db(|c| {
+        conflicts::table
+            .filter(conflicts::entity_id.eq(&rid))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn the_same_field_edited_on_two_tablets_goes_to_the_later_clinical_time_and_keeps_the_other() {
+    let app = spawn_app().await;
+    let a = app.login("doctor1").await;
+    let b = app.login("lead1").await;
+    let rid = registered(&app, &a).await;
+    // A edited at 10 minutes ago, B at 40 minutes ago but syncs later: A's value stays.
+    let out = app
+        .push(
+            &a,
+            vec![op(
+                "resident",
+                "update",
+                &rid,
+                Some(1),
+                &cst_minutes_ago(10),
+                json!({ "phone": "13911111111" }),
+            )],
+        )
+        .await;
+    assert_eq!(out["results"][0]["status"], "applied");
+    let out = app
+        .push(
+            &b,
+            vec![op(
+                "resident",
+                "update",
+                &rid,
+                Some(1),
+                &cst_minutes_ago(40),
+                json!({ "phone": "13922222222" }),
+            )],
+        )
+        .await;
+    assert_eq!(out["results"][0]["status"], "conflict", "{out}");
+    let conflict_id = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
+    let r: Value = app
+        .get(&a, &format!("/api/v1/residents/{rid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["phone"], "13911111111");
+    let (field, client): (Option<String>, Option<String>) = app.db(|c| {
+        conflicts::table
+            .find(&conflict_id)
+            .select((conflicts::field, conflicts::client_value))
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(field.as_deref(), Some("phone"));
+    assert!(client.unwrap().contains("13922222222"), "the losing value is kept");
+
+    // Now B edits the name later in clinical time than A's earlier name edit: B wins.
+    let out = app
+        .push(
+            &a,
+            vec![op(
+                "resident",
+                "update",
+                &rid,
+                Some(2),
+                &cst_minutes_ago(50),
+                json!({ "name": "甲" }),
+            )],
+        )
+        .await;
+    assert_eq!(out["results"][0]["status"], "applied");
+    let out = app
+        .push(
+            &b,
+            vec![op(
+                "resident",
+                "update",
+                &rid,
+                Some(2),
+                &cst_minutes_ago(5),
+                json!({ "name": "乙" }),
+            )],
+        )
+        .await;
+    assert_eq!(out["results"][0]["status"], "conflict");
+    let r: Value = app
+        .get(&a, &format!("/api/v1/residents/{rid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["name"], "乙");
+    let server: Option<String> = app.db(|c| {
+        conflicts::table
+            .find(out["results"][0]["conflict_id"].as_str().unwrap())
+            .select(conflicts::server_value)
+            .first(c)
+            .unwrap()
+    });
+    assert!(server.unwrap().contains("甲"), "the overwritten value is kept");
+}
+
+#[tokio::test]
+async fn two_teams_signing_the_same_resident_offline_leave_one_active_and_one_for_review() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let village = app.villages(&d1).await[0].clone();
+    // A second team also serving doctor1's village.
+    let admin = app.login("admin").await;
+    let res = app
+        .post(&admin, "/api/v1/admin/teams", &json!({ "code": "T77", "name": "巡回医疗队", "township_code": format!("{}000", &village[..9]), "village_codes": [village] }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let t77: Value = res.json().await.unwrap();
+    let res = app
+        .post(&admin, "/api/v1/admin/users", &json!({ "username": "doctor77", "password": "jiayi-demo", "role": "doctor", "team_code": "T77", "display_name": "巡回医生" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let d77 = app.login("doctor77").await;
+    let rid = registered(&app, &d1).await;
+    let (c1, op1) = contract_op(&rid, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    let (c2, op2) = contract_op(&rid, t77["id"].as_str().unwrap(), &["BASIC"]);
+    assert_eq!(app.push(&d1, vec![op1]).await["results"][0]["status"], "applied");
+    let out = app.push(&d77, vec![op2]).await;
+    assert_eq!(out["results"][0]["status"], "conflict", "{out}");
+    let s1: String = app.db(|c| contracts::table.find(&c1).select(contracts::status).first(c).unwrap());
+    let s2: String = app.db(|c| contracts::table.find(&c2).select(contracts::status).first(c).unwrap());
+    assert_eq!((s1.as_str(), s2.as_str()), ("SIGNED", "PENDING_REVIEW"));
+    let kind: String = app.db(|c| {
+        conflicts::table
+            .filter(conflicts::entity_id.eq(&c2))
+            .select(conflicts::kind)
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(kind, "double_signing");
+}
+
+#[tokio::test]
+async fn a_500_op_batch_with_one_invalid_op_applies_499_and_quarantines_one() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let rid = registered(&app, &d1).await;
+    let mut ops: Vec<Value> = (0..500).map(|i| visit_op(&rid, 120 + (i % 30)).1).collect();
+    ops[250]["data"]["measurements"]["systolic"] = json!(400);
+    let out = app.push(&d1, ops.clone()).await;
+    let results = out["results"].as_array().unwrap();
+    assert_eq!(results.len(), 500);
+    assert_eq!(results.iter().filter(|r| r["status"] == "applied").count(), 499);
+    assert_eq!(results[250]["status"], "rejected");
+    assert_eq!(results[250]["error"]["code"], "out_of_range");
+    assert_eq!(results[250]["error"]["field"], "measurements.systolic");
+    let stored: i64 = app.db(|c| {
+        visits::table
+            .filter(visits::resident_id.eq(&rid))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(stored, 499);
+    let raw: String = app.db(|c| quarantine::table.select(quarantine::raw).first(c).unwrap());
+    assert!(
+        raw.contains("400") && raw.contains(ops[250]["op_id"].as_str().unwrap()),
+        "the op is kept as sent"
+    );
+    // The same batch again (response lost): nothing new.
+    let again = app.push(&d1, ops).await;
+    assert!(again["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "duplicate"));
+    let stored: i64 = app.db(|c| {
+        visits::table
+            .filter(visits::resident_id.eq(&rid))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(stored, 499);
+    let (_, next) = visit_op(&rid, 130);
+    assert_eq!(app.push(&d1, vec![next]).await["results"][0]["status"], "applied");
+}
+
+#[tokio::test]
+async fn a_delete_reaches_the_other_tablet_as_a_tombstone() {
+    let app = spawn_app().await;
+    let a = app.login("doctor1").await;
+    let b = app.login("lead1").await;
+    let rid = registered(&app, &a).await;
+    let (vid, vop) = visit_op(&rid, 150);
+    app.push(&a, vec![vop]).await;
+    let (seen, cursor) = pull_from(&app, &b, None).await;
+    assert_eq!(find(&seen, &vid).unwrap()["deleted"], false);
+    let (now, _) = now_cst();
+    let out = app
+        .push(&a, vec![op("visit", "delete", &vid, None, &now, json!({}))])
+        .await;
+    assert_eq!(out["results"][0]["status"], "applied");
+    let (changes, _) = pull_from(&app, &b, Some(&cursor)).await;
+    let c = find(&changes, &vid).expect("the delete is pulled");
+    assert_eq!(c["deleted"], true);
+    assert!(c["data"].is_null());
+}
+
+#[tokio::test]
+async fn a_changed_scope_makes_old_cursors_resync() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let (_, cursor) = pull_from(&app, &d1, None).await;
+    let villages = app.villages(&d1).await;
+    let admin = app.login("admin").await;
+    let team = d1.user["team_id"].as_str().unwrap();
+    let res = app
+        .client
+        .put(app.url(&format!("/api/v1/admin/teams/{team}/villages")))
+        .bearer_auth(&admin.access)
+        .json(&json!({ "village_codes": [villages[0]] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.get(&d1, &format!("/api/v1/sync/pull?cursor={cursor}")).await;
+    assert_error(res, StatusCode::CONFLICT, "resync_required").await;
+    // Starting again works, on the new scope.
+    let (changes, _) = pull_from(&app, &d1, None).await;
+    assert!(changes
+        .iter()
+        .filter(|c| c["entity"] == "resident" && c["deleted"] == false)
+        .all(|c| c["data"]["village_code"] == villages[0].as_str()));
+}
+
+#[tokio::test]
+async fn a_future_dated_visit_is_rejected() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let rid = registered(&app, &d1).await;
+    let (_, mut v) = visit_op(&rid, 130);
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .with_timezone(&cst)
+        .to_rfc3339();
+    v["data"]["occurred_at"] = json!(tomorrow);
+    let out = app.push(&d1, vec![v]).await;
+    assert_eq!(out["results"][0]["status"], "rejected");
+    assert_eq!(out["results"][0]["error"]["code"], "future_timestamp");
+    assert_eq!(out["results"][0]["error"]["field"], "occurred_at");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_request_and_replays_gets_every_op_exactly_once() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let rid = registered(&app, &d1).await;
+    let ops: Vec<Value> = (0..50).map(|i| visit_op(&rid, 120 + i).1).collect();
+    let body = json!({ "device_id": d1.device_id, "ops": ops }).to_string();
+    // Send the whole request, then hang up without reading the answer.
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        tcp,
+        "POST /api/v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nX-Sync-Protocol: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        d1.access,
+        body.len()
+    )
+    .unwrap();
+    drop(tcp);
+    // And a request cut off half-way through its body.
+    let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        tcp,
+        "POST /api/v1/sync/push HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nX-Sync-Protocol: 1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        d1.access,
+        body.len(),
+        &body[..body.len() / 2]
+    )
+    .unwrap();
+    drop(tcp);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let out = app.push(&d1, ops).await;
+    assert!(out["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "applied" || r["status"] == "duplicate"));
+    let stored: i64 = app.db(|c| {
+        visits::table
+            .filter(visits::resident_id.eq(&rid))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(stored, 50);
+}
+
+#[tokio::test]
+async fn concurrent_pushes_never_let_a_pull_skip_a_change() {
+    let app = spawn_app_with(|c| c.pool_size = 6).await;
+    let a = app.login("doctor1").await;
+    let b = app.login("lead1").await;
+    let reader = app.login("supervisor1").await;
+    let rid = registered(&app, &a).await;
+    let (_, mut cursor) = pull_from(&app, &reader, None).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut written = Vec::new();
+    for round in 0..6 {
+        let batch_a: Vec<(String, Value)> = (0..20).map(|i| visit_op(&rid, 120 + i)).collect();
+        let batch_b: Vec<(String, Value)> = (0..20).map(|i| visit_op(&rid, 140 + i)).collect();
+        written.extend(batch_a.iter().chain(&batch_b).map(|(id, _)| id.clone()));
+        let pa = app.push(&a, batch_a.into_iter().map(|x| x.1).collect());
+        let pb = app.push(&b, batch_b.into_iter().map(|x| x.1).collect());
+        let pr = pull_from(&app, &reader, Some(&cursor));
+        let (_, _, (changes, next)) = tokio::join!(pa, pb, pr);
+        seen.extend(changes.iter().map(|c| c["id"].as_str().unwrap().to_string()));
+        cursor = next;
+        let _ = round;
+    }
+    let (changes, _) = pull_from(&app, &reader, Some(&cursor)).await;
+    seen.extend(changes.iter().map(|c| c["id"].as_str().unwrap().to_string()));
+    let missing: Vec<&String> = written.iter().filter(|id| !seen.contains(*id)).collect();
+    assert!(missing.is_empty(), "pulls skipped {} changes", missing.len());
+}
+
+#[tokio::test]
+async fn bootstrap_delivers_the_scope_then_pull_continues_from_its_position() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let rid = registered(&app, &d1).await;
+    let (vid, vop) = visit_op(&rid, 125);
+    app.push(&d1, vec![vop]).await;
+    let mut records = Vec::new();
+    let mut page: Option<String> = None;
+    let cursor = loop {
+        let path = match &page {
+            Some(p) => format!("/api/v1/sync/bootstrap?limit=7&page={p}"),
+            None => "/api/v1/sync/bootstrap?limit=7".into(),
+        };
+        let res = app.get(&d1, &path).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        records.extend(body["records"].as_array().unwrap().iter().cloned());
+        match body["next_page"].as_str() {
+            Some(p) => page = Some(p.to_string()),
+            None => break body["cursor"].as_str().unwrap().to_string(),
+        }
+    };
+    let villages = app.villages(&d1).await;
+    let expected: i64 = app.db(|c| {
+        residents::table
+            .filter(residents::village_code.eq_any(&villages))
+            .filter(residents::deleted.eq(false))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(
+        records.iter().filter(|r| r["entity"] == "resident").count() as i64,
+        expected
+    );
+    assert!(find(&records, &rid).is_some() && find(&records, &vid).is_some());
+    let ids: std::collections::HashSet<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), records.len(), "no record twice");
+    // Nothing changed since: the pull from the bootstrap's position is empty; then a new visit arrives.
+    let (changes, cursor) = pull_from(&app, &d1, Some(&cursor)).await;
+    assert!(changes.is_empty());
+    let (v2, v2op) = visit_op(&rid, 128);
+    app.push(&d1, vec![v2op]).await;
+    let (changes, _) = pull_from(&app, &d1, Some(&cursor)).await;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["id"], v2.as_str());
+    // Another team's page token is refused.
+    let d2 = app.login("doctor2").await;
+    let first: Value = app
+        .get(&d1, "/api/v1/sync/bootstrap?limit=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = first["next_page"].as_str().unwrap();
+    let res = app.get(&d2, &format!("/api/v1/sync/bootstrap?page={token}")).await;
+    assert_error(res, StatusCode::CONFLICT, "resync_required").await;
+}
+
+#[tokio::test]
+async fn pulls_are_gzipped_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/sync/bootstrap"))
+        .bearer_auth(&d1.access)
+        .header("X-Sync-Protocol", "1")
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers().get("content-encoding").unwrap(), "gzip");
+}
+
+#[tokio::test]
+async fn contracts_change_only_by_legal_transitions() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let team = d1.user["team_id"].as_str().unwrap().to_string();
+    let rid = registered(&app, &d1).await;
+    let (cid, cop) = contract_op(&rid, &team, &["BASIC"]);
+    app.push(&d1, vec![cop]).await;
+    let (now, _) = now_cst();
+    let t = |to: &str, reason: Option<&str>| {
+        op(
+            "contract",
+            "transition",
+            &cid,
+            None,
+            &now,
+            json!({ "to": to, "reason": reason, "at": now }),
+        )
+    };
+    let out = app
+        .push(
+            &d1,
+            vec![
+                t("CANCELLED", None),
+                t("VOIDED", Some("fake")),
+                t("TERMINATED", Some("bored")),
+            ],
+        )
+        .await;
+    let r = out["results"].as_array().unwrap();
+    assert_eq!(r[0]["error"]["code"], "illegal_transition");
+    assert!(
+        r[0]["error"]["message"].as_str().unwrap().contains("ACTIVE")
+            && r[0]["error"]["message"].as_str().unwrap().contains("CANCELLED")
+    );
+    assert_eq!(r[1]["error"]["code"], "transition_not_allowed");
+    assert_eq!(r[2]["error"]["code"], "invalid_reason");
+    let update = op(
+        "contract",
+        "update",
+        &cid,
+        Some(1),
+        &now,
+        json!({ "packages": ["BASIC", "HTN"] }),
+    );
+    let out = app.push(&d1, vec![update]).await;
+    assert_eq!(out["results"][0]["error"]["code"], "contract_immutable");
+    let out = app.push(&d1, vec![t("TERMINATED", Some("moved_away"))]).await;
+    assert_eq!(out["results"][0]["status"], "applied");
+    assert_eq!(out["results"][0]["version"], 2);
+    let (status, ended): (String, Option<String>) = app.db(|c| {
+        contracts::table
+            .find(&cid)
+            .select((contracts::status, contracts::ended_on))
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(status, "TERMINATED");
+    assert!(ended.is_some());
+    // A supervisor voids it (a fake signing found on review).
+    let sup = app.login("supervisor1").await;
+    let out = app
+        .push(&sup, vec![t("VOIDED", Some("signature not the resident's"))])
+        .await;
+    assert_eq!(out["results"][0]["status"], "applied", "{out}");
+    let out = app.push(&sup, vec![t("ACTIVE", None)]).await;
+    assert_eq!(out["results"][0]["error"]["code"], "illegal_transition");
+}
+
+#[tokio::test]
+async fn an_amended_visit_points_at_the_original_and_a_second_amendment_is_flagged() {
+    let app = spawn_app().await;
+    let a = app.login("doctor1").await;
+    let b = app.login("lead1").await;
+    let rid = registered(&app, &a).await;
+    let (vid, vop) = visit_op(&rid, 190);
+    app.push(&a, vec![vop]).await;
+    let (now, _) = now_cst();
+    let amend = |systolic: i32| {
+        let id = Uuid::now_v7().to_string();
+        let data = json!({ "resident_id": rid, "kind": "htn_followup", "occurred_at": now, "amends": vid,
+                           "measurements": { "systolic": systolic, "diastolic": 80 } });
+        (id.clone(), op("visit", "amend", &id, None, &now, data))
+    };
+    let (first, op1) = amend(130);
+    let out = app.push(&a, vec![op1]).await;
+    assert_eq!(out["results"][0]["status"], "applied");
+    let amended_by: Option<String> = app.db(|c| visits::table.find(&vid).select(visits::amended_by).first(c).unwrap());
+    assert_eq!(amended_by.as_deref(), Some(first.as_str()));
+    // The other tablet corrected the same visit offline.
+    let (second, op2) = amend(135);
+    let out = app.push(&b, vec![op2]).await;
+    assert_eq!(out["results"][0]["status"], "conflict");
+    let chain: Option<String> = app.db(|c| visits::table.find(&second).select(visits::amends).first(c).unwrap());
+    assert_eq!(chain.as_deref(), Some(first.as_str()), "the second amends the newest");
+    let live: i64 = app.db(|c| {
+        visits::table
+            .filter(visits::resident_id.eq(&rid))
+            .filter(visits::amended_by.is_null())
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(live, 1, "one visit counts");
+}
+
+#[tokio::test]
+async fn a_resident_who_moves_village_leaves_one_teams_tablets_and_reaches_the_others() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let d2 = app.login("doctor2").await;
+    let rid = registered(&app, &d1).await;
+    let (cid, cop) = contract_op(&rid, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    app.push(&d1, vec![cop]).await;
+    let (_, c1) = pull_from(&app, &d1, None).await;
+    let (_, c2) = pull_from(&app, &d2, None).await;
+    let target = app.villages(&d2).await[0].clone();
+    let out = app
+        .push(
+            &d1,
+            vec![op(
+                "resident",
+                "update",
+                &rid,
+                Some(1),
+                &now_cst().0,
+                json!({ "village_code": target }),
+            )],
+        )
+        .await;
+    assert_eq!(out["results"][0]["status"], "applied", "{out}");
+    let (changes, _) = pull_from(&app, &d1, Some(&c1)).await;
+    assert_eq!(
+        find(&changes, &rid).unwrap()["deleted"],
+        true,
+        "gone from team 1's tablets"
+    );
+    assert_eq!(find(&changes, &cid).unwrap()["deleted"], true);
+    let (changes, _) = pull_from(&app, &d2, Some(&c2)).await;
+    assert_eq!(find(&changes, &rid).unwrap()["data"]["village_code"], target.as_str());
+    assert!(find(&changes, &cid).unwrap()["data"].is_object(), "its records follow");
+}
+
+#[tokio::test]
+async fn blobs_are_verified_stored_once_and_read_only_in_scope() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let d2 = app.login("doctor2").await;
+    let bytes = b"\x89PNG fake signature image".to_vec();
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let put = |s: &Session, sha: String, body: Vec<u8>| {
+        let app = &app;
+        let token = s.access.clone();
+        async move {
+            app.client
+                .put(app.url(&format!("/api/v1/blobs/{sha}")))
+                .bearer_auth(token)
+                .header("content-type", "image/png")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A contract may name the signature before it is uploaded.
+    let rid = registered(&app, &d1).await;
+    let (cid, mut cop) = contract_op(&rid, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    cop["data"]["signature_sha256"] = json!(sha);
+    assert_eq!(app.push(&d1, vec![cop]).await["results"][0]["status"], "applied");
+    let missing: Value = app.get(&d1, "/api/v1/blobs/missing").await.json().await.unwrap();
+    assert!(missing
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == cid.as_str() && m["sha256"] == sha.as_str()));
+    let head = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&d1.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    let res = put(&d1, sha.clone(), b"other bytes".to_vec()).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch").await;
+    assert_eq!(put(&d1, sha.clone(), bytes.clone()).await.status(), StatusCode::CREATED);
+    assert_eq!(put(&d1, sha.clone(), bytes.clone()).await.status(), StatusCode::OK);
+    let head = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&d1.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    let got = app.get(&d1, &format!("/api/v1/blobs/{sha}")).await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), bytes);
+    let res = app.get(&d2, &format!("/api/v1/blobs/{sha}")).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let missing: Value = app.get(&d1, "/api/v1/blobs/missing").await.json().await.unwrap();
+    assert!(missing.as_array().unwrap().is_empty());
+    let res = put(&d1, "not-a-hash".into(), bytes.clone()).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_sha256").await;
+}
+
+#[tokio::test]
+async fn a_device_that_syncs_too_often_is_told_when_to_come_back() {
+    let app = spawn_app_with(|c| c.sync_rate_per_minute = 3).await;
+    let d1 = app.login("doctor1").await;
+    for _ in 0..3 {
+        assert_eq!(app.get(&d1, "/api/v1/sync/pull?limit=1").await.status(), StatusCode::OK);
+    }
+    let res = app.get(&d1, "/api/v1/sync/pull?limit=1").await;
+    let wait: u64 = res
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1);
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another device is not held up.
+    let other = app.login("doctor2").await;
+    assert_eq!(
+        app.get(&other, "/api/v1/sync/pull?limit=1").await.status(),
+        StatusCode::OK
+    );
+}
