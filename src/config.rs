@@ -17,6 +17,9 @@ pub enum Mode {
 pub struct Config {
     /// `sqlite://path`, a file path, or `postgres://…`.
     pub database_url: String,
+    /// Where reports read (`JIAYI_REPORT_DATABASE_URL`): a PostgreSQL read replica of
+    /// `database_url`; `None` reads the main database on a pool of its own.
+    pub report_database_url: Option<String>,
     /// Address to listen on, e.g. `127.0.0.1:8080`; port 0 picks a free port.
     pub bind: String,
     /// Demo or production.
@@ -47,6 +50,10 @@ pub struct Config {
     pub demo_residents: usize,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+    /// Sync requests (push, pull, bootstrap) a device may make per minute.
+    pub sync_rate_per_minute: u32,
+    /// Largest blob (signature image, photo) in bytes.
+    pub max_blob_bytes: usize,
 }
 
 /// Where the embedded database lives unless `DATABASE_URL` says otherwise.
@@ -128,8 +135,18 @@ impl Config {
                     .map_err(|_| ConfigError(format!("{name} must be a whole number, not {v:?}"))),
             }
         };
+        let report_database_url = env("JIAYI_REPORT_DATABASE_URL");
+        if let Some(url) = &report_database_url {
+            if !crate::db::is_postgres_url(url) || !crate::db::is_postgres_url(&database_url) {
+                return Err(ConfigError(
+                    "JIAYI_REPORT_DATABASE_URL names a PostgreSQL read replica and needs DATABASE_URL on PostgreSQL too"
+                        .into(),
+                ));
+            }
+        }
         let config = Config {
             database_url,
+            report_database_url,
             bind: env("JIAYI_BIND").unwrap_or_else(|| "127.0.0.1:8080".into()),
             mode,
             jwt_secret: secret("JIAYI_JWT_SECRET")?,
@@ -145,6 +162,8 @@ impl Config {
             pool_size: num("JIAYI_POOL_SIZE", 8)? as u32,
             demo_residents: num("JIAYI_DEMO_RESIDENTS", 4000)? as usize,
             workers: num("JIAYI_WORKERS", 0)? as usize,
+            sync_rate_per_minute: num("JIAYI_SYNC_RATE_PER_MINUTE", 120)? as u32,
+            max_blob_bytes: num("JIAYI_MAX_BLOB_BYTES", 5 * 1024 * 1024)? as usize,
         };
         Ok(config)
     }
@@ -153,6 +172,7 @@ impl Config {
     pub fn demo(database_url: impl Into<String>) -> Config {
         Config {
             database_url: database_url.into(),
+            report_database_url: None,
             bind: "127.0.0.1:0".into(),
             mode: Mode::Demo,
             jwt_secret: DEMO_SECRET.into(),
@@ -168,6 +188,8 @@ impl Config {
             pool_size: 4,
             demo_residents: 4000,
             workers: 2,
+            sync_rate_per_minute: 600,
+            max_blob_bytes: 5 * 1024 * 1024,
         }
     }
 }
@@ -204,6 +226,23 @@ mod tests {
         let long = "x".repeat(40);
         let ok = with(&[pg, ("JIAYI_JWT_SECRET", &long), ("JIAYI_ID_HASH_SECRET", &long)]).unwrap();
         assert_eq!(ok.mode, Mode::Production);
+    }
+
+    #[test]
+    fn reports_may_read_a_postgres_replica() {
+        let pg = ("DATABASE_URL", "postgres://primary/jiayi");
+        let long = "x".repeat(40);
+        let secrets = [
+            ("JIAYI_JWT_SECRET", long.as_str()),
+            ("JIAYI_ID_HASH_SECRET", long.as_str()),
+        ];
+        let c = with(&[pg, secrets[0], secrets[1]]).unwrap();
+        assert_eq!(c.report_database_url, None);
+        let replica = ("JIAYI_REPORT_DATABASE_URL", "postgres://replica/jiayi");
+        let c = with(&[pg, secrets[0], secrets[1], replica]).unwrap();
+        assert_eq!(c.report_database_url.as_deref(), Some("postgres://replica/jiayi"));
+        let e = with(&[replica]).unwrap_err();
+        assert!(e.0.contains("JIAYI_REPORT_DATABASE_URL"), "{}", e.0);
     }
 
     #[test]

@@ -28,7 +28,17 @@ impl Application {
     /// Connects, migrates, seeds the catalog, loads the demo county when asked, and binds.
     pub fn build(config: Config) -> Result<Application, String> {
         let pool = db::connect(&config.database_url, config.pool_size)?;
-        let report_pool = db::connect(&config.database_url, 2.max(config.pool_size / 2))?;
+        // Reports get connections of their own so a long report never holds up sync; on
+        // PostgreSQL they may read a replica (no migrations there: it follows the primary).
+        let report_size = 2.max(config.pool_size / 2);
+        let report_pool = match &config.report_database_url {
+            None => db::connect(&config.database_url, report_size)?,
+            Some(url) => diesel::r2d2::Pool::builder()
+                .max_size(report_size)
+                .connection_timeout(std::time::Duration::from_secs(10))
+                .build(db::Manager::new(url))
+                .map_err(|e| format!("cannot connect to the report database: {e}"))?,
+        };
         {
             let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
             write_tx(&mut conn, catalog::ensure).map_err(|e| format!("cannot seed the catalog: {e}"))?;
@@ -56,6 +66,7 @@ impl Application {
                 config.login_max_failures_per_ip,
             ),
             metrics: Metrics::new(),
+            sync_rate: crate::sync::rate_limit::DeviceRateLimiter::new(config.sync_rate_per_minute),
             config,
         });
         let workers = state.config.workers;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod dashboard;
 pub mod health;
 pub mod reports;
 pub mod residents;
@@ -21,6 +22,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/api-docs/openapi.json", web::get().to(health::openapi))
+        .route("/", web::get().to(dashboard::index))
+        .route("/assets/dashboard.js", web::get().to(dashboard::script))
+        .route("/assets/dashboard.css", web::get().to(dashboard::style))
+        .route("/assets/echarts.min.js", web::get().to(dashboard::echarts))
+        .route("/assets/echarts-LICENSE.txt", web::get().to(dashboard::echarts_license))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))
@@ -30,13 +36,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/devices/{id}/revoke", web::post().to(auth::revoke_device))
                 .route("/admin/regions", web::post().to(admin::create_region))
                 .route("/admin/teams", web::post().to(admin::create_team))
+                .route("/admin/teams/{id}/villages", web::put().to(admin::set_team_villages))
                 .route("/admin/users", web::post().to(admin::create_user))
                 .route("/regions/{code}/children", web::get().to(admin::region_children))
                 .route("/residents/{id}", web::get().to(residents::get_resident))
                 .route("/sync/push", web::post().to(sync::push))
                 .route("/sync/pull", web::get().to(sync::pull))
+                .route("/sync/bootstrap", web::get().to(sync::bootstrap))
+                .route("/blobs/missing", web::get().to(sync::missing_blobs))
+                .service(
+                    web::resource("/blobs/{sha256}")
+                        .route(web::put().to(sync::put_blob))
+                        .route(web::head().to(sync::head_blob))
+                        .route(web::get().to(sync::get_blob)),
+                )
                 .route("/reports/indicators", web::get().to(reports::indicators))
-                .route("/reports/coverage", web::get().to(reports::coverage)),
+                .route("/reports/coverage", web::get().to(reports::coverage))
+                .route("/reports/trend", web::get().to(reports::trend))
+                .route("/admin/population", web::post().to(reports::upload_population))
+                .route("/review/count", web::get().to(reports::review_count)),
         );
 }
 

@@ -1,25 +1,22 @@
-//! `GET /api/v1/reports/coverage`: each indicator's numerator, denominator and rate per
-//! township, village or team, and in total. Numerators are counted per village (a
-//! resident lives in one village, so village counts add up without double counting) and
-//! per village × team; groups sum them. Totals sum numerators and denominators, never rates.
+//! `GET /api/v1/reports/coverage`: every indicator of the dictionary per township, village
+//! or team, and in total. Counts come from `facts` per (village, team) cell; a group sums
+//! its cells, the total sums every cell in reach: totals are sums of numerators and
+//! denominators, never averages of rates.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::indicators::{self, rate, DICTIONARY_VERSION};
+use super::facts::{self, CodeRange, FactTable, Facts, CATEGORY_MEASURES, M};
+use super::indicators::{self, rate, Denominator, Indicator, DICTIONARY, DICTIONARY_VERSION};
 use super::period::Period;
 use crate::auth::{Auth, Scope};
-use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
-use crate::domain::contract::COUNTING;
-use crate::domain::region::{self, Level};
+use crate::domain::region::{self, Level, Region};
 use crate::error::AppError;
-use crate::schema::{population, team_villages, teams};
-use crate::time::fmt_date;
+use crate::schema::{population, regions, team_villages, teams};
 
 /// How to break the region down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -42,9 +39,12 @@ pub struct Figure {
     pub denominator: Option<i64>,
     /// numerator / denominator, half-up to 4 places; null when the denominator is 0 or absent.
     pub rate: Option<f64>,
-    /// `imported` (population table), `registered` (fallback: registered residents),
-    /// `computed` (another indicator's numerator) or `none` (a count).
+    /// `imported` (population table), `registered` (registered residents carrying the
+    /// category: the fallback, or the definition itself), `computed` (another count of
+    /// this report) or `none` (a plain count).
     pub denominator_source: String,
+    /// The definition's version.
+    pub version: u32,
 }
 
 /// One group's indicators.
@@ -70,50 +70,22 @@ pub struct Total {
 pub struct CoverageReport {
     /// Region code asked for.
     pub region: String,
+    /// The region's name.
+    pub region_name: String,
     /// Period asked for.
     pub period: String,
+    /// First day of the period.
+    pub period_start: String,
+    /// Last day of the period.
+    pub period_end: String,
     /// Indicator dictionary version.
     pub dictionary_version: String,
     /// The breakdown.
     pub group_by: GroupBy,
     /// Groups, sorted by code.
     pub groups: Vec<Group>,
-    /// The whole region.
+    /// The whole region (for a team member: the team's villages in it).
     pub total: Total,
-}
-
-/// Counts of one village, or of one village's residents signed by one team.
-#[derive(Debug, Clone, Copy, Default)]
-struct Facts {
-    registered: i64,
-    registered_key: i64,
-    signed: i64,
-    signed_key: i64,
-    contracts: i64,
-    personalised: i64,
-}
-
-impl std::ops::AddAssign for Facts {
-    fn add_assign(&mut self, o: Facts) {
-        self.registered += o.registered;
-        self.registered_key += o.registered_key;
-        self.signed += o.signed;
-        self.signed_key += o.signed_key;
-        self.contracts += o.contracts;
-        self.personalised += o.personalised;
-    }
-}
-
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = Text)]
-    village: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    team: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-    #[diesel(sql_type = BigInt)]
-    k: i64,
 }
 
 /// The request, validated.
@@ -126,131 +98,66 @@ pub struct CoverageQuery {
     pub group_by: GroupBy,
 }
 
-/// Computes the report for a caller.
-pub fn coverage(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
-    let period = Period::parse(&q.period)?;
-    let (level, _) = region::parse_code(&q.region).map_err(|e| AppError {
+/// The part of a region a caller may count.
+pub struct Reach {
+    /// The region asked for.
+    pub root: Region,
+    /// Its villages the caller may see, sorted by code.
+    pub villages: Vec<Region>,
+    /// False when the caller sees only some villages (a team): the region's own
+    /// population row does not apply then.
+    pub whole_region: bool,
+    /// A team member's team: team breakdowns show only it.
+    pub own_team: Option<String>,
+}
+
+/// Checks the region code and the caller's scope; another township's or team's region → 403.
+pub fn reach(conn: &mut DbConn, auth: &Auth, code: &str) -> Result<Reach, AppError> {
+    region::parse_code(code).map_err(|e| AppError {
         field: Some("region".into()),
         ..e
     })?;
-    let root = region::find(conn, &q.region)?.ok_or_else(|| AppError::not_found("region"))?;
-    // Villages the caller may count inside the region.
-    let mut villages = region::villages_under(conn, &q.region)?;
-    match &auth.scope {
-        Scope::Team { villages: own, .. } => {
+    let root = region::find(conn, code)?.ok_or_else(|| AppError::not_found("region"))?;
+    let mut villages = region::villages_under(conn, code)?;
+    let (whole_region, own_team) = match &auth.scope {
+        Scope::Team { villages: own, team_id } => {
             villages.retain(|v| own.binary_search(&v.code).is_ok());
             if villages.is_empty() {
                 return Err(AppError::forbidden("that region is outside your team's villages"));
             }
+            (false, Some(team_id.clone()))
         }
         scope => {
-            if !scope.covers_region(&q.region) {
+            if !scope.covers_region(code) {
                 return Err(AppError::forbidden("that region is outside your scope"));
             }
+            (true, None)
         }
-    }
-    let prefix = match level {
-        Level::County => q.region[..6].to_string(),
-        Level::Township => q.region[..9].to_string(),
-        Level::Village => q.region.clone(),
     };
-    let (by_village, by_village_team) = count(conn, &root.county_code, &prefix, &period)?;
-    let pop = population_rows(conn, &root.county_code, period.year(), &prefix)?;
-    let village_codes: Vec<String> = villages.iter().map(|v| v.code.clone()).collect();
-    let sum_villages = |codes: &[String]| {
-        let mut f = Facts::default();
-        for c in codes {
-            if let Some(x) = by_village.get(c) {
-                f += *x;
-            }
-        }
-        f
-    };
-    let mut groups = Vec::new();
-    match q.group_by {
-        GroupBy::Village => {
-            for v in &villages {
-                let codes = vec![v.code.clone()];
-                let facts = sum_villages(&codes);
-                groups.push(Group {
-                    code: v.code.clone(),
-                    name: v.name.clone(),
-                    indicators: figures(&facts, Some(&v.code), &codes, &pop),
-                });
-            }
-        }
-        GroupBy::Township => {
-            let mut towns: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for v in &villages {
-                towns
-                    .entry(format!("{}000", &v.code[..9]))
-                    .or_default()
-                    .push(v.code.clone());
-            }
-            for (town, codes) in towns {
-                let name = region::find(conn, &town)?.map(|r| r.name).unwrap_or_default();
-                let facts = sum_villages(&codes);
-                groups.push(Group {
-                    code: town.clone(),
-                    name,
-                    indicators: figures(&facts, Some(&town), &codes, &pop),
-                });
-            }
-        }
-        GroupBy::Team => {
-            let served: Vec<(String, String, String)> = team_villages::table
-                .inner_join(teams::table.on(teams::id.eq(team_villages::team_id)))
-                .filter(team_villages::village_code.eq_any(&village_codes))
-                .select((teams::id, teams::name, team_villages::village_code))
-                .load(conn)?;
-            let mut team_villages_map: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-            for (id, name, v) in served {
-                team_villages_map
-                    .entry(id)
-                    .or_insert_with(|| (name, Vec::new()))
-                    .1
-                    .push(v);
-            }
-            if let Scope::Team { team_id, .. } = &auth.scope {
-                team_villages_map.retain(|id, _| id == team_id);
-            }
-            for (team_id, (name, codes)) in team_villages_map {
-                let mut facts = Facts::default();
-                for c in &codes {
-                    if let Some(x) = by_village.get(c) {
-                        facts.registered += x.registered;
-                        facts.registered_key += x.registered_key;
-                    }
-                }
-                for ((v, t), x) in &by_village_team {
-                    if t == &team_id && village_codes.contains(v) {
-                        facts.signed += x.signed;
-                        facts.signed_key += x.signed_key;
-                        facts.contracts += x.contracts;
-                        facts.personalised += x.personalised;
-                    }
-                }
-                groups.push(Group {
-                    code: team_id,
-                    name,
-                    indicators: figures(&facts, None, &codes, &pop),
-                });
-            }
-        }
-    }
-    let total_facts = sum_villages(&village_codes);
-    let whole_region = !matches!(auth.scope, Scope::Team { .. });
+    Ok(Reach {
+        root,
+        villages,
+        whole_region,
+        own_team,
+    })
+}
+
+/// Computes the report for a caller.
+pub fn coverage(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
+    let period = Period::parse(&q.period)?;
+    let reach = reach(conn, auth, &q.region)?;
+    let table = count_in_reach(conn, &reach, &period)?;
+    let pop = Population::load(conn, &reach.root.county_code, period.year())?;
+    let groups = groups(conn, &reach, &table, &pop, q.group_by)?;
     let total = Total {
-        indicators: figures(
-            &total_facts,
-            whole_region.then_some(q.region.as_str()),
-            &village_codes,
-            &pop,
-        ),
+        indicators: total_figures(&reach, &table, &pop),
     };
     Ok(CoverageReport {
-        region: q.region.clone(),
+        region: reach.root.code.clone(),
+        region_name: reach.root.name.clone(),
         period: q.period.clone(),
+        period_start: crate::time::fmt_date(period.start),
+        period_end: crate::time::fmt_date(period.end),
         dictionary_version: DICTIONARY_VERSION.into(),
         group_by: q.group_by,
         groups,
@@ -258,163 +165,276 @@ pub fn coverage(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<Cov
     })
 }
 
-type PopRows = HashMap<(String, String), i64>;
-
-fn population_rows(conn: &mut DbConn, county: &str, year: i32, prefix: &str) -> Result<PopRows, AppError> {
-    let county_root = format!("{}000000", &prefix[..6]);
-    let township_root = (prefix.len() >= 9).then(|| format!("{}000", &prefix[..9]));
-    let rows: Vec<(String, String, i64)> = population::table
-        .filter(population::county_code.eq(county))
-        .filter(population::year.eq(year))
-        .filter(
-            population::region_code
-                .like(format!("{prefix}%"))
-                .or(population::region_code.eq(county_root))
-                .or(population::region_code.nullable().eq(township_root)),
-        )
-        .select((population::region_code, population::category, population::head_count))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(r, c, n)| ((r, c), n)).collect())
+/// The counts of the villages in reach.
+pub fn count_in_reach(conn: &mut DbConn, reach: &Reach, period: &Period) -> Result<FactTable, AppError> {
+    let prefix = region_prefix(&reach.root.code);
+    let mut table = facts::count(conn, &reach.root.county_code, &CodeRange::prefix(&prefix), period)?;
+    let visible: BTreeSet<&str> = reach.villages.iter().map(|v| v.code.as_str()).collect();
+    table.retain(|(v, _), _| visible.contains(v.as_str()));
+    Ok(table)
 }
 
-/// The denominator of a category for a group: the group region's own imported row, else
-/// the sum of its villages' rows when every village has one, else the registered count.
-fn denominator(
-    pop: &PopRows,
-    region: Option<&str>,
-    villages: &[String],
-    category: &str,
-    registered: i64,
-) -> (i64, &'static str) {
-    if let Some(n) = region.and_then(|r| pop.get(&(r.to_string(), category.to_string()))) {
-        return (*n, "imported");
-    }
-    let rows: Vec<i64> = villages
-        .iter()
-        .filter_map(|v| pop.get(&(v.clone(), category.to_string())).copied())
-        .collect();
-    if !villages.is_empty() && rows.len() == villages.len() {
-        return (rows.iter().sum(), "imported");
-    }
-    (registered, "registered")
-}
-
-fn figures(f: &Facts, region: Option<&str>, villages: &[String], pop: &PopRows) -> BTreeMap<String, Figure> {
-    let fig = |numerator: i64, den: Option<(i64, &str)>| Figure {
-        numerator,
-        denominator: den.map(|d| d.0),
-        rate: den.and_then(|d| rate(numerator, d.0)),
-        denominator_source: den.map(|d| d.1).unwrap_or("none").to_string(),
+/// The figures of the whole reach.
+pub fn total_figures(reach: &Reach, table: &FactTable, pop: &Population) -> BTreeMap<String, Figure> {
+    let codes: Vec<&str> = reach.villages.iter().map(|v| v.code.as_str()).collect();
+    let f = sum_villages(table, &codes);
+    let imported = |cat: &str| {
+        if reach.whole_region {
+            pop.region(&reach.root.code, &codes, cat)
+        } else {
+            pop.all_villages(&codes, cat)
+        }
     };
-    let residents = denominator(pop, region, villages, "resident", f.registered);
-    let key = denominator(pop, region, villages, "key_total", f.registered_key);
-    let mut m = BTreeMap::new();
-    m.insert(indicators::RECORD_RATE.id.into(), fig(f.registered, Some(residents)));
-    m.insert(indicators::SIGNING_RATE.id.into(), fig(f.signed, Some(residents)));
-    m.insert(indicators::KEY_SIGNING_RATE.id.into(), fig(f.signed_key, Some(key)));
-    m.insert(
-        indicators::KEY_SHARE_OF_SIGNED.id.into(),
-        fig(f.signed_key, Some((f.signed, "computed"))),
-    );
-    m.insert(indicators::CONTRACTS_SIGNED.id.into(), fig(f.contracts, None));
-    m.insert(
-        indicators::PERSONALISED_CONTRACTS.id.into(),
-        fig(f.personalised, Some((f.contracts, "computed"))),
-    );
-    m
+    figures(&f, &f, &imported)
 }
 
-/// Runs the counting queries: per village, and per village × contract team.
-#[allow(clippy::type_complexity)]
-fn count(
+fn region_prefix(code: &str) -> String {
+    match region::parse_code(code).map(|(l, _)| l) {
+        Ok(Level::County) => code[..6].to_string(),
+        Ok(Level::Township) => code[..9].to_string(),
+        _ => code.to_string(),
+    }
+}
+
+fn sum_villages(table: &FactTable, codes: &[&str]) -> Facts {
+    let set: BTreeSet<&str> = codes.iter().copied().collect();
+    let mut f = Facts::default();
+    for ((v, _), x) in table {
+        if set.contains(v.as_str()) {
+            f += x;
+        }
+    }
+    f
+}
+
+fn groups(
     conn: &mut DbConn,
-    county: &str,
-    prefix: &str,
-    p: &Period,
-) -> Result<(HashMap<String, Facts>, HashMap<(String, String), Facts>), AppError> {
-    let start = fmt_date(p.start);
-    let end = fmt_date(p.end);
-    let elderly_by = fmt_date(p.born_by_for_age(65));
-    let child_after = fmt_date(p.born_by_for_age(7));
-    let like = format!("{prefix}%");
-    let counting = COUNTING.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
-    // Key population at period end: a recorded tag, or aged 65+, or aged 0–6.
-    let key = "(r.birth_date <= ? OR (r.birth_date > ? AND r.birth_date <= ?) \
-               OR EXISTS (SELECT 1 FROM resident_tags t WHERE t.resident_id = r.id))";
-    let key_binds = || -> Vec<Bind> {
-        vec![
-            elderly_by.clone().into(),
-            child_after.clone().into(),
-            end.clone().into(),
-        ]
+    reach: &Reach,
+    table: &FactTable,
+    pop: &Population,
+    by: GroupBy,
+) -> Result<Vec<Group>, AppError> {
+    let mut out = Vec::new();
+    match by {
+        GroupBy::Village => {
+            for v in &reach.villages {
+                let codes = [v.code.as_str()];
+                let f = sum_villages(table, &codes);
+                out.push(Group {
+                    code: v.code.clone(),
+                    name: v.name.clone(),
+                    indicators: figures(&f, &f, &|cat| pop.region(&v.code, &codes, cat)),
+                });
+            }
+        }
+        GroupBy::Township => {
+            let mut towns: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+            for v in &reach.villages {
+                towns
+                    .entry(format!("{}000", &v.code[..9]))
+                    .or_default()
+                    .push(v.code.as_str());
+            }
+            let codes: Vec<&String> = towns.keys().collect();
+            let names: HashMap<String, String> = regions::table
+                .filter(regions::code.eq_any(codes))
+                .select((regions::code, regions::name))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+            for (town, codes) in &towns {
+                let f = sum_villages(table, codes);
+                // A team sees only some of a township's villages: its own rows apply then.
+                let imported = |cat: &str| {
+                    if reach.whole_region {
+                        pop.region(town, codes, cat)
+                    } else {
+                        pop.all_villages(codes, cat)
+                    }
+                };
+                out.push(Group {
+                    code: town.clone(),
+                    name: names.get(town).cloned().unwrap_or_default(),
+                    indicators: figures(&f, &f, &imported),
+                });
+            }
+        }
+        GroupBy::Team => {
+            let in_reach: Vec<&str> = reach.villages.iter().map(|v| v.code.as_str()).collect();
+            let served: Vec<(String, String)> = team_villages::table
+                .filter(team_villages::village_code.eq_any(&in_reach))
+                .select((team_villages::team_id, team_villages::village_code))
+                .load(conn)?;
+            let mut team_villages_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (team, village) in served {
+                team_villages_map.entry(team).or_default().push(village);
+            }
+            // Teams whose contracts count here without serving a village of it (a resident
+            // who moved) still get their group, so the groups add up to the total.
+            for (_, team) in table.keys() {
+                if let Some(t) = team {
+                    team_villages_map.entry(t.clone()).or_default();
+                }
+            }
+            if let Some(own) = &reach.own_team {
+                team_villages_map.retain(|id, _| id == own);
+            }
+            let ids: Vec<&String> = team_villages_map.keys().collect();
+            let names: HashMap<String, String> = teams::table
+                .filter(teams::id.eq_any(ids))
+                .select((teams::id, teams::name))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .collect();
+            for (team, villages) in &team_villages_map {
+                let codes: Vec<&str> = villages.iter().map(String::as_str).collect();
+                // Residents of the team's villages (the registered fallback of denominators).
+                let residents = sum_villages(table, &codes);
+                let mut counted = Facts::default();
+                for ((_, t), x) in table {
+                    if t.as_deref() == Some(team.as_str()) {
+                        counted += x;
+                    }
+                }
+                out.push(Group {
+                    code: team.clone(),
+                    name: names.get(team).cloned().unwrap_or_default(),
+                    indicators: figures(&counted, &residents, &|cat| pop.all_villages(&codes, cat)),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The registered-residents measure that stands in for a population category.
+fn registered_measure(category: &str) -> Option<M> {
+    match category {
+        "resident" => Some(M::Registered),
+        "key_total" => Some(M::KeyPop),
+        c => CATEGORY_MEASURES
+            .iter()
+            .find(|(k, _, _)| *k == c)
+            .map(|(_, reg, _)| *reg),
+    }
+}
+
+/// Numerator and (for computed denominators) denominator measures of an indicator.
+fn measures_of(i: &Indicator) -> (M, Option<M>) {
+    use indicators as d;
+    let signed_cat = |id: &str| {
+        let cat = id.strip_prefix("signing_rate.")?;
+        CATEGORY_MEASURES.iter().find(|(k, _, _)| *k == cat).map(|(_, _, s)| *s)
     };
-    let live = "r.deleted = FALSE AND r.merged_into IS NULL";
+    if let Some(m) = signed_cat(i.id) {
+        return (m, None);
+    }
+    match i.id {
+        x if x == d::RECORD_RATE.id => (M::Registered, None),
+        x if x == d::SIGNING_RATE.id => (M::Signed, None),
+        x if x == d::KEY_SIGNING_RATE.id => (M::SignedKey, None),
+        x if x == d::KEY_SHARE_OF_SIGNED.id => (M::SignedKey, Some(M::Signed)),
+        x if x == d::CONTRACTS_SIGNED.id => (M::Contracts, None),
+        x if x == d::PERSONALISED_CONTRACTS.id => (M::Personalised, Some(M::Contracts)),
+        x if x == d::RENEWAL_RATE.id => (M::Renewed, Some(M::Expiring)),
+        x if x == d::ELDERLY_MANAGED.id => (M::ElderlyManaged, None),
+        x if x == d::HTN_MANAGED.id => (M::HtnManaged, None),
+        x if x == d::HTN_STANDARD.id => (M::HtnStandard, Some(M::HtnManaged)),
+        x if x == d::HTN_CONTROLLED.id => (M::HtnControlled, Some(M::HtnManaged)),
+        x if x == d::DM_MANAGED.id => (M::DmManaged, None),
+        x if x == d::DM_STANDARD.id => (M::DmStandard, Some(M::DmManaged)),
+        x if x == d::DM_CONTROLLED.id => (M::DmControlled, Some(M::DmManaged)),
+        x if x == d::SMI_MANAGED.id => (M::SmiManaged, None),
+        x if x == d::TB_MANAGED.id => (M::TbManaged, None),
+        x if x == d::FOLLOWUP_VISITS.id => (M::Followups, None),
+        x if x == d::SATISFACTION_RATE.id => (M::SatNum, Some(M::SatDen)),
+        x if x == d::AWARENESS_RATE.id => (M::AwareNum, Some(M::AwareDen)),
+        other => unreachable!("indicator {other} has no measure"),
+    }
+}
 
-    let mut by_village: HashMap<String, Facts> = HashMap::new();
-    let mut by_vt: HashMap<(String, String), Facts> = HashMap::new();
+/// Every indicator's figure. `counted` holds the numerators (and computed denominators);
+/// `residents` the registered counts the population fallback uses (for a team: the
+/// residents of its villages, whichever team signed them); `imported` looks up the
+/// population table.
+fn figures(counted: &Facts, residents: &Facts, imported: &dyn Fn(&str) -> Option<i64>) -> BTreeMap<String, Figure> {
+    let mut out = BTreeMap::new();
+    for i in DICTIONARY.iter() {
+        let (num, computed) = measures_of(i);
+        let numerator = counted.get(num);
+        let (denominator, source) = match i.source {
+            Denominator::Count => (None, "none"),
+            Denominator::Computed => (computed.map(|m| counted.get(m)), "computed"),
+            Denominator::Registered(cat) => (registered_measure(cat).map(|m| residents.get(m)), "registered"),
+            Denominator::Population(cat) => match imported(cat) {
+                Some(n) => (Some(n), "imported"),
+                None => (registered_measure(cat).map(|m| residents.get(m)), "registered"),
+            },
+        };
+        out.insert(
+            i.id.to_string(),
+            Figure {
+                numerator,
+                denominator,
+                rate: denominator.and_then(|d| rate(numerator, d)),
+                denominator_source: source.to_string(),
+                version: i.version,
+            },
+        );
+    }
+    out
+}
 
-    let sql = format!(
-        "SELECT r.village_code AS village, NULL AS team, COUNT(*) AS n, \
-         COALESCE(SUM(CASE WHEN {key} THEN 1 ELSE 0 END), 0) AS k \
-         FROM residents r WHERE r.county_code = ? AND r.village_code LIKE ? AND {live} AND r.registered_on <= ? \
-         GROUP BY r.village_code"
-    );
-    let mut binds = key_binds();
-    binds.extend([county.into(), like.clone().into(), end.clone().into()]);
-    for row in raw::load::<CountRow>(conn, &sql, &binds)? {
-        let f = by_village.entry(row.village).or_default();
-        f.registered = row.n;
-        f.registered_key = row.k;
+/// Imported population rows of a county and year.
+pub struct Population {
+    rows: HashMap<(String, String), i64>,
+}
+
+impl Population {
+    /// Loads a county's rows for a year.
+    pub fn load(conn: &mut DbConn, county: &str, year: i32) -> Result<Population, AppError> {
+        let rows: Vec<(String, String, i64)> = population::table
+            .filter(population::county_code.eq(county))
+            .filter(population::year.eq(year))
+            .select((population::region_code, population::category, population::head_count))
+            .load(conn)?;
+        Ok(Population {
+            rows: rows.into_iter().map(|(r, c, n)| ((r, c), n)).collect(),
+        })
     }
 
-    let signed_from = format!(
-        "FROM contracts c JOIN residents r ON r.id = c.resident_id \
-         WHERE c.county_code = ? AND r.village_code LIKE ? AND {live} AND c.deleted = FALSE \
-         AND c.status IN ({counting}) AND c.effective_from <= ? AND COALESCE(c.ended_on, c.effective_to) >= ?"
-    );
-    let signed_cols =
-        format!("COUNT(DISTINCT c.resident_id) AS n, COUNT(DISTINCT CASE WHEN {key} THEN c.resident_id END) AS k");
-    let mut binds = key_binds();
-    binds.extend([
-        county.into(),
-        like.clone().into(),
-        end.clone().into(),
-        start.clone().into(),
-    ]);
-    let sql =
-        format!("SELECT r.village_code AS village, NULL AS team, {signed_cols} {signed_from} GROUP BY r.village_code");
-    for row in raw::load::<CountRow>(conn, &sql, &binds)? {
-        let f = by_village.entry(row.village).or_default();
-        f.signed = row.n;
-        f.signed_key = row.k;
-    }
-    let sql = format!(
-        "SELECT r.village_code AS village, c.team_id AS team, {signed_cols} {signed_from} GROUP BY r.village_code, c.team_id"
-    );
-    for row in raw::load::<CountRow>(conn, &sql, &binds)? {
-        let f = by_vt.entry((row.village, row.team.unwrap_or_default())).or_default();
-        f.signed = row.n;
-        f.signed_key = row.k;
+    fn row(&self, code: &str, category: &str) -> Option<i64> {
+        self.rows.get(&(code.to_string(), category.to_string())).copied()
     }
 
-    let sql = format!(
-        "SELECT r.village_code AS village, c.team_id AS team, COUNT(*) AS n, \
-         COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM contract_packages cp JOIN service_packages sp \
-           ON sp.code = cp.package_code WHERE cp.contract_id = c.id AND sp.kind = 'personalised') THEN 1 ELSE 0 END), 0) AS k \
-         FROM contracts c JOIN residents r ON r.id = c.resident_id \
-         WHERE c.county_code = ? AND r.village_code LIKE ? AND {live} AND c.deleted = FALSE \
-         AND c.status IN ({counting}) AND c.signed_on >= ? AND c.signed_on <= ? \
-         GROUP BY r.village_code, c.team_id"
-    );
-    let binds: Vec<Bind> = vec![county.into(), like.into(), start.into(), end.into()];
-    for row in raw::load::<CountRow>(conn, &sql, &binds)? {
-        let team = row.team.unwrap_or_default();
-        let f = by_village.entry(row.village.clone()).or_default();
-        f.contracts += row.n;
-        f.personalised += row.k;
-        let t = by_vt.entry((row.village, team)).or_default();
-        t.contracts = row.n;
-        t.personalised = row.k;
+    /// A region's denominator: its own row; else, when every part below it has one, their
+    /// sum (a county from its townships, a township from its villages); else none.
+    pub fn region(&self, code: &str, villages: &[&str], category: &str) -> Option<i64> {
+        if let Some(n) = self.row(code, category) {
+            return Some(n);
+        }
+        match region::parse_code(code).ok()?.0 {
+            Level::Village => None,
+            Level::Township => self.all_villages(villages, category),
+            Level::County => {
+                let mut towns: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+                for v in villages {
+                    towns.entry(format!("{}000", &v[..9])).or_default().push(v);
+                }
+                let mut sum = 0;
+                for (town, vs) in &towns {
+                    sum += self.region(town, vs, category)?;
+                }
+                (!towns.is_empty()).then_some(sum)
+            }
+        }
     }
-    Ok((by_village, by_vt))
+
+    /// The sum of the villages' rows when every one has a row.
+    pub fn all_villages(&self, villages: &[&str], category: &str) -> Option<i64> {
+        if villages.is_empty() {
+            return None;
+        }
+        villages.iter().map(|v| self.row(v, category)).sum()
+    }
 }

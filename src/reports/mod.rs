@@ -1,6 +1,13 @@
-//! Coverage reports: the indicator dictionary (`indicators`), the queries that compute it
-//! (`coverage`), and period arithmetic (`period`).
+//! Coverage reports: the indicator dictionary (`indicators`), the counting queries
+//! (`facts`), reports built from them (`coverage`, `trend`), CSV export (`export`),
+//! population denominators from the admin API (`denominators`), the review-queue count
+//! (`review`), and period arithmetic (`period`).
 
 pub mod coverage;
+pub mod denominators;
+pub mod export;
+pub mod facts;
 pub mod indicators;
 pub mod period;
+pub mod review;
+pub mod trend;

@@ -9,3 +9,4 @@ mod operations;
 mod reports;
 mod residents;
 mod sync;
+mod sync_scenarios;

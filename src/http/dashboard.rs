@@ -1,0 +1,55 @@
+//! The supervisors' dashboard: a static page, its script and style, and Apache ECharts,
+//! all compiled into the binary so it works without any network at run time. The page
+//! talks to the reports API with the access token it gets from `/api/v1/auth/login`.
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const DASHBOARD_JS: &str = include_str!("../../web/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../../web/dashboard.css");
+const ECHARTS_JS: &str = include_str!("../../web/vendor/echarts/echarts.common.min.js");
+const ECHARTS_LICENSE: &str = include_str!("../../web/vendor/echarts/LICENSE");
+
+fn asset(content_type: &str, body: &'static str, cache: bool) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CACHE_CONTROL,
+            if cache { "public, max-age=3600" } else { "no-cache" },
+        ));
+    res.body(body)
+}
+
+/// `GET /`: the dashboard page.
+pub async fn index() -> HttpResponse {
+    let mut res = asset("text/html; charset=utf-8", INDEX_HTML, false);
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'",
+        ),
+    );
+    res
+}
+
+/// `GET /assets/dashboard.js`.
+pub async fn script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", DASHBOARD_JS, false)
+}
+
+/// `GET /assets/dashboard.css`.
+pub async fn style() -> HttpResponse {
+    asset("text/css; charset=utf-8", DASHBOARD_CSS, false)
+}
+
+/// `GET /assets/echarts.min.js`: Apache ECharts 5 (vendored, Apache-2.0).
+pub async fn echarts() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", ECHARTS_JS, true)
+}
+
+/// `GET /assets/echarts-LICENSE.txt`: ECharts' licence, served with it.
+pub async fn echarts_license() -> HttpResponse {
+    asset("text/plain; charset=utf-8", ECHARTS_LICENSE, true)
+}

@@ -1,0 +1,550 @@
+//! The counting queries behind every indicator. Each returns counts per (village, team):
+//! the village is where the resident lived at the end of the period, the team the one
+//! whose contract made the resident count (none for residents without a contract in the
+//! period). Reports sum these cells; nothing here knows about groups or denominators.
+//!
+//! Conventions (`INDICATORS.md`): clinical dates; voided, cancelled, pending-review, draft,
+//! deleted and merged-away records never count; an amended visit or survey counts once,
+//! with its amended values (the row that is not `amended_by` anything).
+
+use std::collections::HashMap;
+
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::QueryableByName;
+
+use super::period::Period;
+use crate::db::raw::{self, Bind};
+use crate::db::DbConn;
+use crate::domain::contract::{status, COUNTING};
+use crate::domain::resident::RECORDED_TAGS;
+use crate::domain::visit::FOLLOWUP_KINDS;
+use crate::error::AppError;
+use crate::time::fmt_date;
+
+macro_rules! measures {
+    ($($name:ident = $col:ident),* $(,)?) => {
+        /// One counted quantity; `Facts` holds one of each.
+        #[allow(non_camel_case_types, missing_docs)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum M { $($name),* }
+        /// How many measures there are.
+        pub const MEASURES: usize = [$(stringify!($col)),*].len();
+
+        /// Counts of one cell (or of a sum of cells), indexed by `M`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Facts(pub [i64; MEASURES]);
+
+        /// A row of the per-resident query, by column name.
+        #[derive(QueryableByName)]
+        #[allow(dead_code)]
+        struct ResidentRow {
+            #[diesel(sql_type = Text)]
+            village: String,
+            #[diesel(sql_type = Nullable<Text>)]
+            team: Option<String>,
+            $(#[diesel(sql_type = BigInt)] $col: i64,)*
+        }
+    };
+}
+
+measures! {
+    Registered = registered,
+    KeyPop = key_pop,
+    RegElderly = reg_elderly,
+    RegHypertension = reg_hypertension,
+    RegDiabetes = reg_diabetes,
+    RegPregnant = reg_pregnant,
+    RegChild = reg_child,
+    RegSevereMental = reg_severe_mental,
+    RegTuberculosis = reg_tuberculosis,
+    RegDisability = reg_disability,
+    RegPoverty = reg_poverty,
+    RegDibao = reg_dibao,
+    RegTekun = reg_tekun,
+    RegFamilyPlanningSpecial = reg_family_planning_special,
+    Signed = signed,
+    SignedKey = signed_key,
+    SignedElderly = signed_elderly,
+    SignedHypertension = signed_hypertension,
+    SignedDiabetes = signed_diabetes,
+    SignedPregnant = signed_pregnant,
+    SignedChild = signed_child,
+    SignedSevereMental = signed_severe_mental,
+    SignedTuberculosis = signed_tuberculosis,
+    SignedDisability = signed_disability,
+    SignedPoverty = signed_poverty,
+    SignedDibao = signed_dibao,
+    SignedTekun = signed_tekun,
+    SignedFamilyPlanningSpecial = signed_family_planning_special,
+    ElderlyManaged = elderly_managed,
+    HtnManaged = htn_managed,
+    HtnStandard = htn_standard,
+    HtnControlled = htn_controlled,
+    DmManaged = dm_managed,
+    DmStandard = dm_standard,
+    DmControlled = dm_controlled,
+    SmiManaged = smi_managed,
+    TbManaged = tb_managed,
+    Followups = followups,
+    SatDen = sat_den,
+    SatNum = sat_num,
+    AwareDen = aware_den,
+    AwareNum = aware_num,
+    Contracts = contracts,
+    Personalised = personalised,
+    Expiring = expiring,
+    Renewed = renewed,
+}
+
+/// The category measures in `SIGNING_CATEGORIES` order: (category, registered, signed).
+pub const CATEGORY_MEASURES: [(&str, M, M); 12] = [
+    ("elderly", M::RegElderly, M::SignedElderly),
+    ("hypertension", M::RegHypertension, M::SignedHypertension),
+    ("diabetes", M::RegDiabetes, M::SignedDiabetes),
+    ("pregnant", M::RegPregnant, M::SignedPregnant),
+    ("child", M::RegChild, M::SignedChild),
+    ("severe_mental", M::RegSevereMental, M::SignedSevereMental),
+    ("tuberculosis", M::RegTuberculosis, M::SignedTuberculosis),
+    ("disability", M::RegDisability, M::SignedDisability),
+    ("poverty", M::RegPoverty, M::SignedPoverty),
+    ("dibao", M::RegDibao, M::SignedDibao),
+    ("tekun", M::RegTekun, M::SignedTekun),
+    (
+        "family_planning_special",
+        M::RegFamilyPlanningSpecial,
+        M::SignedFamilyPlanningSpecial,
+    ),
+];
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts([0; MEASURES])
+    }
+}
+
+impl Facts {
+    /// One measure.
+    pub fn get(&self, m: M) -> i64 {
+        self.0[m as usize]
+    }
+    fn set(&mut self, m: M, v: i64) {
+        self.0[m as usize] = v;
+    }
+}
+
+impl std::ops::AddAssign<&Facts> for Facts {
+    fn add_assign(&mut self, o: &Facts) {
+        for (a, b) in self.0.iter_mut().zip(o.0.iter()) {
+            *a += *b;
+        }
+    }
+}
+
+/// Counts by (village at period end, team of the counting contract; `None`: no contract).
+pub type FactTable = HashMap<(String, Option<String>), Facts>;
+
+/// Codes between `lo` and `hi` (inclusive): every 12-digit code starting with a prefix.
+#[derive(Debug, Clone)]
+pub struct CodeRange {
+    /// Smallest code.
+    pub lo: String,
+    /// Largest code.
+    pub hi: String,
+}
+
+impl CodeRange {
+    /// The range of 12-digit codes that start with `prefix`.
+    pub fn prefix(prefix: &str) -> CodeRange {
+        CodeRange {
+            lo: format!("{prefix:0<12}"),
+            hi: format!("{prefix:9<12}"),
+        }
+    }
+}
+
+/// SQL text with its `?` binds, in order.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    binds: Vec<Bind>,
+}
+
+impl Sql {
+    fn s(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+    fn b(&mut self, v: impl Into<Bind>) -> &mut Self {
+        self.text.push('?');
+        self.binds.push(v.into());
+        self
+    }
+}
+
+/// Dates the queries compare against.
+struct Dates {
+    start: String,
+    end: String,
+    /// Born on or before: aged 65 or more at the end.
+    born_65: String,
+    /// Born after: younger than 7 at the end.
+    born_7: String,
+}
+
+fn quoted(items: &[&str]) -> String {
+    items.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",")
+}
+
+/// Fixed-width text of an instant (epoch ms shifted to stay positive and 13 digits wide
+/// from 1875 to 2190), so that "the latest row" is the MAX of a concatenated key: portable
+/// across both backends, and planned as a plain GROUP BY (window functions over derived
+/// tables made SQLite scan them once per resident).
+fn instant_key(col: &str) -> String {
+    format!("CAST(COALESCE({col}, 0) + 3000000000000 AS TEXT)")
+}
+
+/// `mv`: the village a resident who ever moved lived in at the end of the period — the
+/// destination of the last move on or before it, else the origin of the first move after it.
+/// Keys: moved_on (10) + recorded_at (13) + village (12, from position 24).
+fn moves_cte(q: &mut Sql, county: &str, d: &Dates) {
+    let rec = instant_key("m.recorded_at");
+    q.s("mv AS (SELECT resident_id, SUBSTR(COALESCE(MAX(CASE WHEN m.moved_on <= ")
+        .b(d.end.clone())
+        .s(&format!(
+            " THEN m.moved_on || {rec} || m.to_village END), MIN(CASE WHEN m.moved_on > "
+        ))
+        .b(d.end.clone())
+        .s(&format!(
+            " THEN m.moved_on || {rec} || m.from_village END)), 24) AS village \
+             FROM resident_moves m WHERE m.county_code = "
+        ))
+        .b(county)
+        .s(" GROUP BY m.resident_id)");
+}
+
+/// Live residents registered by the end of the period whose end-of-period village may lie
+/// in the range (movers are checked again after their village is known).
+fn live_residents(q: &mut Sql, county: &str, range: &CodeRange, d: &Dates) {
+    q.s("r.county_code = ")
+        .b(county)
+        .s(" AND r.deleted = FALSE AND r.merged_into IS NULL AND r.registered_on <= ")
+        .b(d.end.clone())
+        .s(" AND ((r.village_code >= ")
+        .b(range.lo.clone())
+        .s(" AND r.village_code <= ")
+        .b(range.hi.clone())
+        .s(") OR mv.village IS NOT NULL)");
+}
+
+fn in_effect(q: &mut Sql, d: &Dates) {
+    q.s("c.deleted = FALSE AND c.status IN (")
+        .s(&quoted(&COUNTING))
+        .s(") AND c.effective_from <= ")
+        .b(d.end.clone())
+        .s(" AND (CASE WHEN c.ended_on IS NOT NULL AND c.ended_on < c.effective_to THEN c.ended_on ELSE c.effective_to END) >= ")
+        .b(d.start.clone());
+}
+
+fn live_visits(q: &mut Sql, county: &str, d: &Dates) {
+    q.s("v.county_code = ")
+        .b(county)
+        .s(" AND v.occurred_on >= ")
+        .b(d.start.clone())
+        .s(" AND v.occurred_on <= ")
+        .b(d.end.clone())
+        .s(" AND v.amended_by IS NULL AND v.deleted = FALSE");
+}
+
+fn live_surveys(q: &mut Sql, county: &str, d: &Dates) {
+    q.s("s.county_code = ")
+        .b(county)
+        .s(" AND s.answered_on >= ")
+        .b(d.start.clone())
+        .s(" AND s.answered_on <= ")
+        .b(d.end.clone())
+        .s(" AND s.amended_by IS NULL AND s.deleted = FALSE");
+}
+
+/// The per-resident query: registrations, key populations, signings, services, surveys.
+fn resident_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
+    let mut q = Sql::default();
+    q.s("WITH ");
+    moves_cte(&mut q, county, d);
+    // The resident's contract for the period: the latest in effect (one team per resident).
+    // Key: effective_from (10) + signed_at (13) + id (36) + team_id (from position 60).
+    q.s(&format!(
+        ", pc AS (SELECT c.resident_id, SUBSTR(MAX(c.effective_from || {} || c.id || c.team_id), 60) AS team_id \
+         FROM contracts c WHERE c.county_code = ",
+        instant_key("c.signed_at")
+    ))
+    .b(county)
+    .s(" AND ");
+    in_effect(&mut q, d);
+    q.s(" GROUP BY c.resident_id)");
+    // Recorded tags, one row per resident.
+    q.s(", tg AS (SELECT resident_id, 1 AS t_any");
+    for t in RECORDED_TAGS {
+        q.s(&format!(", MAX(CASE WHEN tag = '{t}' THEN 1 ELSE 0 END) AS t_{t}"));
+    }
+    q.s(" FROM resident_tags WHERE county_code = ")
+        .b(county)
+        .s(" GROUP BY resident_id)");
+    // Residents with their end-of-period village and flags.
+    q.s(
+        ", base AS (SELECT r.id, COALESCE(mv.village, r.village_code) AS v, pc.team_id AS team, \
+         CASE WHEN pc.resident_id IS NULL THEN 0 ELSE 1 END AS s, CASE WHEN r.birth_date <= ",
+    )
+    .b(d.born_65.clone())
+    .s(" THEN 1 ELSE 0 END AS t_elderly, CASE WHEN r.birth_date > ")
+    .b(d.born_7.clone())
+    .s(" AND r.birth_date <= ")
+    .b(d.end.clone())
+    .s(" THEN 1 ELSE 0 END AS t_child, COALESCE(tg.t_any, 0) AS t_any");
+    for t in RECORDED_TAGS {
+        q.s(&format!(", COALESCE(tg.t_{t}, 0) AS t_{t}"));
+    }
+    q.s(
+        " FROM residents r LEFT JOIN mv ON mv.resident_id = r.id LEFT JOIN pc ON pc.resident_id = r.id \
+         LEFT JOIN tg ON tg.resident_id = r.id WHERE ",
+    );
+    live_residents(&mut q, county, range, d);
+    q.s(")");
+    // Services in the period, per resident; the last follow-up of a kind decides control.
+    // Key: occurred_at (13) + id (36) + controlled flag (position 50).
+    let fu = quoted(&FOLLOWUP_KINDS);
+    let at = instant_key("v.occurred_at");
+    q.s(&format!(
+        ", va AS (SELECT v.resident_id, \
+         SUM(CASE WHEN v.kind = 'htn_followup' THEN 1 ELSE 0 END) AS htn_n, \
+         SUM(CASE WHEN v.kind = 'dm_followup' THEN 1 ELSE 0 END) AS dm_n, \
+         SUM(CASE WHEN v.kind = 'smi_followup' THEN 1 ELSE 0 END) AS smi_n, \
+         SUM(CASE WHEN v.kind = 'tb_followup' THEN 1 ELSE 0 END) AS tb_n, \
+         SUM(CASE WHEN v.kind = 'elderly_check' THEN 1 ELSE 0 END) AS ec_n, \
+         SUM(CASE WHEN v.kind IN ({fu}) THEN 1 ELSE 0 END) AS fu_n, \
+         MAX(CASE WHEN v.kind = 'htn_followup' THEN {at} || v.id || \
+             CASE WHEN v.systolic < 140 AND v.diastolic < 90 THEN '1' ELSE '0' END END) AS htn_last, \
+         MAX(CASE WHEN v.kind = 'dm_followup' THEN {at} || v.id || \
+             CASE WHEN v.fasting_glucose < 7.0 THEN '1' ELSE '0' END END) AS dm_last \
+         FROM visits v WHERE "
+    ));
+    live_visits(&mut q, county, d);
+    q.s(" GROUP BY v.resident_id)");
+    // The latest response in the period that answers each item. Key as for visits.
+    let at = instant_key("s.answered_at");
+    q.s(&format!(
+        ", sa AS (SELECT s.resident_id, \
+         MAX(CASE WHEN s.satisfied IS NOT NULL THEN {at} || s.id || \
+             CASE WHEN s.satisfied = TRUE THEN '1' ELSE '0' END END) AS sat_last, \
+         MAX(CASE WHEN s.aware IS NOT NULL THEN {at} || s.id || \
+             CASE WHEN s.aware = TRUE THEN '1' ELSE '0' END END) AS aware_last \
+         FROM survey_responses s WHERE "
+    ));
+    live_surveys(&mut q, county, d);
+    q.s(" GROUP BY s.resident_id)");
+    let key = "(b.t_elderly = 1 OR b.t_child = 1 OR b.t_any = 1)";
+    // Every count is cast: PostgreSQL's SUM of a BIGINT is NUMERIC.
+    let sum = |cond: &str| format!("CAST(COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS BIGINT)");
+    let mut cols = vec![
+        "CAST(COUNT(*) AS BIGINT) AS registered".to_string(),
+        format!("{} AS key_pop", sum(key)),
+    ];
+    for c in super::indicators::SIGNING_CATEGORIES {
+        cols.push(format!("{} AS reg_{c}", sum(&format!("b.t_{c} = 1"))));
+    }
+    cols.push(format!("{} AS signed", sum("b.s = 1")));
+    cols.push(format!("{} AS signed_key", sum(&format!("b.s = 1 AND {key}"))));
+    for c in super::indicators::SIGNING_CATEGORIES {
+        cols.push(format!("{} AS signed_{c}", sum(&format!("b.s = 1 AND b.t_{c} = 1"))));
+    }
+    cols.extend([
+        format!("{} AS elderly_managed", sum("b.t_elderly = 1 AND va.ec_n > 0")),
+        format!("{} AS htn_managed", sum("b.t_hypertension = 1 AND va.htn_n > 0")),
+        format!("{} AS htn_standard", sum("b.t_hypertension = 1 AND va.htn_n >= 4")),
+        format!(
+            "{} AS htn_controlled",
+            sum("b.t_hypertension = 1 AND va.htn_n > 0 AND SUBSTR(va.htn_last, 50, 1) = '1'")
+        ),
+        format!("{} AS dm_managed", sum("b.t_diabetes = 1 AND va.dm_n > 0")),
+        format!("{} AS dm_standard", sum("b.t_diabetes = 1 AND va.dm_n >= 4")),
+        format!(
+            "{} AS dm_controlled",
+            sum("b.t_diabetes = 1 AND va.dm_n > 0 AND SUBSTR(va.dm_last, 50, 1) = '1'")
+        ),
+        format!("{} AS smi_managed", sum("b.t_severe_mental = 1 AND va.smi_n > 0")),
+        format!("{} AS tb_managed", sum("b.t_tuberculosis = 1 AND va.tb_n > 0")),
+        "CAST(COALESCE(SUM(va.fu_n), 0) AS BIGINT) AS followups".to_string(),
+        format!("{} AS sat_den", sum("sa.sat_last IS NOT NULL")),
+        format!("{} AS sat_num", sum("SUBSTR(sa.sat_last, 50, 1) = '1'")),
+        format!("{} AS aware_den", sum("sa.aware_last IS NOT NULL")),
+        format!("{} AS aware_num", sum("SUBSTR(sa.aware_last, 50, 1) = '1'")),
+        // Contract counts come from the contract query.
+        "CAST(0 AS BIGINT) AS contracts".to_string(),
+        "CAST(0 AS BIGINT) AS personalised".to_string(),
+        "CAST(0 AS BIGINT) AS expiring".to_string(),
+        "CAST(0 AS BIGINT) AS renewed".to_string(),
+    ]);
+    q.s(" SELECT b.v AS village, b.team AS team, ")
+        .s(&cols.join(", "))
+        .s(
+            " FROM base b LEFT JOIN va ON va.resident_id = b.id LEFT JOIN sa ON sa.resident_id = b.id \
+           WHERE b.v >= ",
+        )
+        .b(range.lo.clone())
+        .s(" AND b.v <= ")
+        .b(range.hi.clone())
+        .s(" GROUP BY b.v, b.team");
+    q
+}
+
+#[derive(QueryableByName)]
+struct ContractRow {
+    #[diesel(sql_type = Text)]
+    village: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    team: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    contracts: i64,
+    #[diesel(sql_type = BigInt)]
+    personalised: i64,
+    #[diesel(sql_type = BigInt)]
+    expiring: i64,
+    #[diesel(sql_type = BigInt)]
+    renewed: i64,
+}
+
+/// The per-contract query: contracts signed in the period (and how many carry a
+/// personalised package), contracts whose term ended in the period (and how many were renewed).
+fn contract_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
+    let counting = quoted(&COUNTING);
+    // Ended by expiry: the term ran out (terminated contracts ended otherwise).
+    let expiring_statuses = quoted(&[status::SIGNED, status::ACTIVE, status::EXPIRED, status::RENEWED]);
+    let mut q = Sql::default();
+    q.s("WITH ");
+    moves_cte(&mut q, county, d);
+    q.s(", cc AS (SELECT COALESCE(mv.village, r.village_code) AS v, c.team_id AS team, CASE WHEN c.signed_on >= ")
+        .b(d.start.clone())
+        .s(" AND c.signed_on <= ")
+        .b(d.end.clone())
+        .s(
+            " THEN 1 ELSE 0 END AS signed_in, CASE WHEN EXISTS (SELECT 1 FROM contract_packages cp JOIN service_packages sp \
+             ON sp.code = cp.package_code WHERE cp.contract_id = c.id AND sp.kind = 'personalised') THEN 1 ELSE 0 END AS pers, \
+             CASE WHEN c.status IN (",
+        )
+        .s(&expiring_statuses)
+        .s(") AND c.effective_to >= ")
+        .b(d.start.clone())
+        .s(" AND c.effective_to <= ")
+        .b(d.end.clone())
+        .s(&format!(
+            " THEN 1 ELSE 0 END AS exp_in, CASE WHEN EXISTS (SELECT 1 FROM contracts s WHERE s.renews = c.id \
+             AND s.resident_id = c.resident_id AND s.deleted = FALSE AND s.status IN ({counting})) THEN 1 ELSE 0 END AS ren \
+             FROM contracts c JOIN residents r ON r.id = c.resident_id LEFT JOIN mv ON mv.resident_id = r.id \
+             WHERE c.county_code = "
+        ))
+        .b(county)
+        .s(&format!(" AND c.deleted = FALSE AND c.status IN ({counting}) AND (("))
+        .s("c.signed_on >= ")
+        .b(d.start.clone())
+        .s(" AND c.signed_on <= ")
+        .b(d.end.clone())
+        .s(") OR (c.effective_to >= ")
+        .b(d.start.clone())
+        .s(" AND c.effective_to <= ")
+        .b(d.end.clone())
+        .s(")) AND ");
+    live_residents(&mut q, county, range, d);
+    q.s(
+        ") SELECT v AS village, team, CAST(COALESCE(SUM(signed_in), 0) AS BIGINT) AS contracts, \
+         CAST(COALESCE(SUM(signed_in * pers), 0) AS BIGINT) AS personalised, \
+         CAST(COALESCE(SUM(exp_in), 0) AS BIGINT) AS expiring, \
+         CAST(COALESCE(SUM(exp_in * ren), 0) AS BIGINT) AS renewed FROM cc WHERE v >= ",
+    )
+    .b(range.lo.clone())
+    .s(" AND v <= ")
+    .b(range.hi.clone())
+    .s(" GROUP BY v, team");
+    q
+}
+
+/// Counts every measure for the villages of a county inside `range`, over a period.
+pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> Result<FactTable, AppError> {
+    let d = Dates {
+        start: fmt_date(p.start),
+        end: fmt_date(p.end),
+        born_65: fmt_date(p.born_by_for_age(65)),
+        born_7: fmt_date(p.born_by_for_age(7)),
+    };
+    let mut table = FactTable::new();
+    let q = resident_query(county, range, &d);
+    if std::env::var("TMP_SQL").is_ok() {
+        eprintln!("SQL1 {}\nBINDS {:?}", q.text, q.binds);
+    }
+    for row in raw::load::<ResidentRow>(conn, &q.text, &q.binds)? {
+        let f = table.entry((row.village.clone(), row.team.clone())).or_default();
+        fill_resident_row(f, &row);
+    }
+    let q = contract_query(county, range, &d);
+    for row in raw::load::<ContractRow>(conn, &q.text, &q.binds)? {
+        let f = table.entry((row.village, row.team)).or_default();
+        f.set(M::Contracts, row.contracts);
+        f.set(M::Personalised, row.personalised);
+        f.set(M::Expiring, row.expiring);
+        f.set(M::Renewed, row.renewed);
+    }
+    Ok(table)
+}
+
+macro_rules! fill {
+    ($f:expr, $row:expr, $($name:ident = $col:ident),* $(,)?) => {
+        $( $f.set(M::$name, $row.$col); )*
+    };
+}
+
+fn fill_resident_row(f: &mut Facts, row: &ResidentRow) {
+    fill!(
+        f,
+        row,
+        Registered = registered,
+        KeyPop = key_pop,
+        RegElderly = reg_elderly,
+        RegHypertension = reg_hypertension,
+        RegDiabetes = reg_diabetes,
+        RegPregnant = reg_pregnant,
+        RegChild = reg_child,
+        RegSevereMental = reg_severe_mental,
+        RegTuberculosis = reg_tuberculosis,
+        RegDisability = reg_disability,
+        RegPoverty = reg_poverty,
+        RegDibao = reg_dibao,
+        RegTekun = reg_tekun,
+        RegFamilyPlanningSpecial = reg_family_planning_special,
+        Signed = signed,
+        SignedKey = signed_key,
+        SignedElderly = signed_elderly,
+        SignedHypertension = signed_hypertension,
+        SignedDiabetes = signed_diabetes,
+        SignedPregnant = signed_pregnant,
+        SignedChild = signed_child,
+        SignedSevereMental = signed_severe_mental,
+        SignedTuberculosis = signed_tuberculosis,
+        SignedDisability = signed_disability,
+        SignedPoverty = signed_poverty,
+        SignedDibao = signed_dibao,
+        SignedTekun = signed_tekun,
+        SignedFamilyPlanningSpecial = signed_family_planning_special,
+        ElderlyManaged = elderly_managed,
+        HtnManaged = htn_managed,
+        HtnStandard = htn_standard,
+        HtnControlled = htn_controlled,
+        DmManaged = dm_managed,
+        DmStandard = dm_standard,
+        DmControlled = dm_controlled,
+        SmiManaged = smi_managed,
+        TbManaged = tb_managed,
+        Followups = followups,
+        SatDen = sat_den,
+        SatNum = sat_num,
+        AwareDen = aware_den,
+        AwareNum = aware_num,
+    );
+}
