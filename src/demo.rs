@@ -550,6 +550,7 @@ fn load(conn: &mut DbConn, config: &crate::Config) -> Result<DemoSummary, AppErr
             now: clock.now,
             id_hash_secret: &config.id_hash_secret,
             max_skew_ms: skew,
+            journal: None,
         })
         .collect();
     // The doctor named on a contract: T01 and T02 alternate between their doctor and the lead.

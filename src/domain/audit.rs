@@ -85,23 +85,58 @@ impl Entry {
     }
 }
 
+/// An audit row as stored.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    id: String,
+    at: i64,
+    clinical_at: Option<i64>,
+    county_code: Option<String>,
+    user_id: Option<String>,
+    device_id: Option<String>,
+    action: &'static str,
+    entity: Option<&'static str>,
+    entity_id: Option<String>,
+    detail: Option<String>,
+}
+
+impl Entry {
+    /// The row this entry becomes.
+    pub fn into_row(self) -> AuditRow {
+        AuditRow {
+            id: Uuid::now_v7().to_string(),
+            at: self.at.unwrap_or_else(now_ms),
+            clinical_at: self.clinical_at,
+            county_code: self.county_code,
+            user_id: self.user_id,
+            device_id: self.device_id,
+            action: self.action,
+            entity: self.entity,
+            entity_id: self.entity_id,
+            detail: self.detail.map(|d| d.to_string()),
+        }
+    }
+}
+
 /// Appends an entry.
 pub fn record(conn: &mut DbConn, e: Entry) -> Result<(), AppError> {
     diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::id.eq(Uuid::now_v7().to_string()),
-            audit_log::at.eq(e.at.unwrap_or_else(now_ms)),
-            audit_log::clinical_at.eq(e.clinical_at),
-            audit_log::county_code.eq(e.county_code),
-            audit_log::user_id.eq(e.user_id),
-            audit_log::device_id.eq(e.device_id),
-            audit_log::action.eq(e.action),
-            audit_log::entity.eq(e.entity),
-            audit_log::entity_id.eq(e.entity_id),
-            audit_log::detail.eq(e.detail.map(|d| d.to_string())),
-        ))
+        .values(e.into_row())
         .execute(conn)?;
     Ok(())
+}
+
+/// Appends an entry for a write: with the batch's journal when there is one (written with
+/// the batch), at once otherwise.
+pub fn record_for(conn: &mut DbConn, ctx: &super::WriteCtx, e: Entry) -> Result<(), AppError> {
+    match ctx.journal {
+        Some(j) => {
+            j.borrow_mut().audit(e.into_row());
+            Ok(())
+        }
+        None => record(conn, e),
+    }
 }
 
 /// Appends an entry stamped now.

@@ -31,6 +31,9 @@ pub struct WriteCtx<'a> {
     pub id_hash_secret: &'a str,
     /// Allowed clock skew for clinical times, in milliseconds.
     pub max_skew_ms: i64,
+    /// A push batch's journal: change-log and audit rows written together at the end of
+    /// the batch. `None` writes them at once.
+    pub journal: Option<&'a std::cell::RefCell<crate::sync::journal::Journal>>,
 }
 
 /// What a write did: the entity's new version and, if the rules kept a losing side, the conflict.
@@ -74,7 +77,7 @@ macro_rules! tombstone {
                     let change = $crate::sync::changelog::Change::new($ctx, &county, $entity, &id, version + 1)
                         .village(&village)
                         .deleted(true);
-                    let seq = $crate::sync::changelog::append($conn, &change)?;
+                    let seq = $crate::sync::changelog::append($conn, $ctx, &change)?;
                     diesel::update($table::table.find(&id))
                         .set((
                             $table::deleted.eq(true),
@@ -82,8 +85,9 @@ macro_rules! tombstone {
                             $table::change_seq.eq(seq),
                         ))
                         .execute($conn)?;
-                    $crate::domain::audit::record(
+                    $crate::domain::audit::record_for(
                         $conn,
+                        $ctx,
                         $crate::domain::audit::Entry::actor($ctx.auth, "record_deleted")
                             .entity($entity, &id)
                             .at($ctx.now),

@@ -53,6 +53,7 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &NotSignedData) ->
     let county = res.county_code.clone();
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &county, "not_signed", &id, 1).village(&res.village_code),
     )?;
     diesel::insert_into(not_signed::table)
@@ -74,8 +75,9 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &NotSignedData) ->
             not_signed::device_id.eq(&ctx.auth.device_id),
         ))
         .execute(conn)?;
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, "not_signed_recorded")
             .entity("not_signed", &id)
             .at(ctx.now)

@@ -204,6 +204,7 @@ fn record(
     let county = res.county_code.clone();
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &county, "survey", &id, 1).village(&res.village_code),
     )?;
     diesel::insert_into(survey_responses::table)
@@ -236,6 +237,7 @@ fn record(
             .first(conn)?;
         let seq = changelog::append(
             conn,
+            ctx,
             &Change::new(ctx, &county, "survey", t, version + 1).village(&res.village_code),
         )?;
         diesel::update(survey_responses::table.find(t))
@@ -246,8 +248,9 @@ fn record(
             ))
             .execute(conn)?;
     }
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(
             ctx.auth,
             if target.is_some() {

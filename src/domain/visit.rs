@@ -296,7 +296,7 @@ fn record(
             None => c,
         }
     };
-    let seq = changelog::append(conn, &change(&id, 1))?;
+    let seq = changelog::append(conn, ctx, &change(&id, 1))?;
     let m = &d.measurements;
     diesel::insert_into(visits::table)
         .values((
@@ -327,7 +327,7 @@ fn record(
         .execute(conn)?;
     if let Some(t) = &target {
         let version: i64 = visits::table.find(t).select(visits::version).first(conn)?;
-        let seq = changelog::append(conn, &change(t, version + 1))?;
+        let seq = changelog::append(conn, ctx, &change(t, version + 1))?;
         diesel::update(visits::table.find(t))
             .set((
                 visits::amended_by.eq(&id),
@@ -341,8 +341,9 @@ fn record(
     } else {
         "visit_recorded"
     };
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, action)
             .entity("visit", &id)
             .at(ctx.now)

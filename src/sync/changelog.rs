@@ -1,17 +1,19 @@
 //! The change log: one row per applied change, in server order. Its `seq` is the axis of
 //! pull cursors.
 //!
-//! Positions come from a counter row updated inside the writing transaction. The update
-//! holds the row lock until commit, so on PostgreSQL writers take positions one at a time
-//! and commit in position order: a pull can never see position n+1 while n is still in
-//! flight (DESIGN §4, the skipped-change hazard). SQLite has one writer anyway.
+//! A writer locks the counter row (`SELECT … FOR UPDATE`) before taking the next position
+//! (`MAX(seq) + 1`) and holds the lock until commit, so on PostgreSQL writers take
+//! positions one at a time and commit in position order: a pull can never see position
+//! n+1 while n is still in flight (DESIGN §4, the skipped-change hazard). SQLite has one
+//! writer anyway. The row is locked, not updated: updating one row hundreds of times in a
+//! transaction makes PostgreSQL walk an ever longer chain of row versions.
 
 use diesel::prelude::*;
 
 use crate::db::DbConn;
 use crate::domain::WriteCtx;
 use crate::error::AppError;
-use crate::schema::{change_log, sync_counters};
+use crate::schema::change_log;
 
 /// A change to record.
 #[derive(Debug, Clone)]
@@ -61,37 +63,69 @@ impl Change {
     }
 }
 
-/// Takes the next position and records the change under it.
-pub fn append(conn: &mut DbConn, c: &Change) -> Result<i64, AppError> {
-    diesel::update(sync_counters::table.find("change_log"))
-        .set(sync_counters::value.eq(sync_counters::value + 1))
-        .execute(conn)?;
-    let seq: i64 = sync_counters::table
-        .find("change_log")
-        .select(sync_counters::value)
-        .first(conn)?;
+/// A change-log row as stored.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = change_log)]
+pub struct ChangeRow {
+    pub(crate) seq: i64,
+    county_code: String,
+    village_code: Option<String>,
+    team_id: Option<String>,
+    pub(crate) entity: &'static str,
+    pub(crate) entity_id: String,
+    version: i64,
+    deleted: bool,
+    op_id: Option<String>,
+    device_id: Option<String>,
+    changed_at: i64,
+}
+
+impl Change {
+    /// The row under position `seq`.
+    pub(crate) fn into_row(self, seq: i64) -> ChangeRow {
+        ChangeRow {
+            seq,
+            county_code: self.county_code,
+            village_code: self.village_code,
+            team_id: self.team_id,
+            entity: self.entity,
+            entity_id: self.entity_id,
+            version: self.version,
+            deleted: self.deleted,
+            op_id: self.op_id,
+            device_id: self.device_id,
+            changed_at: self.at,
+        }
+    }
+}
+
+/// Locks the position counter until commit (PostgreSQL; SQLite's writer already holds
+/// the database) and returns the newest position.
+pub(crate) fn lock_head(conn: &mut DbConn) -> Result<i64, AppError> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT value FROM sync_counters WHERE name = 'change_log' FOR UPDATE").execute(pg)?;
+    }
+    head(conn)
+}
+
+/// Records a change and returns its position. Inside a push batch the change joins the
+/// batch's journal and gets a provisional (negative) position, made final when the batch
+/// is written; the entity row's `change_seq` is corrected then.
+pub fn append(conn: &mut DbConn, ctx: &WriteCtx, c: &Change) -> Result<i64, AppError> {
+    if let Some(j) = ctx.journal {
+        return Ok(j.borrow_mut().change(c.clone()));
+    }
+    let seq = lock_head(conn)? + 1;
     diesel::insert_into(change_log::table)
-        .values((
-            change_log::seq.eq(seq),
-            change_log::county_code.eq(&c.county_code),
-            change_log::village_code.eq(&c.village_code),
-            change_log::team_id.eq(&c.team_id),
-            change_log::entity.eq(c.entity),
-            change_log::entity_id.eq(&c.entity_id),
-            change_log::version.eq(c.version),
-            change_log::deleted.eq(c.deleted),
-            change_log::op_id.eq(&c.op_id),
-            change_log::device_id.eq(&c.device_id),
-            change_log::changed_at.eq(c.at),
-        ))
+        .values(c.clone().into_row(seq))
         .execute(conn)?;
     Ok(seq)
 }
 
-/// The newest position committed.
+/// The newest position this connection can see (committed, or its own transaction's).
 pub fn head(conn: &mut DbConn) -> Result<i64, AppError> {
-    Ok(sync_counters::table
-        .find("change_log")
-        .select(sync_counters::value)
-        .first(conn)?)
+    let max: Option<i64> = change_log::table
+        .select(diesel::dsl::max(change_log::seq))
+        .first(conn)?;
+    Ok(max.unwrap_or(0))
 }

@@ -5,6 +5,7 @@ pub mod blob;
 pub mod bootstrap;
 pub mod changelog;
 pub mod cursor;
+pub mod journal;
 pub mod pull;
 pub mod push;
 pub mod rate_limit;

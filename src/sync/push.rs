@@ -3,6 +3,9 @@
 //! replay answers `duplicate` and changes nothing. A refused op's raw payload goes to
 //! quarantine: nothing the tablet sent is lost, and nothing blocks the rest of the queue.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +16,8 @@ use crate::domain::{self, Applied, WriteCtx};
 use crate::error::{AppError, ErrorDetail, Kind};
 use crate::schema::{applied_ops, devices, quarantine};
 use crate::time::now_ms;
+
+use super::journal::Journal;
 
 /// The push request body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -106,15 +111,55 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
         diesel::update(devices::table.find(&auth.device_id))
             .set(devices::last_seen_at.eq(now))
             .execute(c)?;
-        req.ops
+        let journal = RefCell::new(Journal::default());
+        let batch = Batch {
+            auth,
+            now,
+            limits,
+            journal: &journal,
+            replayed: earlier_results(c, &req.ops)?,
+        };
+        let results = req
+            .ops
             .iter()
-            .map(|raw| apply_one(c, auth, raw, now, limits))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|raw| apply_one(c, &batch, raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        journal.into_inner().flush(c)?;
+        Ok(results)
     })?;
     Ok(PushResponse {
         results,
         server_time: crate::time::fmt_instant(now),
     })
+}
+
+/// What every op of a batch shares.
+struct Batch<'a> {
+    auth: &'a Auth,
+    now: i64,
+    limits: &'a PushLimits<'a>,
+    journal: &'a RefCell<Journal>,
+    /// First results of ops seen in earlier batches, by op id (one query per batch).
+    replayed: HashMap<String, String>,
+}
+
+/// Looks up, in one query per 500 ops, which of the batch's op ids were seen before.
+fn earlier_results(conn: &mut DbConn, ops: &[serde_json::Value]) -> Result<HashMap<String, String>, AppError> {
+    let ids: Vec<String> = ops
+        .iter()
+        .filter_map(|o| o.get("op_id").and_then(|v| v.as_str()))
+        .filter_map(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.hyphenated().to_string())
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String)> = applied_ops::table
+            .filter(applied_ops::op_id.eq_any(chunk))
+            .select((applied_ops::op_id, applied_ops::result))
+            .load(conn)?;
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 fn rejected(op_id: &str, e: &AppError) -> OpResult {
@@ -128,13 +173,7 @@ fn rejected(op_id: &str, e: &AppError) -> OpResult {
 }
 
 /// Applies one op; only a database failure escapes (and aborts the batch for a retry).
-fn apply_one(
-    conn: &mut DbConn,
-    auth: &Auth,
-    raw: &serde_json::Value,
-    now: i64,
-    limits: &PushLimits,
-) -> Result<OpResult, AppError> {
+fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<OpResult, AppError> {
     let op: PushOp = match serde_json::from_value(raw.clone()) {
         Ok(op) => op,
         Err(e) => {
@@ -144,34 +183,36 @@ fn apply_one(
                 "ops",
                 crate::error::without_quoted_values(&e.to_string()),
             );
-            return refuse(conn, auth, raw, None, op_id, &err, now);
+            return refuse(conn, b, raw, None, op_id, &err);
         }
     };
     let op_id = match uuid::Uuid::parse_str(&op.op_id) {
         Ok(u) => u.hyphenated().to_string(),
         Err(_) => {
             let err = AppError::invalid("invalid_id", "op_id", "op_id must be a UUID");
-            return refuse(conn, auth, raw, Some(&op.entity), "", &err, now);
+            return refuse(conn, b, raw, Some(&op.entity), "", &err);
         }
     };
-    let seen: Option<(String, String)> = applied_ops::table
-        .find(&op_id)
-        .select((applied_ops::device_id, applied_ops::result))
-        .first(conn)
-        .optional()?;
-    if let Some((_, first)) = seen {
+    let first = b
+        .replayed
+        .get(&op_id)
+        .cloned()
+        .or_else(|| b.journal.borrow().seen.get(&op_id).cloned());
+    if let Some(first) = first {
         let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
         r.status = "duplicate".into();
         return Ok(r);
     }
     let ctx = WriteCtx {
-        auth,
+        auth: b.auth,
         op_id: Some(&op_id),
-        now,
-        id_hash_secret: limits.id_hash_secret,
-        max_skew_ms: limits.max_skew_ms,
+        now: b.now,
+        id_hash_secret: b.limits.id_hash_secret,
+        max_skew_ms: b.limits.max_skew_ms,
+        journal: Some(b.journal),
     };
-    // A savepoint per op: a refused op leaves nothing behind.
+    // A savepoint per op: a refused op leaves nothing behind, in the database or the journal.
+    let mark = b.journal.borrow().mark();
     let outcome = conn.transaction::<Applied, AppError, _>(|c| dispatch(c, &ctx, &op));
     let result = match outcome {
         Ok(a) => OpResult {
@@ -182,9 +223,12 @@ fn apply_one(
             error: None,
         },
         Err(e) if matches!(e.kind, Kind::Internal | Kind::Unavailable) => return Err(e),
-        Err(e) => return refuse(conn, auth, raw, Some(&op.entity), &op_id, &e, now),
+        Err(e) => {
+            b.journal.borrow_mut().rollback(mark);
+            return refuse(conn, b, raw, Some(&op.entity), &op_id, &e);
+        }
     };
-    remember(conn, auth, &op_id, &op.entity, Some(&op.id), &op.action, &result, now)?;
+    remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
     Ok(result)
 }
 
@@ -238,19 +282,18 @@ fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, A
 /// Keeps a refused op's raw payload for review and remembers the refusal under its op_id.
 fn refuse(
     conn: &mut DbConn,
-    auth: &Auth,
+    b: &Batch,
     raw: &serde_json::Value,
     entity: Option<&str>,
     op_id: &str,
     err: &AppError,
-    now: i64,
 ) -> Result<OpResult, AppError> {
     diesel::insert_into(quarantine::table)
         .values((
             quarantine::id.eq(uuid::Uuid::now_v7().to_string()),
-            quarantine::county_code.eq(&auth.county_code),
-            quarantine::device_id.eq(&auth.device_id),
-            quarantine::user_id.eq(&auth.user_id),
+            quarantine::county_code.eq(&b.auth.county_code),
+            quarantine::device_id.eq(&b.auth.device_id),
+            quarantine::user_id.eq(&b.auth.user_id),
             quarantine::op_id.eq(Some(op_id).filter(|s| !s.is_empty())),
             quarantine::entity.eq(entity),
             quarantine::raw.eq(raw.to_string()),
@@ -258,42 +301,53 @@ fn refuse(
             quarantine::error_field.eq(&err.field),
             quarantine::error_message.eq(&err.message),
             quarantine::status.eq("open"),
-            quarantine::received_at.eq(now),
+            quarantine::received_at.eq(b.now),
         ))
         .execute(conn)?;
     let result = rejected(op_id, err);
     if !op_id.is_empty() {
         let id = raw.get("id").and_then(|v| v.as_str());
         let action = raw.get("action").and_then(|v| v.as_str()).unwrap_or("");
-        remember(conn, auth, op_id, entity.unwrap_or(""), id, action, &result, now)?;
+        remember(b, op_id, entity.unwrap_or(""), id, action, &result)?;
     }
     Ok(result)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// An idempotency record as stored: the op's first answer.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = applied_ops)]
+pub struct AppliedOpRow {
+    pub(crate) op_id: String,
+    device_id: String,
+    user_id: String,
+    county_code: String,
+    entity: String,
+    entity_id: Option<String>,
+    action: String,
+    status: String,
+    pub(crate) result: String,
+    received_at: i64,
+}
+
 fn remember(
-    conn: &mut DbConn,
-    auth: &Auth,
+    b: &Batch,
     op_id: &str,
     entity: &str,
     entity_id: Option<&str>,
     action: &str,
     result: &OpResult,
-    now: i64,
 ) -> Result<(), AppError> {
-    diesel::insert_into(applied_ops::table)
-        .values((
-            applied_ops::op_id.eq(op_id),
-            applied_ops::device_id.eq(&auth.device_id),
-            applied_ops::user_id.eq(&auth.user_id),
-            applied_ops::county_code.eq(&auth.county_code),
-            applied_ops::entity.eq(entity.chars().take(40).collect::<String>()),
-            applied_ops::entity_id.eq(entity_id.map(|s| s.chars().take(64).collect::<String>())),
-            applied_ops::action.eq(action.chars().take(40).collect::<String>()),
-            applied_ops::status.eq(&result.status),
-            applied_ops::result.eq(serde_json::to_string(result).map_err(AppError::internal)?),
-            applied_ops::received_at.eq(now),
-        ))
-        .execute(conn)?;
+    b.journal.borrow_mut().applied(AppliedOpRow {
+        op_id: op_id.to_string(),
+        device_id: b.auth.device_id.clone(),
+        user_id: b.auth.user_id.clone(),
+        county_code: b.auth.county_code.clone(),
+        entity: entity.chars().take(40).collect(),
+        entity_id: entity_id.map(|s| s.chars().take(64).collect()),
+        action: action.chars().take(40).collect(),
+        status: result.status.clone(),
+        result: serde_json::to_string(result).map_err(AppError::internal)?,
+        received_at: b.now,
+    });
     Ok(())
 }

@@ -318,6 +318,7 @@ pub fn create(
     let county = res.county_code.clone();
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &county, "contract", &id, 1)
             .village(&res.village_code)
             .team(&team_id),
@@ -379,8 +380,9 @@ pub fn create(
             },
         )?),
     };
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, "contract_created")
             .entity("contract", &id)
             .detail(serde_json::json!({ "status": stored_status }))

@@ -221,8 +221,9 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
         _ => {}
     }
     store(conn, ctx, &c, &next, at.at)?;
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, "contract_transition")
             .entity("contract", &id)
             .detail(serde_json::json!({ "from": from, "to": next.status, "version": next.version }))
@@ -241,6 +242,7 @@ fn store(conn: &mut DbConn, ctx: &WriteCtx, old: &Contract, next: &Contract, cli
     let version = next.version;
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &old.county_code, "contract", &old.id, version)
             .village(&old.village_code)
             .team(&old.team_id),
@@ -326,6 +328,7 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, Ap
     let version = c.version + 1;
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &c.county_code, "contract", &id, version)
             .village(&c.village_code)
             .team(&c.team_id)
@@ -339,8 +342,9 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, Ap
             contracts::change_seq.eq(seq),
         ))
         .execute(conn)?;
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, "contract_deleted")
             .entity("contract", &id)
             .at(ctx.now),

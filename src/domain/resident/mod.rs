@@ -337,6 +337,7 @@ pub fn create(
         .optional()?;
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &county, "resident", &id, 1).village(&v.village_code),
     )?;
     let tags_json = serde_json::to_string(&v.tags).map_err(AppError::internal)?;
@@ -385,8 +386,9 @@ pub fn create(
             },
         )?),
     };
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, "resident_created")
             .entity("resident", &id)
             .at(ctx.now)

@@ -260,12 +260,14 @@ pub fn update(
     let moved = new_village != current.village_code;
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &current.county_code, "resident", &id, new_version).village(&new_village),
     )?;
     if moved {
         // The old village's tablets learn the resident left their scope.
         changelog::append(
             conn,
+            ctx,
             &Change::new(ctx, &current.county_code, "resident", &id, new_version).village(&current.village_code),
         )?;
     }
@@ -313,8 +315,9 @@ pub fn update(
         move_records(conn, ctx, &current, &new_village, recorded)?;
     }
     let fields: Vec<&str> = applied.keys().copied().collect();
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, if moved { "resident_moved" } else { "resident_updated" })
             .entity("resident", &id)
             .detail(serde_json::json!({ "fields": fields, "version": new_version }))
@@ -351,10 +354,12 @@ fn move_records(conn: &mut DbConn, ctx: &WriteCtx, r: &Resident, to: &str, when:
             for (rid, version) in rows {
                 let seq = changelog::append(
                     conn,
+                    ctx,
                     &Change::new(ctx, &r.county_code, $entity, &rid, version).village(to),
                 )?;
                 changelog::append(
                     conn,
+                    ctx,
                     &Change::new(ctx, &r.county_code, $entity, &rid, version).village(&r.village_code),
                 )?;
                 diesel::update($table::table.find(&rid))
@@ -407,6 +412,7 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTim
     let version = current.version + 1;
     let seq = changelog::append(
         conn,
+        ctx,
         &Change::new(ctx, &current.county_code, "resident", &id, version)
             .village(&current.village_code)
             .deleted(true),
@@ -421,8 +427,9 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTim
         ))
         .execute(conn)?;
     write_tags(conn, &id, &current.county_code, &current.village_code, &[])?;
-    audit::record(
+    audit::record_for(
         conn,
+        ctx,
         audit::Entry::actor(ctx.auth, "resident_deleted")
             .entity("resident", &id)
             .at(ctx.now)

@@ -1,0 +1,106 @@
+//! A push batch's journal. Ops apply one by one, but the rows every op adds besides its
+//! entity — its change-log entry, its audit entry, its idempotency record — are kept here
+//! and written with a few multi-row inserts at the end of the batch. Change-log positions
+//! are taken then, under the counter lock, so that lock is held only for the last moments
+//! of the transaction and concurrent batches do the rest of their work side by side.
+
+use std::collections::HashMap;
+
+use crate::db::raw::{self, Bind};
+use crate::db::DbConn;
+use crate::domain::audit::AuditRow;
+use crate::error::AppError;
+use crate::insert_many;
+use crate::schema::{applied_ops, audit_log, change_log};
+
+use super::changelog::{self, Change};
+use super::push::AppliedOpRow;
+
+/// Rows waiting for the end of the batch.
+#[derive(Default)]
+pub struct Journal {
+    changes: Vec<Change>,
+    audits: Vec<AuditRow>,
+    applied: Vec<AppliedOpRow>,
+    /// Results of ops applied earlier in this batch, by op id.
+    pub(crate) seen: HashMap<String, String>,
+}
+
+/// A point to roll the journal back to when an op is refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark(usize, usize);
+
+impl Journal {
+    /// Adds a change; returns its provisional position (negative, unique in the batch).
+    pub fn change(&mut self, c: Change) -> i64 {
+        self.changes.push(c);
+        -(self.changes.len() as i64)
+    }
+    /// Adds an audit row.
+    pub fn audit(&mut self, row: AuditRow) {
+        self.audits.push(row);
+    }
+    /// Adds an idempotency record.
+    pub fn applied(&mut self, row: AppliedOpRow) {
+        self.seen.insert(row.op_id.clone(), row.result.clone());
+        self.applied.push(row);
+    }
+    /// Where the journal stands before an op.
+    pub fn mark(&self) -> Mark {
+        Mark(self.changes.len(), self.audits.len())
+    }
+    /// Forgets what a refused op added (its savepoint is rolled back too).
+    pub fn rollback(&mut self, m: Mark) {
+        self.changes.truncate(m.0);
+        self.audits.truncate(m.1);
+    }
+
+    /// Writes everything: positions for the changes, the entities' `change_seq`, audit and
+    /// idempotency rows.
+    pub fn flush(self, conn: &mut DbConn) -> Result<(), AppError> {
+        if !self.changes.is_empty() {
+            let base = changelog::lock_head(conn)?;
+            // The last provisional position of each entity is what its row carries.
+            let mut entities: HashMap<(&'static str, String), ()> = HashMap::new();
+            let rows: Vec<_> = self
+                .changes
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| c.into_row(base + i as i64 + 1))
+                .inspect(|r| {
+                    entities.insert((r.entity, r.entity_id.clone()), ());
+                })
+                .collect();
+            insert_many!(conn, change_log::table, &rows)?;
+            let mut by_table: HashMap<&'static str, Vec<String>> = HashMap::new();
+            for (entity, id) in entities.into_keys() {
+                by_table.entry(table_of(entity)).or_default().push(id);
+            }
+            for (table, ids) in by_table {
+                for chunk in ids.chunks(500) {
+                    let marks = vec!["?"; chunk.len()].join(",");
+                    let sql = format!(
+                        "UPDATE {table} SET change_seq = ? - change_seq WHERE change_seq < 0 AND id IN ({marks})"
+                    );
+                    let mut binds: Vec<Bind> = vec![Bind::Int(base)];
+                    binds.extend(chunk.iter().map(|id| Bind::Text(id.clone())));
+                    raw::execute(conn, &sql, &binds)?;
+                }
+            }
+        }
+        insert_many!(conn, audit_log::table, &self.audits)?;
+        insert_many!(conn, applied_ops::table, &self.applied)?;
+        Ok(())
+    }
+}
+
+/// The table an entity kind lives in (a fixed list: never user input).
+fn table_of(entity: &str) -> &'static str {
+    match entity {
+        "resident" => "residents",
+        "contract" => "contracts",
+        "visit" => "visits",
+        "survey" => "survey_responses",
+        _ => "not_signed",
+    }
+}
