@@ -136,12 +136,19 @@ where
     .map_err(AppError::internal)?
 }
 
-/// Runs `f` in a write transaction. On SQLite the first statement writes, so the write
-/// lock is taken up front (waiting under busy_timeout) instead of failing on upgrade.
+/// Writers to SQLite in this process queue here. SQLite allows one writer at a time
+/// anyway; waiting on its busy handler means sleeping in growing steps, which turned a
+/// 70 ms push into a one-second one under contention.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` in a write transaction. On SQLite the writer takes the process's write turn,
+/// and the first statement writes, so the database lock is taken up front instead of
+/// failing on upgrade (another process, such as `jiayi import`, may be writing too).
 pub fn write_tx<T, F>(conn: &mut DbConn, f: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut DbConn) -> Result<T, AppError>,
 {
+    let _turn = matches!(conn, DbConn::Sqlite(_)).then(|| SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner()));
     conn.transaction(|c| {
         if let DbConn::Sqlite(s) = c {
             s.batch_execute("UPDATE sync_counters SET value = value WHERE name = 'change_log'")?;
