@@ -121,7 +121,7 @@ fn ops_for(c: &Client, n_records: usize, seed: u32) -> Vec<Value> {
         i += 1;
         let village = &c.villages[i as usize % c.villages.len()];
         let birth = chrono::NaiveDate::from_ymd_opt(1940 + (i % 50) as i32, 1 + i % 12, 1 + i % 28).unwrap();
-        let sex = if i % 2 == 0 { 'M' } else { 'F' };
+        let sex = if i.is_multiple_of(2) { 'M' } else { 'F' };
         // Distinct area codes per client keep ID numbers unique across the run.
         let area = format!("{:06}", 110000 + seed * 1000 + (i / 1000));
         let idn = IdNumber::generate(&area, birth, i % 1000, sex);

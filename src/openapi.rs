@@ -35,6 +35,9 @@ use crate::http;
         http::sync::missing_blobs,
         http::reports::indicators,
         http::reports::coverage,
+        http::reports::trend,
+        http::reports::upload_population,
+        http::reports::review_count,
     ),
     components(schemas(
         crate::error::ErrorBody,
@@ -48,6 +51,7 @@ use crate::http;
         crate::domain::survey::SurveyData,
         crate::domain::not_signed::NotSignedData,
         crate::sync::pull::PulledChange,
+        crate::reports::denominators::PopulationRow,
         crate::domain::contract::transition::TransitionData,
     )),
     modifiers(&BearerAuth),

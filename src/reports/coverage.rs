@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::facts::{self, CodeRange, FactTable, Facts, CATEGORY_MEASURES, M};
+use super::facts::{CodeRange, FactTable, Facts, CATEGORY_MEASURES, M};
 use super::indicators::{self, rate, Denominator, Indicator, DICTIONARY, DICTIONARY_VERSION};
 use super::period::Period;
 use crate::auth::{Auth, Scope};
@@ -168,7 +168,7 @@ pub fn coverage(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<Cov
 /// The counts of the villages in reach.
 pub fn count_in_reach(conn: &mut DbConn, reach: &Reach, period: &Period) -> Result<FactTable, AppError> {
     let prefix = region_prefix(&reach.root.code);
-    let mut table = facts::count(conn, &reach.root.county_code, &CodeRange::prefix(&prefix), period)?;
+    let mut table = super::cache::count(conn, &reach.root.county_code, &CodeRange::prefix(&prefix), period)?;
     let visible: BTreeSet<&str> = reach.villages.iter().map(|v| v.code.as_str()).collect();
     table.retain(|(v, _), _| visible.contains(v.as_str()));
     Ok(table)

@@ -70,9 +70,12 @@ fn row_error(row: usize, e: &AppError) -> RowError {
     }
 }
 
+/// Upload rows numbered for error messages, each parsed or refused.
+pub type NumberedRows = Vec<(usize, Result<PopulationRow, RowError>)>;
+
 /// Reads a CSV upload (`region_code,year,category,count`, a header row first) into rows
 /// numbered by line; unreadable rows become row errors.
-pub fn parse_csv(body: &[u8]) -> Result<Vec<(usize, Result<PopulationRow, RowError>)>, AppError> {
+pub fn parse_csv(body: &[u8]) -> Result<NumberedRows, AppError> {
     let body = body.strip_prefix(super::export::BOM).unwrap_or(body);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -143,11 +146,7 @@ pub fn parse_csv(body: &[u8]) -> Result<Vec<(usize, Result<PopulationRow, RowErr
 
 /// Stores the rows in one transaction when every one is valid and in the caller's county;
 /// otherwise stores nothing and names every refused row.
-pub fn store(
-    conn: &mut DbConn,
-    auth: &Auth,
-    rows: Vec<(usize, Result<PopulationRow, RowError>)>,
-) -> Result<Outcome, AppError> {
+pub fn store(conn: &mut DbConn, auth: &Auth, rows: NumberedRows) -> Result<Outcome, AppError> {
     if rows.is_empty() {
         return Err(AppError::invalid("no_rows", "rows", "the upload holds no rows"));
     }

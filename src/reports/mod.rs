@@ -3,6 +3,7 @@
 //! population denominators from the admin API (`denominators`), the review-queue count
 //! (`review`), and period arithmetic (`period`).
 
+pub mod cache;
 pub mod coverage;
 pub mod denominators;
 pub mod export;

@@ -42,10 +42,8 @@ pub fn count(conn: &mut DbConn, auth: &Auth) -> Result<ReviewCount, AppError> {
 
 fn count_table(conn: &mut DbConn, auth: &Auth, table: &str) -> Result<i64, AppError> {
     // Who sent a village-less row: device → user → team → township / villages.
-    let sender = format!(
-        "SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id JOIN teams t ON t.id = u.team_id \
-         WHERE d.id = q.device_id"
-    );
+    let sender = "SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id JOIN teams t ON t.id = u.team_id \
+                  WHERE d.id = q.device_id";
     let mut binds: Vec<Bind> = vec![auth.county_code.clone().into()];
     let place = match &auth.scope {
         Scope::County(_) => "TRUE".to_string(),

@@ -288,10 +288,12 @@ fn refuse(
     op_id: &str,
     err: &AppError,
 ) -> Result<OpResult, AppError> {
+    let village = village_of(conn, raw)?;
     diesel::insert_into(quarantine::table)
         .values((
             quarantine::id.eq(uuid::Uuid::now_v7().to_string()),
             quarantine::county_code.eq(&b.auth.county_code),
+            quarantine::village_code.eq(village),
             quarantine::device_id.eq(&b.auth.device_id),
             quarantine::user_id.eq(&b.auth.user_id),
             quarantine::op_id.eq(Some(op_id).filter(|s| !s.is_empty())),
@@ -311,6 +313,45 @@ fn refuse(
         remember(b, op_id, entity.unwrap_or(""), id, action, &result)?;
     }
     Ok(result)
+}
+
+/// The village a refused op concerns, so it lands in that township's review queue: named
+/// in its data, or the village of the resident or record it refers to.
+fn village_of(conn: &mut DbConn, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
+    use crate::schema::{contracts, residents};
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
+    if let Some(v) = raw
+        .get("data")
+        .and_then(|d| d.get("village_code"))
+        .and_then(text)
+        .filter(|v| v.len() == 12)
+    {
+        return Ok(Some(v));
+    }
+    let resident = match raw.get("entity").and_then(|e| e.as_str()) {
+        Some("resident") => raw.get("id").and_then(text),
+        Some("contract") => {
+            let id = raw.get("id").and_then(text).unwrap_or_default();
+            let found: Option<String> = contracts::table
+                .find(&id)
+                .select(contracts::village_code)
+                .first(conn)
+                .optional()?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            raw.get("data").and_then(|d| d.get("resident_id")).and_then(text)
+        }
+        _ => raw.get("data").and_then(|d| d.get("resident_id")).and_then(text),
+    };
+    let Some(resident) = resident else {
+        return Ok(None);
+    };
+    Ok(residents::table
+        .find(&resident)
+        .select(residents::village_code)
+        .first(conn)
+        .optional()?)
 }
 
 /// An idempotency record as stored: the op's first answer.

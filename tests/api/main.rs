@@ -4,8 +4,10 @@
 mod admin;
 mod auth;
 mod cli;
+mod dashboard_browser;
 mod helpers;
 mod operations;
+mod report_exactness;
 mod reports;
 mod residents;
 mod sync;

@@ -137,6 +137,17 @@ async fn an_invalid_op_is_rejected_and_quarantined_without_blocking_the_batch() 
     assert!(!stored.contains(&bad_id));
     let q: i64 = app.db(|c| quarantine::table.count().get_result(c).unwrap());
     assert_eq!(q, 2, "both refused ops are kept for review");
+    let placed: Vec<Option<String>> = app.db(|c| {
+        quarantine::table
+            .order(quarantine::received_at)
+            .select(quarantine::village_code)
+            .load(c)
+            .unwrap()
+    });
+    assert!(
+        placed.contains(&Some(village.clone())),
+        "a refused op lands in its village's review queue"
+    );
     // The device's next batch goes through.
     let (_, next) = resident_op(&village, "1972-01-01", 'F', &[]);
     let out = app.push(&d1, vec![next]).await;

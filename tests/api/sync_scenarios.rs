@@ -747,3 +747,37 @@ async fn a_device_that_syncs_too_often_is_told_when_to_come_back() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_termination_recorded_offline_during_the_term_is_accepted_after_expiry() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let rid = registered(&app, &d1).await;
+    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let signed = (chrono::Utc::now() - chrono::Duration::days(400)).with_timezone(&cst);
+    let ended = (chrono::Utc::now() - chrono::Duration::days(200))
+        .with_timezone(&cst)
+        .to_rfc3339();
+    let cid = Uuid::now_v7().to_string();
+    let create = op(
+        "contract",
+        "create",
+        &cid,
+        None,
+        &signed.to_rfc3339(),
+        json!({ "resident_id": rid, "team_id": d1.user["team_id"], "packages": ["BASIC"], "status": "SIGNED",
+                "signed_at": signed.to_rfc3339(), "effective_from": signed.date_naive().to_string() }),
+    );
+    assert_eq!(app.push(&d1, vec![create]).await["results"][0]["status"], "applied");
+    // Today the contract reads EXPIRED, but on the day it was ended it was ACTIVE.
+    let end = op(
+        "contract",
+        "transition",
+        &cid,
+        None,
+        &ended,
+        json!({ "to": "TERMINATED", "reason": "death", "at": ended }),
+    );
+    let out = app.push(&d1, vec![end]).await;
+    assert_eq!(out["results"][0]["status"], "applied", "{out}");
+}

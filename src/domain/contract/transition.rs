@@ -128,8 +128,17 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
         return Err(AppError::invalid("invalid_status", "to", "unknown contract state"));
     }
     let at = validate::clinical(&d.at, "at", ctx)?;
-    let today = fmt_date(today_cst());
-    let from = super::effective_status(&c.status, &c.effective_from, &c.effective_to, &today).to_string();
+    // The state the contract was in when the transition happened (a tablet may push days
+    // later): an expiry is judged on the last day of the term, an explicit activation on
+    // the stored state, anything else on the transition's own date.
+    let at_date = fmt_date(at.local_date);
+    let from = match d.to.as_str() {
+        status::ACTIVE => c.status.clone(),
+        status::EXPIRED => {
+            super::effective_status(&c.status, &c.effective_from, &c.effective_to, &c.effective_to).to_string()
+        }
+        _ => super::effective_status(&c.status, &c.effective_from, &c.effective_to, &at_date).to_string(),
+    };
     let actor = match ctx.auth.role {
         Role::Supervisor | Role::Admin => Actor::Supervisor,
         _ if ctx.auth.team_id.as_deref() == Some(c.team_id.as_str()) => Actor::Team,
@@ -144,7 +153,6 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
     };
     check(&from, &d.to, actor)?;
     let reason_text = validate::opt_text(&d.reason_text, "reason_text", 500)?;
-    let at_date = fmt_date(at.local_date);
     let mut next = c.clone();
     next.status = d.to.clone();
     next.version = c.version + 1;
@@ -183,14 +191,12 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
                 "a contract becomes active on its effective_from date",
             ))
         }
-        status::EXPIRED => {
-            if at_date < c.effective_to {
-                return Err(AppError::invalid(
-                    "not_yet_expired",
-                    "at",
-                    "a contract expires after its effective_to date",
-                ));
-            }
+        status::EXPIRED if at_date < c.effective_to => {
+            return Err(AppError::invalid(
+                "not_yet_expired",
+                "at",
+                "a contract expires after its effective_to date",
+            ))
         }
         status::TERMINATED => {
             let reason = d.reason.as_deref().unwrap_or("");
