@@ -131,7 +131,9 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => AppError::not_found("record"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                // The table and constraint, never the values (they may be ID numbers).
+                tracing::debug!(table = ?info.table_name(), constraint = ?info.constraint_name(), "unique violation");
                 AppError::conflict("already_exists", "a record with that key already exists")
             }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {

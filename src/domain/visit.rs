@@ -5,7 +5,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{audit, resident, review, validate, Applied, WriteCtx};
+use super::resident::{self, Resident};
+use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::visits;
@@ -188,13 +189,46 @@ fn load(conn: &mut DbConn, id: &str) -> Result<Option<Stored>, AppError> {
         .optional()?)
 }
 
-fn record(
-    conn: &mut DbConn,
-    ctx: &WriteCtx,
-    id: &str,
-    d: &VisitData,
-    amends: Option<&str>,
-) -> Result<Applied, AppError> {
+/// A visit row as stored.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = visits)]
+pub struct VisitRow {
+    pub(crate) id: String,
+    county_code: String,
+    village_code: String,
+    resident_id: String,
+    contract_id: Option<String>,
+    team_id: Option<String>,
+    kind: String,
+    occurred_at: i64,
+    occurred_on: String,
+    systolic: Option<i32>,
+    diastolic: Option<i32>,
+    fasting_glucose: Option<f64>,
+    weight_kg: Option<f64>,
+    height_cm: Option<f64>,
+    measurements: String,
+    notes: Option<String>,
+    amends: Option<String>,
+    version: i64,
+    deleted: bool,
+    created_at: i64,
+    change_seq: i64,
+    created_by: String,
+    device_id: Option<String>,
+}
+
+/// What the checks that need no database yield.
+struct Checked {
+    id: String,
+    resident_id: String,
+    when: crate::time::ClinicalTime,
+    notes: Option<String>,
+    contract_id: Option<String>,
+    measurements: String,
+}
+
+fn check(ctx: &WriteCtx, id: &str, d: &VisitData) -> Result<Checked, AppError> {
     let id = validate::uuid(id, "id")?;
     let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
     if !KINDS.contains(&d.kind.as_str()) {
@@ -202,15 +236,115 @@ fn record(
     }
     let when = validate::clinical(&d.occurred_at, "occurred_at", ctx)?;
     d.measurements.check(&d.kind)?;
-    let notes = validate::opt_text(&d.notes, "notes", 2000)?;
-    let contract_id = d
-        .contract_id
-        .as_deref()
-        .map(|c| validate::uuid(c, "contract_id"))
-        .transpose()?;
+    Ok(Checked {
+        id,
+        resident_id,
+        when,
+        notes: validate::opt_text(&d.notes, "notes", 2000)?,
+        contract_id: d
+            .contract_id
+            .as_deref()
+            .map(|c| validate::uuid(c, "contract_id"))
+            .transpose()?,
+        measurements: serde_json::to_string(&d.measurements).map_err(AppError::internal)?,
+    })
+}
+
+fn build_row(ctx: &WriteCtx, c: Checked, d: &VisitData, res: &Resident, amends: Option<String>, seq: i64) -> VisitRow {
+    let m = &d.measurements;
+    VisitRow {
+        id: c.id,
+        county_code: res.county_code.clone(),
+        village_code: res.village_code.clone(),
+        resident_id: c.resident_id,
+        contract_id: c.contract_id,
+        team_id: ctx.auth.team_id.clone(),
+        kind: d.kind.clone(),
+        occurred_at: c.when.at,
+        occurred_on: fmt_date(c.when.local_date),
+        systolic: m.systolic,
+        diastolic: m.diastolic,
+        fasting_glucose: m.fasting_glucose,
+        weight_kg: m.weight_kg,
+        height_cm: m.height_cm,
+        measurements: c.measurements,
+        notes: c.notes,
+        amends,
+        version: 1,
+        deleted: false,
+        created_at: ctx.now,
+        change_seq: seq,
+        created_by: ctx.auth.user_id.clone(),
+        device_id: Some(ctx.auth.device_id.clone()),
+    }
+}
+
+fn change_of(ctx: &WriteCtx, res: &Resident, id: &str, version: i64) -> Change {
+    let c = Change::new(ctx, &res.county_code, "visit", id, version).village(&res.village_code);
+    match &ctx.auth.team_id {
+        Some(t) => c.team(t),
+        None => c,
+    }
+}
+
+/// Records a new visit inside a push batch whose resident (visible to the caller) was
+/// loaded with the batch and whose id is new: the rules of [`create`], with the row
+/// returned to be written together with the batch's other new visits.
+pub fn create_in_batch(
+    ctx: &WriteCtx,
+    id: &str,
+    d: &VisitData,
+    res: &Resident,
+) -> Result<(Applied, VisitRow), AppError> {
+    if d.amends.is_some() {
+        return Err(AppError::invalid(
+            "use_amend",
+            "amends",
+            "send an amendment with action \"amend\"",
+        ));
+    }
+    let c = check(ctx, id, d)?;
+    let journal = ctx
+        .journal
+        .ok_or_else(|| AppError::internal("create_in_batch needs a journal"))?;
+    let mut j = journal.borrow_mut();
+    let seq = j.change(change_of(ctx, res, &c.id, 1));
+    let at = c.when.at;
+    let row = build_row(ctx, c, d, res, None, seq);
+    j.audit(
+        audit::Entry::actor(ctx.auth, "visit_recorded")
+            .entity("visit", &row.id)
+            .at(ctx.now)
+            .clinical(at)
+            .into_row(),
+    );
+    Ok((
+        Applied {
+            id: row.id.clone(),
+            version: 1,
+            conflict_id: None,
+        },
+        row,
+    ))
+}
+
+fn record(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    id: &str,
+    d: &VisitData,
+    amends: Option<&str>,
+) -> Result<Applied, AppError> {
+    let c = check(ctx, id, d)?;
+    let (id, resident_id, when, notes, measurements) = (
+        c.id.clone(),
+        c.resident_id.clone(),
+        c.when,
+        c.notes.clone(),
+        c.measurements.clone(),
+    );
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
         .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
-    let measurements = serde_json::to_string(&d.measurements).map_err(AppError::internal)?;
     if let Some((r, kind, at, m, n, a, version, _, _)) = load(conn, &id)? {
         let same = r == resident_id
             && kind == d.kind
@@ -288,46 +422,13 @@ fn record(
             Some(tip)
         }
     };
-    let county = res.county_code.clone();
-    let change = |eid: &str, version: i64| {
-        let c = Change::new(ctx, &county, "visit", eid, version).village(&res.village_code);
-        match &ctx.auth.team_id {
-            Some(t) => c.team(t),
-            None => c,
-        }
-    };
-    let seq = changelog::append(conn, ctx, &change(&id, 1))?;
-    let m = &d.measurements;
+    let seq = changelog::append(conn, ctx, &change_of(ctx, &res, &id, 1))?;
     diesel::insert_into(visits::table)
-        .values((
-            visits::id.eq(&id),
-            visits::county_code.eq(&county),
-            visits::village_code.eq(&res.village_code),
-            visits::resident_id.eq(&resident_id),
-            visits::contract_id.eq(&contract_id),
-            visits::team_id.eq(&ctx.auth.team_id),
-            visits::kind.eq(&d.kind),
-            visits::occurred_at.eq(when.at),
-            visits::occurred_on.eq(fmt_date(when.local_date)),
-            visits::systolic.eq(m.systolic),
-            visits::diastolic.eq(m.diastolic),
-            visits::fasting_glucose.eq(m.fasting_glucose),
-            visits::weight_kg.eq(m.weight_kg),
-            visits::height_cm.eq(m.height_cm),
-            visits::measurements.eq(&measurements),
-            visits::notes.eq(&notes),
-            visits::amends.eq(&target),
-            visits::version.eq(1i64),
-            visits::deleted.eq(false),
-            visits::created_at.eq(ctx.now),
-            visits::change_seq.eq(seq),
-            visits::created_by.eq(&ctx.auth.user_id),
-            visits::device_id.eq(&ctx.auth.device_id),
-        ))
+        .values(build_row(ctx, c, d, &res, target.clone(), seq))
         .execute(conn)?;
     if let Some(t) = &target {
         let version: i64 = visits::table.find(t).select(visits::version).first(conn)?;
-        let seq = changelog::append(conn, ctx, &change(t, version + 1))?;
+        let seq = changelog::append(conn, ctx, &change_of(ctx, &res, t, version + 1))?;
         diesel::update(visits::table.find(t))
             .set((
                 visits::amended_by.eq(&id),

@@ -4,14 +4,15 @@
 //! are taken then, under the counter lock, so that lock is held only for the last moments
 //! of the transaction and concurrent batches do the rest of their work side by side.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::domain::audit::AuditRow;
+use crate::domain::visit::VisitRow;
 use crate::error::AppError;
 use crate::insert_many;
-use crate::schema::{applied_ops, audit_log, change_log};
+use crate::schema::{applied_ops, audit_log, change_log, visits};
 
 use super::changelog::{self, Change};
 use super::push::AppliedOpRow;
@@ -24,6 +25,11 @@ pub struct Journal {
     applied: Vec<AppliedOpRow>,
     /// Results of ops applied earlier in this batch, by op id.
     pub(crate) seen: HashMap<String, String>,
+    /// New visits checked on the fast path, written together.
+    pending_visits: Vec<VisitRow>,
+    /// Ids of the visits the fast path created in this batch, written or not: a second op
+    /// with one of them takes the full path, which compares it with the first.
+    pub(crate) new_visit_ids: HashSet<String>,
 }
 
 /// A point to roll the journal back to when an op is refused.
@@ -45,6 +51,24 @@ impl Journal {
         self.seen.insert(row.op_id.clone(), row.result.clone());
         self.applied.push(row);
     }
+    /// Adds a new visit's row (fast path).
+    pub fn visit(&mut self, row: VisitRow) {
+        self.new_visit_ids.insert(row.id.clone());
+        self.pending_visits.push(row);
+    }
+
+    /// Writes the pending visits, so that what follows in the batch can read them.
+    pub fn write_pending(&mut self, conn: &mut DbConn) -> Result<(), AppError> {
+        if !self.pending_visits.is_empty() {
+            // Every row was checked on the way in; a refusal here is a bug, and the batch
+            // fails whole (nothing stored) so the tablet retries it.
+            insert_many!(conn, visits::table, &self.pending_visits)
+                .map_err(|e| AppError::internal(format!("writing a batch's new visits: {}", e.code)))?;
+            self.pending_visits.clear();
+        }
+        Ok(())
+    }
+
     /// Where the journal stands before an op.
     pub fn mark(&self) -> Mark {
         Mark(self.changes.len(), self.audits.len())
@@ -57,7 +81,8 @@ impl Journal {
 
     /// Writes everything: positions for the changes, the entities' `change_seq`, audit and
     /// idempotency rows.
-    pub fn flush(self, conn: &mut DbConn) -> Result<(), AppError> {
+    pub fn flush(mut self, conn: &mut DbConn) -> Result<(), AppError> {
+        self.write_pending(conn)?;
         if !self.changes.is_empty() {
             let base = changelog::lock_head(conn)?;
             // The last provisional position of each entity is what its row carries.

@@ -4,7 +4,7 @@
 //! quarantine: nothing the tablet sent is lost, and nothing blocks the rest of the queue.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,8 @@ use utoipa::ToSchema;
 
 use crate::auth::Auth;
 use crate::db::{write_tx, DbConn};
+use crate::domain::resident::Resident;
+use crate::domain::visit::{self, VisitData};
 use crate::domain::{self, Applied, WriteCtx};
 use crate::error::{AppError, ErrorDetail, Kind};
 use crate::schema::{applied_ops, devices, quarantine};
@@ -112,12 +114,15 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
             .set(devices::last_seen_at.eq(now))
             .execute(c)?;
         let journal = RefCell::new(Journal::default());
+        let (residents, known_visits) = fast_path_context(c, auth, &req.ops)?;
         let batch = Batch {
             auth,
             now,
             limits,
             journal: &journal,
             replayed: earlier_results(c, &req.ops)?,
+            residents: RefCell::new(residents),
+            known_visits,
         };
         let results = req
             .ops
@@ -141,6 +146,76 @@ struct Batch<'a> {
     journal: &'a RefCell<Journal>,
     /// First results of ops seen in earlier batches, by op id (one query per batch).
     replayed: HashMap<String, String>,
+    /// Residents the batch's new visits refer to, visible to the caller, loaded at once;
+    /// a resident an op changes is dropped from here (later visits take the full path).
+    residents: RefCell<HashMap<String, Resident>>,
+    /// Which of the batch's new visit ids already exist.
+    known_visits: HashSet<String>,
+}
+
+/// A new visit whose resident and id are settled without a query takes the fast path.
+fn is_new_visit(op: &PushOp) -> bool {
+    op.entity == "visit" && op.action == "create" && op.data.get("amends").is_none_or(|a| a.is_null())
+}
+
+/// Loads, with one query each, the residents the batch's new visits refer to and which of
+/// their ids exist already.
+fn fast_path_context(
+    conn: &mut DbConn,
+    auth: &Auth,
+    ops: &[serde_json::Value],
+) -> Result<(HashMap<String, Resident>, HashSet<String>), AppError> {
+    use crate::schema::{residents, visits};
+    let new_visits: Vec<&serde_json::Value> = ops
+        .iter()
+        .filter(|o| o.get("entity").and_then(|e| e.as_str()) == Some("visit"))
+        .filter(|o| o.get("action").and_then(|e| e.as_str()) == Some("create"))
+        .collect();
+    let text = |o: &serde_json::Value, path: &[&str]| {
+        path.iter()
+            .try_fold(o, |v, k| v.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let mut resident_ids: Vec<String> = new_visits
+        .iter()
+        .filter_map(|o| text(o, &["data", "resident_id"]))
+        .collect();
+    resident_ids.sort();
+    resident_ids.dedup();
+    // Ids as stored (canonical UUID text), whatever case the tablet wrote them in.
+    let canonical = |s: String| {
+        uuid::Uuid::parse_str(&s)
+            .map(|u| u.hyphenated().to_string())
+            .unwrap_or(s)
+    };
+    let visit_ids: Vec<String> = new_visits
+        .iter()
+        .filter_map(|o| text(o, &["id"]))
+        .map(canonical)
+        .collect();
+    let mut found = HashMap::new();
+    for chunk in resident_ids.chunks(500) {
+        let list: Vec<Resident> = residents::table
+            .filter(residents::id.eq_any(chunk))
+            .filter(residents::deleted.eq(false))
+            .select(Resident::as_select())
+            .load(conn)?;
+        found.extend(
+            list.into_iter()
+                .filter(|r| auth.scope.covers_village(&r.village_code))
+                .map(|r| (r.id.clone(), r)),
+        );
+    }
+    let mut known = HashSet::new();
+    for chunk in visit_ids.chunks(500) {
+        let ids: Vec<String> = visits::table
+            .filter(visits::id.eq_any(chunk))
+            .select(visits::id)
+            .load(conn)?;
+        known.extend(ids);
+    }
+    Ok((found, known))
 }
 
 /// Looks up, in one query per 500 ops, which of the batch's op ids were seen before.
@@ -211,6 +286,51 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
         max_skew_ms: b.limits.max_skew_ms,
         journal: Some(b.journal),
     };
+    if is_new_visit(&op) {
+        let resident = op
+            .data
+            .get("resident_id")
+            .and_then(|v| v.as_str())
+            .and_then(|r| uuid::Uuid::parse_str(r).ok())
+            .and_then(|r| b.residents.borrow().get(&r.hyphenated().to_string()).cloned());
+        let id = result_id(&op);
+        let fresh = !b.known_visits.contains(&id) && !b.journal.borrow().new_visit_ids.contains(&id);
+        if let (Some(res), true) = (resident, fresh) {
+            // Every check runs before anything is kept, so a refusal needs no savepoint.
+            let result = match serde_json::from_value::<VisitData>(op.data.clone())
+                .map_err(|e| {
+                    AppError::invalid(
+                        "invalid_field",
+                        "data",
+                        crate::error::without_quoted_values(&e.to_string()),
+                    )
+                })
+                .and_then(|d| {
+                    domain::validate::clinical(&op.recorded_at, "recorded_at", &ctx)?;
+                    visit::create_in_batch(&ctx, &op.id, &d, &res)
+                }) {
+                Ok((a, row)) => {
+                    b.journal.borrow_mut().visit(row);
+                    OpResult {
+                        op_id: op_id.clone(),
+                        status: "applied".into(),
+                        version: Some(a.version),
+                        conflict_id: None,
+                        error: None,
+                    }
+                }
+                Err(e) => return refuse(conn, b, raw, Some(&op.entity), &op_id, &e),
+            };
+            remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
+            return Ok(result);
+        }
+    }
+    // Ops that read visits (other visit ops; a resident's move re-points their visits) must
+    // see what the fast path holds back.
+    if op.entity == "visit" || (op.entity == "resident" && op.action != "create") {
+        b.journal.borrow_mut().write_pending(conn)?;
+        b.residents.borrow_mut().remove(&result_id(&op));
+    }
     // A savepoint per op: a refused op leaves nothing behind, in the database or the journal.
     let mark = b.journal.borrow().mark();
     let outcome = conn.transaction::<Applied, AppError, _>(|c| dispatch(c, &ctx, &op));
@@ -228,8 +348,21 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             return refuse(conn, b, raw, Some(&op.entity), &op_id, &e);
         }
     };
+    if op.entity == "resident" && op.action == "create" {
+        // Visits later in the batch for this new resident can take the fast path.
+        if let Some(r) = domain::resident::find(conn, &result_id(&op))? {
+            b.residents.borrow_mut().insert(r.id.clone(), r);
+        }
+    }
     remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
     Ok(result)
+}
+
+/// The entity id of an op as stored (canonical UUID text).
+fn result_id(op: &PushOp) -> String {
+    uuid::Uuid::parse_str(&op.id)
+        .map(|u| u.hyphenated().to_string())
+        .unwrap_or_else(|_| op.id.clone())
 }
 
 fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, AppError> {

@@ -781,3 +781,89 @@ async fn a_termination_recorded_offline_during_the_term_is_accepted_after_expiry
     let out = app.push(&d1, vec![end]).await;
     assert_eq!(out["results"][0]["status"], "applied", "{out}");
 }
+
+#[tokio::test]
+async fn one_batch_registering_visiting_correcting_and_moving_a_resident_stays_consistent() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let d2 = app.login("doctor2").await;
+    let village = app.villages(&d1).await[0].clone();
+    let elsewhere = app.villages(&d2).await[0].clone();
+    let (rid, rop) = resident_op(&village, "1950-03-03", 'M', &[]);
+    let (v1, v1op) = visit_op(&rid, 150);
+    let mut again = v1op.clone();
+    again["op_id"] = json!(Uuid::now_v7().to_string());
+    // The same visit resent, its id in capitals: still the same visit.
+    again["id"] = json!(v1.to_uppercase());
+    let mut other = v1op.clone();
+    other["op_id"] = json!(Uuid::now_v7().to_string());
+    other["data"]["measurements"]["systolic"] = json!(151);
+    let (now, _) = now_cst();
+    let v2 = Uuid::now_v7().to_string();
+    let amend = op(
+        "visit",
+        "amend",
+        &v2,
+        None,
+        &now,
+        json!({ "resident_id": rid, "kind": "htn_followup", "occurred_at": now,
+        "amends": v1, "measurements": { "systolic": 135, "diastolic": 85 } }),
+    );
+    let mv = op(
+        "resident",
+        "update",
+        &rid,
+        Some(1),
+        &now,
+        json!({ "village_code": elsewhere }),
+    );
+    let (_, v3op) = visit_op(&rid, 140);
+    let res = app
+        .post(
+            &d1,
+            "/api/v1/sync/push",
+            &json!({ "device_id": d1.device_id, "ops": [rop, v1op, again, other, amend, mv, v3op] }),
+        )
+        .await;
+    let out: Value = res.json().await.unwrap();
+    assert!(out["results"].is_array(), "{out}");
+    let st: Vec<&str> = out["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        st,
+        vec!["applied", "applied", "applied", "conflict", "applied", "applied", "rejected"],
+        "{out}"
+    );
+    assert_eq!(
+        out["results"][6]["error"]["code"], "unknown_resident",
+        "moved out of doctor1's scope"
+    );
+    let rows: Vec<(String, Option<String>, String)> = app.db(|c| {
+        visits::table
+            .filter(visits::resident_id.eq(&rid))
+            .order(visits::id)
+            .select((visits::id, visits::amended_by, visits::village_code))
+            .load(c)
+            .unwrap()
+    });
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0],
+        (v1.clone(), Some(v2.clone()), elsewhere.clone()),
+        "the visit followed the resident"
+    );
+    assert_eq!(rows[1].0, v2);
+    // Every change of the batch is in the change log with a final position.
+    let negative: i64 = app.db(|c| {
+        visits::table
+            .filter(visits::change_seq.lt(1))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(negative, 0);
+}
