@@ -141,13 +141,13 @@ pub async fn region_children(
     Ok(web::Json(list))
 }
 
-/// A team member reaches a township if one of their villages lies in it.
+/// A team member reaches a township if one of their villages lies in it (supervisors and
+/// admins are covered by `covers_region`).
 fn reaches_into(auth: &Auth, code: &str) -> bool {
     match &auth.scope {
-        crate::auth::Scope::Team { villages, .. } => villages
-            .iter()
-            .any(|v| code.ends_with("000") && v.starts_with(&code[..9])),
-        crate::auth::Scope::Township(t) => code.ends_with("000000") || t == code,
-        crate::auth::Scope::County(_) => false,
+        crate::auth::Scope::Team { villages, .. } => {
+            code.ends_with("000") && villages.iter().any(|v| v.starts_with(&code[..9]))
+        }
+        _ => false,
     }
 }
