@@ -20,6 +20,7 @@ use crate::http;
         http::auth::me,
         http::auth::list_devices,
         http::auth::revoke_device,
+        http::audit::list,
         http::admin::create_region,
         http::admin::create_team,
         http::admin::set_team_villages,

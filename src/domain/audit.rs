@@ -143,3 +143,153 @@ pub fn record_for(conn: &mut DbConn, ctx: &super::WriteCtx, e: Entry) -> Result<
 pub fn record_now(conn: &mut DbConn, e: Entry) -> Result<(), AppError> {
     record(conn, e.at(now_ms()))
 }
+
+/// Filters for reading the audit log.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    /// Entity kind, e.g. `contract`.
+    pub entity: Option<String>,
+    /// Entity id.
+    pub entity_id: Option<String>,
+    /// Acting user.
+    pub user_id: Option<String>,
+    /// Acting device.
+    pub device_id: Option<String>,
+    /// Server time from (RFC 3339, inclusive).
+    pub from: Option<String>,
+    /// Server time to (RFC 3339, exclusive).
+    pub to: Option<String>,
+    /// Entries older than this entry id (the previous page's `next_before`).
+    pub before: Option<String>,
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One audit entry as supervisors read it.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AuditView {
+    /// Entry id (UUIDv7, time-ordered).
+    pub id: String,
+    /// Server time.
+    pub at: String,
+    /// Clinical time of the recorded event, if any.
+    pub clinical_at: Option<String>,
+    /// Acting user.
+    pub user_id: Option<String>,
+    /// Acting device.
+    pub device_id: Option<String>,
+    /// What was done.
+    pub action: String,
+    /// Entity kind.
+    pub entity: Option<String>,
+    /// Entity id.
+    pub entity_id: Option<String>,
+    /// Detail (codes and ids, never personal data).
+    #[schema(value_type = Object)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// Entries, newest first.
+    pub entries: Vec<AuditView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+/// Reads the audit log in the caller's reach: an admin their county, a supervisor what was
+/// done by the staff of their township. Nothing in the API edits or deletes it.
+pub fn list(conn: &mut DbConn, auth: &Auth, f: &AuditFilter) -> Result<AuditPage, AppError> {
+    use crate::auth::Scope;
+    use crate::schema::users;
+    let limit = f.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::bad_request("invalid_limit", "limit must be 1–500").with_field("limit"));
+    }
+    let instant = |v: &Option<String>, field: &str| -> Result<Option<i64>, AppError> {
+        v.as_deref()
+            .map(|s| {
+                crate::time::parse_clinical(s).map(|t| t.at).ok_or_else(|| {
+                    AppError::bad_request("invalid_time", format!("{field} must be RFC 3339 with offset"))
+                        .with_field(field)
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = (instant(&f.from, "from")?, instant(&f.to, "to")?);
+    let mut q = audit_log::table
+        .left_join(users::table.on(users::id.nullable().eq(audit_log::user_id)))
+        .filter(audit_log::county_code.eq(&auth.county_code))
+        .select((
+            audit_log::id,
+            audit_log::at,
+            audit_log::clinical_at,
+            audit_log::user_id,
+            audit_log::device_id,
+            audit_log::action,
+            audit_log::entity,
+            audit_log::entity_id,
+            audit_log::detail,
+        ))
+        .order(audit_log::id.desc())
+        .limit(limit + 1)
+        .into_boxed();
+    if let Scope::Township(t) = &auth.scope {
+        q = q.filter(users::region_code.eq(t.clone()));
+    }
+    if let Some(v) = &f.entity {
+        q = q.filter(audit_log::entity.eq(v.clone()));
+    }
+    if let Some(v) = &f.entity_id {
+        q = q.filter(audit_log::entity_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.user_id {
+        q = q.filter(audit_log::user_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.device_id {
+        q = q.filter(audit_log::device_id.eq(v.clone()));
+    }
+    if let Some(v) = from {
+        q = q.filter(audit_log::at.ge(v));
+    }
+    if let Some(v) = to {
+        q = q.filter(audit_log::at.lt(v));
+    }
+    if let Some(v) = &f.before {
+        q = q.filter(audit_log::id.lt(v.clone()));
+    }
+    type Row = (
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let mut rows: Vec<Row> = q.load(conn)?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_before = if more { rows.last().map(|r| r.0.clone()) } else { None };
+    let entries = rows
+        .into_iter()
+        .map(
+            |(id, at, clinical_at, user_id, device_id, action, entity, entity_id, detail)| AuditView {
+                id,
+                at: crate::time::fmt_instant(at),
+                clinical_at: clinical_at.map(crate::time::fmt_instant),
+                user_id,
+                device_id,
+                action,
+                entity,
+                entity_id,
+                detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+            },
+        )
+        .collect();
+    Ok(AuditPage { entries, next_before })
+}

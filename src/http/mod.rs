@@ -1,6 +1,7 @@
 //! HTTP handlers only: parse, authorise, call the domain, serialise. No SQL here.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod health;
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/auth/login", web::post().to(auth::login))
                 .route("/auth/refresh", web::post().to(auth::refresh))
                 .route("/me", web::get().to(auth::me))
+                .route("/audit", web::get().to(audit::list))
                 .route("/devices", web::get().to(auth::list_devices))
                 .route("/devices/{id}/revoke", web::post().to(auth::revoke_device))
                 .route("/admin/regions", web::post().to(admin::create_region))

@@ -205,3 +205,69 @@ async fn a_supervisor_of_another_township_cannot_revoke_this_townships_devices()
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(app.get(&doctor, "/api/v1/me").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_audit_log_is_readable_by_supervisors_and_admins_in_their_reach_and_never_writable() {
+    let app = spawn_app().await;
+    let doctor = app.login("doctor1").await;
+    let admin = app.login("admin").await;
+    let sup = app.login("supervisor1").await;
+    let page: serde_json::Value = app.get(&admin, "/api/v1/audit?limit=500").await.json().await.unwrap();
+    let entries = page["entries"].as_array().unwrap();
+    assert!(entries.iter().any(|e| e["action"] == "login"
+        && e["user_id"] == doctor.user["id"]
+        && e["device_id"] == doctor.device_id.as_str()));
+    // Filters and paging.
+    let mine: serde_json::Value = app
+        .get(&admin, &format!("/api/v1/audit?device_id={}&limit=1", doctor.device_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["entries"].as_array().unwrap().len(), 1);
+    assert!(mine["entries"][0]["device_id"] == doctor.device_id.as_str());
+    // The township supervisor sees their township's staff.
+    let seen: serde_json::Value = app.get(&sup, "/api/v1/audit?action=login").await.json().await.unwrap();
+    assert_eq!(seen["error"]["code"], "invalid_query", "unknown filters are refused");
+    let seen: serde_json::Value = app.get(&sup, "/api/v1/audit?limit=500").await.json().await.unwrap();
+    assert!(seen["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["user_id"] == doctor.user["id"]));
+    // Another township's supervisor does not.
+    let res = app
+        .post(&admin, "/api/v1/admin/users", &json!({ "username": "supervisor2", "password": "jiayi-demo", "role": "supervisor", "region_code": TOWNSHIP_2, "display_name": "二号督导" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let other = app.login("supervisor2").await;
+    let seen: serde_json::Value = app.get(&other, "/api/v1/audit?limit=500").await.json().await.unwrap();
+    assert!(!seen["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["user_id"] == doctor.user["id"]));
+    // Doctors cannot read it; nobody can change it.
+    assert_error(
+        app.get(&doctor, "/api/v1/audit").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let res = app.get(&admin, "/api/v1/audit?from=yesterday").await;
+    assert_error(res, StatusCode::BAD_REQUEST, "invalid_time").await;
+    for method in [reqwest::Method::DELETE, reqwest::Method::PUT, reqwest::Method::POST] {
+        let res = app
+            .client
+            .request(method, app.url("/api/v1/audit"))
+            .bearer_auth(&admin.access)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status() == StatusCode::NOT_FOUND || res.status() == StatusCode::METHOD_NOT_ALLOWED,
+            "{}",
+            res.status()
+        );
+    }
+}
