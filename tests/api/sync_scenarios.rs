@@ -867,3 +867,100 @@ async fn one_batch_registering_visiting_correcting_and_moving_a_resident_stays_c
     });
     assert_eq!(negative, 0);
 }
+
+#[tokio::test]
+async fn oversized_batches_and_bodies_are_refused_whole_with_413() {
+    let app = spawn_app_with(|c| {
+        c.max_batch_ops = 3;
+        c.max_body_bytes = 64 * 1024;
+    })
+    .await;
+    let d1 = app.login("doctor1").await;
+    let rid = registered(&app, &d1).await;
+    let ops: Vec<Value> = (0..4).map(|i| visit_op(&rid, 120 + i).1).collect();
+    let res = app
+        .post(
+            &d1,
+            "/api/v1/sync/push",
+            &json!({ "device_id": d1.device_id, "ops": ops }),
+        )
+        .await;
+    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "too_many_ops").await;
+    let mut big = visit_op(&rid, 120).1;
+    big["data"]["notes"] = json!("字".repeat(40_000));
+    let res = app
+        .post(
+            &d1,
+            "/api/v1/sync/push",
+            &json!({ "device_id": d1.device_id, "ops": [big] }),
+        )
+        .await;
+    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let stored: i64 = app.db(|c| {
+        visits::table
+            .filter(visits::resident_id.eq(&rid))
+            .count()
+            .get_result(c)
+            .unwrap()
+    });
+    assert_eq!(stored, 0, "nothing of a refused batch is kept");
+}
+
+#[tokio::test]
+async fn every_applied_op_is_audited_with_server_and_clinical_time_and_the_app_version_is_kept() {
+    use jiayi::schema::{audit_log, change_log, devices};
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let rid = registered(&app, &d1).await;
+    let (vid, mut vop) = visit_op(&rid, 130);
+    let occurred = cst_minutes_ago(90);
+    vop["data"]["occurred_at"] = json!(occurred);
+    let res = app
+        .client
+        .post(app.url("/api/v1/sync/push"))
+        .bearer_auth(&d1.access)
+        .header("X-Sync-Protocol", "1")
+        .header("X-App-Version", "2.4.1")
+        .json(&json!({ "device_id": d1.device_id, "ops": [vop] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (user, device, at, clinical): (Option<String>, Option<String>, i64, Option<i64>) = app.db(|c| {
+        audit_log::table
+            .filter(audit_log::entity_id.eq(&vid))
+            .select((
+                audit_log::user_id,
+                audit_log::device_id,
+                audit_log::at,
+                audit_log::clinical_at,
+            ))
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(user.as_deref(), d1.user["id"].as_str());
+    assert_eq!(device.as_deref(), Some(d1.device_id.as_str()));
+    let clinical = clinical.expect("clinical time kept");
+    let expected = chrono::DateTime::parse_from_rfc3339(&occurred)
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(clinical, expected);
+    assert!(at > clinical, "server receive time is apart from the clinical time");
+    let (village, team): (Option<String>, Option<String>) = app.db(|c| {
+        change_log::table
+            .filter(change_log::entity_id.eq(&vid))
+            .select((change_log::village_code, change_log::team_id))
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(village.as_deref(), Some(app.villages(&d1).await[0].as_str()));
+    assert_eq!(team.as_deref(), d1.user["team_id"].as_str());
+    let version: Option<String> = app.db(|c| {
+        devices::table
+            .find(&d1.device_id)
+            .select(devices::app_version)
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(version.as_deref(), Some("2.4.1"));
+}
