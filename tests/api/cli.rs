@@ -84,3 +84,118 @@ fn the_openapi_command_prints_the_committed_document() {
         "jiayi openapi differs from api-spec/openapi.json: run `UPDATE_OPENAPI=1 cargo test openapi`"
     );
 }
+
+/// The server as an operator runs it, with debug logs: an ID number and a phone pushed by a
+/// tablet, and a malformed request that names them, never appear in the log.
+#[test]
+fn the_server_log_never_contains_an_id_number_or_a_phone() {
+    use std::io::{BufRead, BufReader};
+    let (url, _dir, pg) = fresh_database();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jiayi"))
+        .env("DATABASE_URL", &url)
+        .env("JIAYI_MODE", "demo")
+        .env("JIAYI_BIND", "127.0.0.1:0")
+        .env("JIAYI_DEMO_RESIDENTS", "20")
+        .env("RUST_LOG", "debug")
+        .env("JIAYI_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx2 = tx.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx.send(l)))
+    });
+    std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx2.send(l)))
+    });
+    let mut log = Vec::new();
+    let port = loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server starts");
+        let found = line.find("http://127.0.0.1:").map(|i| {
+            line[i + 17..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .to_string()
+        });
+        log.push(line);
+        if let Some(p) = found {
+            break p;
+        }
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let id_number = crate::helpers::id_number("1952-06-07", 'F');
+    let phone = "13912345678";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let login: serde_json::Value = c
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": "doctor1", "password": "jiayi-demo", "device_id": "log-check-01", "device_name": "t" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().unwrap().to_string();
+        let me: serde_json::Value =
+            c.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let village = me["villages"][0].as_str().unwrap().to_string();
+        let (now, _) = crate::helpers::now_cst();
+        let op = |data: serde_json::Value| {
+            serde_json::json!({ "op_id": uuid::Uuid::now_v7().to_string(), "entity": "resident", "action": "create",
+                                "id": uuid::Uuid::now_v7().to_string(), "recorded_at": now, "data": data })
+        };
+        let good = op(serde_json::json!({ "village_code": village, "name": "王秀英", "sex": "F", "birth_date": "1952-06-07",
+                                          "id_number": id_number, "phone": phone }));
+        // The same number where a number does not belong, and with a broken check character.
+        let bad = op(serde_json::json!({ "village_code": village, "name": "王秀英", "sex": id_number, "birth_date": "1952-06-07",
+                                         "id_number": format!("{}0", &id_number[..17]), "phone": phone }));
+        let res = c
+            .post(format!("{base}/api/v1/sync/push"))
+            .bearer_auth(&token)
+            .header("X-Sync-Protocol", "1")
+            .json(&serde_json::json!({ "device_id": "log-check-01", "ops": [good, bad] }))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        let body = res.text().await.unwrap();
+        assert!(!body.contains(&id_number[..17]) && !body.contains(phone), "responses do not echo them: {body}");
+        let res = c
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": id_number, "password": 5, "device_id": "log-check-01" }))
+            .send()
+            .await
+            .unwrap();
+        let body = res.text().await.unwrap();
+        assert!(!body.contains(&id_number[..17]), "{body}");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    while let Ok(l) = rx.try_recv() {
+        log.push(l);
+    }
+    let all = log.join("\n");
+    assert!(all.contains("request_id"), "the log has request ids");
+    assert!(!all.contains(&id_number[..17]), "an ID number reached the log");
+    assert!(!all.contains(phone), "a phone number reached the log");
+    drop_database(&pg);
+}
