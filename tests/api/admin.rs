@@ -271,3 +271,89 @@ async fn the_audit_log_is_readable_by_supervisors_and_admins_in_their_reach_and_
         );
     }
 }
+
+#[tokio::test]
+async fn team_villages_are_set_only_by_an_admin_and_only_to_villages_of_the_teams_township() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let d1 = app.login("doctor1").await;
+    let team = d1.user["team_id"].as_str().unwrap().to_string();
+    let own = app.villages(&d1).await;
+    let put = |s: &crate::helpers::Session, body: serde_json::Value, team: String| {
+        let app = &app;
+        let token = s.access.clone();
+        async move {
+            app.client
+                .put(app.url(&format!("/api/v1/admin/teams/{team}/villages")))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = put(&d1, json!({ "village_codes": [own[0]] }), team.clone()).await;
+    assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let res = put(&admin, json!({ "village_codes": ["431126101201"] }), team.clone()).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "unknown_region").await;
+    let res = put(&admin, json!({ "village_codes": [] }), team.clone()).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "no_villages").await;
+    let res = put(
+        &admin,
+        json!({ "village_codes": [own[0]] }),
+        "00000000-0000-0000-0000-000000000000".into(),
+    )
+    .await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(app.villages(&d1).await, own, "refused changes change nothing");
+    let res = put(&admin, json!({ "village_codes": [own[0]] }), team).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(app.villages(&d1).await, vec![own[0].clone()]);
+}
+
+#[tokio::test]
+async fn devices_and_region_children_are_listed_within_the_callers_reach() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let admin = app.login("admin").await;
+    let res = app
+        .post(&admin, "/api/v1/admin/users", &json!({ "username": "supervisor2", "password": "jiayi-demo", "role": "supervisor", "region_code": TOWNSHIP_2, "display_name": "二号督导" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let sup1 = app.login("supervisor1").await;
+    let sup2 = app.login("supervisor2").await;
+    assert_error(
+        app.get(&d1, "/api/v1/devices").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let listed = |v: serde_json::Value| v.as_array().unwrap().iter().any(|d| d["id"] == d1.device_id.as_str());
+    assert!(listed(app.get(&sup1, "/api/v1/devices").await.json().await.unwrap()));
+    assert!(
+        !listed(app.get(&sup2, "/api/v1/devices").await.json().await.unwrap()),
+        "another township's tablets"
+    );
+    let towns: serde_json::Value = app
+        .get(&admin, &format!("/api/v1/regions/{COUNTY}/children"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(towns.as_array().unwrap().len(), 5);
+    let mine: serde_json::Value = app
+        .get(&sup1, &format!("/api/v1/regions/{COUNTY}/children"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let codes: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec![TOWNSHIP_1], "a supervisor picks only their township");
+    let res = app.get(&admin, "/api/v1/regions/12345/children").await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}

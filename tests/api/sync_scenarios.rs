@@ -964,3 +964,28 @@ async fn every_applied_op_is_audited_with_server_and_clinical_time_and_the_app_v
     });
     assert_eq!(version.as_deref(), Some("2.4.1"));
 }
+
+#[tokio::test]
+async fn a_blob_over_the_size_limit_is_refused_and_not_stored() {
+    let app = spawn_app_with(|c| c.max_blob_bytes = 16).await;
+    let d1 = app.login("doctor1").await;
+    let bytes = vec![7u8; 17];
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let res = app
+        .client
+        .put(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&d1.access)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let head = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&d1.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+}
