@@ -6,7 +6,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-use super::{audit, resident, review, validate, Applied, WriteCtx};
+use super::resident::{self, Resident};
+use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::{questionnaires, survey_responses};
@@ -77,18 +78,18 @@ pub fn amend(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &SurveyData) -> Res
     record(conn, ctx, id, d, Some(&original))
 }
 
-fn record(
-    conn: &mut DbConn,
-    ctx: &WriteCtx,
-    id: &str,
-    d: &SurveyData,
-    amends: Option<&str>,
-) -> Result<Applied, AppError> {
-    let id = validate::uuid(id, "id")?;
-    let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
-    let when = validate::clinical(&d.answered_at, "answered_at", ctx)?;
+/// A questionnaire version as responses are checked against it.
+#[derive(Debug, Clone)]
+pub struct Questionnaire {
+    definition: std::sync::Arc<Definition>,
+    satisfaction_item: Option<String>,
+    awareness_item: Option<String>,
+}
+
+/// Loads a questionnaire version; `None` when there is no such version.
+pub fn questionnaire(conn: &mut DbConn, code: &str, version: i32) -> Result<Option<Questionnaire>, AppError> {
     let q: Option<(String, Option<String>, Option<String>)> = questionnaires::table
-        .find((&d.questionnaire, d.questionnaire_version))
+        .find((code, version))
         .select((
             questionnaires::definition,
             questionnaires::satisfaction_item,
@@ -96,14 +97,64 @@ fn record(
         ))
         .first(conn)
         .optional()?;
-    let Some((def, sat_item, aware_item)) = q else {
+    q.map(|(def, satisfaction_item, awareness_item)| {
+        let definition: Definition = serde_json::from_str(&def).map_err(AppError::internal)?;
+        Ok(Questionnaire {
+            definition: std::sync::Arc::new(definition),
+            satisfaction_item,
+            awareness_item,
+        })
+    })
+    .transpose()
+}
+
+/// A survey response row as stored.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = survey_responses)]
+pub struct SurveyRow {
+    pub(crate) id: String,
+    county_code: String,
+    village_code: String,
+    resident_id: String,
+    team_id: Option<String>,
+    questionnaire: String,
+    questionnaire_version: i32,
+    answers: String,
+    satisfied: Option<bool>,
+    aware: Option<bool>,
+    answered_at: i64,
+    answered_on: String,
+    amends: Option<String>,
+    version: i64,
+    deleted: bool,
+    created_at: i64,
+    change_seq: i64,
+    created_by: String,
+    device_id: Option<String>,
+}
+
+/// What the checks against the questionnaire yield.
+struct Checked {
+    id: String,
+    resident_id: String,
+    when: crate::time::ClinicalTime,
+    answers: String,
+    satisfied: Option<bool>,
+    aware: Option<bool>,
+}
+
+fn check(ctx: &WriteCtx, id: &str, d: &SurveyData, q: Option<&Questionnaire>) -> Result<Checked, AppError> {
+    let id = validate::uuid(id, "id")?;
+    let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
+    let when = validate::clinical(&d.answered_at, "answered_at", ctx)?;
+    let Some(q) = q else {
         return Err(AppError::invalid(
             "unknown_questionnaire",
             "questionnaire_version",
             "no such questionnaire version",
         ));
     };
-    let def: Definition = serde_json::from_str(&def).map_err(AppError::internal)?;
+    let def = &q.definition;
     if d.answers.is_empty() {
         return Err(AppError::invalid(
             "missing_field",
@@ -127,15 +178,109 @@ fn record(
             ));
         }
     }
-    let satisfied = sat_item
-        .and_then(|i| d.answers.get(&i))
-        .map(|o| def.satisfied_options.contains(o));
-    let aware = aware_item
-        .and_then(|i| d.answers.get(&i))
-        .map(|o| def.aware_options.contains(o));
+    Ok(Checked {
+        id,
+        resident_id,
+        when,
+        answers: serde_json::to_string(&d.answers).map_err(AppError::internal)?,
+        satisfied: q
+            .satisfaction_item
+            .as_ref()
+            .and_then(|i| d.answers.get(i))
+            .map(|o| def.satisfied_options.contains(o)),
+        aware: q
+            .awareness_item
+            .as_ref()
+            .and_then(|i| d.answers.get(i))
+            .map(|o| def.aware_options.contains(o)),
+    })
+}
+
+fn build_row(
+    ctx: &WriteCtx,
+    c: Checked,
+    d: &SurveyData,
+    res: &Resident,
+    amends: Option<String>,
+    seq: i64,
+) -> SurveyRow {
+    SurveyRow {
+        id: c.id,
+        county_code: res.county_code.clone(),
+        village_code: res.village_code.clone(),
+        resident_id: c.resident_id,
+        team_id: ctx.auth.team_id.clone(),
+        questionnaire: d.questionnaire.clone(),
+        questionnaire_version: d.questionnaire_version,
+        answers: c.answers,
+        satisfied: c.satisfied,
+        aware: c.aware,
+        answered_at: c.when.at,
+        answered_on: fmt_date(c.when.local_date),
+        amends,
+        version: 1,
+        deleted: false,
+        created_at: ctx.now,
+        change_seq: seq,
+        created_by: ctx.auth.user_id.clone(),
+        device_id: Some(ctx.auth.device_id.clone()),
+    }
+}
+
+/// Records a new response inside a push batch whose resident (visible to the caller) and
+/// questionnaire were loaded with the batch and whose id is new: the rules of [`create`],
+/// with the row returned to be written with the batch's other new responses.
+pub fn create_in_batch(
+    ctx: &WriteCtx,
+    id: &str,
+    d: &SurveyData,
+    res: &Resident,
+    q: Option<&Questionnaire>,
+) -> Result<(Applied, SurveyRow), AppError> {
+    if d.amends.is_some() {
+        return Err(AppError::invalid(
+            "use_amend",
+            "amends",
+            "send an amendment with action \"amend\"",
+        ));
+    }
+    let c = check(ctx, id, d, q)?;
+    let journal = ctx
+        .journal
+        .ok_or_else(|| AppError::internal("create_in_batch needs a journal"))?;
+    let mut j = journal.borrow_mut();
+    let seq = j.change(Change::new(ctx, &res.county_code, "survey", &c.id, 1).village(&res.village_code));
+    let at = c.when.at;
+    let row = build_row(ctx, c, d, res, None, seq);
+    j.audit(
+        audit::Entry::actor(ctx.auth, "survey_recorded")
+            .entity("survey", &row.id)
+            .at(ctx.now)
+            .clinical(at)
+            .into_row(),
+    );
+    Ok((
+        Applied {
+            id: row.id.clone(),
+            version: 1,
+            conflict_id: None,
+        },
+        row,
+    ))
+}
+
+fn record(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    id: &str,
+    d: &SurveyData,
+    amends: Option<&str>,
+) -> Result<Applied, AppError> {
+    let q = questionnaire(conn, &d.questionnaire, d.questionnaire_version)?;
+    let c = check(ctx, id, d, q.as_ref())?;
+    let (id, resident_id, when, answers) = (c.id.clone(), c.resident_id.clone(), c.when, c.answers.clone());
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
         .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
-    let answers = serde_json::to_string(&d.answers).map_err(AppError::internal)?;
     let existing: Option<(String, String, i64, i64)> = survey_responses::table
         .find(&id)
         .select((
@@ -208,27 +353,7 @@ fn record(
         &Change::new(ctx, &county, "survey", &id, 1).village(&res.village_code),
     )?;
     diesel::insert_into(survey_responses::table)
-        .values((
-            survey_responses::id.eq(&id),
-            survey_responses::county_code.eq(&county),
-            survey_responses::village_code.eq(&res.village_code),
-            survey_responses::resident_id.eq(&resident_id),
-            survey_responses::team_id.eq(&ctx.auth.team_id),
-            survey_responses::questionnaire.eq(&d.questionnaire),
-            survey_responses::questionnaire_version.eq(d.questionnaire_version),
-            survey_responses::answers.eq(&answers),
-            survey_responses::amends.eq(&target),
-            survey_responses::satisfied.eq(satisfied),
-            survey_responses::aware.eq(aware),
-            survey_responses::answered_at.eq(when.at),
-            survey_responses::answered_on.eq(fmt_date(when.local_date)),
-            survey_responses::version.eq(1i64),
-            survey_responses::deleted.eq(false),
-            survey_responses::created_at.eq(ctx.now),
-            survey_responses::change_seq.eq(seq),
-            survey_responses::created_by.eq(&ctx.auth.user_id),
-            survey_responses::device_id.eq(&ctx.auth.device_id),
-        ))
+        .values(build_row(ctx, c, d, &res, target.clone(), seq))
         .execute(conn)?;
     if let Some(t) = &target {
         let version: i64 = survey_responses::table

@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::domain::audit::AuditRow;
+use crate::domain::survey::SurveyRow;
 use crate::domain::visit::VisitRow;
 use crate::error::AppError;
 use crate::insert_many;
-use crate::schema::{applied_ops, audit_log, change_log, visits};
+use crate::schema::{applied_ops, audit_log, change_log, survey_responses, visits};
 
 use super::changelog::{self, Change};
 use super::push::AppliedOpRow;
@@ -27,6 +28,10 @@ pub struct Journal {
     pub(crate) seen: HashMap<String, String>,
     /// New visits checked on the fast path, written together.
     pending_visits: Vec<VisitRow>,
+    /// New survey responses checked on the fast path, written together.
+    pending_surveys: Vec<SurveyRow>,
+    /// Ids of the responses the fast path created in this batch.
+    pub(crate) new_survey_ids: HashSet<String>,
     /// Ids of the visits the fast path created in this batch, written or not: a second op
     /// with one of them takes the full path, which compares it with the first.
     pub(crate) new_visit_ids: HashSet<String>,
@@ -57,8 +62,19 @@ impl Journal {
         self.pending_visits.push(row);
     }
 
-    /// Writes the pending visits, so that what follows in the batch can read them.
+    /// Adds a new survey response's row (fast path).
+    pub fn survey(&mut self, row: SurveyRow) {
+        self.new_survey_ids.insert(row.id.clone());
+        self.pending_surveys.push(row);
+    }
+
+    /// Writes the pending visits and responses, so that what follows in the batch can read them.
     pub fn write_pending(&mut self, conn: &mut DbConn) -> Result<(), AppError> {
+        if !self.pending_surveys.is_empty() {
+            insert_many!(conn, survey_responses::table, &self.pending_surveys)
+                .map_err(|e| AppError::internal(format!("writing a batch's new survey responses: {}", e.code)))?;
+            self.pending_surveys.clear();
+        }
         if !self.pending_visits.is_empty() {
             // Every row was checked on the way in; a refusal here is a bug, and the batch
             // fails whole (nothing stored) so the tablet retries it.

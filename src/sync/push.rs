@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 use crate::auth::Auth;
 use crate::db::{write_tx, DbConn};
 use crate::domain::resident::Resident;
-use crate::domain::visit::{self, VisitData};
+use crate::domain::survey;
+use crate::domain::visit;
 use crate::domain::{self, Applied, WriteCtx};
 use crate::error::{AppError, ErrorDetail, Kind};
 use crate::schema::{applied_ops, devices, quarantine};
@@ -114,15 +115,16 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
             .set(devices::last_seen_at.eq(now))
             .execute(c)?;
         let journal = RefCell::new(Journal::default());
-        let (residents, known_visits) = fast_path_context(c, auth, &req.ops)?;
+        let fast = fast_path_context(c, auth, &req.ops)?;
         let batch = Batch {
             auth,
             now,
             limits,
             journal: &journal,
             replayed: earlier_results(c, &req.ops)?,
-            residents: RefCell::new(residents),
-            known_visits,
+            residents: RefCell::new(fast.residents),
+            known_ids: fast.known_ids,
+            questionnaires: fast.questionnaires,
         };
         let results = req
             .ops
@@ -149,73 +151,116 @@ struct Batch<'a> {
     /// Residents the batch's new visits refer to, visible to the caller, loaded at once;
     /// a resident an op changes is dropped from here (later visits take the full path).
     residents: RefCell<HashMap<String, Resident>>,
-    /// Which of the batch's new visit ids already exist.
-    known_visits: HashSet<String>,
+    /// Which of the batch's new visit and survey ids already exist.
+    known_ids: HashSet<String>,
+    /// Questionnaire versions the batch's new responses name.
+    questionnaires: HashMap<(String, i32), Option<survey::Questionnaire>>,
 }
 
-/// A new visit whose resident and id are settled without a query takes the fast path.
-fn is_new_visit(op: &PushOp) -> bool {
-    op.entity == "visit" && op.action == "create" && op.data.get("amends").is_none_or(|a| a.is_null())
+/// New visits and survey responses whose resident and id are settled without a query take
+/// the fast path; this names which, if any.
+fn fast_kind(op: &PushOp) -> Option<&'static str> {
+    let plain = op.action == "create" && op.data.get("amends").is_none_or(|a| a.is_null());
+    match op.entity.as_str() {
+        "visit" if plain => Some("visit"),
+        "survey" if plain => Some("survey"),
+        _ => None,
+    }
 }
 
-/// Loads, with one query each, the residents the batch's new visits refer to and which of
-/// their ids exist already.
-fn fast_path_context(
-    conn: &mut DbConn,
-    auth: &Auth,
-    ops: &[serde_json::Value],
-) -> Result<(HashMap<String, Resident>, HashSet<String>), AppError> {
-    use crate::schema::{residents, visits};
-    let new_visits: Vec<&serde_json::Value> = ops
-        .iter()
-        .filter(|o| o.get("entity").and_then(|e| e.as_str()) == Some("visit"))
-        .filter(|o| o.get("action").and_then(|e| e.as_str()) == Some("create"))
-        .collect();
+/// What the fast path needs, loaded with one query per table.
+struct FastPath {
+    residents: HashMap<String, Resident>,
+    known_ids: HashSet<String>,
+    questionnaires: HashMap<(String, i32), Option<survey::Questionnaire>>,
+}
+
+/// Loads the residents the batch's new visits and responses refer to, which of their ids
+/// exist already, and the questionnaire versions named.
+fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) -> Result<FastPath, AppError> {
+    use crate::schema::{residents, survey_responses, visits};
+    let kind = |o: &serde_json::Value| {
+        let e = o.get("entity").and_then(|e| e.as_str());
+        let create = o.get("action").and_then(|e| e.as_str()) == Some("create");
+        e.filter(|e| create && (*e == "visit" || *e == "survey"))
+            .map(str::to_string)
+    };
     let text = |o: &serde_json::Value, path: &[&str]| {
         path.iter()
             .try_fold(o, |v, k| v.get(k))
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
-    let mut resident_ids: Vec<String> = new_visits
-        .iter()
-        .filter_map(|o| text(o, &["data", "resident_id"]))
-        .collect();
-    resident_ids.sort();
-    resident_ids.dedup();
     // Ids as stored (canonical UUID text), whatever case the tablet wrote them in.
     let canonical = |s: String| {
         uuid::Uuid::parse_str(&s)
             .map(|u| u.hyphenated().to_string())
             .unwrap_or(s)
     };
-    let visit_ids: Vec<String> = new_visits
+    let new: Vec<(String, &serde_json::Value)> = ops.iter().filter_map(|o| kind(o).map(|k| (k, o))).collect();
+    let mut resident_ids: Vec<String> = new
         .iter()
-        .filter_map(|o| text(o, &["id"]))
+        .filter_map(|(_, o)| text(o, &["data", "resident_id"]))
         .map(canonical)
         .collect();
-    let mut found = HashMap::new();
+    resident_ids.sort();
+    resident_ids.dedup();
+    let mut residents_found = HashMap::new();
     for chunk in resident_ids.chunks(500) {
         let list: Vec<Resident> = residents::table
             .filter(residents::id.eq_any(chunk))
             .filter(residents::deleted.eq(false))
             .select(Resident::as_select())
             .load(conn)?;
-        found.extend(
+        residents_found.extend(
             list.into_iter()
                 .filter(|r| auth.scope.covers_village(&r.village_code))
                 .map(|r| (r.id.clone(), r)),
         );
     }
-    let mut known = HashSet::new();
-    for chunk in visit_ids.chunks(500) {
-        let ids: Vec<String> = visits::table
-            .filter(visits::id.eq_any(chunk))
-            .select(visits::id)
-            .load(conn)?;
-        known.extend(ids);
+    let ids_of = |k: &str| -> Vec<String> {
+        new.iter()
+            .filter(|(e, _)| e == k)
+            .filter_map(|(_, o)| text(o, &["id"]))
+            .map(canonical)
+            .collect()
+    };
+    let mut known_ids = HashSet::new();
+    for chunk in ids_of("visit").chunks(500) {
+        known_ids.extend(
+            visits::table
+                .filter(visits::id.eq_any(chunk))
+                .select(visits::id)
+                .load::<String>(conn)?,
+        );
     }
-    Ok((found, known))
+    for chunk in ids_of("survey").chunks(500) {
+        known_ids.extend(
+            survey_responses::table
+                .filter(survey_responses::id.eq_any(chunk))
+                .select(survey_responses::id)
+                .load::<String>(conn)?,
+        );
+    }
+    let mut questionnaires = HashMap::new();
+    for (_, o) in new.iter().filter(|(e, _)| e == "survey") {
+        let code = text(o, &["data", "questionnaire"]);
+        let version = o
+            .get("data")
+            .and_then(|d| d.get("questionnaire_version"))
+            .and_then(|v| v.as_i64());
+        if let (Some(code), Some(version)) = (code, version.and_then(|v| i32::try_from(v).ok())) {
+            if !questionnaires.contains_key(&(code.clone(), version)) {
+                let q = survey::questionnaire(conn, &code, version)?;
+                questionnaires.insert((code, version), q);
+            }
+        }
+    }
+    Ok(FastPath {
+        residents: residents_found,
+        known_ids,
+        questionnaires,
+    })
 }
 
 /// Looks up, in one query per 500 ops, which of the batch's op ids were seen before.
@@ -286,7 +331,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
         max_skew_ms: b.limits.max_skew_ms,
         journal: Some(b.journal),
     };
-    if is_new_visit(&op) {
+    if let Some(kind) = fast_kind(&op) {
         let resident = op
             .data
             .get("resident_id")
@@ -294,40 +339,47 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             .and_then(|r| uuid::Uuid::parse_str(r).ok())
             .and_then(|r| b.residents.borrow().get(&r.hyphenated().to_string()).cloned());
         let id = result_id(&op);
-        let fresh = !b.known_visits.contains(&id) && !b.journal.borrow().new_visit_ids.contains(&id);
+        let fresh = !b.known_ids.contains(&id) && {
+            let j = b.journal.borrow();
+            !j.new_visit_ids.contains(&id) && !j.new_survey_ids.contains(&id)
+        };
         if let (Some(res), true) = (resident, fresh) {
             // Every check runs before anything is kept, so a refusal needs no savepoint.
-            let result = match serde_json::from_value::<VisitData>(op.data.clone())
-                .map_err(|e| {
-                    AppError::invalid(
-                        "invalid_field",
-                        "data",
-                        crate::error::without_quoted_values(&e.to_string()),
-                    )
-                })
-                .and_then(|d| {
-                    domain::validate::clinical(&op.recorded_at, "recorded_at", &ctx)?;
-                    visit::create_in_batch(&ctx, &op.id, &d, &res)
-                }) {
-                Ok((a, row)) => {
+            let applied = domain::validate::clinical(&op.recorded_at, "recorded_at", &ctx).and_then(|_| match kind {
+                "visit" => {
+                    let (a, row) = visit::create_in_batch(&ctx, &op.id, &parse(&op.data)?, &res)?;
                     b.journal.borrow_mut().visit(row);
-                    OpResult {
-                        op_id: op_id.clone(),
-                        status: "applied".into(),
-                        version: Some(a.version),
-                        conflict_id: None,
-                        error: None,
-                    }
+                    Ok(a)
                 }
+                _ => {
+                    let d: survey::SurveyData = parse(&op.data)?;
+                    let q = b
+                        .questionnaires
+                        .get(&(d.questionnaire.clone(), d.questionnaire_version))
+                        .cloned()
+                        .flatten();
+                    let (a, row) = survey::create_in_batch(&ctx, &op.id, &d, &res, q.as_ref())?;
+                    b.journal.borrow_mut().survey(row);
+                    Ok(a)
+                }
+            });
+            let result = match applied {
+                Ok(a) => OpResult {
+                    op_id: op_id.clone(),
+                    status: "applied".into(),
+                    version: Some(a.version),
+                    conflict_id: None,
+                    error: None,
+                },
                 Err(e) => return refuse(conn, b, raw, Some(&op.entity), &op_id, &e),
             };
             remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
             return Ok(result);
         }
     }
-    // Ops that read visits (other visit ops; a resident's move re-points their visits) must
-    // see what the fast path holds back.
-    if op.entity == "visit" || (op.entity == "resident" && op.action != "create") {
+    // Ops that read visits or responses (other ops on them; a resident's move re-points
+    // them) must see what the fast path holds back.
+    if op.entity == "visit" || op.entity == "survey" || (op.entity == "resident" && op.action != "create") {
         b.journal.borrow_mut().write_pending(conn)?;
         b.residents.borrow_mut().remove(&result_id(&op));
     }
@@ -358,6 +410,17 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
     Ok(result)
 }
 
+/// An op's `data` as the entity's wire type; a mismatch is a per-op refusal.
+fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, AppError> {
+    serde_json::from_value(v.clone()).map_err(|e| {
+        AppError::invalid(
+            "invalid_field",
+            "data",
+            crate::error::without_quoted_values(&e.to_string()),
+        )
+    })
+}
+
 /// The entity id of an op as stored (canonical UUID text).
 fn result_id(op: &PushOp) -> String {
     uuid::Uuid::parse_str(&op.id)
@@ -367,37 +430,28 @@ fn result_id(op: &PushOp) -> String {
 
 fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, AppError> {
     let recorded = domain::validate::clinical(&op.recorded_at, "recorded_at", ctx)?;
-    fn data<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, AppError> {
-        serde_json::from_value(v.clone()).map_err(|e| {
-            AppError::invalid(
-                "invalid_field",
-                "data",
-                crate::error::without_quoted_values(&e.to_string()),
-            )
-        })
-    }
     use domain::{contract, not_signed, resident, survey, visit};
     match (op.entity.as_str(), op.action.as_str()) {
         ("resident", "create") => {
-            resident::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at, recorded.local_date)
+            resident::create(conn, ctx, &op.id, &parse(&op.data)?, recorded.at, recorded.local_date)
         }
         ("resident", "update") => resident::update::update(conn, ctx, &op.id, op.base_version, &op.data, recorded),
         ("resident", "delete") => resident::update::delete(conn, ctx, &op.id, recorded),
-        ("contract", "create") => contract::create(conn, ctx, &op.id, &data(&op.data)?, recorded.at),
-        ("contract", "transition") => contract::transition::transition(conn, ctx, &op.id, &data(&op.data)?),
+        ("contract", "create") => contract::create(conn, ctx, &op.id, &parse(&op.data)?, recorded.at),
+        ("contract", "transition") => contract::transition::transition(conn, ctx, &op.id, &parse(&op.data)?),
         ("contract", "update") => Err(AppError::invalid(
             "contract_immutable",
             "action",
             "a contract's content does not change: a correction is a new contract; use transition for its state",
         )),
         ("contract", "delete") => contract::transition::delete(conn, ctx, &op.id),
-        ("visit", "create") => visit::create(conn, ctx, &op.id, &data(&op.data)?),
-        ("visit", "amend") => visit::amend(conn, ctx, &op.id, &data(&op.data)?),
+        ("visit", "create") => visit::create(conn, ctx, &op.id, &parse(&op.data)?),
+        ("visit", "amend") => visit::amend(conn, ctx, &op.id, &parse(&op.data)?),
         ("visit", "delete") => visit::delete(conn, ctx, &op.id),
-        ("survey", "create") => survey::create(conn, ctx, &op.id, &data(&op.data)?),
-        ("survey", "amend") => survey::amend(conn, ctx, &op.id, &data(&op.data)?),
+        ("survey", "create") => survey::create(conn, ctx, &op.id, &parse(&op.data)?),
+        ("survey", "amend") => survey::amend(conn, ctx, &op.id, &parse(&op.data)?),
         ("survey", "delete") => survey::delete(conn, ctx, &op.id),
-        ("not_signed", "create") => not_signed::create(conn, ctx, &op.id, &data(&op.data)?),
+        ("not_signed", "create") => not_signed::create(conn, ctx, &op.id, &parse(&op.data)?),
         ("not_signed", "delete") => not_signed::delete(conn, ctx, &op.id),
         ("resident" | "contract" | "visit" | "survey" | "not_signed", _) => Err(AppError::invalid(
             "unsupported_action",

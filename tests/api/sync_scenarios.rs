@@ -989,3 +989,60 @@ async fn a_blob_over_the_size_limit_is_refused_and_not_stored() {
         .unwrap();
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn new_survey_responses_in_one_batch_keep_every_rule() {
+    use jiayi::schema::survey_responses;
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let village = app.villages(&d1).await[0].clone();
+    let (rid, rop) = resident_op(&village, "1948-08-08", 'F', &[]);
+    let (now, _) = now_cst();
+    let sid = Uuid::now_v7().to_string();
+    let survey = |id: &str, version: i64, satisfaction: &str| {
+        op(
+            "survey",
+            "create",
+            id,
+            None,
+            &now,
+            json!({ "resident_id": rid, "questionnaire": "satisfaction",
+            "questionnaire_version": version, "answers": { "satisfaction": satisfaction, "awareness": "aware" }, "answered_at": now }),
+        )
+    };
+    let ops = vec![
+        rop,
+        survey(&sid, 1, "satisfied"),
+        survey(&sid, 1, "satisfied"),
+        survey(&sid, 1, "dissatisfied"),
+        survey(&Uuid::now_v7().to_string(), 9, "satisfied"),
+        survey(&Uuid::now_v7().to_string(), 1, "thrilled"),
+    ];
+    let out = app.push(&d1, ops).await;
+    let st: Vec<&str> = out["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        st,
+        vec!["applied", "applied", "applied", "conflict", "rejected", "rejected"],
+        "{out}"
+    );
+    assert_eq!(out["results"][4]["error"]["code"], "unknown_questionnaire");
+    assert_eq!(out["results"][5]["error"]["code"], "invalid_option");
+    assert_eq!(out["results"][5]["error"]["field"], "answers.satisfaction");
+    let rows: Vec<(String, Option<bool>, Option<bool>)> = app.db(|c| {
+        survey_responses::table
+            .filter(survey_responses::resident_id.eq(&rid))
+            .select((
+                survey_responses::id,
+                survey_responses::satisfied,
+                survey_responses::aware,
+            ))
+            .load(c)
+            .unwrap()
+    });
+    assert_eq!(rows, vec![(sid, Some(true), Some(true))]);
+}
