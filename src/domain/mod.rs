@@ -47,6 +47,31 @@ pub struct Applied {
     pub conflict_id: Option<String>,
 }
 
+/// Journals a new append-only record made on the push fast path: its change-log entry and
+/// its audit entry go to the batch's journal. Returns its provisional change position.
+pub(crate) fn journal_new(
+    ctx: &WriteCtx,
+    change: crate::sync::changelog::Change,
+    action: &'static str,
+    entity: &'static str,
+    id: &str,
+    clinical_at: i64,
+) -> Result<i64, crate::error::AppError> {
+    let journal = ctx
+        .journal
+        .ok_or_else(|| crate::error::AppError::internal("a fast-path write needs the batch's journal"))?;
+    let mut j = journal.borrow_mut();
+    let seq = j.change(change);
+    j.audit(
+        audit::Entry::actor(ctx.auth, action)
+            .entity(entity, id)
+            .at(ctx.now)
+            .clinical(clinical_at)
+            .into_row(),
+    );
+    Ok(seq)
+}
+
 /// Soft-deletes an append-only record (visit, survey, not-signed) in the caller's scope:
 /// a new version marked deleted, a tombstone in the change log, an audit entry.
 #[macro_export]

@@ -245,20 +245,15 @@ pub fn create_in_batch(
         ));
     }
     let c = check(ctx, id, d, q)?;
-    let journal = ctx
-        .journal
-        .ok_or_else(|| AppError::internal("create_in_batch needs a journal"))?;
-    let mut j = journal.borrow_mut();
-    let seq = j.change(Change::new(ctx, &res.county_code, "survey", &c.id, 1).village(&res.village_code));
-    let at = c.when.at;
+    let seq = super::journal_new(
+        ctx,
+        Change::new(ctx, &res.county_code, "survey", &c.id, 1).village(&res.village_code),
+        "survey_recorded",
+        "survey",
+        &c.id,
+        c.when.at,
+    )?;
     let row = build_row(ctx, c, d, res, None, seq);
-    j.audit(
-        audit::Entry::actor(ctx.auth, "survey_recorded")
-            .entity("survey", &row.id)
-            .at(ctx.now)
-            .clinical(at)
-            .into_row(),
-    );
     Ok((
         Applied {
             id: row.id.clone(),

@@ -304,20 +304,15 @@ pub fn create_in_batch(
         ));
     }
     let c = check(ctx, id, d)?;
-    let journal = ctx
-        .journal
-        .ok_or_else(|| AppError::internal("create_in_batch needs a journal"))?;
-    let mut j = journal.borrow_mut();
-    let seq = j.change(change_of(ctx, res, &c.id, 1));
-    let at = c.when.at;
+    let seq = super::journal_new(
+        ctx,
+        change_of(ctx, res, &c.id, 1),
+        "visit_recorded",
+        "visit",
+        &c.id,
+        c.when.at,
+    )?;
     let row = build_row(ctx, c, d, res, None, seq);
-    j.audit(
-        audit::Entry::actor(ctx.auth, "visit_recorded")
-            .entity("visit", &row.id)
-            .at(ctx.now)
-            .clinical(at)
-            .into_row(),
-    );
     Ok((
         Applied {
             id: row.id.clone(),
