@@ -191,17 +191,11 @@ fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) 
             .and_then(|v| v.as_str())
             .map(str::to_string)
     };
-    // Ids as stored (canonical UUID text), whatever case the tablet wrote them in.
-    let canonical = |s: String| {
-        uuid::Uuid::parse_str(&s)
-            .map(|u| u.hyphenated().to_string())
-            .unwrap_or(s)
-    };
     let new: Vec<(String, &serde_json::Value)> = ops.iter().filter_map(|o| kind(o).map(|k| (k, o))).collect();
     let mut resident_ids: Vec<String> = new
         .iter()
         .filter_map(|(_, o)| text(o, &["data", "resident_id"]))
-        .map(canonical)
+        .map(|s| canonical(&s))
         .collect();
     resident_ids.sort();
     resident_ids.dedup();
@@ -222,7 +216,7 @@ fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) 
         new.iter()
             .filter(|(e, _)| e == k)
             .filter_map(|(_, o)| text(o, &["id"]))
-            .map(canonical)
+            .map(|s| canonical(&s))
             .collect()
     };
     let mut known_ids = HashSet::new();
@@ -336,8 +330,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             .data
             .get("resident_id")
             .and_then(|v| v.as_str())
-            .and_then(|r| uuid::Uuid::parse_str(r).ok())
-            .and_then(|r| b.residents.borrow().get(&r.hyphenated().to_string()).cloned());
+            .and_then(|r| b.residents.borrow().get(&canonical(r)).cloned());
         let id = result_id(&op);
         let fresh = !b.known_ids.contains(&id) && {
             let j = b.journal.borrow();
@@ -421,11 +414,17 @@ fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, App
     })
 }
 
-/// The entity id of an op as stored (canonical UUID text).
-fn result_id(op: &PushOp) -> String {
-    uuid::Uuid::parse_str(&op.id)
+/// An id as stored (canonical UUID text), whatever case the tablet wrote it in; text that
+/// is no UUID is returned as it is (the op's rules refuse it).
+fn canonical(id: &str) -> String {
+    uuid::Uuid::parse_str(id)
         .map(|u| u.hyphenated().to_string())
-        .unwrap_or_else(|_| op.id.clone())
+        .unwrap_or_else(|_| id.to_string())
+}
+
+/// The entity id of an op as stored.
+fn result_id(op: &PushOp) -> String {
+    canonical(&op.id)
 }
 
 fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, AppError> {
