@@ -72,6 +72,25 @@ pub(crate) fn journal_new(
     Ok(seq)
 }
 
+/// Points an append-only record (visit, survey) at the amendment that replaces it: a new
+/// version carrying `amended_by`, and a change-log entry built by `$change(version)`.
+#[macro_export]
+macro_rules! mark_amended {
+    ($conn:expr, $ctx:expr, $table:ident, $original:expr, $amendment:expr, $change:expr) => {{
+        use diesel::prelude::*;
+        use $crate::schema::$table;
+        let version: i64 = $table::table.find($original).select($table::version).first($conn)?;
+        let seq = $crate::sync::changelog::append($conn, $ctx, &$change(version + 1))?;
+        diesel::update($table::table.find($original))
+            .set((
+                $table::amended_by.eq($amendment),
+                $table::version.eq(version + 1),
+                $table::change_seq.eq(seq),
+            ))
+            .execute($conn)?;
+    }};
+}
+
 /// Soft-deletes an append-only record (visit, survey, not-signed) in the caller's scope:
 /// a new version marked deleted, a tombstone in the change log, an audit entry.
 #[macro_export]

@@ -351,22 +351,8 @@ fn record(
         .values(build_row(ctx, c, d, &res, target.clone(), seq))
         .execute(conn)?;
     if let Some(t) = &target {
-        let version: i64 = survey_responses::table
-            .find(t)
-            .select(survey_responses::version)
-            .first(conn)?;
-        let seq = changelog::append(
-            conn,
-            ctx,
-            &Change::new(ctx, &county, "survey", t, version + 1).village(&res.village_code),
-        )?;
-        diesel::update(survey_responses::table.find(t))
-            .set((
-                survey_responses::amended_by.eq(&id),
-                survey_responses::version.eq(version + 1),
-                survey_responses::change_seq.eq(seq),
-            ))
-            .execute(conn)?;
+        let change = |v| Change::new(ctx, &county, "survey", t, v).village(&res.village_code);
+        crate::mark_amended!(conn, ctx, survey_responses, t, &id, change);
     }
     audit::record_for(
         conn,

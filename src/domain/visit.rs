@@ -422,15 +422,7 @@ fn record(
         .values(build_row(ctx, c, d, &res, target.clone(), seq))
         .execute(conn)?;
     if let Some(t) = &target {
-        let version: i64 = visits::table.find(t).select(visits::version).first(conn)?;
-        let seq = changelog::append(conn, ctx, &change_of(ctx, &res, t, version + 1))?;
-        diesel::update(visits::table.find(t))
-            .set((
-                visits::amended_by.eq(&id),
-                visits::version.eq(version + 1),
-                visits::change_seq.eq(seq),
-            ))
-            .execute(conn)?;
+        crate::mark_amended!(conn, ctx, visits, t, &id, |v| change_of(ctx, &res, t, v));
     }
     let action = if target.is_some() {
         "visit_amended"
