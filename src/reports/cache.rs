@@ -7,14 +7,25 @@
 //!
 //! The version is read before counting: a write that lands during a count leaves an entry
 //! filed under the older position, which the next report simply recounts.
+//!
+//! Years are kept resident by resident (`Detail`), for the whole county: each resident's
+//! cell, flags and follow-ups, each contract's cell and flags, and the sums per cell. When
+//! the county's position has moved, the change-log entries since the entry's position say
+//! which residents changed; only they are recounted (the same queries restricted to
+//! them), their old contributions subtracted and the new ones added. Too many changed
+//! residents, or a change-log entity this module does not know, means a full recount.
+//! Township and village reports of a year read the county's entry. Months keep the
+//! grouped count above (twelve months resident by resident would cost twelve times the
+//! memory for a report read far less often).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 
-use super::facts::{self, CodeRange, FactTable};
+use super::facts::{self, CodeRange, ContractFacts, FactTable, Facts, ResidentFacts, M};
 use super::period::Period;
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
@@ -84,8 +95,14 @@ fn data_version(conn: &mut DbConn, county: &str) -> Result<i64, AppError> {
 /// The facts of a county's villages in `range` over a period: from memory when nothing in
 /// the county changed since they were counted, else counted now.
 pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> Result<FactTable, AppError> {
+    let database = database_identity(conn)?;
+    if is_year(p) {
+        if let Some(table) = count_year(conn, &database, county, range, p)? {
+            return Ok(table);
+        }
+    }
     let key = Key {
-        database: database_identity(conn)?,
+        database,
         county: county.to_string(),
         lo: range.lo.clone(),
         hi: range.hi.clone(),
@@ -118,4 +135,414 @@ pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> 
 /// Forgets every entry (benchmarks time the counting itself with it).
 pub fn clear() {
     cache().lock().unwrap_or_else(|e| e.into_inner()).entries.clear();
+    details().lock().unwrap_or_else(|e| e.into_inner()).slots.clear();
+}
+
+// ------------------------------------------------------------ years, resident by resident
+
+/// County-years kept resident by resident (~30 MB each for a 430,000-resident county:
+/// the current year and the last, and one more).
+const DETAIL_CAPACITY: usize = 3;
+/// More changed residents than this: a full count is about as fast, and simpler.
+pub const MAX_INCREMENTAL: usize = 5_000;
+/// Distinct change-log entries read before giving up on an incremental refresh.
+const MAX_ENTRIES: i64 = 4 * MAX_INCREMENTAL as i64;
+/// Residents (or records) bound per restricted query.
+const CHUNK: usize = 400;
+
+fn is_year(p: &Period) -> bool {
+    use chrono::Datelike;
+    p.start.month() == 1
+        && p.start.day() == 1
+        && p.end.month() == 12
+        && p.end.day() == 31
+        && p.start.year() == p.end.year()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DetailKey {
+    database: String,
+    county: String,
+    start: chrono::NaiveDate,
+}
+
+type Slot = Arc<Mutex<Option<Detail>>>;
+
+#[derive(Default)]
+struct Details {
+    slots: HashMap<DetailKey, (u64, Slot)>,
+    tick: u64,
+}
+
+fn details() -> &'static Mutex<Details> {
+    static DETAILS: OnceLock<Mutex<Details>> = OnceLock::new();
+    DETAILS.get_or_init(Default::default)
+}
+
+/// A resident's contribution: its cell, flags (bit k: `flag_measures()[k]`), follow-ups.
+#[derive(Debug, Clone, Copy)]
+struct Res {
+    cell: u32,
+    followups: u32,
+    flags: u64,
+}
+
+/// A contract's contribution (flags as in `ContractFacts`), and the resident it counted for.
+#[derive(Debug, Clone, Copy)]
+struct Con {
+    resident: u128,
+    cell: u32,
+    flags: u8,
+}
+
+/// A county-year counted resident by resident, exact at change-log position `version`.
+struct Detail {
+    version: i64,
+    cells: Vec<(String, Option<String>)>,
+    index: HashMap<(String, Option<String>), u32>,
+    sums: Vec<Facts>,
+    /// Rows (residents and contracts, counting or not) per cell: as in the grouped
+    /// count, a cell exists while some row falls in it.
+    rows: Vec<u32>,
+    residents: HashMap<u128, Res>,
+    contracts: HashMap<u128, Con>,
+    flag_measures: Vec<M>,
+}
+
+/// A canonical UUID's number (`None` for any other text, which this cache cannot key).
+fn uuid_key(id: &str) -> Option<u128> {
+    let u = uuid::Uuid::parse_str(id).ok()?;
+    let mut buf = [0u8; 36];
+    (u.hyphenated().encode_lower(&mut buf) == id).then(|| u.as_u128())
+}
+
+fn uuid_text(k: u128) -> String {
+    uuid::Uuid::from_u128(k).hyphenated().to_string()
+}
+
+const CONTRACT_MEASURES: [(u8, M); 4] = [
+    (1, M::Contracts),
+    (2, M::Personalised),
+    (4, M::Expiring),
+    (8, M::Renewed),
+];
+
+impl Detail {
+    fn new(version: i64) -> Detail {
+        Detail {
+            version,
+            cells: Vec::new(),
+            index: HashMap::new(),
+            sums: Vec::new(),
+            rows: Vec::new(),
+            residents: HashMap::new(),
+            contracts: HashMap::new(),
+            flag_measures: facts::flag_measures(),
+        }
+    }
+
+    fn cell(&mut self, village: String, team: Option<String>) -> u32 {
+        let key = (village, team);
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.cells.len() as u32;
+        self.cells.push(key.clone());
+        self.index.insert(key, i);
+        self.sums.push(Facts::default());
+        self.rows.push(0);
+        i
+    }
+
+    fn apply_res(&mut self, r: Res, sign: i64) {
+        let f = &mut self.sums[r.cell as usize].0;
+        f[M::Registered as usize] += sign;
+        f[M::Followups as usize] += sign * i64::from(r.followups);
+        for (k, m) in self.flag_measures.iter().enumerate() {
+            if r.flags & (1 << k) != 0 {
+                f[*m as usize] += sign;
+            }
+        }
+        let rows = &mut self.rows[r.cell as usize];
+        *rows = if sign > 0 { *rows + 1 } else { *rows - 1 };
+    }
+
+    fn apply_con(&mut self, c: Con, sign: i64) {
+        let f = &mut self.sums[c.cell as usize].0;
+        for (bit, m) in CONTRACT_MEASURES {
+            if c.flags & bit != 0 {
+                f[m as usize] += sign;
+            }
+        }
+        let rows = &mut self.rows[c.cell as usize];
+        *rows = if sign > 0 { *rows + 1 } else { *rows - 1 };
+    }
+
+    /// Adds counted rows; `None` when an id is not a canonical UUID.
+    fn add(&mut self, residents: Vec<ResidentFacts>, contracts: Vec<ContractFacts>) -> Option<()> {
+        for r in residents {
+            let id = uuid_key(&r.id)?;
+            let res = Res {
+                cell: self.cell(r.village, r.team),
+                followups: u32::try_from(r.followups).ok()?,
+                flags: r.flags as u64,
+            };
+            if let Some(old) = self.residents.insert(id, res) {
+                self.apply_res(old, -1);
+            }
+            self.apply_res(res, 1);
+        }
+        for c in contracts {
+            let id = uuid_key(&c.id)?;
+            let con = Con {
+                resident: uuid_key(&c.resident_id)?,
+                cell: self.cell(c.village, c.team),
+                flags: u8::try_from(c.flags).ok()?,
+            };
+            if let Some(old) = self.contracts.insert(id, con) {
+                self.apply_con(old, -1);
+            }
+            self.apply_con(con, 1);
+        }
+        Some(())
+    }
+
+    /// Takes out every contribution of these residents and of their contracts.
+    fn remove(&mut self, residents: &HashSet<u128>) {
+        for id in residents {
+            if let Some(old) = self.residents.remove(id) {
+                self.apply_res(old, -1);
+            }
+        }
+        let mut gone = Vec::new();
+        self.contracts.retain(|_, c| {
+            let hit = residents.contains(&c.resident);
+            if hit {
+                gone.push(*c);
+            }
+            !hit
+        });
+        for c in gone {
+            self.apply_con(c, -1);
+        }
+    }
+
+    /// The cells of villages in `range`, as the grouped count returns them.
+    fn table(&self, range: &CodeRange) -> FactTable {
+        let mut t = FactTable::new();
+        for (i, (village, team)) in self.cells.iter().enumerate() {
+            if self.rows[i] > 0 && *village >= range.lo && *village <= range.hi {
+                t.insert((village.clone(), team.clone()), self.sums[i]);
+            }
+        }
+        t
+    }
+
+    /// Approximate heap bytes held.
+    fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.residents.capacity() * (size_of::<(u128, Res)>() + 1)
+            + self.contracts.capacity() * (size_of::<(u128, Con)>() + 1)
+            + self
+                .cells
+                .iter()
+                .map(|(v, t)| 2 * (v.len() + t.as_ref().map_or(0, String::len) + 64))
+                .sum::<usize>()
+            + self.sums.capacity() * size_of::<Facts>()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Entry {
+    #[diesel(sql_type = Text)]
+    entity: String,
+    #[diesel(sql_type = Text)]
+    entity_id: String,
+}
+
+#[derive(QueryableByName)]
+struct Owner {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Binds `?` placeholders for a list.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+/// The residents whose facts may differ between positions `from` and `to`; `None` when
+/// there are too many or an entry is of a kind this module does not know.
+fn changed_residents(
+    conn: &mut DbConn,
+    d: &Detail,
+    county: &str,
+    from: i64,
+    to: i64,
+) -> Result<Option<HashSet<String>>, AppError> {
+    let entries = raw::load::<Entry>(
+        conn,
+        "SELECT DISTINCT entity, entity_id FROM change_log WHERE county_code = ? AND seq > ? AND seq <= ? LIMIT ?",
+        &[
+            Bind::from(county),
+            Bind::from(from),
+            Bind::from(to),
+            Bind::from(MAX_ENTRIES + 1),
+        ],
+    )?;
+    if entries.len() as i64 > MAX_ENTRIES {
+        return Ok(None);
+    }
+    let mut residents = HashSet::new();
+    let mut records: HashMap<&'static str, Vec<String>> = HashMap::new();
+    for e in entries {
+        let table = match e.entity.as_str() {
+            "resident" => {
+                residents.insert(e.entity_id);
+                continue;
+            }
+            "contract" => {
+                // The resident it counted for before (a merge re-points contracts).
+                if let Some(c) = uuid_key(&e.entity_id).and_then(|k| d.contracts.get(&k)) {
+                    residents.insert(uuid_text(c.resident));
+                }
+                "contracts"
+            }
+            "visit" => "visits",
+            "survey" => "survey_responses",
+            // Reasons for not signing count in no figure.
+            "not_signed" => continue,
+            _ => return Ok(None),
+        };
+        records.entry(table).or_default().push(e.entity_id);
+    }
+    for (table, ids) in records {
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT resident_id AS id FROM {table} WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let binds: Vec<Bind> = chunk.iter().map(|s| Bind::from(s.as_str())).collect();
+            for o in raw::load::<Owner>(conn, &sql, &binds)? {
+                residents.insert(o.id);
+            }
+        }
+        if residents.len() > MAX_INCREMENTAL {
+            return Ok(None);
+        }
+    }
+    Ok((residents.len() <= MAX_INCREMENTAL).then_some(residents))
+}
+
+/// Brings an entry from its position to `to` by recounting the residents that changed;
+/// false when a full count is needed instead. Nothing in the entry changes until every
+/// query has succeeded.
+fn refresh(conn: &mut DbConn, d: &mut Detail, county: &str, p: &Period, to: i64) -> Result<bool, AppError> {
+    let Some(changed) = changed_residents(conn, d, county, d.version, to)? else {
+        return Ok(false);
+    };
+    let ids: Vec<String> = changed.into_iter().collect();
+    let mut keys = HashSet::new();
+    for id in &ids {
+        match uuid_key(id) {
+            Some(k) => keys.insert(k),
+            None => return Ok(false),
+        };
+    }
+    let (mut residents, mut contracts) = (Vec::new(), Vec::new());
+    for chunk in ids.chunks(CHUNK) {
+        let (r, c) = facts::count_detail(conn, county, p, Some(chunk))?;
+        residents.extend(r);
+        contracts.extend(c);
+    }
+    d.remove(&keys);
+    if d.add(residents, contracts).is_none() {
+        return Ok(false);
+    }
+    d.version = to;
+    INCREMENTAL.fetch_add(1, Ordering::Relaxed);
+    Ok(true)
+}
+
+static INCREMENTAL: AtomicU64 = AtomicU64::new(0);
+static FULL: AtomicU64 = AtomicU64::new(0);
+
+/// How many year entries were refreshed incrementally and counted in full since start.
+pub fn refresh_counts() -> (u64, u64) {
+    (INCREMENTAL.load(Ordering::Relaxed), FULL.load(Ordering::Relaxed))
+}
+
+/// A year's facts from the county's resident-by-resident entry, refreshed or counted as
+/// needed; `None` when the county's ids cannot be kept this way.
+fn count_year(
+    conn: &mut DbConn,
+    database: &str,
+    county: &str,
+    range: &CodeRange,
+    p: &Period,
+) -> Result<Option<FactTable>, AppError> {
+    let key = DetailKey {
+        database: database.to_string(),
+        county: county.to_string(),
+        start: p.start,
+    };
+    let version = data_version(conn, county)?;
+    let slot = {
+        let mut all = details().lock().unwrap_or_else(|e| e.into_inner());
+        all.tick += 1;
+        let tick = all.tick;
+        let slot = all.slots.entry(key.clone()).or_insert_with(|| (tick, Arc::default()));
+        slot.0 = tick;
+        let slot = slot.1.clone();
+        while all.slots.len() > DETAIL_CAPACITY {
+            let oldest = all
+                .slots
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => all.slots.remove(&k),
+                None => break,
+            };
+        }
+        slot
+    };
+    // Held while counting: a second report on the same county-year waits for this one
+    // rather than counting the same changes again.
+    let mut entry = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = entry.as_mut() {
+        // An entry at a later position than the one read here was refreshed by a report
+        // that read after this one: newer, never older, than what was asked.
+        if d.version >= version || refresh(conn, d, county, p, version)? {
+            return Ok(Some(d.table(range)));
+        }
+    }
+    let (residents, contracts) = facts::count_detail(conn, county, p, None)?;
+    FULL.fetch_add(1, Ordering::Relaxed);
+    let mut d = Detail::new(version);
+    if d.add(residents, contracts).is_none() {
+        *entry = None;
+        return Ok(None);
+    }
+    let table = d.table(range);
+    *entry = Some(d);
+    Ok(Some(table))
+}
+
+/// Memory held by the resident-by-resident entries: (entries, approximate bytes).
+pub fn detail_stats() -> (usize, usize) {
+    let slots: Vec<Slot> = {
+        let all = details().lock().unwrap_or_else(|e| e.into_inner());
+        all.slots.values().map(|(_, s)| s.clone()).collect()
+    };
+    let mut n = 0;
+    let mut bytes = 0;
+    for s in slots {
+        if let Some(d) = s.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            n += 1;
+            bytes += d.bytes();
+        }
+    }
+    (n, bytes)
 }

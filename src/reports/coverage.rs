@@ -144,9 +144,26 @@ pub fn reach(conn: &mut DbConn, auth: &Auth, code: &str) -> Result<Reach, AppErr
 
 /// Computes the report for a caller.
 pub fn coverage(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
+    coverage_from(conn, auth, q, false)
+}
+
+/// The same report counted from scratch, bypassing the counted-facts cache: what every
+/// cached or incrementally refreshed report must equal (tests and benchmarks compare them).
+pub fn coverage_uncached(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
+    coverage_from(conn, auth, q, true)
+}
+
+fn coverage_from(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery, fresh: bool) -> Result<CoverageReport, AppError> {
     let period = Period::parse(&q.period)?;
     let reach = reach(conn, auth, &q.region)?;
-    let table = count_in_reach(conn, &reach, &period)?;
+    let table = if fresh {
+        let prefix = region_prefix(&reach.root.code);
+        let mut t = super::facts::count(conn, &reach.root.county_code, &CodeRange::prefix(&prefix), &period)?;
+        in_reach(&reach, &mut t);
+        t
+    } else {
+        count_in_reach(conn, &reach, &period)?
+    };
     let pop = Population::load(conn, &reach.root.county_code, period.year())?;
     let groups = groups(conn, &reach, &table, &pop, q.group_by)?;
     let total = Total {
@@ -169,9 +186,14 @@ pub fn coverage(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<Cov
 pub fn count_in_reach(conn: &mut DbConn, reach: &Reach, period: &Period) -> Result<FactTable, AppError> {
     let prefix = region_prefix(&reach.root.code);
     let mut table = super::cache::count(conn, &reach.root.county_code, &CodeRange::prefix(&prefix), period)?;
+    in_reach(reach, &mut table);
+    Ok(table)
+}
+
+/// Keeps the villages the caller may see.
+fn in_reach(reach: &Reach, table: &mut FactTable) {
     let visible: BTreeSet<&str> = reach.villages.iter().map(|v| v.code.as_str()).collect();
     table.retain(|(v, _), _| visible.contains(v.as_str()));
-    Ok(table)
 }
 
 /// The figures of the whole reach.

@@ -167,6 +167,19 @@ impl CodeRange {
     }
 }
 
+/// What a counting query reads and how it returns it. One query builder serves the
+/// grouped count, the per-resident count that incremental refreshes keep, and the
+/// recount of a few residents, so the indicator rules exist once.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    /// Villages counted (end-of-period village).
+    range: &'a CodeRange,
+    /// Only these residents (used with the whole county's range).
+    ids: Option<&'a [String]>,
+    /// One row per resident (per contract) instead of sums per (village, team) cell.
+    detail: bool,
+}
+
 /// SQL text with its `?` binds, in order.
 #[derive(Default)]
 struct Sql {
@@ -211,7 +224,7 @@ fn instant_key(col: &str) -> String {
 /// `mv`: the village a resident who ever moved lived in at the end of the period — the
 /// destination of the last move on or before it, else the origin of the first move after it.
 /// Keys: moved_on (10) + recorded_at (13) + village (12, from position 24).
-fn moves_cte(q: &mut Sql, county: &str, d: &Dates) {
+fn moves_cte(q: &mut Sql, county: &str, t: Target, d: &Dates) {
     let rec = instant_key("m.recorded_at");
     q.s("mv AS (SELECT resident_id, SUBSTR(COALESCE(MAX(CASE WHEN m.moved_on <= ")
         .b(d.end.clone())
@@ -223,15 +236,17 @@ fn moves_cte(q: &mut Sql, county: &str, d: &Dates) {
             " THEN m.moved_on || {rec} || m.from_village END)), 24) AS village \
              FROM resident_moves m WHERE m.county_code = "
         ))
-        .b(county)
-        .s(" GROUP BY m.resident_id)");
+        .b(county);
+    only_ids(q, "m.resident_id", t);
+    q.s(" GROUP BY m.resident_id)");
 }
 
 /// `cand` (below a county only): residents whose end-of-period village may lie in the
 /// range — those living there now, and those with a move from or to a village there.
 /// Every other aggregate is restricted to them, so a township report reads a township.
-fn cand_cte(q: &mut Sql, county: &str, range: &CodeRange) {
-    if range.whole_county() {
+fn cand_cte(q: &mut Sql, county: &str, t: Target) {
+    let range = t.range;
+    if range.whole_county() || t.ids.is_some() {
         return;
     }
     q.s(", cand AS (SELECT id FROM residents WHERE county_code = ")
@@ -253,17 +268,37 @@ fn cand_cte(q: &mut Sql, county: &str, range: &CodeRange) {
         .s(")))");
 }
 
-/// Restricts a resident id column to `cand` (nothing to do for a whole county).
-fn only_cand(q: &mut Sql, col: &str, range: &CodeRange) {
-    if !range.whole_county() {
+/// Restricts a resident id column to `cand` (nothing to do for a whole county) or to the
+/// residents asked for.
+fn only_cand(q: &mut Sql, col: &str, t: Target) {
+    if t.ids.is_some() {
+        only_ids(q, col, t);
+    } else if !t.range.whole_county() {
         q.s(&format!(" AND {col} IN (SELECT id FROM cand)"));
+    }
+}
+
+/// Restricts a resident id column to the residents asked for, if any.
+fn only_ids(q: &mut Sql, col: &str, t: Target) {
+    if let Some(ids) = t.ids {
+        q.s(&format!(" AND {col} IN ("));
+        for (k, id) in ids.iter().enumerate() {
+            if k > 0 {
+                q.s(",");
+            }
+            q.b(id.as_str());
+        }
+        q.s(")");
     }
 }
 
 /// Live residents registered by the end of the period that may count in the range (movers
 /// and the range itself are checked again once their end-of-period village is known).
-fn live_residents(q: &mut Sql, county: &str, range: &CodeRange, d: &Dates) {
-    if range.whole_county() {
+fn live_residents(q: &mut Sql, county: &str, t: Target, d: &Dates) {
+    if t.ids.is_some() {
+        q.s("r.county_code = ").b(county);
+        only_ids(q, "r.id", t);
+    } else if t.range.whole_county() {
         // `|| ''` keeps SQLite off the county index: reading the whole table in order is
         // faster than visiting every row through an index.
         q.s("r.county_code || '' = ").b(county);
@@ -306,11 +341,12 @@ fn live_surveys(q: &mut Sql, county: &str, d: &Dates) {
 }
 
 /// The per-resident query: registrations, key populations, signings, services, surveys.
-fn resident_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
+fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
+    let range = t.range;
     let mut q = Sql::default();
     q.s("WITH ");
-    moves_cte(&mut q, county, d);
-    cand_cte(&mut q, county, range);
+    moves_cte(&mut q, county, t, d);
+    cand_cte(&mut q, county, t);
     // The resident's contract for the period: the latest in effect (one team per resident).
     // Key: effective_from (10) + signed_at (13) + id (36) + team_id (from position 60).
     q.s(&format!(
@@ -321,16 +357,16 @@ fn resident_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
     .b(county)
     .s(" AND ");
     in_effect(&mut q, d);
-    only_cand(&mut q, "c.resident_id", range);
+    only_cand(&mut q, "c.resident_id", t);
     q.s(" GROUP BY c.resident_id)");
     // Recorded tags, one row per resident.
     q.s(", tg AS (SELECT resident_id, 1 AS t_any");
     for t in RECORDED_TAGS {
         q.s(&format!(", MAX(CASE WHEN tag = '{t}' THEN 1 ELSE 0 END) AS t_{t}"));
     }
-    q.s(" FROM resident_tags WHERE county_code = ")
-        .b(county)
-        .s(" GROUP BY resident_id)");
+    q.s(" FROM resident_tags WHERE county_code = ").b(county);
+    only_ids(&mut q, "resident_id", t);
+    q.s(" GROUP BY resident_id)");
     // Residents with their end-of-period village and flags.
     q.s(
         ", base AS (SELECT r.id, COALESCE(mv.village, r.village_code) AS v, pc.team_id AS team, \
@@ -349,7 +385,7 @@ fn resident_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
         " FROM residents r LEFT JOIN mv ON mv.resident_id = r.id LEFT JOIN pc ON pc.resident_id = r.id \
          LEFT JOIN tg ON tg.resident_id = r.id WHERE ",
     );
-    live_residents(&mut q, county, range, d);
+    live_residents(&mut q, county, t, d);
     q.s(")");
     // Services in the period, per resident; the last follow-up of a kind decides control.
     // Key: occurred_at (13) + id (36) + controlled flag (position 50).
@@ -370,7 +406,7 @@ fn resident_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
          FROM visits v WHERE "
     ));
     live_visits(&mut q, county, d);
-    only_cand(&mut q, "v.resident_id", range);
+    only_cand(&mut q, "v.resident_id", t);
     q.s(" GROUP BY v.resident_id)");
     // The latest response in the period that answers each item. Key as for visits.
     let at = instant_key("s.answered_at");
@@ -383,61 +419,157 @@ fn resident_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
          FROM survey_responses s WHERE "
     ));
     live_surveys(&mut q, county, d);
-    only_cand(&mut q, "s.resident_id", range);
+    only_cand(&mut q, "s.resident_id", t);
     q.s(" GROUP BY s.resident_id)");
-    let key = "(b.t_elderly = 1 OR b.t_child = 1 OR b.t_any = 1)";
-    // Every count is cast: PostgreSQL's SUM of a BIGINT is NUMERIC.
-    let sum = |cond: &str| format!("CAST(COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS BIGINT)");
-    let mut cols = vec![
-        "CAST(COUNT(*) AS BIGINT) AS registered".to_string(),
-        format!("{} AS key_pop", sum(key)),
-    ];
-    for c in super::indicators::SIGNING_CATEGORIES {
-        cols.push(format!("{} AS reg_{c}", sum(&format!("b.t_{c} = 1"))));
+    let measures = resident_measures();
+    if t.detail {
+        // One row per resident: the flags as a bitmask (bit k: `FLAGS[k]`), the follow-ups.
+        let mut flags = Vec::new();
+        for (k, (_, _, m)) in measures
+            .iter()
+            .filter(|(_, _, m)| matches!(m, Measure::Flag(_)))
+            .enumerate()
+        {
+            if let Measure::Flag(cond) = m {
+                flags.push(format!("CASE WHEN {cond} THEN {} ELSE 0 END", 1i64 << k));
+            }
+        }
+        q.s(" SELECT b.id AS id, b.v AS village, b.team AS team, CAST(")
+            .s(&flags.join(" + "))
+            .s(" AS BIGINT) AS flags, CAST(COALESCE(va.fu_n, 0) AS BIGINT) AS followups");
+    } else {
+        // Every count is cast: PostgreSQL's SUM of a BIGINT is NUMERIC.
+        let cols: Vec<String> = measures
+            .iter()
+            .map(|(_, col, m)| match m {
+                Measure::Row => format!("CAST(COUNT(*) AS BIGINT) AS {col}"),
+                Measure::Flag(cond) => {
+                    format!("CAST(COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS BIGINT) AS {col}")
+                }
+                Measure::Followups => format!("CAST(COALESCE(SUM(va.fu_n), 0) AS BIGINT) AS {col}"),
+            })
+            .collect();
+        q.s(" SELECT b.v AS village, b.team AS team, ")
+            .s(&cols.join(", "))
+            // Contract counts come from the contract query.
+            .s(", CAST(0 AS BIGINT) AS contracts, CAST(0 AS BIGINT) AS personalised, \
+                CAST(0 AS BIGINT) AS expiring, CAST(0 AS BIGINT) AS renewed");
     }
-    cols.push(format!("{} AS signed", sum("b.s = 1")));
-    cols.push(format!("{} AS signed_key", sum(&format!("b.s = 1 AND {key}"))));
-    for c in super::indicators::SIGNING_CATEGORIES {
-        cols.push(format!("{} AS signed_{c}", sum(&format!("b.s = 1 AND b.t_{c} = 1"))));
-    }
-    cols.extend([
-        format!("{} AS elderly_managed", sum("b.t_elderly = 1 AND va.ec_n > 0")),
-        format!("{} AS htn_managed", sum("b.t_hypertension = 1 AND va.htn_n > 0")),
-        format!("{} AS htn_standard", sum("b.t_hypertension = 1 AND va.htn_n >= 4")),
-        format!(
-            "{} AS htn_controlled",
-            sum("b.t_hypertension = 1 AND va.htn_n > 0 AND SUBSTR(va.htn_last, 50, 1) = '1'")
-        ),
-        format!("{} AS dm_managed", sum("b.t_diabetes = 1 AND va.dm_n > 0")),
-        format!("{} AS dm_standard", sum("b.t_diabetes = 1 AND va.dm_n >= 4")),
-        format!(
-            "{} AS dm_controlled",
-            sum("b.t_diabetes = 1 AND va.dm_n > 0 AND SUBSTR(va.dm_last, 50, 1) = '1'")
-        ),
-        format!("{} AS smi_managed", sum("b.t_severe_mental = 1 AND va.smi_n > 0")),
-        format!("{} AS tb_managed", sum("b.t_tuberculosis = 1 AND va.tb_n > 0")),
-        "CAST(COALESCE(SUM(va.fu_n), 0) AS BIGINT) AS followups".to_string(),
-        format!("{} AS sat_den", sum("sa.sat_last IS NOT NULL")),
-        format!("{} AS sat_num", sum("SUBSTR(sa.sat_last, 50, 1) = '1'")),
-        format!("{} AS aware_den", sum("sa.aware_last IS NOT NULL")),
-        format!("{} AS aware_num", sum("SUBSTR(sa.aware_last, 50, 1) = '1'")),
-        // Contract counts come from the contract query.
-        "CAST(0 AS BIGINT) AS contracts".to_string(),
-        "CAST(0 AS BIGINT) AS personalised".to_string(),
-        "CAST(0 AS BIGINT) AS expiring".to_string(),
-        "CAST(0 AS BIGINT) AS renewed".to_string(),
-    ]);
-    q.s(" SELECT b.v AS village, b.team AS team, ")
-        .s(&cols.join(", "))
-        .s(
-            " FROM base b LEFT JOIN va ON va.resident_id = b.id LEFT JOIN sa ON sa.resident_id = b.id \
-           WHERE b.v >= ",
-        )
+    q.s(" FROM base b LEFT JOIN va ON va.resident_id = b.id LEFT JOIN sa ON sa.resident_id = b.id WHERE b.v >= ")
         .b(range.lo.clone())
         .s(" AND b.v <= ")
-        .b(range.hi.clone())
-        .s(" GROUP BY b.v, b.team");
+        .b(range.hi.clone());
+    if !t.detail {
+        q.s(" GROUP BY b.v, b.team");
+    }
     q
+}
+
+/// How the per-resident query counts one measure.
+enum Measure {
+    /// Every resident row (registered).
+    Row,
+    /// Residents meeting a condition (0 or 1 each).
+    Flag(String),
+    /// The resident's follow-up visits.
+    Followups,
+}
+
+/// The measures of the per-resident query with their column names and rules, in `M` order.
+fn resident_measures() -> Vec<(M, String, Measure)> {
+    let key = "(b.t_elderly = 1 OR b.t_child = 1 OR b.t_any = 1)";
+    let flag = |c: &str| Measure::Flag(c.to_string());
+    let mut out = vec![
+        (M::Registered, "registered".to_string(), Measure::Row),
+        (M::KeyPop, "key_pop".to_string(), flag(key)),
+    ];
+    for (i, (c, reg, _)) in CATEGORY_MEASURES.iter().enumerate() {
+        debug_assert_eq!(*c, super::indicators::SIGNING_CATEGORIES[i]);
+        out.push((*reg, format!("reg_{c}"), flag(&format!("b.t_{c} = 1"))));
+    }
+    out.push((M::Signed, "signed".to_string(), flag("b.s = 1")));
+    out.push((
+        M::SignedKey,
+        "signed_key".to_string(),
+        flag(&format!("b.s = 1 AND {key}")),
+    ));
+    for (c, _, signed) in CATEGORY_MEASURES.iter() {
+        out.push((
+            *signed,
+            format!("signed_{c}"),
+            flag(&format!("b.s = 1 AND b.t_{c} = 1")),
+        ));
+    }
+    out.extend([
+        (
+            M::ElderlyManaged,
+            "elderly_managed".to_string(),
+            flag("b.t_elderly = 1 AND va.ec_n > 0"),
+        ),
+        (
+            M::HtnManaged,
+            "htn_managed".to_string(),
+            flag("b.t_hypertension = 1 AND va.htn_n > 0"),
+        ),
+        (
+            M::HtnStandard,
+            "htn_standard".to_string(),
+            flag("b.t_hypertension = 1 AND va.htn_n >= 4"),
+        ),
+        (
+            M::HtnControlled,
+            "htn_controlled".to_string(),
+            flag("b.t_hypertension = 1 AND va.htn_n > 0 AND SUBSTR(va.htn_last, 50, 1) = '1'"),
+        ),
+        (
+            M::DmManaged,
+            "dm_managed".to_string(),
+            flag("b.t_diabetes = 1 AND va.dm_n > 0"),
+        ),
+        (
+            M::DmStandard,
+            "dm_standard".to_string(),
+            flag("b.t_diabetes = 1 AND va.dm_n >= 4"),
+        ),
+        (
+            M::DmControlled,
+            "dm_controlled".to_string(),
+            flag("b.t_diabetes = 1 AND va.dm_n > 0 AND SUBSTR(va.dm_last, 50, 1) = '1'"),
+        ),
+        (
+            M::SmiManaged,
+            "smi_managed".to_string(),
+            flag("b.t_severe_mental = 1 AND va.smi_n > 0"),
+        ),
+        (
+            M::TbManaged,
+            "tb_managed".to_string(),
+            flag("b.t_tuberculosis = 1 AND va.tb_n > 0"),
+        ),
+        (M::Followups, "followups".to_string(), Measure::Followups),
+        (M::SatDen, "sat_den".to_string(), flag("sa.sat_last IS NOT NULL")),
+        (
+            M::SatNum,
+            "sat_num".to_string(),
+            flag("SUBSTR(sa.sat_last, 50, 1) = '1'"),
+        ),
+        (M::AwareDen, "aware_den".to_string(), flag("sa.aware_last IS NOT NULL")),
+        (
+            M::AwareNum,
+            "aware_num".to_string(),
+            flag("SUBSTR(sa.aware_last, 50, 1) = '1'"),
+        ),
+    ]);
+    out
+}
+
+/// The measure of each bit of a per-resident row's `flags`, lowest bit first.
+pub(crate) fn flag_measures() -> Vec<M> {
+    resident_measures()
+        .into_iter()
+        .filter(|(_, _, m)| matches!(m, Measure::Flag(_)))
+        .map(|(m, _, _)| m)
+        .collect()
 }
 
 #[derive(QueryableByName)]
@@ -458,15 +590,16 @@ struct ContractRow {
 
 /// The per-contract query: contracts signed in the period (and how many carry a
 /// personalised package), contracts whose term ended in the period (and how many were renewed).
-fn contract_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
+fn contract_query(county: &str, t: Target, d: &Dates) -> Sql {
+    let range = t.range;
     let counting = quoted(&COUNTING);
     // Ended by expiry: the term ran out (terminated contracts ended otherwise).
     let expiring_statuses = quoted(&[status::SIGNED, status::ACTIVE, status::EXPIRED, status::RENEWED]);
     let mut q = Sql::default();
     q.s("WITH ");
-    moves_cte(&mut q, county, d);
-    cand_cte(&mut q, county, range);
-    q.s(", cc AS (SELECT COALESCE(mv.village, r.village_code) AS v, c.team_id AS team, CASE WHEN c.signed_on >= ")
+    moves_cte(&mut q, county, t, d);
+    cand_cte(&mut q, county, t);
+    q.s(", cc AS (SELECT c.id AS cid, r.id AS rid, COALESCE(mv.village, r.village_code) AS v, c.team_id AS team, CASE WHEN c.signed_on >= ")
         .b(d.start.clone())
         .s(" AND c.signed_on <= ")
         .b(d.end.clone())
@@ -497,35 +630,53 @@ fn contract_query(county: &str, range: &CodeRange, d: &Dates) -> Sql {
         .s(" AND c.effective_to <= ")
         .b(d.end.clone())
         .s(")) AND ");
-    live_residents(&mut q, county, range, d);
-    q.s(
-        ") SELECT v AS village, team, CAST(COALESCE(SUM(signed_in), 0) AS BIGINT) AS contracts, \
-         CAST(COALESCE(SUM(signed_in * pers), 0) AS BIGINT) AS personalised, \
-         CAST(COALESCE(SUM(exp_in), 0) AS BIGINT) AS expiring, \
-         CAST(COALESCE(SUM(exp_in * ren), 0) AS BIGINT) AS renewed FROM cc WHERE v >= ",
-    )
-    .b(range.lo.clone())
-    .s(" AND v <= ")
-    .b(range.hi.clone())
-    .s(" GROUP BY v, team");
+    live_residents(&mut q, county, t, d);
+    if t.detail {
+        // One row per contract; flags: 1 signed in the period, 2 and personalised,
+        // 4 ended in the period, 8 and renewed.
+        q.s(
+            ") SELECT cid AS id, rid AS resident_id, v AS village, team, \
+             CAST(signed_in + 2 * signed_in * pers + 4 * exp_in + 8 * exp_in * ren AS BIGINT) AS flags FROM cc WHERE v >= ",
+        );
+    } else {
+        q.s(
+            ") SELECT v AS village, team, CAST(COALESCE(SUM(signed_in), 0) AS BIGINT) AS contracts, \
+             CAST(COALESCE(SUM(signed_in * pers), 0) AS BIGINT) AS personalised, \
+             CAST(COALESCE(SUM(exp_in), 0) AS BIGINT) AS expiring, \
+             CAST(COALESCE(SUM(exp_in * ren), 0) AS BIGINT) AS renewed FROM cc WHERE v >= ",
+        );
+    }
+    q.b(range.lo.clone()).s(" AND v <= ").b(range.hi.clone());
+    if !t.detail {
+        q.s(" GROUP BY v, team");
+    }
     q
 }
 
-/// Counts every measure for the villages of a county inside `range`, over a period.
-pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> Result<FactTable, AppError> {
-    let d = Dates {
+fn dates(p: &Period) -> Dates {
+    Dates {
         start: fmt_date(p.start),
         end: fmt_date(p.end),
         born_65: fmt_date(p.born_by_for_age(65)),
         born_7: fmt_date(p.born_by_for_age(7)),
+    }
+}
+
+/// Counts every measure for the villages of a county inside `range`, over a period.
+pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> Result<FactTable, AppError> {
+    let d = dates(p);
+    let t = Target {
+        range,
+        ids: None,
+        detail: false,
     };
     let mut table = FactTable::new();
-    let q = resident_query(county, range, &d);
+    let q = resident_query(county, t, &d);
     for row in raw::load::<ResidentRow>(conn, &q.text, &q.binds)? {
         let f = table.entry((row.village.clone(), row.team.clone())).or_default();
         fill_resident_row(f, &row);
     }
-    let q = contract_query(county, range, &d);
+    let q = contract_query(county, t, &d);
     for row in raw::load::<ContractRow>(conn, &q.text, &q.binds)? {
         let f = table.entry((row.village, row.team)).or_default();
         f.set(M::Contracts, row.contracts);
@@ -534,6 +685,69 @@ pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> 
         f.set(M::Renewed, row.renewed);
     }
     Ok(table)
+}
+
+/// One resident's row of the per-resident count.
+#[derive(QueryableByName, Debug)]
+pub struct ResidentFacts {
+    /// The resident.
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    /// Village at the end of the period.
+    #[diesel(sql_type = Text)]
+    pub village: String,
+    /// Team of the counting contract.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub team: Option<String>,
+    /// Bit k set: the resident counts in `flag_measures()[k]`.
+    #[diesel(sql_type = BigInt)]
+    pub flags: i64,
+    /// Follow-up visits in the period.
+    #[diesel(sql_type = BigInt)]
+    pub followups: i64,
+}
+
+/// One contract's row of the per-contract count.
+#[derive(QueryableByName, Debug)]
+pub struct ContractFacts {
+    /// The contract.
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    /// Its resident.
+    #[diesel(sql_type = Text)]
+    pub resident_id: String,
+    /// The resident's village at the end of the period.
+    #[diesel(sql_type = Text)]
+    pub village: String,
+    /// The contract's team.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub team: Option<String>,
+    /// 1 signed in the period, 2 signed and personalised, 4 ended in the period, 8 ended and renewed.
+    #[diesel(sql_type = BigInt)]
+    pub flags: i64,
+}
+
+/// The facts of a county over a period resident by resident and contract by contract
+/// (the same rules as `count`): of every resident, or of only `ids` (at most a few
+/// hundred: they are bound one by one).
+pub fn count_detail(
+    conn: &mut DbConn,
+    county: &str,
+    p: &Period,
+    ids: Option<&[String]>,
+) -> Result<(Vec<ResidentFacts>, Vec<ContractFacts>), AppError> {
+    let d = dates(p);
+    let range = CodeRange::prefix(&county[..6.min(county.len())]);
+    let t = Target {
+        range: &range,
+        ids,
+        detail: true,
+    };
+    let q = resident_query(county, t, &d);
+    let residents = raw::load::<ResidentFacts>(conn, &q.text, &q.binds)?;
+    let q = contract_query(county, t, &d);
+    let contracts = raw::load::<ContractFacts>(conn, &q.text, &q.binds)?;
+    Ok((residents, contracts))
 }
 
 macro_rules! fill {

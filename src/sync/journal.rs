@@ -16,7 +16,8 @@ use crate::domain::visit::VisitRow;
 use crate::error::AppError;
 use crate::insert_many;
 use crate::schema::{
-    applied_ops, audit_log, change_log, contract_packages, contracts, resident_tags, residents, survey_responses, visits,
+    applied_ops, audit_log, change_log, contract_packages, contracts, resident_tags, residents, survey_responses,
+    visits,
 };
 
 use super::changelog::{self, Change};
@@ -123,7 +124,8 @@ impl Journal {
             self.pending_packages.clear();
         }
         if !self.pending_surveys.is_empty() {
-            insert_many!(conn, survey_responses::table, &self.pending_surveys).map_err(failed("new survey responses"))?;
+            insert_many!(conn, survey_responses::table, &self.pending_surveys)
+                .map_err(failed("new survey responses"))?;
             self.pending_surveys.clear();
         }
         if !self.pending_visits.is_empty() {

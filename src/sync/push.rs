@@ -297,7 +297,11 @@ fn fast_path_context(
             .filter(contracts::deleted.eq(false))
             .filter(contracts::status.eq_any([contract::status::SIGNED, contract::status::ACTIVE]))
             .filter(contracts::ended_on.is_null())
-            .select((contracts::resident_id, contracts::effective_from, contracts::effective_to))
+            .select((
+                contracts::resident_id,
+                contracts::effective_from,
+                contracts::effective_to,
+            ))
             .load(conn)?;
         for (r, from, to) in rows {
             if let (Some(from), Some(to)) = (contract::stored_date(&from), contract::stored_date(&to)) {
@@ -306,7 +310,10 @@ fn fast_path_context(
         }
     }
     let signing = if new.iter().any(|(e, _)| e == "contract") {
-        Some((contract::catalog(conn)?, contract::term_months(conn, &auth.county_code)?))
+        Some((
+            contract::catalog(conn)?,
+            contract::term_months(conn, &auth.county_code)?,
+        ))
     } else {
         None
     };

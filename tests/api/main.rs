@@ -8,6 +8,7 @@ mod dashboard_browser;
 mod helpers;
 mod operations;
 mod report_exactness;
+mod report_incremental;
 mod reports;
 mod residents;
 mod sync;
