@@ -51,6 +51,9 @@ struct Args {
     /// Time the reports on a county an earlier run generated.
     #[arg(long)]
     reuse: bool,
+    /// Ops per push batch in the "first report after a write" case.
+    #[arg(long, default_value_t = 300)]
+    batch: usize,
 }
 
 const COUNTY: &str = "431199000000";
@@ -585,6 +588,237 @@ fn time(
     (percentile(&runs, 0.5), percentile(&runs, 0.95), groups)
 }
 
+/// A team lead of the county's first team with a registered tablet, for pushes.
+fn pusher(conn: &mut DbConn) -> Result<Auth, AppError> {
+    use diesel::prelude::*;
+    use jiayi::domain::user;
+    use jiayi::schema::devices;
+    let u = match user::find_by_username(conn, "bench_lead")? {
+        Some(u) => u,
+        None => user::create(
+            conn,
+            &user::NewUser {
+                username: "bench_lead".into(),
+                password: "bench-lead-pass-2025".into(),
+                role: "team_lead".into(),
+                team_code: Some("B010".into()),
+                region_code: None,
+                display_name: "基准队长".into(),
+            },
+            None,
+        )?,
+    };
+    let device = "bench-tablet";
+    let now = jiayi::time::now_ms();
+    let known: i64 = devices::table.filter(devices::id.eq(device)).count().get_result(conn)?;
+    if known == 0 {
+        diesel::insert_into(devices::table)
+            .values((
+                devices::id.eq(device),
+                devices::user_id.eq(&u.id),
+                devices::name.eq("基准平板"),
+                devices::app_version.eq(Some("bench")),
+                devices::county_code.eq(COUNTY),
+                devices::first_seen_at.eq(now),
+                devices::last_seen_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    jiayi::auth::extractor::load_caller(conn, &u.id, device)
+}
+
+/// One push batch of `n` mixed ops by the team, as a tablet sends after a day in its
+/// villages (clinical dates in December of the benchmark year, so every op changes the
+/// year's figures): new residents, contracts for half of them, follow-ups and health
+/// checks for existing residents, survey answers, tag changes, moves between the team's
+/// villages and terminations. Returns the ops' statuses, counted.
+fn push_batch(
+    conn: &mut DbConn,
+    auth: &Auth,
+    rng: &mut StdRng,
+    n: usize,
+    step: usize,
+) -> Result<std::collections::BTreeMap<String, usize>, AppError> {
+    use diesel::prelude::*;
+    use serde_json::json;
+    let Scope::Team { villages, team_id } = &auth.scope else {
+        return Err(AppError::internal("the pusher is a team member"));
+    };
+    let day = NaiveDate::from_ymd_opt(YEAR, 12, 1).unwrap() + Days::new((step % 28) as u64);
+    let at = |h: usize| format!("{}T{:02}:{:02}:00+08:00", date(day), 8 + h % 10, h % 60);
+    // Existing residents of the team (a random slice), with versions for updates.
+    let total: i64 = residents::table
+        .filter(residents::village_code.eq_any(villages))
+        .count()
+        .get_result(conn)?;
+    let offset = rng.gen_range(0..(total - n as i64).max(1));
+    let existing: Vec<(String, String, i64)> = residents::table
+        .filter(residents::village_code.eq_any(villages))
+        .filter(residents::deleted.eq(false))
+        .select((residents::id, residents::village_code, residents::version))
+        .order(residents::id)
+        .offset(offset)
+        .limit(n as i64)
+        .load(conn)?;
+    let open: Vec<(String, i64)> = contracts::table
+        .filter(contracts::team_id.eq(team_id))
+        .filter(contracts::status.eq("SIGNED"))
+        .select((contracts::id, contracts::version))
+        .order(contracts::id)
+        .offset(offset / 2)
+        .limit(n as i64 / 50 + 1)
+        .load(conn)?;
+    let mut ops = Vec::new();
+    let op = |entity: &str, action: &str, id: &str, h: usize, data: serde_json::Value| json!({ "op_id": uuid(), "entity": entity, "action": action, "id": id, "recorded_at": at(h), "data": data });
+    let mut k = 0;
+    let mut ex = existing.iter().cycle();
+    while ops.len() < n {
+        k += 1;
+        let village = &villages[rng.gen_range(0..villages.len())];
+        match k % 10 {
+            // A new resident, and a contract for every other one.
+            0 | 1 | 2 => {
+                let birth = NaiveDate::from_ymd_opt(1950 + rng.gen_range(0..60), 3, 1).unwrap();
+                let idn = jiayi::domain::id_number::IdNumber::generate("110105", birth, rng.gen_range(0..1000), 'F');
+                let rid = uuid();
+                ops.push(op(
+                    "resident",
+                    "create",
+                    &rid,
+                    k,
+                    json!({ "village_code": village, "name": "新登记", "sex": "F", "birth_date": date(birth),
+                            "id_number": idn.expose(), "tags": if k % 20 == 0 { vec!["hypertension"] } else { vec![] } }),
+                ));
+                if k % 2 == 0 {
+                    ops.push(op(
+                        "contract",
+                        "create",
+                        &uuid(),
+                        k,
+                        json!({ "resident_id": rid, "team_id": team_id, "packages": ["BASIC"], "status": "SIGNED",
+                                "signed_at": at(k), "effective_from": date(day) }),
+                    ));
+                }
+            }
+            // Follow-ups and health checks of existing residents.
+            3..=6 => {
+                let (rid, _, _) = ex.next().expect("existing residents");
+                let (kind, m) = if k % 3 == 0 {
+                    ("elderly_check", json!({}))
+                } else {
+                    ("htn_followup", json!({ "systolic": 128 + k % 30, "diastolic": 80 }))
+                };
+                ops.push(op(
+                    "visit",
+                    "create",
+                    &uuid(),
+                    k,
+                    json!({ "resident_id": rid, "kind": kind, "occurred_at": at(k), "measurements": m }),
+                ));
+            }
+            // Survey answers.
+            7 => {
+                let (rid, _, _) = ex.next().expect("existing residents");
+                ops.push(op(
+                    "survey",
+                    "create",
+                    &uuid(),
+                    k,
+                    json!({ "resident_id": rid, "questionnaire": "satisfaction", "questionnaire_version": 1,
+                            "answers": { "satisfaction": "satisfied", "awareness": "aware" }, "answered_at": at(k) }),
+                ));
+            }
+            // A tag change or a move between the team's villages.
+            8 => {
+                let (rid, v, version) = ex.next().expect("existing residents");
+                let data = if k % 20 == 8 && village != v {
+                    json!({ "village_code": village })
+                } else {
+                    json!({ "tags": ["diabetes"] })
+                };
+                let mut o = op("resident", "update", rid, k, data);
+                o["base_version"] = json!(version);
+                ops.push(o);
+            }
+            // A termination.
+            _ => {
+                if let Some((cid, version)) = open.get(k / 10) {
+                    let mut o = op(
+                        "contract",
+                        "transition",
+                        cid,
+                        k,
+                        json!({ "to": "TERMINATED", "reason": "resident_request", "at": at(k) }),
+                    );
+                    o["base_version"] = json!(version);
+                    ops.push(o);
+                }
+            }
+        }
+    }
+    ops.truncate(n);
+    let req = jiayi::sync::push::PushRequest {
+        device_id: auth.device_id.clone(),
+        ops,
+    };
+    let limits = jiayi::sync::push::PushLimits {
+        max_ops: 10_000,
+        max_skew_ms: 10 * 60 * 1000,
+        id_hash_secret: "bench-id-hash-secret",
+    };
+    let out = jiayi::sync::push::push(conn, auth, &req, &limits)?;
+    let mut statuses = std::collections::BTreeMap::new();
+    for r in out.results {
+        *statuses.entry(r.status).or_insert(0) += 1;
+    }
+    Ok(statuses)
+}
+
+/// p50, p95 of a report taken right after each of `iterations` push batches.
+fn time_after_writes(
+    conn: &mut DbConn,
+    pusher: &Auth,
+    reader: &Auth,
+    region: &str,
+    by: GroupBy,
+    iterations: usize,
+    batch: usize,
+    rng: &mut StdRng,
+) -> Result<(Duration, Duration, std::collections::BTreeMap<String, usize>), AppError> {
+    let q = CoverageQuery {
+        region: region.into(),
+        period: YEAR.to_string(),
+        group_by: by,
+    };
+    coverage::coverage(conn, reader, &q)?;
+    let mut runs = Vec::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..iterations {
+        for (s, n) in push_batch(conn, pusher, rng, batch, i)? {
+            *statuses.entry(s).or_insert(0) += n;
+        }
+        let t = Instant::now();
+        coverage::coverage(conn, reader, &q)?;
+        runs.push(t.elapsed());
+    }
+    runs.sort();
+    Ok((percentile(&runs, 0.5), percentile(&runs, 0.95), statuses))
+}
+
+/// The process's resident set now and at its peak, from /proc (Linux), in MB.
+fn rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or("?".to_string(), |kb| format!("{:.0}", kb / 1024.0))
+    };
+    format!("RSS {} MB, peak {} MB", field("VmRSS:"), field("VmHWM:"))
+}
+
 fn main() -> Result<(), String> {
     let args = Args::parse();
     let pool = db::connect(&args.database_url, 2)?;
@@ -631,5 +865,72 @@ fn main() -> Result<(), String> {
             p95.as_secs_f64() * 1e3,
         );
     }
+    // The grouped count alone (what a month, or a county whose ids the year cache cannot
+    // key, costs), for comparison with the resident-by-resident count above.
+    let q = CoverageQuery {
+        region: COUNTY.into(),
+        period: YEAR.to_string(),
+        group_by: GroupBy::Township,
+    };
+    let mut runs = Vec::new();
+    for _ in 0..args.iterations.clamp(1, 3) {
+        let t = Instant::now();
+        coverage::coverage_uncached(&mut conn, &admin, &q).map_err(|e| e.to_string())?;
+        runs.push(t.elapsed());
+    }
+    runs.sort();
+    println!(
+        "{backend}: county by township, grouped count without cache: p50 {:.1} ms ({} runs)",
+        percentile(&runs, 0.5).as_secs_f64() * 1e3,
+        runs.len()
+    );
+    let (n, bytes) = jiayi::reports::cache::detail_stats();
+    println!(
+        "{backend}: year entries {n}, {:.1} MB held; {}",
+        bytes as f64 / 1e6,
+        rss()
+    );
+    // The realistic case: a team pushes a batch, then someone opens a report.
+    let lead = pusher(&mut conn).map_err(|e| e.to_string())?;
+    let mut rng = StdRng::seed_from_u64(7);
+    let before = jiayi::reports::cache::refresh_counts();
+    for (region, by, what) in [
+        (COUNTY, GroupBy::Township, "county by township"),
+        (town.as_str(), GroupBy::Village, "township by village"),
+    ] {
+        let reader = if by == GroupBy::Township { &admin } else { &sup };
+        let (p50, p95, statuses) = time_after_writes(
+            &mut conn,
+            &lead,
+            reader,
+            region,
+            by,
+            args.iterations,
+            args.batch,
+            &mut rng,
+        )
+        .map_err(|e| e.to_string())?;
+        println!(
+            "{backend}: {what}, first report after a push of {} ops: p50 {:.1} ms, p95 {:.1} ms ({} runs; ops {statuses:?})",
+            args.batch,
+            p50.as_secs_f64() * 1e3,
+            p95.as_secs_f64() * 1e3,
+            args.iterations,
+        );
+    }
+    let after = jiayi::reports::cache::refresh_counts();
+    println!(
+        "{backend}: year entries refreshed incrementally {}, counted in full {}; {}",
+        after.0 - before.0,
+        after.1 - before.1,
+        rss()
+    );
+    // The refreshed figures equal a count from scratch.
+    let cached = coverage::coverage(&mut conn, &admin, &q).map_err(|e| e.to_string())?;
+    let fresh = coverage::coverage_uncached(&mut conn, &admin, &q).map_err(|e| e.to_string())?;
+    if serde_json::to_value(&cached).ok() != serde_json::to_value(&fresh).ok() {
+        return Err("the refreshed report differs from a full count".into());
+    }
+    println!("{backend}: refreshed report equals a full count");
     Ok(())
 }
