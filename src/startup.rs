@@ -54,6 +54,8 @@ impl Application {
                 "demo county loaded"
             );
         }
+        // The first report after a restart should not pay for counting the county.
+        crate::reports::cache::warm(report_pool.clone());
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let state = web::Data::new(AppState {

@@ -677,7 +677,7 @@ fn push_batch(
         let village = &villages[rng.gen_range(0..villages.len())];
         match k % 10 {
             // A new resident, and a contract for every other one.
-            0 | 1 | 2 => {
+            0..=2 => {
                 let birth = NaiveDate::from_ymd_opt(1950 + rng.gen_range(0..60), 3, 1).unwrap();
                 let idn = jiayi::domain::id_number::IdNumber::generate("110105", birth, rng.gen_range(0..1000), 'F');
                 let rid = uuid();
@@ -781,10 +781,10 @@ fn time_after_writes(
     reader: &Auth,
     region: &str,
     by: GroupBy,
-    iterations: usize,
-    batch: usize,
+    args: &Args,
     rng: &mut StdRng,
 ) -> Result<(Duration, Duration, std::collections::BTreeMap<String, usize>), AppError> {
+    let (iterations, batch) = (args.iterations, args.batch);
     let q = CoverageQuery {
         region: region.into(),
         period: YEAR.to_string(),
@@ -899,17 +899,8 @@ fn main() -> Result<(), String> {
         (town.as_str(), GroupBy::Village, "township by village"),
     ] {
         let reader = if by == GroupBy::Township { &admin } else { &sup };
-        let (p50, p95, statuses) = time_after_writes(
-            &mut conn,
-            &lead,
-            reader,
-            region,
-            by,
-            args.iterations,
-            args.batch,
-            &mut rng,
-        )
-        .map_err(|e| e.to_string())?;
+        let (p50, p95, statuses) =
+            time_after_writes(&mut conn, &lead, reader, region, by, &args, &mut rng).map_err(|e| e.to_string())?;
         println!(
             "{backend}: {what}, first report after a push of {} ops: p50 {:.1} ms, p95 {:.1} ms ({} runs; ops {statuses:?})",
             args.batch,

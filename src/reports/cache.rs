@@ -546,3 +546,36 @@ pub fn detail_stats() -> (usize, usize) {
     }
     (n, bytes)
 }
+
+/// Counts the current year of every county in the background, so that the first report
+/// after a restart reads a warm entry (or waits for this count rather than starting its own).
+pub fn warm(pool: crate::db::Pool) {
+    let spawned = std::thread::Builder::new().name("report-warm".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        let result = (|| -> Result<usize, AppError> {
+            use diesel::prelude::*;
+            let mut conn = pool.get().map_err(AppError::internal)?;
+            let counties: Vec<String> = crate::schema::regions::table
+                .filter(crate::schema::regions::level.eq("county"))
+                .select(crate::schema::regions::code)
+                .load(&mut *conn)?;
+            let year = chrono::Datelike::year(&crate::time::today_cst());
+            let p = Period::parse(&year.to_string())?;
+            for c in &counties {
+                count(&mut conn, c, &CodeRange::prefix(&c[..6]), &p)?;
+            }
+            Ok(counties.len())
+        })();
+        match result {
+            Ok(n) => tracing::info!(
+                counties = n,
+                ms = started.elapsed().as_millis() as u64,
+                "report facts warmed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "report facts not warmed"),
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "report warm-up not started");
+    }
+}
