@@ -234,7 +234,8 @@ fn moves_cte(q: &mut Sql, county: &str, t: Target, d: &Dates) {
         .b(d.end.clone())
         .s(&format!(
             " THEN m.moved_on || {rec} || m.from_village END)), 24) AS village \
-             FROM resident_moves m WHERE m.county_code = "
+             FROM resident_moves m WHERE m.county_code{}",
+            county_eq(t)
         ))
         .b(county);
     only_ids(q, "m.resident_id", t);
@@ -278,6 +279,17 @@ fn only_cand(q: &mut Sql, col: &str, t: Target) {
     }
 }
 
+/// ` = ` before a county code, or (a few residents asked for) ` || '' = `: the county
+/// condition then cannot pick a county index, so SQLite reads each table through its
+/// resident index for just those residents instead of the county's year of rows.
+fn county_eq(t: Target) -> &'static str {
+    if t.ids.is_some() {
+        " || '' = "
+    } else {
+        " = "
+    }
+}
+
 /// Restricts a resident id column to the residents asked for, if any.
 fn only_ids(q: &mut Sql, col: &str, t: Target) {
     if let Some(ids) = t.ids {
@@ -296,7 +308,7 @@ fn only_ids(q: &mut Sql, col: &str, t: Target) {
 /// and the range itself are checked again once their end-of-period village is known).
 fn live_residents(q: &mut Sql, county: &str, t: Target, d: &Dates) {
     if t.ids.is_some() {
-        q.s("r.county_code = ").b(county);
+        q.s("r.county_code").s(county_eq(t)).b(county);
         only_ids(q, "r.id", t);
     } else if t.range.whole_county() {
         // `|| ''` keeps SQLite off the county index: reading the whole table in order is
@@ -320,8 +332,9 @@ fn in_effect(q: &mut Sql, d: &Dates) {
         .b(d.start.clone());
 }
 
-fn live_visits(q: &mut Sql, county: &str, d: &Dates) {
-    q.s("v.county_code = ")
+fn live_visits(q: &mut Sql, county: &str, t: Target, d: &Dates) {
+    q.s("v.county_code")
+        .s(county_eq(t))
         .b(county)
         .s(" AND v.occurred_on >= ")
         .b(d.start.clone())
@@ -330,8 +343,9 @@ fn live_visits(q: &mut Sql, county: &str, d: &Dates) {
         .s(" AND v.amended_by IS NULL AND v.deleted = FALSE");
 }
 
-fn live_surveys(q: &mut Sql, county: &str, d: &Dates) {
-    q.s("s.county_code = ")
+fn live_surveys(q: &mut Sql, county: &str, t: Target, d: &Dates) {
+    q.s("s.county_code")
+        .s(county_eq(t))
         .b(county)
         .s(" AND s.answered_on >= ")
         .b(d.start.clone())
@@ -351,8 +365,9 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     // Key: effective_from (10) + signed_at (13) + id (36) + team_id (from position 60).
     q.s(&format!(
         ", pc AS (SELECT c.resident_id, SUBSTR(MAX(c.effective_from || {} || c.id || c.team_id), 60) AS team_id \
-         FROM contracts c WHERE c.county_code = ",
-        instant_key("c.signed_at")
+         FROM contracts c WHERE c.county_code{}",
+        instant_key("c.signed_at"),
+        county_eq(t)
     ))
     .b(county)
     .s(" AND ");
@@ -364,7 +379,7 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     for t in RECORDED_TAGS {
         q.s(&format!(", MAX(CASE WHEN tag = '{t}' THEN 1 ELSE 0 END) AS t_{t}"));
     }
-    q.s(" FROM resident_tags WHERE county_code = ").b(county);
+    q.s(" FROM resident_tags WHERE county_code").s(county_eq(t)).b(county);
     only_ids(&mut q, "resident_id", t);
     q.s(" GROUP BY resident_id)");
     // Residents with their end-of-period village and flags.
@@ -405,7 +420,7 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
              CASE WHEN v.fasting_glucose < 7.0 THEN '1' ELSE '0' END END) AS dm_last \
          FROM visits v WHERE "
     ));
-    live_visits(&mut q, county, d);
+    live_visits(&mut q, county, t, d);
     only_cand(&mut q, "v.resident_id", t);
     q.s(" GROUP BY v.resident_id)");
     // The latest response in the period that answers each item. Key as for visits.
@@ -418,7 +433,7 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
              CASE WHEN s.aware = TRUE THEN '1' ELSE '0' END END) AS aware_last \
          FROM survey_responses s WHERE "
     ));
-    live_surveys(&mut q, county, d);
+    live_surveys(&mut q, county, t, d);
     only_cand(&mut q, "s.resident_id", t);
     q.s(" GROUP BY s.resident_id)");
     let measures = resident_measures();
@@ -617,10 +632,12 @@ fn contract_query(county: &str, t: Target, d: &Dates) -> Sql {
             " THEN 1 ELSE 0 END AS exp_in, CASE WHEN EXISTS (SELECT 1 FROM contracts s WHERE s.renews = c.id \
              AND s.resident_id = c.resident_id AND s.deleted = FALSE AND s.status IN ({counting})) THEN 1 ELSE 0 END AS ren \
              FROM contracts c JOIN residents r ON r.id = c.resident_id LEFT JOIN mv ON mv.resident_id = r.id \
-             WHERE c.county_code = "
+             WHERE c.county_code{}",
+            county_eq(t)
         ))
-        .b(county)
-        .s(&format!(" AND c.deleted = FALSE AND c.status IN ({counting}) AND (("))
+        .b(county);
+    only_ids(&mut q, "c.resident_id", t);
+    q.s(&format!(" AND c.deleted = FALSE AND c.status IN ({counting}) AND (("))
         .s("c.signed_on >= ")
         .b(d.start.clone())
         .s(" AND c.signed_on <= ")
