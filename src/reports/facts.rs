@@ -226,7 +226,8 @@ fn instant_key(col: &str) -> String {
 /// Keys: moved_on (10) + recorded_at (13) + village (12, from position 24).
 fn moves_cte(q: &mut Sql, county: &str, t: Target, d: &Dates) {
     let rec = instant_key("m.recorded_at");
-    q.s("mv AS (SELECT resident_id, SUBSTR(COALESCE(MAX(CASE WHEN m.moved_on <= ")
+    q.s(&cte("mv", t))
+        .s("SELECT resident_id, SUBSTR(COALESCE(MAX(CASE WHEN m.moved_on <= ")
         .b(d.end.clone())
         .s(&format!(
             " THEN m.moved_on || {rec} || m.to_village END), MIN(CASE WHEN m.moved_on > "
@@ -287,6 +288,17 @@ fn county_eq(t: Target) -> &'static str {
         " || '' = "
     } else {
         " = "
+    }
+}
+
+/// How a per-resident aggregate is declared. For a few residents asked for it is
+/// `MATERIALIZED`: PostgreSQL estimates one row per aggregate and would run each one again
+/// for every resident in a nested loop (335 ms for 250 residents, 28 ms materialized).
+fn cte(name: &str, t: Target) -> String {
+    if t.ids.is_some() {
+        format!("{name} AS MATERIALIZED (")
+    } else {
+        format!("{name} AS (")
     }
 }
 
@@ -364,8 +376,9 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     // The resident's contract for the period: the latest in effect (one team per resident).
     // Key: effective_from (10) + signed_at (13) + id (36) + team_id (from position 60).
     q.s(&format!(
-        ", pc AS (SELECT c.resident_id, SUBSTR(MAX(c.effective_from || {} || c.id || c.team_id), 60) AS team_id \
+        ", {}SELECT c.resident_id, SUBSTR(MAX(c.effective_from || {} || c.id || c.team_id), 60) AS team_id \
          FROM contracts c WHERE c.county_code{}",
+        cte("pc", t),
         instant_key("c.signed_at"),
         county_eq(t)
     ))
@@ -375,7 +388,7 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     only_cand(&mut q, "c.resident_id", t);
     q.s(" GROUP BY c.resident_id)");
     // Recorded tags, one row per resident.
-    q.s(", tg AS (SELECT resident_id, 1 AS t_any");
+    q.s(", ").s(&cte("tg", t)).s("SELECT resident_id, 1 AS t_any");
     for t in RECORDED_TAGS {
         q.s(&format!(", MAX(CASE WHEN tag = '{t}' THEN 1 ELSE 0 END) AS t_{t}"));
     }
@@ -406,8 +419,9 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     // Key: occurred_at (13) + id (36) + controlled flag (position 50).
     let fu = quoted(&FOLLOWUP_KINDS);
     let at = instant_key("v.occurred_at");
+    let va = cte("va", t);
     q.s(&format!(
-        ", va AS (SELECT v.resident_id, \
+        ", {va}SELECT v.resident_id, \
          SUM(CASE WHEN v.kind = 'htn_followup' THEN 1 ELSE 0 END) AS htn_n, \
          SUM(CASE WHEN v.kind = 'dm_followup' THEN 1 ELSE 0 END) AS dm_n, \
          SUM(CASE WHEN v.kind = 'smi_followup' THEN 1 ELSE 0 END) AS smi_n, \
@@ -425,8 +439,9 @@ fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     q.s(" GROUP BY v.resident_id)");
     // The latest response in the period that answers each item. Key as for visits.
     let at = instant_key("s.answered_at");
+    let sa = cte("sa", t);
     q.s(&format!(
-        ", sa AS (SELECT s.resident_id, \
+        ", {sa}SELECT s.resident_id, \
          MAX(CASE WHEN s.satisfied IS NOT NULL THEN {at} || s.id || \
              CASE WHEN s.satisfied = TRUE THEN '1' ELSE '0' END END) AS sat_last, \
          MAX(CASE WHEN s.aware IS NOT NULL THEN {at} || s.id || \
