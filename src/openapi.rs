@@ -39,6 +39,10 @@ use crate::http;
         http::reports::trend,
         http::reports::upload_population,
         http::reports::review_count,
+        // Work list and questionnaire versions.
+        http::worklist::worklist,
+        http::questionnaires::list,
+        http::questionnaires::create,
     ),
     components(schemas(
         crate::error::ErrorBody,
@@ -54,6 +58,10 @@ use crate::http;
         crate::sync::pull::PulledChange,
         crate::reports::denominators::PopulationRow,
         crate::domain::contract::transition::TransitionData,
+        // Work list and questionnaire versions.
+        crate::domain::worklist::Worklist,
+        crate::domain::questionnaire::NewQuestionnaire,
+        crate::domain::questionnaire::QuestionnaireView,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -63,6 +71,8 @@ use crate::http;
         (name = "sync", description = "Tablet sync protocol v1"),
         (name = "reports", description = "Coverage indicators"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "teams", description = "Team work list: follow-ups, recalls, referrals, renewals, elderly checks"),
+        (name = "surveys", description = "Questionnaire versions"),
     )
 )]
 pub struct ApiDoc;
