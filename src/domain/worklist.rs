@@ -184,25 +184,26 @@ pub fn authorise(auth: &Auth, team: &Team) -> Result<(), AppError> {
     }
 }
 
-/// A team's residents, as SQL: live, not merged away, living in one of its villages now.
-struct TeamResidents {
-    sql: String,
-    binds: Vec<Bind>,
-}
+/// Residents per query when a query names them: well under every backend's limit on
+/// bound parameters, and large enough that a 5,000-resident team takes five queries.
+const CHUNK: usize = 1000;
 
-impl TeamResidents {
-    fn new(county: &str, villages: &[String]) -> TeamResidents {
-        let marks = vec!["?"; villages.len()].join(", ");
-        let mut binds = vec![Bind::from(county)];
-        binds.extend(villages.iter().map(|v| Bind::from(v.as_str())));
-        TeamResidents {
-            sql: format!(
-                "SELECT r.id FROM residents r WHERE r.county_code = ? AND r.village_code IN ({marks}) \
-                 AND r.deleted = FALSE AND r.merged_into IS NULL"
-            ),
-            binds,
-        }
+/// Runs `sql` (ending in `IN (` + placeholders + `)` for the resident ids, marked `{ids}`)
+/// once per chunk of residents, with `leading` bound before the ids. The resident list was
+/// read once; naming the ids keeps each query on its resident index instead of reading the
+/// team's residents again.
+fn per_chunk<T>(conn: &mut DbConn, sql: &str, leading: &[Bind], ids: &[String]) -> Result<Vec<T>, AppError>
+where
+    T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
+{
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut binds = leading.to_vec();
+        binds.extend(chunk.iter().map(|id| Bind::from(id.as_str())));
+        out.extend(raw::load::<T>(conn, &sql.replace("{ids}", &marks), &binds)?);
     }
+    Ok(out)
 }
 
 #[derive(QueryableByName)]
@@ -266,7 +267,7 @@ fn quoted(list: &[&str]) -> String {
 /// The last two live follow-ups of each kind per resident, on or before `on`.
 fn last_followups(
     conn: &mut DbConn,
-    team: &TeamResidents,
+    ids: &[String],
     on: NaiveDate,
 ) -> Result<HashMap<(String, Condition), Vec<FollowupVisit>>, AppError> {
     let kinds: Vec<&str> = Condition::ALL.iter().map(|c| c.visit_kind()).collect();
@@ -275,13 +276,10 @@ fn last_followups(
          SELECT v.resident_id, v.kind, v.id, v.occurred_at, v.occurred_on, v.systolic, v.diastolic, v.fasting_glucose, \
          ROW_NUMBER() OVER (PARTITION BY v.resident_id, v.kind ORDER BY v.occurred_at DESC, v.id DESC) AS rn \
          FROM visits v WHERE v.kind IN ({}) AND v.deleted = FALSE AND v.amended_by IS NULL \
-         AND v.occurred_on <= ? AND v.resident_id IN ({})) t WHERE t.rn <= 2",
+         AND v.occurred_on <= ? AND v.resident_id IN ({{ids}})) t WHERE t.rn <= 2",
         quoted(&kinds),
-        team.sql
     );
-    let mut binds = vec![Bind::from(fmt_date(on))];
-    binds.extend(team.binds.iter().cloned());
-    let rows: Vec<FollowupRow> = raw::load(conn, &sql, &binds)?;
+    let rows: Vec<FollowupRow> = per_chunk(conn, &sql, &[Bind::from(fmt_date(on))], ids)?;
     let mut out: HashMap<(String, Condition), Vec<FollowupVisit>> = HashMap::new();
     for r in rows {
         let (Some(condition), Some(occurred_on)) = (Condition::of_kind(&r.kind), parse_date(&r.occurred_on)) else {
@@ -384,16 +382,15 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
             },
         );
     }
-    let team_residents = TeamResidents::new(&team.county_code, &villages);
+    let ids: Vec<String> = people.keys().cloned().collect();
 
     // Follow-up duty, recalls and referrals.
     let tags: Vec<&str> = Condition::ALL.iter().map(|c| c.tag()).collect();
     let tag_sql = format!(
-        "SELECT t.resident_id, t.tag FROM resident_tags t WHERE t.tag IN ({}) AND t.resident_id IN ({})",
+        "SELECT t.resident_id, t.tag FROM resident_tags t WHERE t.tag IN ({}) AND t.resident_id IN ({{ids}})",
         quoted(&tags),
-        team_residents.sql
     );
-    let tagged: HashSet<(String, Condition)> = raw::load::<TagRow>(conn, &tag_sql, &team_residents.binds)?
+    let tagged: HashSet<(String, Condition)> = per_chunk::<TagRow>(conn, &tag_sql, &[], &ids)?
         .into_iter()
         .filter_map(|t| {
             Condition::ALL
@@ -402,7 +399,7 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
                 .map(|c| (t.resident_id, c))
         })
         .collect();
-    let followups = last_followups(conn, &team_residents, on)?;
+    let followups = last_followups(conn, &ids, on)?;
     for (id, p) in &people {
         for condition in Condition::ALL {
             let key = (id.clone(), condition);
@@ -472,20 +469,22 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
     let until = on
         .checked_add_days(Days::new(EXPIRING_WITHIN_DAYS))
         .unwrap_or(NaiveDate::MAX);
+    // A contract's village follows its resident's moves, so the team's villages find them
+    // in one query; the resident must still be one of the team's live residents.
     let contract_sql = format!(
         "SELECT c.id, c.resident_id, c.team_id, c.effective_to FROM contracts c WHERE c.county_code = ? \
-         AND c.deleted = FALSE AND c.status IN ({}) AND c.ended_on IS NULL AND c.effective_from <= ? \
-         AND c.effective_to >= ? AND c.effective_to <= ? AND c.resident_id IN ({})",
+         AND c.village_code IN ({}) AND c.deleted = FALSE AND c.status IN ({}) AND c.ended_on IS NULL \
+         AND c.effective_from <= ? AND c.effective_to >= ? AND c.effective_to <= ?",
+        vec!["?"; villages.len()].join(", "),
         quoted(&[status::SIGNED, status::ACTIVE]),
-        team_residents.sql
     );
-    let mut binds = vec![
-        Bind::from(team.county_code.as_str()),
+    let mut binds = vec![Bind::from(team.county_code.as_str())];
+    binds.extend(villages.iter().map(|v| Bind::from(v.as_str())));
+    binds.extend([
         Bind::from(fmt_date(on)),
         Bind::from(fmt_date(on)),
         Bind::from(fmt_date(until)),
-    ];
-    binds.extend(team_residents.binds.iter().cloned());
+    ]);
     for c in raw::load::<ContractRow>(conn, &contract_sql, &binds)? {
         let (Some(p), Some(to)) = (people.get(&c.resident_id), parse_date(&c.effective_to)) else {
             continue;
@@ -502,18 +501,14 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
     }
 
     // Aged 65 and over on the date, no elderly health check this calendar year.
-    let check_sql = format!(
-        "SELECT v.resident_id, MAX(v.occurred_on) AS last_on FROM visits v WHERE v.kind = 'elderly_check' \
-         AND v.deleted = FALSE AND v.amended_by IS NULL AND v.occurred_on <= ? AND v.resident_id IN ({}) \
-         GROUP BY v.resident_id",
-        team_residents.sql
-    );
-    let mut binds = vec![Bind::from(fmt_date(on))];
-    binds.extend(team_residents.binds.iter().cloned());
-    let last_check: HashMap<String, NaiveDate> = raw::load::<CheckRow>(conn, &check_sql, &binds)?
-        .into_iter()
-        .filter_map(|r| parse_date(&r.last_on).map(|d| (r.resident_id, d)))
-        .collect();
+    let check_sql = "SELECT v.resident_id, MAX(v.occurred_on) AS last_on FROM visits v \
+        WHERE v.kind = 'elderly_check' AND v.deleted = FALSE AND v.amended_by IS NULL AND v.occurred_on <= ? \
+        AND v.resident_id IN ({ids}) GROUP BY v.resident_id";
+    let last_check: HashMap<String, NaiveDate> =
+        per_chunk::<CheckRow>(conn, check_sql, &[Bind::from(fmt_date(on))], &ids)?
+            .into_iter()
+            .filter_map(|r| parse_date(&r.last_on).map(|d| (r.resident_id, d)))
+            .collect();
     let year_start = NaiveDate::from_ymd_opt(on.year(), 1, 1).expect("1 January");
     for (id, p) in &people {
         let Some(birth) = p.birth else { continue };
