@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod cli;
 mod dashboard_browser;
+mod domain_rules;
 mod helpers;
 mod operations;
 mod questionnaires;
