@@ -14,4 +14,5 @@ mod reports;
 mod residents;
 mod sync;
 mod sync_scenarios;
+mod transitions;
 mod worklist;

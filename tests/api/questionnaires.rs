@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, id_number, spawn_app, Session, TestApp};
+use crate::helpers::{assert_error, spawn_app, Session, TestApp};
 use jiayi::schema::{questionnaires, survey_responses};
 
 const TOWNSHIP_1: &str = "431126100000";
@@ -357,7 +357,9 @@ async fn old_tablets_keep_answering_and_each_response_is_judged_by_its_version()
             &id,
             at,
             json!({ "village_code": VILLAGE, "name": format!("答卷人{i}"), "sex": "F", "birth_date": birth,
-                    "id_number": id_number(birth, 'F'), "tags": [] }),
+                    "id_number": jiayi::domain::id_number::IdNumber::generate(
+                        "110108", chrono::NaiveDate::from_ymd_opt(1960, 3, 3).unwrap(), 2 * i as u32, 'F').expose(),
+                    "tags": [] }),
         ));
         residents.push(id);
     }

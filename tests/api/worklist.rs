@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, id_number, spawn_app, Session, TestApp};
+use crate::helpers::{assert_error, spawn_app, Session, TestApp};
 
 const TOWNSHIP_1: &str = "431126100000";
 const TOWNSHIP_2: &str = "431126101000";
@@ -18,6 +18,15 @@ const DATE: &str = "2026-08-20";
 fn op(entity: &str, action: &str, id: &str, recorded_at: &str, data: Value) -> Value {
     json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
             "recorded_at": recorded_at, "data": data })
+}
+
+/// A different ID-number area per village, so two plans never hand out the same number.
+fn area(village: &str) -> &'static str {
+    if village == VILLAGE {
+        "110106"
+    } else {
+        "110107"
+    }
 }
 
 fn at(day: &str) -> String {
@@ -65,19 +74,24 @@ async fn new_team(app: &TestApp) -> (Session, String) {
 struct Plan {
     ops: Vec<Value>,
     ids: std::collections::HashMap<String, String>,
+    /// Sequence numbers of the ID numbers handed out: no two residents share one (a
+    /// shared number would be a duplicate candidate, not a new resident).
+    seq: u32,
 }
 
 impl Plan {
     fn resident(&mut self, name: &str, village: &str, birth: &str, tags: &[&str], registered: &str) -> String {
         let id = Uuid::now_v7().to_string();
-        let sex = 'M';
+        self.seq += 2;
+        let born = chrono::NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
+        let number = jiayi::domain::id_number::IdNumber::generate(area(village), born, self.seq, 'M');
         self.ops.push(op(
             "resident",
             "create",
             &id,
             &at(registered),
             json!({ "village_code": village, "name": name, "sex": "M", "birth_date": birth,
-                    "id_number": id_number(birth, sex), "tags": tags }),
+                    "id_number": number.expose(), "tags": tags }),
         ));
         self.ids.insert(name.to_string(), id.clone());
         id
