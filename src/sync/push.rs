@@ -297,7 +297,11 @@ fn fast_path_context(
             .filter(contracts::deleted.eq(false))
             .filter(contracts::status.eq_any([contract::status::SIGNED, contract::status::ACTIVE]))
             .filter(contracts::ended_on.is_null())
-            .select((contracts::resident_id, contracts::effective_from, contracts::effective_to))
+            .select((
+                contracts::resident_id,
+                contracts::effective_from,
+                contracts::effective_to,
+            ))
             .load(conn)?;
         for (r, from, to) in rows {
             if let (Some(from), Some(to)) = (contract::stored_date(&from), contract::stored_date(&to)) {
@@ -306,7 +310,10 @@ fn fast_path_context(
         }
     }
     let signing = if new.iter().any(|(e, _)| e == "contract") {
-        Some((contract::catalog(conn)?, contract::term_months(conn, &auth.county_code)?))
+        Some((
+            contract::catalog(conn)?,
+            contract::term_months(conn, &auth.county_code)?,
+        ))
     } else {
         None
     };
@@ -365,7 +372,7 @@ fn rejected(op_id: &str, e: &AppError) -> OpResult {
 
 /// Applies one op; only a database failure escapes (and aborts the batch for a retry).
 fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<OpResult, AppError> {
-    let op: PushOp = match serde_json::from_value(raw.clone()) {
+    let op: PushOp = match PushOp::deserialize(raw) {
         Ok(op) => op,
         Err(e) => {
             let op_id = raw.get("op_id").and_then(|v| v.as_str()).unwrap_or("");
@@ -557,7 +564,7 @@ fn apply_fast(
 
 /// An op's `data` as the entity's wire type; a mismatch is a per-op refusal.
 fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, AppError> {
-    serde_json::from_value(v.clone()).map_err(|e| {
+    T::deserialize(v).map_err(|e| {
         AppError::invalid(
             "invalid_field",
             "data",

@@ -300,8 +300,16 @@ async fn twins_and_double_signings_inside_one_batch_are_caught() {
 
     // Rows written together carry their final change-log positions.
     let provisional: i64 = app.db(|c| {
-        let r: i64 = residents::table.filter(residents::change_seq.le(0)).count().get_result(c).unwrap();
-        let k: i64 = contracts::table.filter(contracts::change_seq.le(0)).count().get_result(c).unwrap();
+        let r: i64 = residents::table
+            .filter(residents::change_seq.le(0))
+            .count()
+            .get_result(c)
+            .unwrap();
+        let k: i64 = contracts::table
+            .filter(contracts::change_seq.le(0))
+            .count()
+            .get_result(c)
+            .unwrap();
         r + k
     });
     assert_eq!(provisional, 0);
