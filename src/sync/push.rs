@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::db::{write_tx, DbConn};
+use crate::db::{write_tx_retrying, DbConn};
 use crate::domain::contract;
 use crate::domain::id_number::IdNumber;
 use crate::domain::resident::{self, Resident};
@@ -113,7 +113,7 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
         ));
     }
     let now = now_ms();
-    let results = write_tx(conn, |c| {
+    let results = write_tx_retrying(conn, |c| {
         diesel::update(devices::table.find(&auth.device_id))
             .set(devices::last_seen_at.eq(now))
             .execute(c)?;
@@ -277,6 +277,8 @@ fn fast_path_context(
         .filter_map(|n| IdNumber::parse(&n).ok())
         .map(|n| n.keyed_hash(id_hash_secret))
         .collect();
+    // A batch registering the same person at the same moment waits for this one (PostgreSQL).
+    resident::serialise_on_all(conn, &hashes)?;
     let mut id_hashes_taken = HashSet::new();
     for chunk in hashes.chunks(500) {
         id_hashes_taken.extend(
@@ -290,6 +292,9 @@ fn fast_path_context(
         );
     }
     let signed_for = referring(&["contract"]);
+    // A batch signing the same resident at the same moment waits for this one (PostgreSQL),
+    // so the contracts in effect read here stay true until commit.
+    resident::lock_rows(conn, &signed_for)?;
     let mut in_effect: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
     for chunk in signed_for.chunks(500) {
         let rows: Vec<(String, String, String)> = contracts::table

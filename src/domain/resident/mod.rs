@@ -320,6 +320,58 @@ pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::auth::Scope, id: &str)
     }
 }
 
+/// On PostgreSQL, makes concurrent transactions that name the same key (an ID-number hash)
+/// wait for each other until commit. Without it, two tablets registering the same person
+/// at the same moment each miss the other's uncommitted row and neither is flagged as a
+/// duplicate. SQLite has one writer at a time anyway.
+fn serialise_on(conn: &mut DbConn, key: &str) -> Result<(), AppError> {
+    serialise_on_all(conn, &[key.to_string()])
+}
+
+/// [`serialise_on`] for several keys, taken in sorted order so that two batches naming
+/// the same keys cannot deadlock on them.
+pub(crate) fn serialise_on_all(conn: &mut DbConn, keys: &[String]) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        let mut keys: Vec<&String> = keys.iter().collect();
+        keys.sort();
+        keys.dedup();
+        for chunk in keys.chunks(500) {
+            let marks = vec!["(?)"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT CAST(COUNT(pg_advisory_xact_lock(hashtext(x))) AS BIGINT) AS n \
+                 FROM (SELECT x FROM (VALUES {marks}) AS v(x) ORDER BY x) AS s"
+            );
+            let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
+            crate::db::raw::execute(conn, &sql, &binds)?;
+        }
+    }
+    Ok(())
+}
+
+/// Locks a resident's row until the transaction ends (PostgreSQL; SQLite has one writer
+/// at a time). Two concurrent edits from the same base version must merge one after the
+/// other: unlocked, both read the old field clock, both apply as plain edits, and the
+/// later commit silently overwrites the earlier one with no conflict recorded.
+pub(crate) fn lock_row(conn: &mut DbConn, id: &str) -> Result<(), AppError> {
+    lock_rows(conn, &[id.to_string()])
+}
+
+/// [`lock_row`] for several residents, in id order so that two batches cannot deadlock.
+pub(crate) fn lock_rows(conn: &mut DbConn, ids: &[String]) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT id FROM residents WHERE id IN ({marks}) ORDER BY id FOR UPDATE");
+            let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
+            crate::db::raw::execute(conn, &sql, &binds)?;
+        }
+    }
+    Ok(())
+}
+
 /// Registers a resident. The same ID number already registered in the county (two teams
 /// offline) is stored too, and a duplicate candidate goes to the review queue.
 pub fn create(
@@ -339,6 +391,7 @@ pub fn create(
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
+    serialise_on(conn, &id_hash)?;
     let twin: Option<String> = residents::table
         .filter(residents::county_code.eq(&county))
         .filter(residents::id_hash.eq(&id_hash))
