@@ -194,10 +194,13 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
 
 /// A valid ID number (GB 11643) for a birth date and sex, unique per call.
 pub fn id_number(birth: &str, sex: char) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let d = chrono::NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
-    let seq = (Uuid::new_v4().as_u128() % 1000) as u32;
-    // A different area code from the demo county's so it never collides with demo residents.
-    jiayi::domain::id_number::IdNumber::generate("110105", d, seq, sex)
+    // A counter, not chance: 500 even sequence numbers (made odd for men) per area code.
+    // Area codes 11xxxx are not the demo county's, so they never collide with demo residents.
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let area = format!("11{:04}", (n / 500) % 10_000);
+    jiayi::domain::id_number::IdNumber::generate(&area, d, (n % 500) * 2, sex)
         .expose()
         .to_string()
 }
