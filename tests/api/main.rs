@@ -3,9 +3,13 @@
 
 mod admin;
 mod auth;
+mod authz;
 mod cli;
+mod contract;
 mod dashboard_browser;
+mod fuzz;
 mod helpers;
+mod hostile;
 mod operations;
 mod report_exactness;
 mod reports;
