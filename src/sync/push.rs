@@ -288,16 +288,28 @@ fn rejected(op_id: &str, e: &AppError) -> OpResult {
 
 /// Applies one op; only a database failure escapes (and aborts the batch for a retry).
 fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<OpResult, AppError> {
+    // A replayed op answers its first result, even one too malformed to parse: a retried
+    // batch must never trip over its own earlier refusals.
+    let raw_op_id = raw
+        .get("op_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.hyphenated().to_string());
+    if let Some(first) = raw_op_id.as_ref().and_then(|id| first_result(b, id)) {
+        let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
+        r.status = "duplicate".into();
+        return Ok(r);
+    }
     let op: PushOp = match serde_json::from_value(raw.clone()) {
         Ok(op) => op,
         Err(e) => {
-            let op_id = raw.get("op_id").and_then(|v| v.as_str()).unwrap_or("");
             let err = AppError::invalid(
                 "malformed_op",
                 "ops",
                 crate::error::without_quoted_values(&e.to_string()),
             );
-            return refuse(conn, b, raw, None, op_id, &err);
+            // Only a UUID op id is remembered, in the canonical form replays are looked up by.
+            return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
         }
     };
     let op_id = match uuid::Uuid::parse_str(&op.op_id) {
@@ -307,12 +319,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             return refuse(conn, b, raw, Some(&op.entity), "", &err);
         }
     };
-    let first = b
-        .replayed
-        .get(&op_id)
-        .cloned()
-        .or_else(|| b.journal.borrow().seen.get(&op_id).cloned());
-    if let Some(first) = first {
+    if let Some(first) = first_result(b, &op_id) {
         let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
         r.status = "duplicate".into();
         return Ok(r);
@@ -401,6 +408,14 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
     }
     remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
     Ok(result)
+}
+
+/// The first result of an op id seen in an earlier batch or earlier in this one.
+fn first_result(b: &Batch, op_id: &str) -> Option<String> {
+    b.replayed
+        .get(op_id)
+        .cloned()
+        .or_else(|| b.journal.borrow().seen.get(op_id).cloned())
 }
 
 /// An op's `data` as the entity's wire type; a mismatch is a per-op refusal.

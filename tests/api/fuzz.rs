@@ -297,3 +297,38 @@ async fn arbitrary_bytes_to_the_push_endpoint_answer_4xx_in_the_error_shape() {
         "the server still answers"
     );
 }
+
+/// Found by the generator above: a retried batch whose earlier answer was lost must get
+/// the first answers again, even for ops too malformed to parse; it used to fail whole
+/// (409) on its own earlier refusal, which blocked the tablet's queue for good.
+#[tokio::test]
+async fn a_retried_batch_with_malformed_ops_answers_their_first_results() {
+    let app = spawn_app_with(|_| {}).await;
+    let doctor = app.login("doctor1").await;
+    let (now, _) = now_cst();
+    let op_id = uuid::Uuid::now_v7();
+    let malformed = |op_id: String| {
+        json!({ "op_id": op_id, "entity": "resident", "action": "create", "id": uuid::Uuid::now_v7().to_string(),
+                "recorded_at": now, "data": {}, "unexpected": 1 })
+    };
+    let ops = vec![
+        malformed(op_id.to_string()),
+        malformed(uuid::Uuid::now_v7().to_string().to_uppercase()),
+        malformed("not-a-uuid".into()),
+    ];
+    let first = app.push(&doctor, ops.clone()).await;
+    for r in first["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "rejected", "{first}");
+        assert_eq!(r["error"]["code"], "malformed_op", "{first}");
+    }
+    let again = app.push(&doctor, ops).await;
+    let statuses: Vec<&str> = again["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    // Ops with a UUID op id are remembered; one without cannot be, and is judged again.
+    assert_eq!(statuses, ["duplicate", "duplicate", "rejected"], "{again}");
+    assert_eq!(again["results"][0]["error"]["code"], "malformed_op");
+}
