@@ -186,7 +186,7 @@ pub struct AuditView {
     /// Entity id.
     pub entity_id: Option<String>,
     /// Detail (codes and ids, never personal data).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
 }
 

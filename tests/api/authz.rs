@@ -146,9 +146,13 @@ pub struct World {
     pub resident_b: String,
     pub blob_b: String,
     pub missing_blob_b: String,
+    /// Team B's resident's ID number, which no response may contain in clear.
+    pub id_number_b: String,
     counter: AtomicUsize,
 }
 
+/// Team B's resident's phone: in clear only to team B.
+pub const PHONE_B: &str = "13912345678";
 pub const TOWNSHIP_X: &str = "431126100000";
 pub const TOWNSHIP_Y: &str = "431126101000";
 pub const OTHER_COUNTY: &str = "431199000000";
@@ -238,7 +242,9 @@ pub async fn world() -> World {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let missing_blob_b = sha_hex(Uuid::new_v4().as_bytes());
-    let (resident_b, r1) = resident_op(&village_b, "1960-05-01", 'M', &[]);
+    let (resident_b, mut r1) = resident_op(&village_b, "1960-05-01", 'M', &[]);
+    r1["data"]["phone"] = json!(PHONE_B);
+    let id_number_b = r1["data"]["id_number"].as_str().unwrap().to_string();
     let (resident_2, r2) = resident_op(&village_b, "1962-07-02", 'F', &[]);
     let (_, mut c1) = contract_op(&resident_b, &team_b, &["BASIC"]);
     c1["data"]["signature_sha256"] = json!(blob_b);
@@ -261,6 +267,7 @@ pub async fn world() -> World {
         resident_b,
         blob_b,
         missing_blob_b,
+        id_number_b,
         counter: AtomicUsize::new(0),
     }
 }
@@ -509,6 +516,13 @@ async fn every_operation_is_classified_and_every_caller_gets_what_the_matrix_say
             cells += 1;
             if let Err(e) = check(outcome, method, status, &body, &secrets) {
                 failures.push(format!("{method} {path} as {}: {e}", caller.name));
+            }
+            // PII: an ID number never in clear; a phone in clear to its own team only.
+            if body.contains(&w.id_number_b) || body.contains(&w.id_number_b[..17]) {
+                failures.push(format!("{method} {path} as {}: an ID number in clear", caller.name));
+            }
+            if caller.name != "doctor_team_b" && body.contains(PHONE_B) {
+                failures.push(format!("{method} {path} as {}: team B's phone in clear", caller.name));
             }
         }
         for caller in [&anonymous, &expired, &revoked] {
