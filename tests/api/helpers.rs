@@ -65,7 +65,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
                 .unwrap_or_else(|e| panic!("JIAYI_TEST_LOG_FILE {path}: {e}"));
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+            // A line per request span as it closes (method, path and query, status), so
+            // every URL the suite sent is searched too.
             let _ = tracing_subscriber::fmt()
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
                 .with_env_filter(filter)
                 .with_ansi(false)
                 .with_writer(std::sync::Mutex::new(file))

@@ -520,11 +520,13 @@ async fn push_refuses_each_hostile_op_and_stores_nothing_of_it() {
     let mut wrong = Vec::new();
 
     type Template<'a> = Box<dyn Fn(&str) -> Value + 'a>;
+    /// Entity, its table, the fields to spoil, and a valid op for a resident.
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, Field)>, Template<'a>);
     let op = |entity: &str, data: Value| {
         json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": "create",
                 "id": Uuid::now_v7().to_string(), "recorded_at": now, "data": data })
     };
-    let entities: Vec<(&str, &str, Vec<(&str, Field)>, Template)> = vec![
+    let entities: Vec<Case> = vec![
         (
             "resident",
             "residents",
