@@ -94,8 +94,8 @@ impl Modify for BearerAuth {
 
 /// Adds to every operation the error responses the server's shared layers can give, so
 /// that no handler has to repeat them and no later endpoint can forget them:
-/// the bearer extractor (401), the JSON body extractor (400, 413, 415, 422), the query
-/// extractor (400), the database pool (503). Each error response names its codes and
+/// the NUL guard (400), the bearer extractor (401), the JSON body extractor (400, 413, 415,
+/// 422), the query extractor (400), the database pool (503). Each error response names its codes and
 /// refers to the one `ErrorBody` schema.
 struct StandardErrors;
 
@@ -132,6 +132,8 @@ fn add_standard_errors(op: Option<&mut Operation>, with_body: bool) {
         .iter()
         .flatten()
         .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    // `http::input::refuse_nul`: a URL holding `%00`, or a JSON or CSV body holding a NUL.
+    add_error(op, "400", &["invalid_character"], with_body);
     if secured {
         add_error(op, "401", AUTH_CODES, with_body);
         add_error(op, "503", &["database_unavailable"], with_body);

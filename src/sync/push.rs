@@ -185,10 +185,12 @@ fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) 
         e.filter(|e| create && (*e == "visit" || *e == "survey"))
             .map(str::to_string)
     };
+    // Text holding NUL cannot reach a query (PostgreSQL refuses it); such ops are refused.
     let text = |o: &serde_json::Value, path: &[&str]| {
         path.iter()
             .try_fold(o, |v, k| v.get(k))
             .and_then(|v| v.as_str())
+            .filter(|s| !s.contains('\0'))
             .map(str::to_string)
     };
     let new: Vec<(String, &serde_json::Value)> = ops.iter().filter_map(|o| kind(o).map(|k| (k, o))).collect();
@@ -300,6 +302,14 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
         r.status = "duplicate".into();
         return Ok(r);
     }
+    if has_nul(raw) {
+        let err = AppError::invalid(
+            "invalid_character",
+            "ops",
+            "text in an op must not contain NUL characters",
+        );
+        return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
+    }
     let op: PushOp = match serde_json::from_value(raw.clone()) {
         Ok(op) => op,
         Err(e) => {
@@ -408,6 +418,16 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
     }
     remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
     Ok(result)
+}
+
+/// Does any string or key in the value hold a NUL character?
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// The first result of an op id seen in an earlier batch or earlier in this one.
@@ -520,6 +540,9 @@ fn refuse(
 /// in its data, or the village of the resident or record it refers to.
 fn village_of(conn: &mut DbConn, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
     use crate::schema::{contracts, residents};
+    if has_nul(raw) {
+        return Ok(None);
+    }
     let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
     if let Some(v) = raw
         .get("data")
@@ -584,9 +607,10 @@ fn remember(
         device_id: b.auth.device_id.clone(),
         user_id: b.auth.user_id.clone(),
         county_code: b.auth.county_code.clone(),
-        entity: entity.chars().take(40).collect(),
-        entity_id: entity_id.map(|s| s.chars().take(64).collect()),
-        action: action.chars().take(40).collect(),
+        // Kept as the tablet sent them, less control characters (NUL cannot be stored).
+        entity: entity.chars().filter(|c| !c.is_control()).take(40).collect(),
+        entity_id: entity_id.map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect()),
+        action: action.chars().filter(|c| !c.is_control()).take(40).collect(),
         status: result.status.clone(),
         result: serde_json::to_string(result).map_err(AppError::internal)?,
         received_at: b.now,
