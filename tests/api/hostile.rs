@@ -463,7 +463,7 @@ async fn free_text_with_chinese_emoji_sql_and_script_round_trips_verbatim() {
                 .any(|r| r["code"] == code && r["name"] == *name),
             "{name} round-trips"
         );
-        let (id, mut op) = resident_op(&village, "1950-02-03", 'F', &[]);
+        let (id, mut op) = resident_op(&village, &format!("1950-02-{:02}", i + 1), 'F', &[]);
         op["data"]["name"] = json!(name);
         let out = app.push(&doctor, vec![op]).await;
         assert_eq!(out["results"][0]["status"], "applied", "{out}");
