@@ -351,7 +351,9 @@ impl World {
             Req::TownshipXChildren => (path.replace("{code}", TOWNSHIP_X), None),
             Req::TeamBResident => (path.replace("{id}", &self.resident_b), None),
             Req::PushIntoTeamB => {
-                let (_, op) = resident_op(&self.village_b, "1970-01-15", 'F', &[]);
+                // A birth date per call, so the generated ID numbers never collide.
+                let birth = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Days::new(n as u64);
+                let (_, op) = resident_op(&self.village_b, &birth.to_string(), 'F', &[]);
                 (
                     path.to_string(),
                     json_body(json!({ "device_id": caller.device_id, "ops": [op] })),
