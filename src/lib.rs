@@ -14,6 +14,8 @@ pub mod http;
 pub mod import;
 pub mod metrics;
 pub mod openapi;
+#[cfg(test)]
+mod proptests;
 pub mod reports;
 pub mod schema;
 pub mod startup;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod health;
+pub mod input;
 pub mod questionnaires;
 pub mod reports;
 pub mod residents;

@@ -134,7 +134,10 @@ pub async fn trend(
 pub struct RowsRefused {
     /// `invalid_rows`.
     pub error: ErrorDetail,
-    /// Each refused row with its reason.
+    /// Each refused row with its reason (absent when the body itself is refused, which
+    /// answers the plain error shape).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub rows: Vec<RowError>,
 }
 

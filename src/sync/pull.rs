@@ -30,7 +30,7 @@ pub struct PulledChange {
     /// A tombstone: drop the record.
     pub deleted: bool,
     /// The entity's current fields (null for a tombstone).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
 }
 

@@ -214,10 +214,12 @@ fn fast_path_context(
         e.filter(|e| create && matches!(*e, "resident" | "contract" | "visit" | "survey"))
             .map(str::to_string)
     };
+    // Text holding NUL cannot reach a query (PostgreSQL refuses it); such ops are refused.
     let text = |o: &serde_json::Value, path: &[&str]| {
         path.iter()
             .try_fold(o, |v, k| v.get(k))
             .and_then(|v| v.as_str())
+            .filter(|s| !s.contains('\0'))
             .map(str::to_string)
     };
     let new: Vec<(String, &serde_json::Value)> = ops.iter().filter_map(|o| kind(o).map(|k| (k, o))).collect();
@@ -377,16 +379,36 @@ fn rejected(op_id: &str, e: &AppError) -> OpResult {
 
 /// Applies one op; only a database failure escapes (and aborts the batch for a retry).
 fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<OpResult, AppError> {
+    // A replayed op answers its first result, even one too malformed to parse: a retried
+    // batch must never trip over its own earlier refusals.
+    let raw_op_id = raw
+        .get("op_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.hyphenated().to_string());
+    if let Some(first) = raw_op_id.as_ref().and_then(|id| first_result(b, id)) {
+        let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
+        r.status = "duplicate".into();
+        return Ok(r);
+    }
+    if has_nul(raw) {
+        let err = AppError::invalid(
+            "invalid_character",
+            "ops",
+            "text in an op must not contain NUL characters",
+        );
+        return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
+    }
     let op: PushOp = match PushOp::deserialize(raw) {
         Ok(op) => op,
         Err(e) => {
-            let op_id = raw.get("op_id").and_then(|v| v.as_str()).unwrap_or("");
             let err = AppError::invalid(
                 "malformed_op",
                 "ops",
                 crate::error::without_quoted_values(&e.to_string()),
             );
-            return refuse(conn, b, raw, None, op_id, &err);
+            // Only a UUID op id is remembered, in the canonical form replays are looked up by.
+            return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
         }
     };
     let op_id = match uuid::Uuid::parse_str(&op.op_id) {
@@ -396,12 +418,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             return refuse(conn, b, raw, Some(&op.entity), "", &err);
         }
     };
-    let first = b
-        .replayed
-        .get(&op_id)
-        .cloned()
-        .or_else(|| b.journal.borrow().seen.get(&op_id).cloned());
-    if let Some(first) = first {
+    if let Some(first) = first_result(b, &op_id) {
         let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
         r.status = "duplicate".into();
         return Ok(r);
@@ -567,6 +584,24 @@ fn apply_fast(
     }
 }
 
+/// Does any string or key in the value hold a NUL character?
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The first result of an op id seen in an earlier batch or earlier in this one.
+fn first_result(b: &Batch, op_id: &str) -> Option<String> {
+    b.replayed
+        .get(op_id)
+        .cloned()
+        .or_else(|| b.journal.borrow().seen.get(op_id).cloned())
+}
+
 /// An op's `data` as the entity's wire type; a mismatch is a per-op refusal.
 fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, AppError> {
     T::deserialize(v).map_err(|e| {
@@ -671,6 +706,9 @@ fn refuse(
 /// in its data, or the village of the resident or record it refers to.
 fn village_of(conn: &mut DbConn, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
     use crate::schema::{contracts, residents};
+    if has_nul(raw) {
+        return Ok(None);
+    }
     let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
     if let Some(v) = raw
         .get("data")
@@ -735,9 +773,10 @@ fn remember(
         device_id: b.auth.device_id.clone(),
         user_id: b.auth.user_id.clone(),
         county_code: b.auth.county_code.clone(),
-        entity: entity.chars().take(40).collect(),
-        entity_id: entity_id.map(|s| s.chars().take(64).collect()),
-        action: action.chars().take(40).collect(),
+        // Kept as the tablet sent them, less control characters (NUL cannot be stored).
+        entity: entity.chars().filter(|c| !c.is_control()).take(40).collect(),
+        entity_id: entity_id.map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect()),
+        action: action.chars().filter(|c| !c.is_control()).take(40).collect(),
         status: result.status.clone(),
         result: serde_json::to_string(result).map_err(AppError::internal)?,
         received_at: b.now,

@@ -55,7 +55,25 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the app after adjusting the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     LOGS.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
+        if let Ok(path) = std::env::var("JIAYI_TEST_LOG_FILE") {
+            // Every app's log lines, for CI to search for ID numbers and phones
+            // (tools/scan_pii.py); level from RUST_LOG, debug by default.
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("JIAYI_TEST_LOG_FILE {path}: {e}"));
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+            // A line per request span as it closes (method, path and query, status), so
+            // every URL the suite sent is searched too.
+            let _ = tracing_subscriber::fmt()
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        } else if std::env::var("TEST_LOG").is_ok() {
             jiayi::telemetry::init();
         }
     });

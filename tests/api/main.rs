@@ -3,10 +3,14 @@
 
 mod admin;
 mod auth;
+mod authz;
 mod cli;
+mod contract;
 mod dashboard_browser;
 mod domain_rules;
+mod fuzz;
 mod helpers;
+mod hostile;
 mod operations;
 mod questionnaires;
 mod report_exactness;
