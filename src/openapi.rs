@@ -38,7 +38,11 @@ use crate::http;
         http::reports::coverage,
         http::reports::trend,
         http::reports::upload_population,
-        http::reports::review_count,
+        // Review queue.
+        http::review::count,
+        http::review::list,
+        http::review::get,
+        http::review::decide,
     ),
     components(schemas(
         crate::error::ErrorBody,
@@ -54,6 +58,7 @@ use crate::http;
         crate::sync::pull::PulledChange,
         crate::reports::denominators::PopulationRow,
         crate::domain::contract::transition::TransitionData,
+        crate::domain::review::decide::Changed,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -62,6 +67,7 @@ use crate::http;
         (name = "residents", description = "Health records"),
         (name = "sync", description = "Tablet sync protocol v1"),
         (name = "reports", description = "Coverage indicators"),
+        (name = "review", description = "Supervisor review queue (审核队列) and its decisions"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod health;
 pub mod reports;
 pub mod residents;
+pub mod review;
 pub mod sync;
 
 use actix_web::web;
@@ -56,7 +57,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/reports/coverage", web::get().to(reports::coverage))
                 .route("/reports/trend", web::get().to(reports::trend))
                 .route("/admin/population", web::post().to(reports::upload_population))
-                .route("/review/count", web::get().to(reports::review_count)),
+                // Review queue (审核队列).
+                .route("/review/count", web::get().to(review::count))
+                .route("/review/items", web::get().to(review::list))
+                .route("/review/items/{id}", web::get().to(review::get))
+                .route("/review/items/{id}/decision", web::post().to(review::decide)),
         );
 }
 
