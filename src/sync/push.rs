@@ -282,13 +282,12 @@ fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) 
     })
 }
 
+/// Merged-away id → survivor id, and merged-away id → survivor for the fast path.
+type Survivors = (HashMap<String, String>, HashMap<String, Resident>);
+
 /// Each merged-away resident's survivor (merged-away id → survivor id), and the survivors
 /// of those the caller could see (by merged-away id) for the fast path.
-fn survivors(
-    conn: &mut DbConn,
-    auth: &Auth,
-    merged_away: Vec<Resident>,
-) -> Result<(HashMap<String, String>, HashMap<String, Resident>), AppError> {
+fn survivors(conn: &mut DbConn, auth: &Auth, merged_away: Vec<Resident>) -> Result<Survivors, AppError> {
     let (mut merged, mut redirected) = (HashMap::new(), HashMap::new());
     for r in merged_away {
         if let Some(s) = domain::review::survivor_of(conn, &r.id)?.filter(|s| !s.deleted) {

@@ -398,7 +398,7 @@ fn write_version(
         write_tags(conn, &id, &row.county_code, &row.village_code, &tags)?;
     }
     if moved {
-        move_records(conn, ctx, &current, &new_village, recorded)?;
+        move_records(conn, ctx, current, &new_village, recorded)?;
     }
     let fields: Vec<&str> = applied.keys().copied().collect();
     audit::record_for(
