@@ -603,6 +603,38 @@ async fn double_signing_accept_void_and_keep_server_go_through_the_contract_stat
     for (_, _, conflict) in &cases {
         assert_eq!(audit_count(&app, "review_decision", conflict), 1);
     }
+
+    // A held contract whose conflict is no longer open (data from before the queue had
+    // decisions) is listed on its own and takes the same decisions.
+    let (rid, rop) = resident_op(&village, "1950-05-05", 'M', &[]);
+    applied(&app, &d1, vec![rop]).await;
+    let (c1, op1) = contract_op(&rid, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    let (c2, op2) = contract_op(&rid, &t77, &["BASIC"]);
+    applied(&app, &d1, vec![op1]).await;
+    applied(&app, &d77, vec![op2]).await;
+    app.db(|c| {
+        diesel::update(conflicts::table.filter(conflicts::entity_id.eq(&c2)))
+            .set(conflicts::status.eq("resolved"))
+            .execute(c)
+            .unwrap()
+    });
+    let count: Value = app.get(&sup, "/api/v1/review/count").await.json().await.unwrap();
+    assert_eq!(count["pending_contracts"], 1);
+    let pending = items(&app, &sup, "kind=pending_contract").await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["id"], c2.as_str());
+    assert_eq!(pending[0]["other_entity_id"], c1.as_str());
+    let out = decided(&app, &sup, &c2, json!({ "decision": "accept", "reason": "居民选择" })).await;
+    assert_eq!(out["item"]["status"], "resolved");
+    assert_eq!(out["item"]["resolution"], "accept");
+    assert_eq!(
+        (status(&c1).0.as_str(), status(&c2).0.as_str()),
+        ("TERMINATED", "ACTIVE")
+    );
+    assert!(items(&app, &sup, "kind=pending_contract").await.is_empty());
+    assert_eq!(audit_count(&app, "review_decision", &c2), 1);
+    let res = decide(&app, &sup, &c2, json!({ "decision": "void", "reason": "again" })).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[tokio::test]

@@ -86,7 +86,7 @@ pub fn decide(
         max_skew_ms: settings.max_skew_ms,
         journal: None,
     };
-    let changed = write_tx(conn, |c| {
+    write_tx(conn, |c| {
         let item = queue::find(c, auth, item_id)?.ok_or_else(|| AppError::not_found("review item"))?;
         if item.status != "open" {
             return Err(AppError::conflict(
@@ -110,6 +110,17 @@ pub fn decide(
         }
         claim(c, &item, &req.decision, &reason, auth, now)?;
         let changed = apply(c, &ctx, &item, req, &reason)?;
+        // A held contract without a conflict leaves the queue once decided: its answer is
+        // the item as it was, marked resolved.
+        let resolved = ReviewItem {
+            status: "resolved".into(),
+            decisions: Vec::new(),
+            resolution: Some(req.decision.clone()),
+            resolution_reason: Some(reason.clone()),
+            resolved_by: Some(auth.user_id.clone()),
+            resolved_at: Some(crate::time::fmt_instant(now)),
+            ..item.clone()
+        };
         audit::record_for(
             c,
             &ctx,
@@ -121,10 +132,9 @@ pub fn decide(
                 }))
                 .at(now),
         )?;
-        Ok(changed)
-    })?;
-    let item = queue::find(conn, auth, item_id)?.ok_or_else(|| AppError::internal("a decided item vanished"))?;
-    Ok(DecisionOutcome { item, changed })
+        let item = queue::find(c, auth, item_id)?.unwrap_or(resolved);
+        Ok(DecisionOutcome { item, changed })
+    })
 }
 
 /// The audit entity an item is recorded under.
