@@ -65,25 +65,29 @@ async fn applied(app: &TestApp, s: &Session, ops: Vec<Value>) -> Value {
 
 /// A supervisor of another township (石桥镇).
 async fn other_supervisor(app: &TestApp) -> Session {
+    supervisor_of(app, "supervisor9", "431126104000").await
+}
+
+/// A new supervisor of a township.
+async fn supervisor_of(app: &TestApp, username: &str, township: &str) -> Session {
     let admin = app.login("admin").await;
     let res = app
         .post(
             &admin,
             "/api/v1/admin/users",
-            &json!({ "username": "supervisor9", "password": "a-long-secret-9",
-            "role": "supervisor", "region_code": "431126104000", "display_name": "石桥镇督导" }),
+            &json!({ "username": username, "password": "a-long-secret-9",
+            "role": "supervisor", "region_code": township, "display_name": "乡镇督导" }),
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let res = app
-        .login_raw("supervisor9", "a-long-secret-9", "device-supervisor9")
-        .await;
+    let device = format!("device-{username}");
+    let res = app.login_raw(username, "a-long-secret-9", &device).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     Session {
         access: body["access_token"].as_str().unwrap().to_string(),
         refresh: body["refresh_token"].as_str().unwrap().to_string(),
-        device_id: "device-supervisor9".into(),
+        device_id: device,
         user: body["user"].clone(),
     }
 }
@@ -495,6 +499,49 @@ async fn field_clash_keep_client_applies_the_losing_value_as_a_new_version() {
     assert_eq!(out["changed"], json!([]));
     assert_eq!(version(&app), (4, "丙".into(), Some("13000000002".into())));
     assert_eq!(audit_count(&app, "review_decision", &clash2), 1);
+
+    // keep_server on a clash the tablet won: the overwritten server value comes back.
+    applied(
+        &app,
+        &d1,
+        vec![op(
+            "resident",
+            "update",
+            &rid,
+            Some(4),
+            &cst_minutes_ago(30),
+            json!({ "name": "戊" }),
+        )],
+    )
+    .await;
+    let out = applied(
+        &app,
+        &d1,
+        vec![op(
+            "resident",
+            "update",
+            &rid,
+            Some(4),
+            &cst_minutes_ago(3),
+            json!({ "name": "己" }),
+        )],
+    )
+    .await;
+    let clash3 = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
+    assert_eq!(version(&app).1, "己");
+    assert_eq!(item(&app, &sup, &clash3).await["server_value"], json!({ "name": "戊" }));
+    let out = decided(
+        &app,
+        &sup,
+        &clash3,
+        json!({ "decision": "keep_server", "reason": "戊 is right" }),
+    )
+    .await;
+    assert_eq!(
+        out["changed"],
+        json!([{ "entity": "resident", "id": rid, "version": 7 }])
+    );
+    assert_eq!(version(&app), (7, "戊".into(), Some("13000000002".into())));
 }
 
 /// A second team serving doctor1's village (two teams can sign the same resident).
@@ -1023,4 +1070,41 @@ async fn decisions_are_refused_outside_the_callers_reach() {
         "already_resolved",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_pair_across_two_townships_is_merged_by_the_county() {
+    let app = spawn_app().await;
+    let (admin, sup1, d1) = (
+        app.login("admin").await,
+        app.login("supervisor1").await,
+        app.login("doctor1").await,
+    );
+    // lead3 leads T03, a team of 青山乡 (431126101000).
+    let lead3 = app.login("lead3").await;
+    let sup2 = supervisor_of(&app, "supervisor2", "431126101000").await;
+    let (a, b, dup) = duplicate_pair(&app, &d1, &lead3).await;
+    // The item belongs to the second record's village, in 青山乡.
+    assert_error(
+        app.get(&sup1, &format!("/api/v1/review/items/{dup}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(item(&app, &sup2, &dup).await["kind"], "duplicate_resident");
+    // Its supervisor cannot reach the other township's record: the county merges.
+    let body = json!({ "decision": "merge", "reason": "同一人" });
+    let res = decide(&app, &sup2, &dup, body.clone()).await;
+    assert_error(res, StatusCode::FORBIDDEN, "outside_scope").await;
+    assert_eq!(item(&app, &sup2, &dup).await["status"], "open", "nothing changed");
+    let out = decided(&app, &admin, &dup, body).await;
+    assert_eq!(out["item"]["resolved_by"], admin.user["id"]);
+    let merged: Option<String> = app.db(|c| {
+        residents::table
+            .find(&b)
+            .select(residents::merged_into)
+            .first(c)
+            .unwrap()
+    });
+    assert_eq!(merged.as_deref(), Some(a.as_str()));
 }
