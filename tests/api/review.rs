@@ -1047,6 +1047,34 @@ async fn decisions_are_refused_outside_the_callers_reach() {
     assert_eq!(live, 2);
     assert_eq!(item(&app, &sup, &dup).await["status"], "open");
     assert_eq!(audit_count(&app, "review_decision", &dup), 0);
+    // A field clash on the record about to be merged away.
+    applied(
+        &app,
+        &d1,
+        vec![op(
+            "resident",
+            "update",
+            &a,
+            Some(1),
+            &cst_minutes_ago(5),
+            json!({ "name": "甲" }),
+        )],
+    )
+    .await;
+    let out = applied(
+        &app,
+        &d1,
+        vec![op(
+            "resident",
+            "update",
+            &a,
+            Some(1),
+            &cst_minutes_ago(50),
+            json!({ "name": "乙" }),
+        )],
+    )
+    .await;
+    let clash = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
     // The named survivor is kept.
     let out = decided(
         &app,
@@ -1070,6 +1098,17 @@ async fn decisions_are_refused_outside_the_callers_reach() {
         "already_resolved",
     )
     .await;
+    // The merged-away record's clash: its values are history; keep_client cannot apply them.
+    let res = decide(&app, &sup, &clash, json!({ "decision": "keep_client", "reason": "x" })).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "resident_merged").await;
+    let out = decided(
+        &app,
+        &sup,
+        &clash,
+        json!({ "decision": "keep_server", "reason": "已合并" }),
+    )
+    .await;
+    assert_eq!(out["changed"], json!([]));
 }
 
 #[tokio::test]

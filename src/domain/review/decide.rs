@@ -207,6 +207,11 @@ fn apply(
         (kind::FIELD_CLASH, d) => {
             // The conflict keeps, per side, the values the merge rule did not apply: the
             // chosen side's values become the record's (nothing changes if they stand).
+            let merged_away = resident::find(conn, &entity_id)?.is_some_and(|r| r.merged_into.is_some());
+            if merged_away && d == decision::KEEP_SERVER {
+                // The record is a tombstone now: its stored values are history, kept as they are.
+                return Ok(Vec::new());
+            }
             let values = field_values(conn, &item.id, d == decision::KEEP_CLIENT)?;
             Ok(resident::update::apply_review_values(conn, ctx, &entity_id, &values)?
                 .map(|a| vec![changed("resident", &a)])
