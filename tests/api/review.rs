@@ -286,8 +286,21 @@ async fn the_list_shows_each_kind_in_scope_and_agrees_with_the_count() {
     .await;
     let clash = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
 
+    // An op too malformed to name a village: it belongs to the sender's team's township.
+    let malformed = json!({ "op_id": Uuid::now_v7().to_string(), "entity": "visit" });
+    let out = app.push(&d1, vec![malformed]).await;
+    assert_eq!(out["results"][0]["error"]["code"], "malformed_op");
+
     let open = items(&app, &sup, "status=open&limit=2").await;
-    assert_eq!(open.len(), before + 3, "paged by two, every item once");
+    assert_eq!(open.len(), before + 4, "paged by two, every item once");
+    let m = open.iter().find(|i| i["error"]["code"] == "malformed_op").unwrap();
+    assert!(m["village_code"].is_null());
+    assert_eq!(m["team_id"], d1.user["team_id"]);
+    let township = items(&app, &sup, "region=431126100000").await;
+    assert!(
+        township.iter().any(|i| i["id"] == m["id"]),
+        "placed by the sender's team"
+    );
     let ids: BTreeSet<&str> = open.iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), open.len());
     let times: Vec<&str> = open.iter().map(|i| i["created_at"].as_str().unwrap()).collect();
@@ -341,6 +354,10 @@ async fn the_list_shows_each_kind_in_scope_and_agrees_with_the_count() {
         assert_eq!(n["quarantine"].as_u64().unwrap() as usize, quarantined);
     }
     // Another township sees none of it, and cannot read one by id.
+    assert!(!items(&app, &sup9, "status=open")
+        .await
+        .iter()
+        .any(|i| i["id"] == m["id"]));
     assert!(items(&app, &sup9, "status=open")
         .await
         .iter()
