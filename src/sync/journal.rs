@@ -3,17 +3,25 @@
 //! and written with a few multi-row inserts at the end of the batch. Change-log positions
 //! are taken then, under the counter lock, so that lock is held only for the last moments
 //! of the transaction and concurrent batches do the rest of their work side by side.
+//! New records the fast path checked without a query (residents, contracts, visits,
+//! survey responses) are held here too and written table by table, with multi-row inserts,
+//! before the first op that reads the database or at the end.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::domain::audit::AuditRow;
+use crate::domain::contract::{Contract, PackageRow};
+use crate::domain::resident::{Resident, TagRow};
 use crate::domain::survey::SurveyRow;
 use crate::domain::visit::VisitRow;
 use crate::error::AppError;
 use crate::insert_many;
-use crate::schema::{applied_ops, audit_log, change_log, survey_responses, visits};
+use crate::schema::{
+    applied_ops, audit_log, change_log, contract_packages, contracts, resident_tags, residents, survey_responses,
+    visits,
+};
 
 use super::changelog::{self, Change};
 use super::push::AppliedOpRow;
@@ -26,6 +34,16 @@ pub struct Journal {
     applied: Vec<AppliedOpRow>,
     /// Results of ops applied earlier in this batch, by op id.
     pub(crate) seen: HashMap<String, String>,
+    /// New residents checked on the fast path, written together (with their tag rows).
+    pending_residents: Vec<Resident>,
+    pending_tags: Vec<TagRow>,
+    /// New contracts checked on the fast path, written together (with their package rows).
+    pending_contracts: Vec<Contract>,
+    pending_packages: Vec<PackageRow>,
+    /// Ids of the residents and contracts created in this batch, on either path.
+    pub(crate) new_ids: HashSet<String>,
+    /// ID-number hashes of the residents registered in this batch, on either path.
+    pub(crate) new_id_hashes: HashSet<String>,
     /// New visits checked on the fast path, written together.
     pending_visits: Vec<VisitRow>,
     /// New survey responses checked on the fast path, written together.
@@ -68,18 +86,53 @@ impl Journal {
         self.pending_surveys.push(row);
     }
 
-    /// Writes the pending visits and responses, so that what follows in the batch can read them.
+    /// Adds a new resident's rows (fast path).
+    pub fn resident(&mut self, row: Resident, tags: Vec<TagRow>) {
+        self.new_ids.insert(row.id.clone());
+        self.new_id_hashes.insert(row.id_hash.clone());
+        self.pending_residents.push(row);
+        self.pending_tags.extend(tags);
+    }
+
+    /// Adds a new contract's rows (fast path).
+    pub fn contract(&mut self, row: Contract, packages: Vec<PackageRow>) {
+        self.new_ids.insert(row.id.clone());
+        self.pending_contracts.push(row);
+        self.pending_packages.extend(packages);
+    }
+
+    /// Whether the fast path holds rows back.
+    pub fn has_pending(&self) -> bool {
+        !(self.pending_residents.is_empty()
+            && self.pending_contracts.is_empty()
+            && self.pending_visits.is_empty()
+            && self.pending_surveys.is_empty())
+    }
+
+    /// Writes the rows the fast path holds back, parents first, so that what follows in
+    /// the batch can read them. Every row was checked on the way in; a refusal here is a
+    /// bug, and the batch fails whole (nothing stored) so the tablet retries it.
     pub fn write_pending(&mut self, conn: &mut DbConn) -> Result<(), AppError> {
+        if !self.pending_residents.is_empty() {
+            insert_many!(conn, residents::table, &self.pending_residents).map_err(failed("new residents"))?;
+            insert_many!(conn, resident_tags::table, &self.pending_tags).map_err(failed("new residents' tags"))?;
+            self.pending_residents.clear();
+            self.pending_tags.clear();
+        }
+        if !self.pending_contracts.is_empty() {
+            insert_many!(conn, contracts::table, &self.pending_contracts).map_err(failed("new contracts"))?;
+            insert_many!(conn, contract_packages::table, &self.pending_packages)
+                .map_err(failed("new contracts' packages"))?;
+            self.pending_contracts.clear();
+            self.pending_packages.clear();
+        }
         if !self.pending_surveys.is_empty() {
             insert_many!(conn, survey_responses::table, &self.pending_surveys)
-                .map_err(|e| AppError::internal(format!("writing a batch's new survey responses: {}", e.code)))?;
+                .map_err(failed("new survey responses"))?;
             self.pending_surveys.clear();
         }
         if !self.pending_visits.is_empty() {
-            // Every row was checked on the way in; a refusal here is a bug, and the batch
-            // fails whole (nothing stored) so the tablet retries it.
-            insert_many!(conn, visits::table, &self.pending_visits)
-                .map_err(|e| AppError::internal(format!("writing a batch's new visits: {}", e.code)))?;
+            insert_many!(conn, visits::table, &self.pending_visits).map_err(failed("new visits"))?;
             self.pending_visits.clear();
         }
         Ok(())
@@ -96,25 +149,53 @@ impl Journal {
     }
 
     /// Writes everything: positions for the changes, the entities' `change_seq`, audit and
-    /// idempotency rows.
+    /// idempotency rows. Rows the fast path still holds are written after the positions
+    /// are known, carrying their final `change_seq`; rows written earlier in the batch
+    /// are corrected in place.
     pub fn flush(mut self, conn: &mut DbConn) -> Result<(), AppError> {
-        self.write_pending(conn)?;
         if !self.changes.is_empty() {
             let base = changelog::lock_head(conn)?;
+            let settle = |seq: &mut i64| {
+                if *seq < 0 {
+                    *seq = base - *seq;
+                }
+            };
+            // A held row saw no other change in the batch (any op reading it would have
+            // written it first), so its creation position is its final one.
+            let mut held: HashSet<(&str, String)> = HashSet::new();
+            for r in &mut self.pending_residents {
+                settle(&mut r.change_seq);
+                held.insert(("resident", r.id.clone()));
+            }
+            for r in &mut self.pending_contracts {
+                settle(&mut r.change_seq);
+                held.insert(("contract", r.id.clone()));
+            }
+            for r in &mut self.pending_visits {
+                settle(&mut r.change_seq);
+                held.insert(("visit", r.id.clone()));
+            }
+            for r in &mut self.pending_surveys {
+                settle(&mut r.change_seq);
+                held.insert(("survey", r.id.clone()));
+            }
+            self.write_pending(conn)?;
             // The last provisional position of each entity is what its row carries.
-            let mut entities: HashMap<(&'static str, String), ()> = HashMap::new();
+            let mut entities: HashSet<(&'static str, String)> = HashSet::new();
             let rows: Vec<_> = self
                 .changes
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| c.into_row(base + i as i64 + 1))
                 .inspect(|r| {
-                    entities.insert((r.entity, r.entity_id.clone()), ());
+                    if !held.contains(&(r.entity, r.entity_id.clone())) {
+                        entities.insert((r.entity, r.entity_id.clone()));
+                    }
                 })
                 .collect();
             insert_many!(conn, change_log::table, &rows)?;
             let mut by_table: HashMap<&'static str, Vec<String>> = HashMap::new();
-            for (entity, id) in entities.into_keys() {
+            for (entity, id) in entities {
                 by_table.entry(table_of(entity)).or_default().push(id);
             }
             for (table, ids) in by_table {
@@ -128,11 +209,18 @@ impl Journal {
                     raw::execute(conn, &sql, &binds)?;
                 }
             }
+        } else {
+            self.write_pending(conn)?;
         }
         insert_many!(conn, audit_log::table, &self.audits)?;
         insert_many!(conn, applied_ops::table, &self.applied)?;
         Ok(())
     }
+}
+
+/// Turns a refused multi-row insert of checked rows into an internal error naming them.
+fn failed(what: &'static str) -> impl Fn(AppError) -> AppError {
+    move |e| AppError::internal(format!("writing a batch's {what}: {}", e.code))
 }
 
 /// The table an entity kind lives in (a fixed list: never user input).

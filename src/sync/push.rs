@@ -3,16 +3,19 @@
 //! replay answers `duplicate` and changes nothing. A refused op's raw payload goes to
 //! quarantine: nothing the tablet sent is lost, and nothing blocks the rest of the queue.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::db::{write_tx, DbConn};
-use crate::domain::resident::Resident;
+use crate::db::{write_tx_retrying, DbConn};
+use crate::domain::contract;
+use crate::domain::id_number::IdNumber;
+use crate::domain::resident::{self, Resident};
 use crate::domain::survey;
 use crate::domain::visit;
 use crate::domain::{self, Applied, WriteCtx};
@@ -110,12 +113,12 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
         ));
     }
     let now = now_ms();
-    let results = write_tx(conn, |c| {
+    let results = write_tx_retrying(conn, |c| {
         diesel::update(devices::table.find(&auth.device_id))
             .set(devices::last_seen_at.eq(now))
             .execute(c)?;
         let journal = RefCell::new(Journal::default());
-        let fast = fast_path_context(c, auth, &req.ops)?;
+        let fast = fast_path_context(c, auth, &req.ops, limits.id_hash_secret)?;
         let batch = Batch {
             auth,
             now,
@@ -127,6 +130,10 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
             redirected: RefCell::new(fast.redirected),
             known_ids: fast.known_ids,
             questionnaires: fast.questionnaires,
+            id_hashes_taken: fast.id_hashes_taken,
+            in_effect: RefCell::new(fast.in_effect),
+            contracts_touched: Cell::new(false),
+            signing: fast.signing,
         };
         let results = req
             .ops
@@ -159,17 +166,29 @@ struct Batch<'a> {
     /// The survivor of each merged-away resident the caller could see, for the fast path:
     /// a tablet that registered the merged-away record keeps recording for that person.
     redirected: RefCell<HashMap<String, Resident>>,
-    /// Which of the batch's new visit and survey ids already exist.
+    /// Which of the ids the batch's creates name already exist.
     known_ids: HashSet<String>,
     /// Questionnaire versions the batch's new responses name.
     questionnaires: HashMap<(String, i32), Option<survey::Questionnaire>>,
+    /// Which of the ID-number hashes the batch's new residents carry are registered already.
+    id_hashes_taken: HashSet<String>,
+    /// Terms of the contracts in effect (signed, not ended) of the residents the batch's
+    /// new contracts name, including those signed earlier in the batch.
+    in_effect: RefCell<HashMap<String, Vec<(NaiveDate, NaiveDate)>>>,
+    /// Set once a contract op took the full path: `in_effect` may be stale from then on,
+    /// so later new contracts take the full path too.
+    contracts_touched: Cell<bool>,
+    /// The package catalog and contract term, when the batch signs contracts.
+    signing: Option<(contract::Catalog, u32)>,
 }
 
-/// New visits and survey responses whose resident and id are settled without a query take
-/// the fast path; this names which, if any.
+/// New residents, contracts, visits and survey responses whose references and ids the
+/// batch settles without a query take the fast path; this names which, if any.
 fn fast_kind(op: &PushOp) -> Option<&'static str> {
     let plain = op.action == "create" && op.data.get("amends").is_none_or(|a| a.is_null());
     match op.entity.as_str() {
+        "resident" if plain => Some("resident"),
+        "contract" if plain => Some("contract"),
         "visit" if plain => Some("visit"),
         "survey" if plain => Some("survey"),
         _ => None,
@@ -183,16 +202,26 @@ struct FastPath {
     redirected: HashMap<String, Resident>,
     known_ids: HashSet<String>,
     questionnaires: HashMap<(String, i32), Option<survey::Questionnaire>>,
+    id_hashes_taken: HashSet<String>,
+    in_effect: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
+    signing: Option<(contract::Catalog, u32)>,
 }
 
-/// Loads the residents the batch's new visits and responses refer to, which of their ids
-/// exist already, and the questionnaire versions named.
-fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) -> Result<FastPath, AppError> {
-    use crate::schema::{residents, survey_responses, visits};
+/// Loads what the batch's creates refer to: the residents their records name (visible to
+/// the caller), which of their ids exist already, which of the new residents' ID numbers
+/// are registered, the contracts in effect of the residents being signed, the catalog and
+/// term, and the questionnaire versions named.
+fn fast_path_context(
+    conn: &mut DbConn,
+    auth: &Auth,
+    ops: &[serde_json::Value],
+    id_hash_secret: &str,
+) -> Result<FastPath, AppError> {
+    use crate::schema::{contracts, residents, survey_responses, visits};
     let kind = |o: &serde_json::Value| {
         let e = o.get("entity").and_then(|e| e.as_str());
         let create = o.get("action").and_then(|e| e.as_str()) == Some("create");
-        e.filter(|e| create && (*e == "visit" || *e == "survey"))
+        e.filter(|e| create && matches!(*e, "resident" | "contract" | "visit" | "survey"))
             .map(str::to_string)
     };
     let text = |o: &serde_json::Value, path: &[&str]| {
@@ -202,6 +231,17 @@ fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) 
             .map(str::to_string)
     };
     let new: Vec<(String, &serde_json::Value)> = ops.iter().filter_map(|o| kind(o).map(|k| (k, o))).collect();
+    let referring = |kinds: &[&str]| -> Vec<String> {
+        let mut ids: Vec<String> = new
+            .iter()
+            .filter(|(e, _)| kinds.contains(&e.as_str()))
+            .filter_map(|(_, o)| text(o, &["data", "resident_id"]))
+            .map(|s| canonical(&s))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
     // Every resident an op names: new records' residents, and residents being edited
     // (to find those merged away).
     let mut resident_ids: Vec<String> = ops
@@ -243,22 +283,75 @@ fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) 
             .collect()
     };
     let mut known_ids = HashSet::new();
-    for chunk in ids_of("visit").chunks(500) {
-        known_ids.extend(
-            visits::table
-                .filter(visits::id.eq_any(chunk))
-                .select(visits::id)
+    macro_rules! existing {
+        ($kind:expr, $table:ident) => {
+            for chunk in ids_of($kind).chunks(500) {
+                known_ids.extend(
+                    $table::table
+                        .filter($table::id.eq_any(chunk))
+                        .select($table::id)
+                        .load::<String>(conn)?,
+                );
+            }
+        };
+    }
+    existing!("resident", residents);
+    existing!("contract", contracts);
+    existing!("visit", visits);
+    existing!("survey", survey_responses);
+    // A number that does not parse is refused by the op's own checks.
+    let hashes: Vec<String> = new
+        .iter()
+        .filter(|(e, _)| e == "resident")
+        .filter_map(|(_, o)| text(o, &["data", "id_number"]))
+        .filter_map(|n| IdNumber::parse(&n).ok())
+        .map(|n| n.keyed_hash(id_hash_secret))
+        .collect();
+    // A batch registering the same person at the same moment waits for this one (PostgreSQL).
+    resident::serialise_on_all(conn, &hashes)?;
+    let mut id_hashes_taken = HashSet::new();
+    for chunk in hashes.chunks(500) {
+        id_hashes_taken.extend(
+            residents::table
+                .filter(residents::county_code.eq(&auth.county_code))
+                .filter(residents::id_hash.eq_any(chunk))
+                .filter(residents::deleted.eq(false))
+                .filter(residents::merged_into.is_null())
+                .select(residents::id_hash)
                 .load::<String>(conn)?,
         );
     }
-    for chunk in ids_of("survey").chunks(500) {
-        known_ids.extend(
-            survey_responses::table
-                .filter(survey_responses::id.eq_any(chunk))
-                .select(survey_responses::id)
-                .load::<String>(conn)?,
-        );
+    let signed_for = referring(&["contract"]);
+    // A batch signing the same resident at the same moment waits for this one (PostgreSQL),
+    // so the contracts in effect read here stay true until commit.
+    resident::lock_rows(conn, &signed_for)?;
+    let mut in_effect: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+    for chunk in signed_for.chunks(500) {
+        let rows: Vec<(String, String, String)> = contracts::table
+            .filter(contracts::resident_id.eq_any(chunk))
+            .filter(contracts::deleted.eq(false))
+            .filter(contracts::status.eq_any([contract::status::SIGNED, contract::status::ACTIVE]))
+            .filter(contracts::ended_on.is_null())
+            .select((
+                contracts::resident_id,
+                contracts::effective_from,
+                contracts::effective_to,
+            ))
+            .load(conn)?;
+        for (r, from, to) in rows {
+            if let (Some(from), Some(to)) = (contract::stored_date(&from), contract::stored_date(&to)) {
+                in_effect.entry(r).or_default().push((from, to));
+            }
+        }
     }
+    let signing = if new.iter().any(|(e, _)| e == "contract") {
+        Some((
+            contract::catalog(conn)?,
+            contract::term_months(conn, &auth.county_code)?,
+        ))
+    } else {
+        None
+    };
     let mut questionnaires = HashMap::new();
     for (_, o) in new.iter().filter(|(e, _)| e == "survey") {
         let code = text(o, &["data", "questionnaire"]);
@@ -279,6 +372,9 @@ fn fast_path_context(conn: &mut DbConn, auth: &Auth, ops: &[serde_json::Value]) 
         redirected,
         known_ids,
         questionnaires,
+        id_hashes_taken,
+        in_effect,
+        signing,
     })
 }
 
@@ -422,7 +518,7 @@ fn rejected(op_id: &str, e: &AppError) -> OpResult {
 
 /// Applies one op; only a database failure escapes (and aborts the batch for a retry).
 fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<OpResult, AppError> {
-    let mut op: PushOp = match serde_json::from_value(raw.clone()) {
+    let mut op: PushOp = match PushOp::deserialize(raw) {
         Ok(op) => op,
         Err(e) => {
             let op_id = raw.get("op_id").and_then(|v| v.as_str()).unwrap_or("");
@@ -461,58 +557,33 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
     };
     let via = redirect(&b.merged, &mut op);
     if let Some(kind) = fast_kind(&op) {
-        let resident = match &via {
-            Some(away) => b.redirected.borrow().get(away).cloned(),
-            None => op
-                .data
-                .get("resident_id")
-                .and_then(|v| v.as_str())
-                .and_then(|r| b.residents.borrow().get(&canonical(r)).cloned()),
-        };
-        let id = result_id(&op);
-        let fresh = !b.known_ids.contains(&id) && {
-            let j = b.journal.borrow();
-            !j.new_visit_ids.contains(&id) && !j.new_survey_ids.contains(&id)
-        };
-        if let (Some(res), true) = (resident, fresh) {
-            // Every check runs before anything is kept, so a refusal needs no savepoint.
-            let applied = domain::validate::clinical(&op.recorded_at, "recorded_at", &ctx).and_then(|_| match kind {
-                "visit" => {
-                    let (a, row) = visit::create_in_batch(&ctx, &op.id, &parse(&op.data)?, &res)?;
-                    b.journal.borrow_mut().visit(row);
-                    Ok(a)
-                }
-                _ => {
-                    let d: survey::SurveyData = parse(&op.data)?;
-                    let q = b
-                        .questionnaires
-                        .get(&(d.questionnaire.clone(), d.questionnaire_version))
-                        .cloned()
-                        .flatten();
-                    let (a, row) = survey::create_in_batch(&ctx, &op.id, &d, &res, q.as_ref())?;
-                    b.journal.borrow_mut().survey(row);
-                    Ok(a)
-                }
-            });
-            let result = match applied {
-                Ok(a) => OpResult {
+        // Every check runs before anything is kept, so a refusal needs no savepoint.
+        let applied = domain::validate::clinical(&op.recorded_at, "recorded_at", &ctx)
+            .and_then(|recorded| apply_fast(b, &ctx, &op, kind, recorded, via.as_deref()));
+        match applied {
+            Ok(Some(a)) => {
+                let result = OpResult {
                     op_id: op_id.clone(),
                     status: "applied".into(),
                     version: Some(a.version),
                     conflict_id: None,
                     error: None,
-                },
-                Err(e) => return refuse(conn, b, raw, Some(&op.entity), &op_id, &e),
-            };
-            remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
-            return Ok(result);
+                };
+                remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
+                return Ok(result);
+            }
+            Ok(None) => {}
+            Err(e) if matches!(e.kind, Kind::Internal | Kind::Unavailable) => return Err(e),
+            Err(e) => return refuse(conn, b, raw, Some(&op.entity), &op_id, &e),
         }
     }
-    // Ops that read visits or responses (other ops on them; a resident's move re-points
-    // them) must see what the fast path holds back.
-    if op.entity == "visit" || op.entity == "survey" || (op.entity == "resident" && op.action != "create") {
-        b.journal.borrow_mut().write_pending(conn)?;
+    // What the fast path holds back is written before an op reads the database.
+    b.journal.borrow_mut().write_pending(conn)?;
+    if op.entity == "resident" && op.action != "create" {
         b.residents.borrow_mut().remove(&result_id(&op));
+    }
+    if op.entity == "contract" {
+        b.contracts_touched.set(true);
     }
     // A savepoint per op: a refused op leaves nothing behind, in the database or the journal.
     let mark = b.journal.borrow().mark();
@@ -547,6 +618,9 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
     if op.entity == "resident" && op.action == "create" {
         // Visits later in the batch for this new resident can take the fast path.
         if let Some(r) = domain::resident::find(conn, &result_id(&op))? {
+            let mut j = b.journal.borrow_mut();
+            j.new_ids.insert(r.id.clone());
+            j.new_id_hashes.insert(r.id_hash.clone());
             b.residents.borrow_mut().insert(r.id.clone(), r);
         }
     }
@@ -554,9 +628,110 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
     Ok(result)
 }
 
+/// Applies a create on the fast path: checked in Rust against what the batch loaded, its
+/// rows kept in the journal. `Ok(None)` when the batch cannot settle it without the
+/// database (the op then takes the full path, which gives the same answer).
+/// `via` names the merged-away resident the op was redirected from: its survivor comes
+/// from the batch's redirections (a new visit or response), and a new contract for it takes
+/// the full path, which reads the survivor's contracts in effect.
+fn apply_fast(
+    b: &Batch,
+    ctx: &WriteCtx,
+    op: &PushOp,
+    kind: &str,
+    recorded: crate::time::ClinicalTime,
+    via: Option<&str>,
+) -> Result<Option<Applied>, AppError> {
+    let id = result_id(op);
+    let resident_of = |data: &serde_json::Value| match via {
+        Some(_) if kind == "contract" => None,
+        Some(away) => b.redirected.borrow().get(away).cloned(),
+        None => data
+            .get("resident_id")
+            .and_then(|v| v.as_str())
+            .and_then(|r| b.residents.borrow().get(&canonical(r)).cloned()),
+    };
+    let unused = |id: &str| {
+        !b.known_ids.contains(id) && {
+            let j = b.journal.borrow();
+            !j.new_ids.contains(id) && !j.new_visit_ids.contains(id) && !j.new_survey_ids.contains(id)
+        }
+    };
+    match kind {
+        "resident" => {
+            let d: resident::ResidentData = parse(&op.data)?;
+            let settled = |id: &str, hash: &str| {
+                unused(id) && !b.id_hashes_taken.contains(hash) && !b.journal.borrow().new_id_hashes.contains(hash)
+            };
+            let Some((a, new)) = resident::create_in_batch(ctx, &op.id, &d, recorded.at, recorded.local_date, settled)?
+            else {
+                return Ok(None);
+            };
+            b.residents.borrow_mut().insert(new.row.id.clone(), new.row.clone());
+            b.journal.borrow_mut().resident(new.row, new.tags);
+            Ok(Some(a))
+        }
+        "contract" => {
+            let (Some(res), Some((catalog, term_months)), false) =
+                (resident_of(&op.data), b.signing.as_ref(), b.contracts_touched.get())
+            else {
+                return Ok(None);
+            };
+            let d: contract::ContractData = parse(&op.data)?;
+            let signed = d.status == contract::status::SIGNED;
+            let settled = |id: &str, from: NaiveDate, to: NaiveDate| {
+                let overlaps = b
+                    .in_effect
+                    .borrow()
+                    .get(&res.id)
+                    .is_some_and(|terms| terms.iter().any(|(f, t)| *f <= to && *t >= from));
+                unused(id) && !(signed && overlaps)
+            };
+            let known = contract::BatchSigning {
+                catalog,
+                term_months: *term_months,
+            };
+            let Some((a, new)) = contract::create_in_batch(ctx, &op.id, &d, &res, &known, recorded.at, settled)? else {
+                return Ok(None);
+            };
+            if signed {
+                let terms = (
+                    contract::stored_date(&new.row.effective_from),
+                    contract::stored_date(&new.row.effective_to),
+                );
+                if let (Some(f), Some(t)) = terms {
+                    b.in_effect.borrow_mut().entry(res.id.clone()).or_default().push((f, t));
+                }
+            }
+            b.journal.borrow_mut().contract(new.row, new.packages);
+            Ok(Some(a))
+        }
+        _ => {
+            let Some(res) = resident_of(&op.data).filter(|_| unused(&id)) else {
+                return Ok(None);
+            };
+            if kind == "visit" {
+                let (a, row) = visit::create_in_batch(ctx, &op.id, &parse(&op.data)?, &res)?;
+                b.journal.borrow_mut().visit(row);
+                Ok(Some(a))
+            } else {
+                let d: survey::SurveyData = parse(&op.data)?;
+                let q = b
+                    .questionnaires
+                    .get(&(d.questionnaire.clone(), d.questionnaire_version))
+                    .cloned()
+                    .flatten();
+                let (a, row) = survey::create_in_batch(ctx, &op.id, &d, &res, q.as_ref())?;
+                b.journal.borrow_mut().survey(row);
+                Ok(Some(a))
+            }
+        }
+    }
+}
+
 /// An op's `data` as the entity's wire type; a mismatch is a per-op refusal.
 fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, AppError> {
-    serde_json::from_value(v.clone()).map_err(|e| {
+    T::deserialize(v).map_err(|e| {
         AppError::invalid(
             "invalid_field",
             "data",
@@ -625,6 +800,8 @@ fn refuse(
     op_id: &str,
     err: &AppError,
 ) -> Result<OpResult, AppError> {
+    // The record the op refers to may be one the fast path holds back.
+    b.journal.borrow_mut().write_pending(conn)?;
     let village = village_of(conn, raw)?;
     diesel::insert_into(quarantine::table)
         .values((

@@ -244,3 +244,119 @@ async fn a_team_pulls_only_its_own_villages() {
     let (changes, _) = pull_all(&app, &d2, None).await;
     assert!(changes.iter().any(|c| c["id"] == rid.as_str()));
 }
+
+/// New residents and contracts of one batch are checked against each other as well as the
+/// database: a second registration of one ID number and a second signing of one resident
+/// within a batch are caught like those of two batches.
+#[tokio::test]
+async fn twins_and_double_signings_inside_one_batch_are_caught() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let team = d1.user["team_id"].as_str().unwrap().to_string();
+    let village = app.villages(&d1).await[0].clone();
+
+    let (rid, rop) = resident_op(&village, "1950-05-06", 'F', &["diabetes"]);
+    let (twin_id, mut twin) = resident_op(&village, "1950-05-06", 'F', &[]);
+    twin["data"]["id_number"] = rop["data"]["id_number"].clone();
+    let (c1, c1op) = contract_op(&rid, &team, &["BASIC", "DM"]);
+    let (c2, c2op) = contract_op(&rid, &team, &["BASIC"]);
+    let (_, bad_package) = contract_op(&rid, &team, &["BASIC", "NOPE"]);
+    let (draft, mut draft_op) = contract_op(&rid, &team, &["BASIC"]);
+    draft_op["data"]["status"] = json!("DRAFT");
+    draft_op["data"]["signed_at"] = Value::Null;
+    let out = app.push(&d1, vec![rop, twin, c1op, c2op, bad_package, draft_op]).await;
+    let status = |i: usize| out["results"][i]["status"].as_str().unwrap().to_string();
+    assert_eq!(
+        (0..6).map(status).collect::<Vec<_>>(),
+        ["applied", "conflict", "applied", "conflict", "rejected", "applied"],
+        "{out}"
+    );
+    assert_eq!(out["results"][4]["error"]["code"], "unknown_package", "{out}");
+
+    let (held, drafted, twins, packages) = app.db(|c| {
+        use jiayi::schema::{conflicts, contract_packages};
+        let st = |c: &mut jiayi::db::DbConn, id: &str| -> String {
+            contracts::table.find(id).select(contracts::status).first(c).unwrap()
+        };
+        let twins: i64 = conflicts::table
+            .filter(conflicts::kind.eq("duplicate_resident"))
+            .filter(conflicts::entity_id.eq(&twin_id))
+            .filter(conflicts::other_entity_id.eq(&rid))
+            .count()
+            .get_result(c)
+            .unwrap();
+        let packages: Vec<String> = contract_packages::table
+            .filter(contract_packages::contract_id.eq(&c1))
+            .order(contract_packages::package_code)
+            .select(contract_packages::package_code)
+            .load(c)
+            .unwrap();
+        ((st(c, &c1), st(c, &c2)), st(c, &draft), twins, packages)
+    });
+    assert_eq!(held, ("SIGNED".to_string(), "PENDING_REVIEW".to_string()));
+    assert_eq!(drafted, "DRAFT");
+    assert_eq!(twins, 1);
+    assert_eq!(packages, ["BASIC", "DM"]);
+
+    // Rows written together carry their final change-log positions.
+    let provisional: i64 = app.db(|c| {
+        let r: i64 = residents::table
+            .filter(residents::change_seq.le(0))
+            .count()
+            .get_result(c)
+            .unwrap();
+        let k: i64 = contracts::table
+            .filter(contracts::change_seq.le(0))
+            .count()
+            .get_result(c)
+            .unwrap();
+        r + k
+    });
+    assert_eq!(provisional, 0);
+
+    // Every record of the batch reaches the team's pull.
+    let (changes, _) = pull_all(&app, &d1, None).await;
+    for id in [&rid, &twin_id, &c1, &c2, &draft] {
+        let seen = changes.iter().filter(|c| c["id"] == json!(id)).count();
+        assert_eq!(seen, 1, "{id} in pull: {changes:?}");
+    }
+}
+
+/// Two tablets pushing at the same moment must still see each other: the same person
+/// registered on both is flagged once, and the same resident signed on both holds one
+/// contract for review (on PostgreSQL the batches really run side by side).
+#[tokio::test]
+async fn simultaneous_batches_registering_and_signing_the_same_person_see_each_other() {
+    let app = spawn_app().await;
+    let a = app.login_on("doctor1", "tablet-a").await;
+    let b = app.login_on("doctor1", "tablet-b").await;
+    let team = a.user["team_id"].as_str().unwrap().to_string();
+    let village = app.villages(&a).await[0].clone();
+    for round in 0..4 {
+        let (r1, op1) = resident_op(&village, "1949-09-09", 'M', &[]);
+        let (r2, mut op2) = resident_op(&village, "1949-09-09", 'M', &[]);
+        op2["data"]["id_number"] = op1["data"]["id_number"].clone();
+        let (x, y) = tokio::join!(app.push(&a, vec![op1]), app.push(&b, vec![op2]));
+        let statuses = [&x, &y].map(|o| o["results"][0]["status"].as_str().unwrap().to_string());
+        let mut sorted = statuses.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, ["applied", "conflict"], "round {round}: {x} {y}");
+
+        let (_, c1) = contract_op(&r1, &team, &["BASIC"]);
+        let (_, c2) = contract_op(&r1, &team, &["BASIC"]);
+        let (x, y) = tokio::join!(app.push(&a, vec![c1]), app.push(&b, vec![c2]));
+        let mut sorted = [&x, &y].map(|o| o["results"][0]["status"].as_str().unwrap().to_string());
+        sorted.sort();
+        assert_eq!(sorted, ["applied", "conflict"], "round {round}: {x} {y}");
+        let statuses: Vec<String> = app.db(|c| {
+            contracts::table
+                .filter(contracts::resident_id.eq(&r1))
+                .order(contracts::status)
+                .select(contracts::status)
+                .load(c)
+                .unwrap()
+        });
+        assert_eq!(statuses, ["PENDING_REVIEW", "SIGNED"], "round {round}");
+        let _ = r2;
+    }
+}

@@ -92,8 +92,8 @@ pub struct ContractData {
     pub renews: Option<String>,
 }
 
-/// A contract row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A contract row (also what a new contract's INSERT writes).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = contracts)]
 pub struct Contract {
     pub id: String,
@@ -197,15 +197,49 @@ pub fn term_months(conn: &mut DbConn, county: &str) -> Result<u32, AppError> {
     Ok(m.unwrap_or(12).clamp(1, 60) as u32)
 }
 
-/// Creates a contract. A second contract in effect for the same resident (another team
-/// signing offline) is stored as `PENDING_REVIEW` with a conflict for the supervisor.
-pub fn create(
-    conn: &mut DbConn,
-    ctx: &WriteCtx,
-    id: &str,
-    d: &ContractData,
-    recorded_at: i64,
-) -> Result<Applied, AppError> {
+/// The package catalog as signing sees it: active package code → (price, self-pay), fen.
+pub type Catalog = std::collections::HashMap<String, (i64, i64)>;
+
+/// Loads the active packages (a batch of new contracts prices them all from one read).
+pub fn catalog(conn: &mut DbConn) -> Result<Catalog, AppError> {
+    let rows: Vec<(String, i64, i64)> = service_packages::table
+        .filter(service_packages::active.eq(true))
+        .select((
+            service_packages::code,
+            service_packages::price_fen,
+            service_packages::self_pay_fen,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(c, p, s)| (c, (p, s))).collect())
+}
+
+/// A `contract_packages` row: a package of a contract at its price on signing.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = contract_packages)]
+pub struct PackageRow {
+    contract_id: String,
+    package_code: String,
+    price_fen: i64,
+    self_pay_fen: i64,
+    county_code: String,
+}
+
+/// What the checks that need no database yield.
+struct Checked {
+    id: String,
+    resident_id: String,
+    team_id: String,
+    doctor_id: Option<String>,
+    signed: bool,
+    signed_at: Option<crate::time::ClinicalTime>,
+    from: NaiveDate,
+    to: Option<NaiveDate>,
+    packages: Vec<String>,
+    signature: Option<String>,
+    renews: Option<String>,
+}
+
+fn check(ctx: &WriteCtx, id: &str, d: &ContractData) -> Result<Checked, AppError> {
     let id = validate::uuid(id, "id")?;
     let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
     let team_id = validate::uuid(&d.team_id, "team_id")?;
@@ -214,15 +248,6 @@ pub fn create(
         .as_deref()
         .map(|x| validate::uuid(x, "doctor_id"))
         .transpose()?;
-    let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
-        .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
-    if res.merged_into.is_some() {
-        return Err(AppError::invalid(
-            "resident_merged",
-            "resident_id",
-            "this resident was merged; sign the surviving record",
-        ));
-    }
     match &ctx.auth.team_id {
         Some(own) if *own == team_id => {}
         Some(_) => {
@@ -263,36 +288,124 @@ pub fn create(
         (None, false) => None,
     };
     let from = validate::date(&d.effective_from, "effective_from")?;
-    let to = match &d.effective_to {
-        Some(t) => validate::date(t, "effective_to")?,
-        None => from
-            .checked_add_months(Months::new(term_months(conn, &res.county_code)?))
+    let to = d
+        .effective_to
+        .as_deref()
+        .map(|t| validate::date(t, "effective_to"))
+        .transpose()?;
+    let mut packages: Vec<String> = d.packages.clone();
+    packages.sort();
+    packages.dedup();
+    if packages.len() != d.packages.len() {
+        return Err(AppError::invalid(
+            "duplicate_package",
+            "packages",
+            "a package is listed twice",
+        ));
+    }
+    if !packages.iter().any(|c| c == "BASIC") {
+        return Err(AppError::invalid(
+            "basic_package_required",
+            "packages",
+            "every contract includes the BASIC package",
+        ));
+    }
+    Ok(Checked {
+        id,
+        resident_id,
+        team_id,
+        doctor_id,
+        signed,
+        signed_at,
+        from,
+        to,
+        packages,
+        signature: d
+            .signature_sha256
+            .as_deref()
+            .map(|s| validate::sha256(s, "signature_sha256"))
+            .transpose()?,
+        renews: d.renews.as_deref().map(|r| validate::uuid(r, "renews")).transpose()?,
+    })
+}
+
+/// The resident a contract is signed for must not have been merged away.
+fn check_resident(res: &resident::Resident) -> Result<(), AppError> {
+    if res.merged_into.is_some() {
+        return Err(AppError::invalid(
+            "resident_merged",
+            "resident_id",
+            "this resident was merged; sign the surviving record",
+        ));
+    }
+    Ok(())
+}
+
+/// The last day in effect: as sent, or the county's term from the first day; at most five years.
+fn last_day(c: &Checked, term_months: u32) -> Result<NaiveDate, AppError> {
+    let to = match c.to {
+        Some(t) => t,
+        None => c
+            .from
+            .checked_add_months(Months::new(term_months))
             .and_then(|x| x.pred_opt())
             .ok_or_else(|| AppError::invalid("invalid_date", "effective_from", "effective_from is out of range"))?,
     };
-    if to < from {
+    if to < c.from {
         return Err(AppError::invalid(
             "invalid_period",
             "effective_to",
             "effective_to is before effective_from",
         ));
     }
-    if to > from + chrono::Days::new(5 * 366) {
+    if to > c.from + chrono::Days::new(5 * 366) {
         return Err(AppError::invalid(
             "invalid_period",
             "effective_to",
             "a contract term is at most five years",
         ));
     }
-    let packages = check_packages(conn, &d.packages)?;
-    let signature = d
-        .signature_sha256
-        .as_deref()
-        .map(|s| validate::sha256(s, "signature_sha256"))
-        .transpose()?;
-    let renews = d.renews.as_deref().map(|r| validate::uuid(r, "renews")).transpose()?;
-    if let Some(p) = &renews {
-        let ok = find(conn, p)?.is_some_and(|c| c.resident_id == resident_id && !c.deleted);
+    Ok(to)
+}
+
+/// Prices the packages from the catalog; an unknown or withdrawn code is refused.
+fn priced(c: &Checked, catalog: &Catalog, county: &str) -> Result<Vec<PackageRow>, AppError> {
+    c.packages
+        .iter()
+        .map(|code| match catalog.get(code) {
+            Some((price, self_pay)) => Ok(PackageRow {
+                contract_id: c.id.clone(),
+                package_code: code.clone(),
+                price_fen: *price,
+                self_pay_fen: *self_pay,
+                county_code: county.to_string(),
+            }),
+            None => Err(AppError::invalid(
+                "unknown_package",
+                "packages",
+                "unknown or withdrawn package code",
+            )),
+        })
+        .collect()
+}
+
+/// Creates a contract. A second contract in effect for the same resident (another team
+/// signing offline) is stored as `PENDING_REVIEW` with a conflict for the supervisor.
+pub fn create(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    id: &str,
+    d: &ContractData,
+    recorded_at: i64,
+) -> Result<Applied, AppError> {
+    let c = check(ctx, id, d)?;
+    let res = resident::find_visible(conn, &ctx.auth.scope, &c.resident_id)
+        .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
+    check_resident(&res)?;
+    let to = last_day(&c, term_months(conn, &res.county_code)?)?;
+    let packages = priced(&c, &catalog(conn)?, &res.county_code)?;
+    if let Some(p) = &c.renews {
+        let ok = find(conn, p)?.is_some_and(|x| x.resident_id == c.resident_id && !x.deleted);
         if !ok {
             return Err(AppError::invalid(
                 "unknown_contract",
@@ -301,66 +414,24 @@ pub fn create(
             ));
         }
     }
-    if find(conn, &id)?.is_some() {
+    if find(conn, &c.id)?.is_some() {
         return Err(AppError::conflict("already_exists", "a contract with this id exists").with_field("id"));
     }
-    // Another contract in effect over these dates → hold this one for review.
-    let rival = if signed {
-        find_rival(conn, &resident_id, from, to, renews.as_deref())?
+    // Another contract in effect over these dates → hold this one for review. Two teams
+    // signing the same resident at the same moment must see each other: the resident's
+    // row lock makes the second wait for the first to commit (PostgreSQL).
+    let rival = if c.signed {
+        resident::lock_row(conn, &c.resident_id)?;
+        find_rival(conn, &c.resident_id, c.from, to, c.renews.as_deref())?
     } else {
         None
     };
-    let stored_status = match (&rival, signed) {
-        (Some(_), _) => status::PENDING_REVIEW,
-        (None, true) => status::SIGNED,
-        (None, false) => status::DRAFT,
-    };
-    let county = res.county_code.clone();
-    let seq = changelog::append(
-        conn,
-        ctx,
-        &Change::new(ctx, &county, "contract", &id, 1)
-            .village(&res.village_code)
-            .team(&team_id),
-    )?;
-    diesel::insert_into(contracts::table)
-        .values((
-            contracts::id.eq(&id),
-            contracts::county_code.eq(&county),
-            contracts::village_code.eq(&res.village_code),
-            contracts::resident_id.eq(&resident_id),
-            contracts::team_id.eq(&team_id),
-            contracts::doctor_id.eq(&doctor_id),
-            contracts::status.eq(stored_status),
-            contracts::signed_at.eq(signed_at.map(|t| t.at)),
-            contracts::signed_on.eq(signed_at.map(|t| fmt_date(t.local_date))),
-            contracts::effective_from.eq(fmt_date(from)),
-            contracts::effective_to.eq(fmt_date(to)),
-            contracts::signature_sha256.eq(&signature),
-            contracts::renews.eq(&renews),
-            contracts::version.eq(1i64),
-            contracts::deleted.eq(false),
-            contracts::recorded_at.eq(recorded_at),
-            contracts::created_at.eq(ctx.now),
-            contracts::updated_at.eq(ctx.now),
-            contracts::change_seq.eq(seq),
-            contracts::created_by.eq(&ctx.auth.user_id),
-            contracts::device_id.eq(&ctx.auth.device_id),
-        ))
-        .execute(conn)?;
-    for (code, price, self_pay) in &packages {
-        diesel::insert_into(contract_packages::table)
-            .values((
-                contract_packages::contract_id.eq(&id),
-                contract_packages::package_code.eq(code),
-                contract_packages::price_fen.eq(price),
-                contract_packages::self_pay_fen.eq(self_pay),
-                contract_packages::county_code.eq(&county),
-            ))
-            .execute(conn)?;
-    }
-    if let (Some(p), status::SIGNED) = (&renews, stored_status) {
-        transition::mark_renewed(conn, ctx, p, &id)?;
+    let seq = changelog::append(conn, ctx, &change_of(ctx, &res, &c))?;
+    let row = build_row(ctx, &c, &res, to, rival.is_some(), recorded_at, seq);
+    diesel::insert_into(contracts::table).values(&row).execute(conn)?;
+    crate::insert_many!(conn, contract_packages::table, &packages)?;
+    if let (Some(p), status::SIGNED) = (&c.renews, row.status.as_str()) {
+        transition::mark_renewed(conn, ctx, p, &c.id)?;
     }
     let conflict_id = match rival {
         None => None,
@@ -370,30 +441,145 @@ pub fn create(
             review::NewConflict {
                 kind: review::kind::DOUBLE_SIGNING,
                 entity: "contract",
-                entity_id: &id,
+                entity_id: &c.id,
                 other_entity_id: Some(&other),
                 field: None,
-                county_code: &county,
+                county_code: &res.county_code,
                 village_code: Some(&res.village_code),
                 server_value: None,
                 client_value: None,
             },
         )?),
     };
-    audit::record_for(
-        conn,
-        ctx,
-        audit::Entry::actor(ctx.auth, "contract_created")
-            .entity("contract", &id)
-            .detail(serde_json::json!({ "status": stored_status }))
-            .at(ctx.now)
-            .clinical(recorded_at),
-    )?;
+    audit::record_for(conn, ctx, created_entry(ctx, &row))?;
     Ok(Applied {
-        id,
+        id: c.id,
         version: 1,
         conflict_id,
     })
+}
+
+/// A new contract checked inside a push batch: its row and package rows, to be written
+/// together with the batch's other new contracts.
+pub struct NewContract {
+    /// The contract row.
+    pub row: Contract,
+    /// Its `contract_packages` rows.
+    pub packages: Vec<PackageRow>,
+}
+
+/// What a batch knows for signing without a query.
+pub struct BatchSigning<'a> {
+    /// The active packages.
+    pub catalog: &'a Catalog,
+    /// The county's contract term in months.
+    pub term_months: u32,
+}
+
+/// Creates a contract inside a push batch without a query: the rules of [`create`] for a
+/// resident the batch loaded (visible to the caller), the rows returned to be written with
+/// the batch. `settled(id, from, to)` says whether the batch knows the id is unused and
+/// no other contract of the resident is in effect over those dates; when it does not, or
+/// the contract renews another, this answers `Ok(None)` before keeping anything and the
+/// op takes [`create`].
+pub fn create_in_batch(
+    ctx: &WriteCtx,
+    id: &str,
+    d: &ContractData,
+    res: &resident::Resident,
+    known: &BatchSigning,
+    recorded_at: i64,
+    settled: impl FnOnce(&str, NaiveDate, NaiveDate) -> bool,
+) -> Result<Option<(Applied, NewContract)>, AppError> {
+    let c = check(ctx, id, d)?;
+    if c.renews.is_some() || c.resident_id != res.id {
+        return Ok(None);
+    }
+    check_resident(res)?;
+    let to = last_day(&c, known.term_months)?;
+    let packages = priced(&c, known.catalog, &res.county_code)?;
+    if !settled(&c.id, c.from, to) {
+        return Ok(None);
+    }
+    let row = build_row(ctx, &c, res, to, false, recorded_at, 0);
+    let seq = {
+        let journal = ctx
+            .journal
+            .ok_or_else(|| AppError::internal("a fast-path write needs the batch's journal"))?;
+        let mut j = journal.borrow_mut();
+        let seq = j.change(change_of(ctx, res, &c));
+        j.audit(created_entry(ctx, &row).into_row());
+        seq
+    };
+    Ok(Some((
+        Applied {
+            id: c.id,
+            version: 1,
+            conflict_id: None,
+        },
+        NewContract {
+            row: Contract { change_seq: seq, ..row },
+            packages,
+        },
+    )))
+}
+
+fn change_of(ctx: &WriteCtx, res: &resident::Resident, c: &Checked) -> Change {
+    Change::new(ctx, &res.county_code, "contract", &c.id, 1)
+        .village(&res.village_code)
+        .team(&c.team_id)
+}
+
+fn created_entry(ctx: &WriteCtx, row: &Contract) -> audit::Entry {
+    audit::Entry::actor(ctx.auth, "contract_created")
+        .entity("contract", &row.id)
+        .detail(serde_json::json!({ "status": row.status }))
+        .at(ctx.now)
+        .clinical(row.recorded_at)
+}
+
+fn build_row(
+    ctx: &WriteCtx,
+    c: &Checked,
+    res: &resident::Resident,
+    to: NaiveDate,
+    held: bool,
+    recorded_at: i64,
+    seq: i64,
+) -> Contract {
+    let stored_status = match (held, c.signed) {
+        (true, _) => status::PENDING_REVIEW,
+        (false, true) => status::SIGNED,
+        (false, false) => status::DRAFT,
+    };
+    Contract {
+        id: c.id.clone(),
+        county_code: res.county_code.clone(),
+        village_code: res.village_code.clone(),
+        resident_id: c.resident_id.clone(),
+        team_id: c.team_id.clone(),
+        doctor_id: c.doctor_id.clone(),
+        status: stored_status.to_string(),
+        signed_at: c.signed_at.map(|t| t.at),
+        signed_on: c.signed_at.map(|t| fmt_date(t.local_date)),
+        effective_from: fmt_date(c.from),
+        effective_to: fmt_date(to),
+        ended_on: None,
+        end_reason: None,
+        end_reason_text: None,
+        signature_sha256: c.signature.clone(),
+        renews: c.renews.clone(),
+        renewed_by: None,
+        supersedes: None,
+        version: 1,
+        deleted: false,
+        recorded_at,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        change_seq: seq,
+        created_by: ctx.auth.user_id.clone(),
+        device_id: Some(ctx.auth.device_id.clone()),
+    }
 }
 
 /// A contract of the resident in effect over `from..=to`, other than the predecessor a
@@ -415,45 +601,6 @@ pub(crate) fn find_rival(
         .select(contracts::id)
         .load(conn)?;
     Ok(in_effect.into_iter().find(|r| renews != Some(r.as_str())))
-}
-
-/// Checks package codes; returns (code, price, self-pay) with the price at signing.
-fn check_packages(conn: &mut DbConn, codes: &[String]) -> Result<Vec<(String, i64, i64)>, AppError> {
-    let mut wanted: Vec<String> = codes.to_vec();
-    wanted.sort();
-    wanted.dedup();
-    if wanted.len() != codes.len() {
-        return Err(AppError::invalid(
-            "duplicate_package",
-            "packages",
-            "a package is listed twice",
-        ));
-    }
-    if !wanted.iter().any(|c| c == "BASIC") {
-        return Err(AppError::invalid(
-            "basic_package_required",
-            "packages",
-            "every contract includes the BASIC package",
-        ));
-    }
-    let found: Vec<(String, i64, i64)> = service_packages::table
-        .filter(service_packages::code.eq_any(&wanted))
-        .filter(service_packages::active.eq(true))
-        .select((
-            service_packages::code,
-            service_packages::price_fen,
-            service_packages::self_pay_fen,
-        ))
-        .order(service_packages::code)
-        .load(conn)?;
-    if found.len() != wanted.len() {
-        return Err(AppError::invalid(
-            "unknown_package",
-            "packages",
-            "unknown or withdrawn package code",
-        ));
-    }
-    Ok(found)
 }
 
 /// Parses a stored date (always valid: written by this module).

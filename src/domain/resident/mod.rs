@@ -90,8 +90,8 @@ pub struct ResidentData {
     pub household_id: Option<String>,
 }
 
-/// A resident row.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A resident row (also what a new resident's INSERT writes).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = residents)]
 pub struct Resident {
     pub id: String,
@@ -269,6 +269,27 @@ pub(crate) fn check_tags(tags: &[String]) -> Result<Vec<String>, AppError> {
     Ok(out)
 }
 
+/// A row of `resident_tags`: one recorded key-population tag, placed for the reports.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = resident_tags)]
+pub struct TagRow {
+    resident_id: String,
+    tag: String,
+    county_code: String,
+    village_code: String,
+}
+
+fn tag_rows(id: &str, county: &str, village: &str, tags: &[String]) -> Vec<TagRow> {
+    tags.iter()
+        .map(|t| TagRow {
+            resident_id: id.to_string(),
+            tag: t.clone(),
+            county_code: county.to_string(),
+            village_code: village.to_string(),
+        })
+        .collect()
+}
+
 /// Replaces a resident's rows in `resident_tags`.
 pub(crate) fn write_tags(
     conn: &mut DbConn,
@@ -278,16 +299,7 @@ pub(crate) fn write_tags(
     tags: &[String],
 ) -> Result<(), AppError> {
     diesel::delete(resident_tags::table.filter(resident_tags::resident_id.eq(id))).execute(conn)?;
-    for t in tags {
-        diesel::insert_into(resident_tags::table)
-            .values((
-                resident_tags::resident_id.eq(id),
-                resident_tags::tag.eq(t),
-                resident_tags::county_code.eq(county),
-                resident_tags::village_code.eq(village),
-            ))
-            .execute(conn)?;
-    }
+    crate::insert_many!(conn, resident_tags::table, &tag_rows(id, county, village, tags))?;
     Ok(())
 }
 
@@ -306,6 +318,58 @@ pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::auth::Scope, id: &str)
         Some(r) if !r.deleted && ctx_scope.covers_village(&r.village_code) => Ok(r),
         _ => Err(AppError::not_found("resident")),
     }
+}
+
+/// On PostgreSQL, makes concurrent transactions that name the same key (an ID-number hash)
+/// wait for each other until commit. Without it, two tablets registering the same person
+/// at the same moment each miss the other's uncommitted row and neither is flagged as a
+/// duplicate. SQLite has one writer at a time anyway.
+fn serialise_on(conn: &mut DbConn, key: &str) -> Result<(), AppError> {
+    serialise_on_all(conn, &[key.to_string()])
+}
+
+/// [`serialise_on`] for several keys, taken in sorted order so that two batches naming
+/// the same keys cannot deadlock on them.
+pub(crate) fn serialise_on_all(conn: &mut DbConn, keys: &[String]) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        let mut keys: Vec<&String> = keys.iter().collect();
+        keys.sort();
+        keys.dedup();
+        for chunk in keys.chunks(500) {
+            let marks = vec!["(?)"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT CAST(COUNT(pg_advisory_xact_lock(hashtext(x))) AS BIGINT) AS n \
+                 FROM (SELECT x FROM (VALUES {marks}) AS v(x) ORDER BY x) AS s"
+            );
+            let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
+            crate::db::raw::execute(conn, &sql, &binds)?;
+        }
+    }
+    Ok(())
+}
+
+/// Locks a resident's row until the transaction ends (PostgreSQL; SQLite has one writer
+/// at a time). Two concurrent edits from the same base version must merge one after the
+/// other: unlocked, both read the old field clock, both apply as plain edits, and the
+/// later commit silently overwrites the earlier one with no conflict recorded.
+pub(crate) fn lock_row(conn: &mut DbConn, id: &str) -> Result<(), AppError> {
+    lock_rows(conn, &[id.to_string()])
+}
+
+/// [`lock_row`] for several residents, in id order so that two batches cannot deadlock.
+pub(crate) fn lock_rows(conn: &mut DbConn, ids: &[String]) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT id FROM residents WHERE id IN ({marks}) ORDER BY id FOR UPDATE");
+            let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
+            crate::db::raw::execute(conn, &sql, &binds)?;
+        }
+    }
+    Ok(())
 }
 
 /// Registers a resident. The same ID number already registered in the county (two teams
@@ -327,6 +391,7 @@ pub fn create(
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
+    serialise_on(conn, &id_hash)?;
     let twin: Option<String> = residents::table
         .filter(residents::county_code.eq(&county))
         .filter(residents::id_hash.eq(&id_hash))
@@ -335,38 +400,9 @@ pub fn create(
         .select(residents::id)
         .first(conn)
         .optional()?;
-    let seq = changelog::append(
-        conn,
-        ctx,
-        &Change::new(ctx, &county, "resident", &id, 1).village(&v.village_code),
-    )?;
-    let tags_json = serde_json::to_string(&v.tags).map_err(AppError::internal)?;
-    let clock: update::FieldClock = FIELDS.iter().map(|f| (f.to_string(), (1, recorded_at))).collect();
-    diesel::insert_into(residents::table)
-        .values((
-            residents::id.eq(&id),
-            residents::county_code.eq(&county),
-            residents::village_code.eq(&v.village_code),
-            residents::name.eq(&v.name),
-            residents::sex.eq(&v.sex),
-            residents::birth_date.eq(crate::time::fmt_date(v.birth_date)),
-            residents::id_hash.eq(&id_hash),
-            residents::id_masked.eq(v.id.masked()),
-            residents::phone.eq(&v.phone),
-            residents::tags.eq(&tags_json),
-            residents::household_id.eq(&v.household_id),
-            residents::registered_on.eq(crate::time::fmt_date(recorded_on)),
-            residents::field_clock.eq(serde_json::to_string(&clock).map_err(AppError::internal)?),
-            residents::version.eq(1i64),
-            residents::deleted.eq(false),
-            residents::recorded_at.eq(recorded_at),
-            residents::created_at.eq(ctx.now),
-            residents::updated_at.eq(ctx.now),
-            residents::change_seq.eq(seq),
-            residents::created_by.eq(&ctx.auth.user_id),
-            residents::device_id.eq(&ctx.auth.device_id),
-        ))
-        .execute(conn)?;
+    let seq = changelog::append(conn, ctx, &change_of(ctx, &id, &v.village_code))?;
+    let row = build_row(ctx, &id, &v, id_hash, recorded_at, recorded_on, seq)?;
+    diesel::insert_into(residents::table).values(&row).execute(conn)?;
     write_tags(conn, &id, &county, &v.village_code, &v.tags)?;
     let conflict_id = match twin {
         None => None,
@@ -398,5 +434,92 @@ pub fn create(
         id,
         version: 1,
         conflict_id,
+    })
+}
+
+/// A new resident checked inside a push batch: the row and its tag rows, to be written
+/// together with the batch's other new residents.
+pub struct NewResident {
+    /// The resident row.
+    pub row: Resident,
+    /// Its `resident_tags` rows.
+    pub tags: Vec<TagRow>,
+}
+
+/// Registers a resident inside a push batch without a query: the rules of [`create`],
+/// the rows returned to be written with the batch. `settled(id, id_hash)` says whether
+/// the batch knows the id is unused and the ID number has no twin in the county; when it
+/// does not, this answers `Ok(None)` before keeping anything and the op takes [`create`].
+pub fn create_in_batch(
+    ctx: &WriteCtx,
+    id: &str,
+    data: &ResidentData,
+    recorded_at: i64,
+    recorded_on: NaiveDate,
+    settled: impl FnOnce(&str, &str) -> bool,
+) -> Result<Option<(Applied, NewResident)>, AppError> {
+    let id = validate::uuid(id, "id")?;
+    let v = validate(data, ctx)?;
+    let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
+    if !settled(&id, &id_hash) {
+        return Ok(None);
+    }
+    let seq = super::journal_new(
+        ctx,
+        change_of(ctx, &id, &v.village_code),
+        "resident_created",
+        "resident",
+        &id,
+        recorded_at,
+    )?;
+    let row = build_row(ctx, &id, &v, id_hash, recorded_at, recorded_on, seq)?;
+    let tags = tag_rows(&id, &row.county_code, &row.village_code, &v.tags);
+    Ok(Some((
+        Applied {
+            id,
+            version: 1,
+            conflict_id: None,
+        },
+        NewResident { row, tags },
+    )))
+}
+
+fn change_of(ctx: &WriteCtx, id: &str, village: &str) -> Change {
+    Change::new(ctx, &ctx.auth.county_code, "resident", id, 1).village(village)
+}
+
+fn build_row(
+    ctx: &WriteCtx,
+    id: &str,
+    v: &Valid,
+    id_hash: String,
+    recorded_at: i64,
+    recorded_on: NaiveDate,
+    seq: i64,
+) -> Result<Resident, AppError> {
+    let clock: update::FieldClock = FIELDS.iter().map(|f| (f.to_string(), (1, recorded_at))).collect();
+    Ok(Resident {
+        id: id.to_string(),
+        county_code: ctx.auth.county_code.clone(),
+        village_code: v.village_code.clone(),
+        name: v.name.clone(),
+        sex: v.sex.clone(),
+        birth_date: crate::time::fmt_date(v.birth_date),
+        id_hash,
+        id_masked: v.id.masked(),
+        phone: v.phone.clone(),
+        tags: serde_json::to_string(&v.tags).map_err(AppError::internal)?,
+        household_id: v.household_id.clone(),
+        registered_on: crate::time::fmt_date(recorded_on),
+        field_clock: serde_json::to_string(&clock).map_err(AppError::internal)?,
+        merged_into: None,
+        version: 1,
+        deleted: false,
+        recorded_at,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        change_seq: seq,
+        created_by: ctx.auth.user_id.clone(),
+        device_id: Some(ctx.auth.device_id.clone()),
     })
 }

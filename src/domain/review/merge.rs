@@ -40,6 +40,11 @@ pub(crate) fn merge(
     let gone = || AppError::invalid("unknown_resident", "decision", "a record of this pair no longer exists");
     let ra = survivor_of(conn, a)?.ok_or_else(gone)?;
     let rb = survivor_of(conn, b)?.ok_or_else(gone)?;
+    // Pushes still writing records of either (PostgreSQL) finish first, so what they wrote
+    // is re-pointed below; then both are read again as they are now.
+    resident::lock_rows(conn, &[ra.id.clone(), rb.id.clone()])?;
+    let ra = resident::find(conn, &ra.id)?.ok_or_else(gone)?;
+    let rb = resident::find(conn, &rb.id)?.ok_or_else(gone)?;
     if ra.id == rb.id {
         // Already one record (merged through another item): nothing left to do.
         return Ok(Vec::new());
