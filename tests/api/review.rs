@@ -887,6 +887,8 @@ async fn an_offline_tablet_still_naming_the_merged_away_resident_lands_on_the_su
     let (c, e, dup2) = duplicate_pair(&app, &d1, &lead1).await;
     let (v0, vop0) = visit_op(&e, 150);
     applied(&app, &lead1, vec![vop0]).await;
+    let (kept, sign_c) = contract_op(&c, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    applied(&app, &d1, vec![sign_c]).await;
     decided(&app, &sup, &dup2, json!({ "decision": "merge", "reason": "同一人" })).await;
     assert_eq!(owner(&v0), c);
     let edit = op(
@@ -925,6 +927,22 @@ async fn an_offline_tablet_still_naming_the_merged_away_resident_lands_on_the_su
     assert_eq!(household.as_deref(), Some("H-9"), "the edit landed on the survivor");
     let q: i64 = app.db(|conn| quarantine::table.count().get_result(conn).unwrap());
     assert_eq!(q, 0, "nothing refused");
+    // A contract signed offline for the merged-away record meets the survivor's contract in
+    // effect: held for review, never a second contract in effect.
+    let (late, sign_e) = contract_op(&e, lead1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    let out = app.push(&lead1, vec![sign_e]).await;
+    assert_eq!(out["results"][0]["status"], "conflict", "{out}");
+    let state = |id: &str| -> (String, String) {
+        app.db(|conn| {
+            contracts::table
+                .find(id)
+                .select((contracts::resident_id, contracts::status))
+                .first(conn)
+                .unwrap()
+        })
+    };
+    assert_eq!(state(&late), (c.clone(), "PENDING_REVIEW".into()));
+    assert_eq!(state(&kept).1, "SIGNED");
 }
 
 #[tokio::test]
