@@ -38,6 +38,10 @@ use crate::http;
         http::reports::coverage,
         http::reports::trend,
         http::reports::upload_population,
+        // Work list and questionnaire versions.
+        http::worklist::worklist,
+        http::questionnaires::list,
+        http::questionnaires::create,
         // Review queue.
         http::review::count,
         http::review::list,
@@ -58,6 +62,10 @@ use crate::http;
         crate::sync::pull::PulledChange,
         crate::reports::denominators::PopulationRow,
         crate::domain::contract::transition::TransitionData,
+        // Work list and questionnaire versions.
+        crate::domain::worklist::Worklist,
+        crate::domain::questionnaire::NewQuestionnaire,
+        crate::domain::questionnaire::QuestionnaireView,
         crate::domain::review::decide::Changed,
     )),
     modifiers(&BearerAuth),
@@ -69,6 +77,8 @@ use crate::http;
         (name = "reports", description = "Coverage indicators"),
         (name = "review", description = "Supervisor review queue (审核队列) and its decisions"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "teams", description = "Team work list: follow-ups, recalls, referrals, renewals, elderly checks"),
+        (name = "surveys", description = "Questionnaire versions"),
     )
 )]
 pub struct ApiDoc;

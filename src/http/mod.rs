@@ -5,10 +5,12 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod health;
+pub mod questionnaires;
 pub mod reports;
 pub mod residents;
 pub mod review;
 pub mod sync;
+pub mod worklist;
 
 use actix_web::web;
 
@@ -57,6 +59,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/reports/coverage", web::get().to(reports::coverage))
                 .route("/reports/trend", web::get().to(reports::trend))
                 .route("/admin/population", web::post().to(reports::upload_population))
+                // Work list and questionnaire versions.
+                .route("/teams/{id}/worklist", web::get().to(worklist::worklist))
+                .route("/questionnaires", web::get().to(questionnaires::list))
+                .route("/admin/questionnaires", web::post().to(questionnaires::create))
                 // Review queue (审核队列).
                 .route("/review/count", web::get().to(review::count))
                 .route("/review/items", web::get().to(review::list))
