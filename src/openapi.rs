@@ -45,11 +45,15 @@ use crate::http;
         http::reports::coverage,
         http::reports::trend,
         http::reports::upload_population,
-        http::reports::review_count,
         // Work list and questionnaire versions.
         http::worklist::worklist,
         http::questionnaires::list,
         http::questionnaires::create,
+        // Review queue.
+        http::review::count,
+        http::review::list,
+        http::review::get,
+        http::review::decide,
     ),
     components(schemas(
         crate::error::ErrorBody,
@@ -69,6 +73,7 @@ use crate::http;
         crate::domain::worklist::Worklist,
         crate::domain::questionnaire::NewQuestionnaire,
         crate::domain::questionnaire::QuestionnaireView,
+        crate::domain::review::decide::Changed,
     )),
     modifiers(&BearerAuth, &StandardErrors),
     tags(
@@ -77,6 +82,7 @@ use crate::http;
         (name = "residents", description = "Health records"),
         (name = "sync", description = "Tablet sync protocol v1"),
         (name = "reports", description = "Coverage indicators"),
+        (name = "review", description = "Supervisor review queue (审核队列) and its decisions"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "teams", description = "Team work list: follow-ups, recalls, referrals, renewals, elderly checks"),
         (name = "surveys", description = "Questionnaire versions"),

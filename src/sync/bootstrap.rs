@@ -149,6 +149,7 @@ pub fn page(
                     version: s.version,
                     deleted: false,
                     data: Some(s.data),
+                    merged_into: None,
                 });
             }
         }

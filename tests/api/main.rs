@@ -16,6 +16,7 @@ mod questionnaires;
 mod report_exactness;
 mod reports;
 mod residents;
+mod review;
 mod sync;
 mod sync_scenarios;
 mod transitions;
