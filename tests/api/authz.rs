@@ -54,6 +54,14 @@ enum Req {
     TrendOfTeamBVillage,
     /// A population figure for team B's village.
     PopulationOfTeamBVillage,
+    /// Team B's work list.
+    TeamBWorklist,
+    /// A new questionnaire (a fresh code, version 1).
+    NewQuestionnaire,
+    /// An open review item in team B's village (an op of team B's tablet refused).
+    TeamBReviewItem,
+    /// A decision on a fresh open review item in team B's village.
+    DecideTeamBReviewItem,
 }
 
 /// One classified operation: method, OpenAPI path, request, and the outcome for each
@@ -111,6 +119,13 @@ const ROWS: &[Row] = &[
     Row("GET",  "/api/v1/reports/coverage",            Req::CoverageOfTeamBVillage,   "200 403 200 403 200 403"),
     Row("GET",  "/api/v1/reports/trend",               Req::TrendOfTeamBVillage,      "200 403 200 403 200 403"),
     Row("GET",  "/api/v1/review/count",                Req::Plain,                    "200 200 200 200 200 200"),
+    Row("GET",  "/api/v1/review/items",                Req::Plain,                    "403 403 200 200- 200 200-"),
+    Row("GET",  "/api/v1/review/items/{id}",           Req::TeamBReviewItem,          "403 403 200 404 200 404"),
+    Row("POST", "/api/v1/review/items/{id}/decision",  Req::DecideTeamBReviewItem,    "403 403 200 404 200 404"),
+    Row("GET",  "/api/v1/teams/{id}/worklist",         Req::TeamBWorklist,            "200 403 200 403 200 404"),
+    Row("GET",  "/api/v1/questionnaires",              Req::Plain,                    "200 200 200 200 200 200"),
+    // The questionnaire catalog is shared by every county on a server (docs/domain.md).
+    Row("POST", "/api/v1/admin/questionnaires",        Req::NewQuestionnaire,         "403 403 403 403 201 201"),
 ];
 
 /// A caller: a token (none for anonymous) and the device it speaks for.
@@ -377,8 +392,56 @@ impl World {
                                              "category": "resident", "count": 500 + n }] }),
                 ),
             ),
+            Req::TeamBWorklist => (path.replace("{id}", &self.team_b), None),
+            Req::NewQuestionnaire => (
+                path.to_string(),
+                json_body(json!({
+                    "code": format!("matrix_{n}"), "version": 1, "title": "矩阵问卷",
+                    "definition": { "items": [{ "code": "satisfaction", "text": "满意吗？",
+                                                "options": ["satisfied", "dissatisfied"] }],
+                                    "satisfied_options": ["satisfied"] },
+                    "satisfaction_item": "satisfaction"
+                })),
+            ),
+            Req::TeamBReviewItem => (path.replace("{id}", &self.review_item_b().await), None),
+            Req::DecideTeamBReviewItem => (
+                path.replace("{id}", &self.review_item_b().await),
+                json_body(json!({ "decision": "void", "reason": "矩阵测试：作废" })),
+            ),
         };
         Built { path, body }
+    }
+
+    /// Opens a review item in team B's village: team B's tablet pushes a visit for a
+    /// resident that does not exist, refused and quarantined. Returns the item's id.
+    async fn review_item_b(&self) -> String {
+        let app = &self.app;
+        let op_id = Uuid::now_v7().to_string();
+        let (now, _) = crate::helpers::now_cst();
+        let op = json!({
+            "op_id": op_id, "entity": "visit", "action": "create", "id": Uuid::now_v7().to_string(),
+            "recorded_at": now,
+            "data": { "resident_id": Uuid::now_v7().to_string(), "kind": "home_visit", "occurred_at": now,
+                      "measurements": {}, "village_code": self.village_b }
+        });
+        let out = app.push(&self.doctor_b, vec![op]).await;
+        assert_eq!(out["results"][0]["status"], "rejected", "{out}");
+        let res = app
+            .get(
+                &self.admin,
+                "/api/v1/review/items?status=open&kind=quarantine&limit=200",
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i.to_string().contains(&op_id))
+            .and_then(|i| i["id"].as_str())
+            .unwrap_or_else(|| panic!("no review item for op {op_id}: {page}"))
+            .to_string()
     }
 
     async fn send(&self, method: &str, built: &Built, caller: &Caller) -> (StatusCode, String) {
