@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reports;
 pub mod schema;
+pub mod sim;
 pub mod startup;
 pub mod state;
 pub mod sync;
