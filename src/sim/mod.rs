@@ -138,19 +138,21 @@ where
     .await
 }
 
+/// Every live record of the county, read by the administrator account on a device of its
+/// own (`suffix` tells the devices apart).
+pub async fn county(cfg: &RoundConfig, suffix: &str) -> Result<Inventory, String> {
+    let net = Net::new(&cfg.base, cfg.give_up)?;
+    let device = format!("sim-{:x}-{}-admin-{suffix}", cfg.run_key, cfg.label);
+    let mut admin = Session::login(net, &cfg.admin, &cfg.admin_password, &device).await?;
+    Ok(Inventory::from_records(&admin.bootstrap(10_000).await?.0))
+}
+
 /// Runs one round; `mid` fires once `fraction` of the ops are answered while a push is on
 /// the wire.
 pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Result<Outcome, String> {
     let net = Net::new(&cfg.base, cfg.give_up)?;
     let key = format!("{:x}", cfg.run_key);
-    let mut admin = Session::login(
-        net.clone(),
-        &cfg.admin,
-        &cfg.admin_password,
-        &format!("sim-{key}-{}-admin", cfg.label),
-    )
-    .await?;
-    let baseline = Inventory::from_records(&admin.bootstrap(10_000).await?.0);
+    let baseline = county(cfg, "before").await?;
     let started: Vec<Result<Tablet, String>> = bounded((0..cfg.tablets).collect(), cfg.login_concurrency, |i| {
         let net = net.clone();
         let user = cfg.users[(i / 2) % cfg.users.len()].clone();
@@ -236,7 +238,7 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
     let t1 = Instant::now();
     join_all(tablets.iter_mut().map(|t| t.pull())).await;
     let pull = t1.elapsed();
-    let after = Inventory::from_records(&admin.bootstrap(10_000).await?.0);
+    let after = county(cfg, "after").await?;
     let stats = net.lock().clone();
     Ok(Outcome {
         label: cfg.label.clone(),

@@ -10,5 +10,6 @@ mod operations;
 mod report_exactness;
 mod reports;
 mod residents;
+mod sim;
 mod sync;
 mod sync_scenarios;

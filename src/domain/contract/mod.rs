@@ -304,8 +304,11 @@ pub fn create(
     if find(conn, &id)?.is_some() {
         return Err(AppError::conflict("already_exists", "a contract with this id exists").with_field("id"));
     }
-    // Another contract in effect over these dates → hold this one for review.
+    // Another contract in effect over these dates → hold this one for review. Two teams
+    // signing the same resident at the same moment must see each other: the resident's
+    // row lock makes the second wait for the first to commit (PostgreSQL).
     let rival = if signed {
+        crate::domain::resident::lock_row(conn, &resident_id)?;
         find_rival(conn, &resident_id, from, to, renews.as_deref())?
     } else {
         None

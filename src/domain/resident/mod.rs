@@ -308,6 +308,32 @@ pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::auth::Scope, id: &str)
     }
 }
 
+/// On PostgreSQL, makes concurrent transactions that name the same key (an ID-number hash)
+/// wait for each other until commit. Without it, two tablets registering the same person
+/// at the same moment each miss the other's uncommitted row and neither is flagged as a
+/// duplicate. SQLite has one writer at a time anyway.
+fn serialise_on(conn: &mut DbConn, key: &str) -> Result<(), AppError> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Locks a resident's row until the transaction ends (PostgreSQL; SQLite has one writer
+/// at a time). Two concurrent edits from the same base version must merge one after the
+/// other: unlocked, both read the old field clock, both apply as plain edits, and the
+/// later commit silently overwrites the earlier one with no conflict recorded.
+pub(crate) fn lock_row(conn: &mut DbConn, id: &str) -> Result<(), AppError> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT id FROM residents WHERE id = $1 FOR UPDATE")
+            .bind::<diesel::sql_types::Text, _>(id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 /// Registers a resident. The same ID number already registered in the county (two teams
 /// offline) is stored too, and a duplicate candidate goes to the review queue.
 pub fn create(
@@ -327,6 +353,7 @@ pub fn create(
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
+    serialise_on(conn, &id_hash)?;
     let twin: Option<String> = residents::table
         .filter(residents::county_code.eq(&county))
         .filter(residents::id_hash.eq(&id_hash))

@@ -173,6 +173,7 @@ pub fn update(
     recorded: ClinicalTime,
 ) -> Result<Applied, AppError> {
     let id = validate::uuid(id, "id")?;
+    super::lock_row(conn, &id)?;
     let current = match find(conn, &id)? {
         Some(r) if !r.deleted && ctx.auth.scope.covers_village(&r.village_code) => r,
         _ => {
@@ -379,6 +380,7 @@ fn move_records(conn: &mut DbConn, ctx: &WriteCtx, r: &Resident, to: &str, when:
 /// a party to a legal record and cannot be deleted; void or terminate the contract.
 pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTime) -> Result<Applied, AppError> {
     let id = validate::uuid(id, "id")?;
+    super::lock_row(conn, &id)?;
     let current = match find(conn, &id)? {
         Some(r) if ctx.auth.scope.covers_village(&r.village_code) => r,
         _ => {
