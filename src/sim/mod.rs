@@ -218,9 +218,11 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
                 .is_some_and(|(f, _)| acked as f64 >= f * ops as f64 && net.in_flight.load(Ordering::SeqCst) > 0);
             if due {
                 if let Some((_, action)) = mid.take() {
+                    let on_wire = net.in_flight.load(Ordering::SeqCst);
                     let r = tokio::task::spawn_blocking(action)
                         .await
                         .unwrap_or_else(|e| Err(e.to_string()));
+                    let r = r.map(|m| format!("{m}, at {acked} of {ops} ops answered, {on_wire} push(es) on the wire"));
                     fired = Some(r);
                 }
             }
