@@ -265,6 +265,8 @@ impl Session {
                     self.net.error(format!("{} {code}", status.as_u16()));
                     match status {
                         StatusCode::TOO_MANY_REQUESTS => Duration::from_secs(retry.unwrap_or(1)),
+                        // The server did not read the request in time: busy, try again.
+                        StatusCode::REQUEST_TIMEOUT => backoff(attempt),
                         s if s.is_server_error() => backoff(attempt),
                         s => return Err(format!("{} {code} ({path})", s.as_u16())),
                     }
@@ -304,7 +306,7 @@ impl Session {
         let mut changes = Vec::new();
         let mut cursor = cursor.to_string();
         loop {
-            let path = format!("/api/v1/sync/pull?limit=2000&cursor={cursor}");
+            let path = format!("/api/v1/sync/pull?limit=500&cursor={cursor}");
             let (v, _) = self.call(Method::GET, &path, None).await?;
             changes.extend(v["changes"].as_array().cloned().unwrap_or_default());
             cursor = v["cursor"].as_str().ok_or("pull page without a cursor")?.to_string();

@@ -177,6 +177,7 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
     let pool = crate::db::connect(&url, 2)?;
     let mut cfg = round.clone();
     cfg.base = server.base();
+    cfg.server_pid = server.pid();
     let rss_after_start = server.peak_rss_kb();
     println!(
         "load: {} tablets × {} offline days × {} records a day, batches of up to {} ops, {} (server peak RSS after start {:.0} MB)",

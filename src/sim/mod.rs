@@ -68,6 +68,8 @@ pub struct RoundConfig {
     pub give_up: Duration,
     /// Logins at once (each costs the server an argon2 verification).
     pub login_concurrency: usize,
+    /// The server's process id, to note its peak memory after each phase.
+    pub server_pid: Option<u32>,
 }
 
 impl RoundConfig {
@@ -92,6 +94,7 @@ impl RoundConfig {
             run_key: rand::random::<u32>() as u64,
             give_up: Duration::from_secs(180),
             login_concurrency: 8,
+            server_pid: None,
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct Outcome {
     pub pull: Duration,
     /// What the mid-storm action did (None: it was not asked for).
     pub mid_storm: Option<Result<String, String>>,
+    /// The server's peak resident memory (kB) after each phase, when its pid is known.
+    pub phase_rss: Vec<(&'static str, u64)>,
 }
 
 /// Runs `f` for every item, at most `n` at a time, keeping the order.
@@ -152,6 +157,13 @@ pub async fn county(cfg: &RoundConfig, suffix: &str) -> Result<Inventory, String
 pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Result<Outcome, String> {
     let net = Net::new(&cfg.base, cfg.give_up)?;
     let key = format!("{:x}", cfg.run_key);
+    let mut phase_rss = Vec::new();
+    let mut note = |phase: &'static str| {
+        if let Some(kb) = cfg.server_pid.and_then(server::vm_hwm_kb) {
+            phase_rss.push((phase, kb));
+        }
+    };
+    note("start");
     let baseline = county(cfg, "before").await?;
     let started: Vec<Result<Tablet, String>> = bounded((0..cfg.tablets).collect(), cfg.login_concurrency, |i| {
         let net = net.clone();
@@ -181,6 +193,7 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
         };
         t.plan(&profile, now);
     }
+    note("logins and bootstraps");
     let ops: usize = tablets.iter().map(|t| t.ledger.len()).sum();
     let bar = if cfg.progress {
         ProgressBar::new(ops as u64)
@@ -237,10 +250,13 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
     let ((), mid_storm) = tokio::join!(storm, watch);
     let storm = t0.elapsed();
     bar.finish_and_clear();
+    note("storm");
     let t1 = Instant::now();
     join_all(tablets.iter_mut().map(|t| t.pull())).await;
     let pull = t1.elapsed();
+    note("pulls");
     let after = county(cfg, "after").await?;
+    note("county read");
     let stats = net.lock().clone();
     Ok(Outcome {
         label: cfg.label.clone(),
@@ -252,6 +268,7 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
         storm,
         pull,
         mid_storm,
+        phase_rss,
     })
 }
 
@@ -311,6 +328,14 @@ impl Outcome {
             lat.last().copied().unwrap_or(0.0),
             self.pull.as_secs_f64(),
         );
+        if !self.phase_rss.is_empty() {
+            let list: Vec<String> = self
+                .phase_rss
+                .iter()
+                .map(|(p, kb)| format!("{p} {:.0} MB", *kb as f64 / 1024.0))
+                .collect();
+            s.push_str(&format!("  server peak RSS after: {}\n", list.join(", ")));
+        }
         if let Some(m) = &self.mid_storm {
             s.push_str(&format!("  during the storm: {}\n", m.as_ref().unwrap_or_else(|e| e)));
         }

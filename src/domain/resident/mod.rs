@@ -308,19 +308,6 @@ pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::auth::Scope, id: &str)
     }
 }
 
-/// On PostgreSQL, makes concurrent transactions that name the same key (an ID-number hash)
-/// wait for each other until commit. Without it, two tablets registering the same person
-/// at the same moment each miss the other's uncommitted row and neither is flagged as a
-/// duplicate. SQLite has one writer at a time anyway.
-fn serialise_on(conn: &mut DbConn, key: &str) -> Result<(), AppError> {
-    if let DbConn::Pg(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind::<diesel::sql_types::Text, _>(key)
-            .execute(pg)?;
-    }
-    Ok(())
-}
-
 /// Locks a resident's row until the transaction ends (PostgreSQL; SQLite has one writer
 /// at a time). Two concurrent edits from the same base version must merge one after the
 /// other: unlocked, both read the old field clock, both apply as plain edits, and the
@@ -353,7 +340,6 @@ pub fn create(
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
-    serialise_on(conn, &id_hash)?;
     let twin: Option<String> = residents::table
         .filter(residents::county_code.eq(&county))
         .filter(residents::id_hash.eq(&id_hash))
