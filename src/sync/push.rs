@@ -309,8 +309,11 @@ fn fast_path_context(
         .filter_map(|n| IdNumber::parse(&n).ok())
         .map(|n| n.keyed_hash(id_hash_secret))
         .collect();
-    // A batch registering the same person at the same moment waits for this one (PostgreSQL).
-    resident::serialise_on_all(conn, &hashes)?;
+    // A batch registering people at the same moment waits for this one (PostgreSQL), so
+    // the registered ID numbers read here stay true until commit.
+    if !hashes.is_empty() {
+        resident::serialise_registrations(conn, &auth.county_code)?;
+    }
     let mut id_hashes_taken = HashSet::new();
     for chunk in hashes.chunks(500) {
         id_hashes_taken.extend(

@@ -17,6 +17,7 @@ mod report_exactness;
 mod reports;
 mod residents;
 mod review;
+mod sim;
 mod sync;
 mod sync_scenarios;
 mod transitions;

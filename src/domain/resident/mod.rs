@@ -320,30 +320,19 @@ pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::auth::Scope, id: &str)
     }
 }
 
-/// On PostgreSQL, makes concurrent transactions that name the same key (an ID-number hash)
-/// wait for each other until commit. Without it, two tablets registering the same person
-/// at the same moment each miss the other's uncommitted row and neither is flagged as a
-/// duplicate. SQLite has one writer at a time anyway.
-fn serialise_on(conn: &mut DbConn, key: &str) -> Result<(), AppError> {
-    serialise_on_all(conn, &[key.to_string()])
-}
-
-/// [`serialise_on`] for several keys, taken in sorted order so that two batches naming
-/// the same keys cannot deadlock on them.
-pub(crate) fn serialise_on_all(conn: &mut DbConn, keys: &[String]) -> Result<(), AppError> {
+/// On PostgreSQL, makes transactions that register residents in a county wait for each
+/// other until commit. Without it, two tablets registering the same person at the same
+/// moment each miss the other's uncommitted row and neither is flagged as a duplicate.
+/// One lock per county rather than one per ID number: a batch registering hundreds of
+/// people would otherwise hold hundreds of locks and can exhaust the server's shared lock
+/// table. SQLite has one writer at a time anyway.
+pub(crate) fn serialise_registrations(conn: &mut DbConn, county: &str) -> Result<(), AppError> {
     if let DbConn::Pg(_) = conn {
-        let mut keys: Vec<&String> = keys.iter().collect();
-        keys.sort();
-        keys.dedup();
-        for chunk in keys.chunks(500) {
-            let marks = vec!["(?)"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT CAST(COUNT(pg_advisory_xact_lock(hashtext(x))) AS BIGINT) AS n \
-                 FROM (SELECT x FROM (VALUES {marks}) AS v(x) ORDER BY x) AS s"
-            );
-            let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
-            crate::db::raw::execute(conn, &sql, &binds)?;
-        }
+        crate::db::raw::execute(
+            conn,
+            "SELECT CAST(COUNT(pg_advisory_xact_lock(hashtext(?))) AS BIGINT) AS n",
+            &[format!("register:{county}").into()],
+        )?;
     }
     Ok(())
 }
@@ -391,7 +380,7 @@ pub fn create(
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
-    serialise_on(conn, &id_hash)?;
+    serialise_registrations(conn, &county)?;
     let twin: Option<String> = residents::table
         .filter(residents::county_code.eq(&county))
         .filter(residents::id_hash.eq(&id_hash))
