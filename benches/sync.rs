@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use jiayi::config::Config;
-use jiayi::domain::id_number::IdNumber;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -108,49 +107,10 @@ async fn login(base: &str, user: &str) -> Client {
     }
 }
 
-/// A realistic offline day's mix per resident: registration, a signed contract, two
-/// follow-ups and a survey (5 ops, 5 records).
+/// A realistic offline day's mix per resident (shared with the simulator): registration,
+/// a signed contract, two follow-ups and a survey (5 ops, 5 records).
 fn ops_for(c: &Client, n_records: usize, seed: u32) -> Vec<Value> {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    let now = (chrono::Utc::now() - chrono::Duration::hours(1)).with_timezone(&cst);
-    let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-    let today = now.date_naive().to_string();
-    let mut ops = Vec::with_capacity(n_records);
-    let mut i = 0u32;
-    while ops.len() < n_records {
-        i += 1;
-        let village = &c.villages[i as usize % c.villages.len()];
-        let birth = chrono::NaiveDate::from_ymd_opt(1940 + (i % 50) as i32, 1 + i % 12, 1 + i % 28).unwrap();
-        let sex = if i.is_multiple_of(2) { 'M' } else { 'F' };
-        // Distinct area codes per client keep ID numbers unique across the run.
-        let area = format!("{:06}", 110000 + seed * 1000 + (i / 1000));
-        let idn = IdNumber::generate(&area, birth, i % 1000, sex);
-        let rid = Uuid::now_v7().to_string();
-        let op = |entity: &str, id: &str, data: Value| {
-            json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": "create", "id": id,
-                    "recorded_at": at, "data": data })
-        };
-        ops.push(op("resident", &rid, json!({ "village_code": village, "name": "测试居民", "sex": sex.to_string(),
-            "birth_date": birth.to_string(), "id_number": idn.expose(), "phone": "13800138000", "tags": ["hypertension"] })));
-        ops.push(op(
-            "contract",
-            &Uuid::now_v7().to_string(),
-            json!({ "resident_id": rid, "team_id": c.team,
-            "packages": ["BASIC", "HTN"], "status": "SIGNED", "signed_at": at, "effective_from": today }),
-        ));
-        for k in 0..2 {
-            ops.push(op(
-                "visit",
-                &Uuid::now_v7().to_string(),
-                json!({ "resident_id": rid, "kind": "htn_followup",
-                "occurred_at": at, "measurements": { "systolic": 120 + k * 10 + (i % 30) as i32, "diastolic": 80 } }),
-            ));
-        }
-        ops.push(op("survey", &Uuid::now_v7().to_string(), json!({ "resident_id": rid, "questionnaire": "satisfaction",
-            "questionnaire_version": 1, "answers": { "satisfaction": "satisfied", "awareness": "aware" }, "answered_at": at })));
-    }
-    ops.truncate(n_records);
-    ops
+    jiayi::sim::gen::bench_ops(&c.team, &c.villages, n_records, seed)
 }
 
 fn records_per_client() -> usize {
@@ -191,60 +151,9 @@ async fn push_all(c: &Client, ops: Vec<Value>) -> Vec<Duration> {
     lat
 }
 
-/// The same rows written by the simplest loop: one transaction per 500 rows, multi-row inserts.
+/// The same rows written by the simplest loop (shared with the load test).
 fn raw_insert(url: &str, rows: usize) -> f64 {
-    let pool = jiayi::db::connect(url, 1).unwrap();
-    let mut conn = pool.get().unwrap();
-    use jiayi::schema::visits;
-    #[derive(Insertable)]
-    #[diesel(table_name = visits)]
-    struct Row {
-        id: String,
-        county_code: String,
-        village_code: String,
-        resident_id: String,
-        kind: String,
-        occurred_at: i64,
-        occurred_on: String,
-        systolic: Option<i32>,
-        diastolic: Option<i32>,
-        measurements: String,
-        version: i64,
-        deleted: bool,
-        created_at: i64,
-        change_seq: i64,
-        created_by: String,
-    }
-    let resident: String = jiayi::schema::residents::table
-        .select(jiayi::schema::residents::id)
-        .first(&mut *conn)
-        .unwrap();
-    let t = Instant::now();
-    let mut done = 0;
-    while done < rows {
-        let batch: Vec<Row> = (0..BATCH.min(rows - done))
-            .map(|i| Row {
-                id: Uuid::now_v7().to_string(),
-                county_code: "431126000000".into(),
-                village_code: "431126100001".into(),
-                resident_id: resident.clone(),
-                kind: "htn_followup".into(),
-                occurred_at: 0,
-                occurred_on: "2026-01-01".into(),
-                systolic: Some(120 + i as i32 % 30),
-                diastolic: Some(80),
-                measurements: "{\"systolic\":120,\"diastolic\":80}".into(),
-                version: 1,
-                deleted: false,
-                created_at: 0,
-                change_seq: 0,
-                created_by: "bench".into(),
-            })
-            .collect();
-        jiayi::db::write_tx(&mut conn, |c| jiayi::insert_many!(c, visits::table, &batch).map(|_| ())).unwrap();
-        done += batch.len();
-    }
-    rows as f64 / t.elapsed().as_secs_f64()
+    jiayi::sim::raw::insert_visits(url, rows).unwrap()
 }
 
 async fn bootstrap(c: &Client) -> (Duration, usize, usize) {

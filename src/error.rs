@@ -116,6 +116,17 @@ impl AppError {
         tracing::error!(error = %detail, "internal error");
         Self::new(Kind::Internal, "internal_error", "internal error; see the server log")
     }
+    /// 503 with `Retry-After: 1`: the transaction clashed with a concurrent one and was
+    /// rolled back whole; sending the same request again is safe.
+    pub fn write_clash() -> Self {
+        let mut e = Self::new(
+            Kind::Unavailable,
+            "write_clash",
+            "a concurrent write clashed with this one; nothing was kept, send it again",
+        );
+        e.retry_after = Some(1);
+        e
+    }
     /// The wire detail of this error.
     pub fn detail(&self) -> ErrorDetail {
         ErrorDetail {
@@ -139,6 +150,10 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 AppError::invalid("unknown_reference", "", "a referenced record does not exist")
             }
+            // Two transactions waited on each other (PostgreSQL aborted one) or could not be
+            // serialised: nothing was kept, and the same request again will go through.
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => AppError::write_clash(),
+            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => AppError::write_clash(),
             other => AppError::internal(other),
         }
     }

@@ -134,7 +134,7 @@ fn describe(e: &AppError) -> String {
 }
 
 /// Checks the header and reads every data row (with its line number) into memory.
-fn read_rows(kind: ImportKind, bytes: &[u8]) -> Result<Vec<Row>, String> {
+pub(crate) fn read_rows(kind: ImportKind, bytes: &[u8]) -> Result<Vec<Row>, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)

@@ -14,8 +14,11 @@ pub mod http;
 pub mod import;
 pub mod metrics;
 pub mod openapi;
+#[cfg(test)]
+mod proptests;
 pub mod reports;
 pub mod schema;
+pub mod sim;
 pub mod startup;
 pub mod state;
 pub mod sync;

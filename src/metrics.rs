@@ -12,7 +12,7 @@ use prometheus::{
 
 use crate::db::DbConn;
 use crate::error::AppError;
-use crate::schema::{conflicts, quarantine};
+use crate::schema::{conflicts, contracts, quarantine};
 use crate::state::AppState;
 
 /// The server's metrics.
@@ -87,7 +87,18 @@ pub fn open_review_items(conn: &mut DbConn) -> Result<i64, AppError> {
         .filter(quarantine::status.eq("open"))
         .count()
         .get_result(conn)?;
-    Ok(c + q)
+    // Contracts held for review that no open conflict names (the queue lists them too).
+    let held: i64 = contracts::table
+        .filter(contracts::status.eq("PENDING_REVIEW"))
+        .filter(contracts::deleted.eq(false))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            conflicts::table
+                .filter(conflicts::entity_id.eq(contracts::id))
+                .filter(conflicts::status.eq("open")),
+        )))
+        .count()
+        .get_result(conn)?;
+    Ok(c + q + held)
 }
 
 /// Middleware recording each request's latency under its route pattern (never its ids).

@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers and types. `api-spec/openapi.json`
 //! is this document committed; a test fails when they differ.
 
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
 use utoipa::{Modify, OpenApi};
 
 use crate::http;
@@ -15,6 +17,11 @@ use crate::http;
         http::health::readyz,
         http::health::metrics,
         http::health::openapi,
+        http::dashboard::index,
+        http::dashboard::script,
+        http::dashboard::style,
+        http::dashboard::echarts,
+        http::dashboard::echarts_license,
         http::auth::login,
         http::auth::refresh,
         http::auth::me,
@@ -38,7 +45,15 @@ use crate::http;
         http::reports::coverage,
         http::reports::trend,
         http::reports::upload_population,
-        http::reports::review_count,
+        // Work list and questionnaire versions.
+        http::worklist::worklist,
+        http::questionnaires::list,
+        http::questionnaires::create,
+        // Review queue.
+        http::review::count,
+        http::review::list,
+        http::review::get,
+        http::review::decide,
     ),
     components(schemas(
         crate::error::ErrorBody,
@@ -54,15 +69,24 @@ use crate::http;
         crate::sync::pull::PulledChange,
         crate::reports::denominators::PopulationRow,
         crate::domain::contract::transition::TransitionData,
+        // Work list and questionnaire versions.
+        crate::domain::worklist::Worklist,
+        crate::domain::questionnaire::NewQuestionnaire,
+        crate::domain::questionnaire::QuestionnaireView,
+        crate::domain::review::decide::Changed,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardErrors),
     tags(
         (name = "auth", description = "Login, tokens, devices"),
         (name = "admin", description = "Regions, teams, users"),
         (name = "residents", description = "Health records"),
         (name = "sync", description = "Tablet sync protocol v1"),
         (name = "reports", description = "Coverage indicators"),
+        (name = "review", description = "Supervisor review queue (审核队列) and its decisions"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "teams", description = "Team work list: follow-ups, recalls, referrals, renewals, elderly checks"),
+        (name = "surveys", description = "Questionnaire versions"),
+        (name = "dashboard", description = "The supervisors' dashboard page and its assets"),
     )
 )]
 pub struct ApiDoc;
@@ -81,6 +105,100 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Adds to every operation the error responses the server's shared layers can give, so
+/// that no handler has to repeat them and no later endpoint can forget them:
+/// the NUL guard (400), the bearer extractor (401), the JSON body extractor (400, 413, 415,
+/// 422), the query extractor (400), the database pool (503). Each error response names its codes and
+/// refers to the one `ErrorBody` schema.
+struct StandardErrors;
+
+/// Codes the bearer-token extractor answers with.
+pub const AUTH_CODES: &[&str] = &["missing_token", "invalid_token", "token_expired", "device_revoked"];
+
+impl Modify for StandardErrors {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        for item in api.paths.paths.values_mut() {
+            // HEAD answers carry no body.
+            add_standard_errors(item.head.as_mut(), false);
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ] {
+                add_standard_errors(op.as_mut(), true);
+            }
+        }
+    }
+}
+
+fn add_standard_errors(op: Option<&mut Operation>, with_body: bool) {
+    let Some(op) = op else { return };
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let json_body = op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.contains_key("application/json"));
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+    // `http::input::refuse_nul`: a URL holding `%00`, or a JSON or CSV body holding a NUL.
+    add_error(op, "400", &["invalid_character"], with_body);
+    if secured {
+        add_error(op, "401", AUTH_CODES, with_body);
+        add_error(op, "503", &["database_unavailable"], with_body);
+    }
+    if json_body {
+        add_error(op, "400", &["malformed_json"], true);
+        add_error(op, "413", &["payload_too_large"], true);
+        add_error(op, "415", &["unsupported_media_type"], true);
+        add_error(op, "422", &["invalid_field"], true);
+    }
+    if has_query {
+        add_error(op, "400", &["invalid_query"], true);
+    }
+    // Every 403 and 404 the server gives carries these codes (`AppError::forbidden`,
+    // `AppError::not_found`); handlers document when, not which code.
+    for (status, code) in [("403", "forbidden"), ("404", "not_found")] {
+        if op.responses.responses.contains_key(status) {
+            add_error(op, status, &[code], with_body);
+        }
+    }
+}
+
+/// Adds `codes` to the response for `status`, creating it (with the `ErrorBody` schema when
+/// `with_body`) if the handler did not document it.
+fn add_error(op: &mut Operation, status: &str, codes: &[&str], with_body: bool) {
+    let entry = op.responses.responses.entry(status.to_string()).or_insert_with(|| {
+        let mut r = Response::new("");
+        if with_body {
+            r.content.insert(
+                "application/json".into(),
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            );
+        }
+        RefOr::T(r)
+    });
+    if let RefOr::T(r) = entry {
+        for code in codes {
+            if !r
+                .description
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|w| w == *code)
+            {
+                if r.description.is_empty() {
+                    r.description = (*code).to_string();
+                } else {
+                    r.description = format!("{}, {code}", r.description);
+                }
+            }
+        }
     }
 }
 

@@ -350,6 +350,7 @@ diesel::table! {
         resolved_by -> Nullable<Text>,
         resolved_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        resolution_reason -> Nullable<Text>,
     }
 }
 
@@ -370,6 +371,8 @@ diesel::table! {
         resolved_by -> Nullable<Text>,
         resolved_at -> Nullable<BigInt>,
         received_at -> BigInt,
+        resolution -> Nullable<Text>,
+        resolution_reason -> Nullable<Text>,
     }
 }
 

@@ -17,7 +17,8 @@
 //! contracts signed in the year, ~33,000 elderly health checks, 23,000 hypertension and
 //! 9,000 diabetes patients with four follow-ups each, 100,000 survey responses. Then it
 //! times `coverage()` as a county administrator (county by township) and as a township
-//! supervisor (township by village), on one connection, and prints p50 / p95.
+//! supervisor (township by village), on one connection, and prints p50 / p95; then the
+//! work list of one team (`time_worklist`).
 
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,9 @@ struct Args {
     /// Time the reports on a county an earlier run generated.
     #[arg(long)]
     reuse: bool,
+    /// Time only the team work list (one team, `GET /api/v1/teams/{id}/worklist`).
+    #[arg(long)]
+    worklist_only: bool,
     /// Ops per push batch in the "first report after a write" case.
     #[arg(long, default_value_t = 300)]
     batch: usize,
@@ -819,6 +823,36 @@ fn rss() -> String {
     format!("RSS {} MB, peak {} MB", field("VmRSS:"), field("VmHWM:"))
 }
 
+/// p50 and p95 of one team's work list (team `B010`: ten villages, 1/40 of the county)
+/// on 2025-12-15, and how many residents the team has and entries the list holds.
+fn time_worklist(conn: &mut DbConn, iterations: usize) -> Result<(Duration, Duration, i64, usize), AppError> {
+    use diesel::prelude::*;
+    let team = team::find_by_code(conn, "B010")?.ok_or_else(|| AppError::not_found("team B010"))?;
+    let villages = team::village_codes(conn, &team.id)?;
+    let people: i64 = residents::table
+        .filter(residents::village_code.eq_any(&villages))
+        .count()
+        .get_result(conn)?;
+    let on = NaiveDate::from_ymd_opt(YEAR, 12, 15).unwrap();
+    let mut entries = 0;
+    // One warm-up run, as for the reports.
+    jiayi::domain::worklist::build(conn, &team, on)?;
+    let mut runs = Vec::new();
+    for _ in 0..iterations {
+        let t = Instant::now();
+        let w = jiayi::domain::worklist::build(conn, &team, on)?;
+        runs.push(t.elapsed());
+        entries = w.followups_due.len()
+            + w.followups_overdue.len()
+            + w.recalls_due.len()
+            + w.referrals_suggested.len()
+            + w.contracts_expiring.len()
+            + w.elderly_checks_missing.len();
+    }
+    runs.sort();
+    Ok((percentile(&runs, 0.5), percentile(&runs, 0.95), people, entries))
+}
+
 fn main() -> Result<(), String> {
     let args = Args::parse();
     let pool = db::connect(&args.database_url, 2)?;
@@ -837,6 +871,16 @@ fn main() -> Result<(), String> {
             conn.batch_execute("ANALYZE").map_err(|e| e.to_string())?;
         }
         println!("{backend}: generated {counts:?} in {:.1} s", gen.as_secs_f64());
+    }
+    let (p50, p95, people, entries) = time_worklist(&mut conn, args.iterations).map_err(|e| e.to_string())?;
+    println!(
+        "{backend}: work list of one team ({people} residents, {entries} entries): p50 {:.1} ms, p95 {:.1} ms ({} runs)",
+        p50.as_secs_f64() * 1e3,
+        p95.as_secs_f64() * 1e3,
+        args.iterations
+    );
+    if args.worklist_only {
+        return Ok(());
     }
     let admin = caller(Role::Admin, Scope::County(COUNTY.into()), COUNTY);
     let town = township(0);

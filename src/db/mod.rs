@@ -163,6 +163,28 @@ where
     })
 }
 
+/// [`write_tx`], run again (up to three times in all) when the transaction clashed with a
+/// concurrent one and was rolled back whole (a PostgreSQL deadlock or serialisation
+/// failure): the caller sees the clash only if it keeps happening.
+pub fn write_tx_retrying<T, F>(conn: &mut DbConn, mut f: F) -> Result<T, AppError>
+where
+    F: FnMut(&mut DbConn) -> Result<T, AppError>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match write_tx(conn, &mut f) {
+            Err(e) if e.code == "write_clash" && tries < 3 => {
+                tracing::info!(
+                    tries,
+                    "write transaction clashed with a concurrent one; running it again"
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Is the database answering?
 pub fn ping(conn: &mut DbConn) -> Result<(), AppError> {
     conn.batch_execute("SELECT 1").map_err(AppError::from)

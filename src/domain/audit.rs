@@ -186,7 +186,7 @@ pub struct AuditView {
     /// Entity id.
     pub entity_id: Option<String>,
     /// Detail (codes and ids, never personal data).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
 }
 
@@ -258,7 +258,12 @@ pub fn list(conn: &mut DbConn, auth: &Auth, f: &AuditFilter) -> Result<AuditPage
         q = q.filter(audit_log::at.lt(v));
     }
     if let Some(v) = &f.before {
-        q = q.filter(audit_log::id.lt(v.clone()));
+        // A page key is an entry id; anything else is a caller's mistake, not an empty page.
+        let id = super::validate::uuid(v, "before").map_err(|_| {
+            AppError::bad_request("invalid_query", "before must be the next_before of a previous page")
+                .with_field("before")
+        })?;
+        q = q.filter(audit_log::id.lt(id));
     }
     type Row = (
         String,

@@ -182,6 +182,73 @@ mod tests {
     }
 
     #[test]
+    fn the_number_must_match_the_record_s_sex_and_birth_date() {
+        // 17th digit 2: a woman's number.
+        let id = IdNumber::parse("11010519491231002X").unwrap();
+        let born = NaiveDate::from_ymd_opt(1949, 12, 31).unwrap();
+        id.check_matches(born, 'F').unwrap();
+        assert_eq!(id.check_matches(born, 'M').unwrap_err().code, "id_number_sex_mismatch");
+        let other_day = NaiveDate::from_ymd_opt(1949, 12, 30).unwrap();
+        let e = id.check_matches(other_day, 'F').unwrap_err();
+        assert_eq!(e.code, "id_number_birth_date_mismatch");
+        assert_eq!(e.field.as_deref(), Some("id_number"));
+        // An odd 17th digit is a man's.
+        let man = IdNumber::generate("431126", born, 7, 'M');
+        assert_eq!(man.sex(), 'M');
+        assert_eq!(
+            IdNumber::parse(man.expose())
+                .unwrap()
+                .check_matches(born, 'F')
+                .unwrap_err()
+                .code,
+            "id_number_sex_mismatch"
+        );
+    }
+
+    #[test]
+    fn impossible_dates_and_misplaced_letters_are_refused() {
+        for first17 in [
+            "43112619990229123",
+            "43112620261301123",
+            "43112620260001123",
+            "43112618791231123",
+        ] {
+            let c = check_char(first17.as_bytes());
+            assert_eq!(
+                IdNumber::parse(&format!("{first17}{c}")).unwrap_err().code,
+                "id_number_birth_date",
+                "{first17}"
+            );
+        }
+        // 2000 was a leap year.
+        let leap = "43112620000229123";
+        let c = check_char(leap.as_bytes());
+        assert!(IdNumber::parse(&format!("{leap}{c}")).is_ok());
+        // A legacy number with an impossible date (1949-02-30).
+        assert_eq!(
+            IdNumber::parse("110105490230002").unwrap_err().code,
+            "id_number_birth_date"
+        );
+        // X anywhere but last; wrong lengths.
+        assert_eq!(
+            IdNumber::parse("1101051949123100X2").unwrap_err().code,
+            "invalid_id_number"
+        );
+        assert_eq!(
+            IdNumber::parse("11010519491231002").unwrap_err().code,
+            "invalid_id_number"
+        );
+        assert_eq!(
+            IdNumber::parse("11010549123100X").unwrap_err().code,
+            "invalid_id_number"
+        );
+        assert_eq!(
+            IdNumber::parse(" 11010519491231002x ").unwrap().expose(),
+            "11010519491231002X"
+        );
+    }
+
+    #[test]
     fn converts_legacy_fifteen_digit_numbers() {
         let id = IdNumber::parse("110105491231002").unwrap();
         assert_eq!(id.expose(), "11010519491231002X");

@@ -4,9 +4,11 @@
 pub mod audit;
 pub mod catalog;
 pub mod contract;
+pub mod followup;
 pub mod id_number;
 pub mod not_signed;
 pub mod population;
+pub mod questionnaire;
 pub mod region;
 pub mod resident;
 pub mod review;
@@ -15,6 +17,7 @@ pub mod team;
 pub mod user;
 pub mod validate;
 pub mod visit;
+pub mod worklist;
 
 use crate::auth::Auth;
 use crate::time::Millis;

@@ -128,7 +128,7 @@ pub struct SurveyRow {
     version: i64,
     deleted: bool,
     created_at: i64,
-    change_seq: i64,
+    pub(crate) change_seq: i64,
     created_by: String,
     device_id: Option<String>,
 }

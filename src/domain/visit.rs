@@ -213,7 +213,7 @@ pub struct VisitRow {
     version: i64,
     deleted: bool,
     created_at: i64,
-    change_seq: i64,
+    pub(crate) change_seq: i64,
     created_by: String,
     device_id: Option<String>,
 }
@@ -485,6 +485,61 @@ mod tests {
             Measurements::default().check("htn_followup").unwrap_err().code,
             "missing_field"
         );
+    }
+
+    #[test]
+    fn every_measurement_range_edge() {
+        type Set = fn(&mut Measurements, f64);
+        // (field, lowest accepted, highest accepted, step just outside, setter)
+        let cases: [(&str, f64, f64, f64, Set); 7] = [
+            ("systolic", 50.0, 300.0, 1.0, |m, v| {
+                m.systolic = Some(v as i32);
+                m.diastolic = Some(30);
+            }),
+            ("diastolic", 30.0, 200.0, 1.0, |m, v| {
+                m.diastolic = Some(v as i32);
+                m.systolic = Some(300);
+            }),
+            ("fasting_glucose", 1.0, 35.0, 0.1, |m, v| m.fasting_glucose = Some(v)),
+            ("weight_kg", 1.0, 300.0, 0.1, |m, v| m.weight_kg = Some(v)),
+            ("height_cm", 30.0, 250.0, 0.1, |m, v| m.height_cm = Some(v)),
+            ("heart_rate", 20.0, 250.0, 1.0, |m, v| m.heart_rate = Some(v as i32)),
+            ("waist_cm", 30.0, 200.0, 0.1, |m, v| m.waist_cm = Some(v)),
+        ];
+        for (field, lo, hi, step, set) in cases {
+            let with = |v: f64| {
+                let mut m = Measurements::default();
+                set(&mut m, v);
+                m.check("home_visit")
+            };
+            assert!(with(lo).is_ok(), "{field} {lo}");
+            assert!(with(hi).is_ok(), "{field} {hi}");
+            for bad in [lo - step, hi + step] {
+                let e = with(bad).unwrap_err();
+                assert_eq!(e.code, "out_of_range", "{field} {bad}");
+                assert_eq!(e.field.as_deref(), Some(format!("measurements.{field}").as_str()));
+            }
+        }
+        // Not a number is never in range.
+        let m = Measurements {
+            weight_kg: Some(f64::NAN),
+            ..Default::default()
+        };
+        assert_eq!(
+            m.check("home_visit").unwrap_err().field.as_deref(),
+            Some("measurements.weight_kg")
+        );
+        // Diastolic just below systolic is fine; a diabetes follow-up needs its glucose.
+        assert!(bp(121, 120).check("htn_followup").is_ok());
+        assert_eq!(
+            Measurements::default()
+                .check("dm_followup")
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("measurements.fasting_glucose")
+        );
+        assert!(Measurements::default().check("elderly_check").is_ok());
     }
 
     #[test]

@@ -23,6 +23,8 @@ fn asset(content_type: &str, body: &'static str, cache: bool) -> HttpResponse {
 }
 
 /// `GET /`: the dashboard page.
+#[utoipa::path(get, path = "/", tag = "dashboard",
+    responses((status = 200, description = "the dashboard page", content_type = "text/html")))]
 pub async fn index() -> HttpResponse {
     let mut res = asset("text/html; charset=utf-8", INDEX_HTML, false);
     res.headers_mut().insert(
@@ -35,21 +37,29 @@ pub async fn index() -> HttpResponse {
 }
 
 /// `GET /assets/dashboard.js`.
+#[utoipa::path(get, path = "/assets/dashboard.js", tag = "dashboard",
+    responses((status = 200, description = "the dashboard's script", content_type = "text/javascript")))]
 pub async fn script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", DASHBOARD_JS, false)
 }
 
 /// `GET /assets/dashboard.css`.
+#[utoipa::path(get, path = "/assets/dashboard.css", tag = "dashboard",
+    responses((status = 200, description = "the dashboard's style", content_type = "text/css")))]
 pub async fn style() -> HttpResponse {
     asset("text/css; charset=utf-8", DASHBOARD_CSS, false)
 }
 
 /// `GET /assets/echarts.min.js`: Apache ECharts 5 (vendored, Apache-2.0).
+#[utoipa::path(get, path = "/assets/echarts.min.js", tag = "dashboard",
+    responses((status = 200, description = "Apache ECharts", content_type = "text/javascript")))]
 pub async fn echarts() -> HttpResponse {
     asset("text/javascript; charset=utf-8", ECHARTS_JS, true)
 }
 
 /// `GET /assets/echarts-LICENSE.txt`: ECharts' licence, served with it.
+#[utoipa::path(get, path = "/assets/echarts-LICENSE.txt", tag = "dashboard",
+    responses((status = 200, description = "the licence text", content_type = "text/plain")))]
 pub async fn echarts_license() -> HttpResponse {
     asset("text/plain; charset=utf-8", ECHARTS_LICENSE, true)
 }

@@ -13,7 +13,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// Readiness: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "ready"), (status = 503, description = "database unavailable", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "ready"), (status = 503, description = "database_unavailable", body = crate::error::ErrorBody)))]
 pub async fn readyz(state: State) -> Result<HttpResponse, crate::AppError> {
     db::run(&state.pool, db::ping).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))

@@ -5,9 +5,13 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod health;
+pub mod input;
+pub mod questionnaires;
 pub mod reports;
 pub mod residents;
+pub mod review;
 pub mod sync;
+pub mod worklist;
 
 use actix_web::web;
 
@@ -56,7 +60,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/reports/coverage", web::get().to(reports::coverage))
                 .route("/reports/trend", web::get().to(reports::trend))
                 .route("/admin/population", web::post().to(reports::upload_population))
-                .route("/review/count", web::get().to(reports::review_count)),
+                // Work list and questionnaire versions.
+                .route("/teams/{id}/worklist", web::get().to(worklist::worklist))
+                .route("/questionnaires", web::get().to(questionnaires::list))
+                .route("/admin/questionnaires", web::post().to(questionnaires::create))
+                // Review queue (审核队列).
+                .route("/review/count", web::get().to(review::count))
+                .route("/review/items", web::get().to(review::list))
+                .route("/review/items/{id}", web::get().to(review::get))
+                .route("/review/items/{id}/decision", web::post().to(review::decide)),
         );
 }
 

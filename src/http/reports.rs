@@ -1,4 +1,4 @@
-//! Coverage reports, the trend, their CSV, population denominators and the review-queue count.
+//! Coverage reports, the trend, their CSV and population denominators.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,7 +14,6 @@ use crate::reports::coverage::{self, CoverageQuery, CoverageReport, GroupBy};
 use crate::reports::denominators::{self, Outcome, PopulationStored, PopulationUpload, RowError};
 use crate::reports::export;
 use crate::reports::indicators::{Indicator, DICTIONARY};
-use crate::reports::review::{self, ReviewCount};
 use crate::reports::trend::{self, TrendReport};
 
 /// The indicator dictionary (`INDICATORS.md` v1).
@@ -134,7 +133,10 @@ pub async fn trend(
 pub struct RowsRefused {
     /// `invalid_rows`.
     pub error: ErrorDetail,
-    /// Each refused row with its reason.
+    /// Each refused row with its reason (absent when the body itself is refused, which
+    /// answers the plain error shape).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub rows: Vec<RowError>,
 }
 
@@ -209,12 +211,4 @@ pub async fn upload_population(
             rows,
         }),
     })
-}
-
-/// Open review items (conflicts and quarantined ops) in the caller's scope.
-#[utoipa::path(get, path = "/api/v1/review/count", tag = "reports", security(("bearer" = [])),
-    responses((status = 200, body = ReviewCount), (status = 401, body = ErrorBody)))]
-pub async fn review_count(state: State, auth: Auth) -> Result<web::Json<ReviewCount>, AppError> {
-    let n = db::run(&state.report_pool, move |c| review::count(c, &auth)).await?;
-    Ok(web::Json(n))
 }

@@ -226,7 +226,8 @@ pub async fn put_blob(
 /// Is the blob stored? 200 or 404, no body.
 #[utoipa::path(head, path = "/api/v1/blobs/{sha256}", tag = "sync", security(("bearer" = [])),
     params(("sha256" = String, Path, description = "SHA-256, 64 hex characters")),
-    responses((status = 200, description = "present"), (status = 404, description = "absent"), (status = 401, description = "no valid token")))]
+    responses((status = 200, description = "present"), (status = 404, description = "absent"), (status = 401, description = "no valid token"),
+        (status = 422, description = "invalid_sha256")))]
 pub async fn head_blob(state: State, _auth: Auth, path: web::Path<String>) -> Result<HttpResponse, AppError> {
     let sha = path.into_inner();
     let present = db::run(&state.pool, move |c| blob::exists(c, &sha)).await?;

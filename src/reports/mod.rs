@@ -1,7 +1,7 @@
 //! Coverage reports: the indicator dictionary (`indicators`), the counting queries
 //! (`facts`), reports built from them (`coverage`, `trend`), CSV export (`export`),
-//! population denominators from the admin API (`denominators`), the review-queue count
-//! (`review`), and period arithmetic (`period`).
+//! population denominators from the admin API (`denominators`), and period arithmetic
+//! (`period`). The review queue lives in `domain::review`.
 
 pub mod cache;
 pub mod coverage;
@@ -10,5 +10,4 @@ pub mod export;
 pub mod facts;
 pub mod indicators;
 pub mod period;
-pub mod review;
 pub mod trend;

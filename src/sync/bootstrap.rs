@@ -3,6 +3,10 @@
 //! surveys, not-signed records, each in id order) and ends with a pull cursor at the
 //! change-log position taken when the bootstrap began.
 //!
+//! The last page also carries every questionnaire version (the survey catalog), so a new
+//! tablet can render the surveys its residents answer; afterwards tablets refresh it from
+//! `GET /api/v1/questionnaires`.
+//!
 //! A record changed while the pages are read comes in its newer state; the pull from the
 //! starting position delivers that change again, and the tablet keeps the higher version.
 //! So after bootstrap + pull the tablet holds exactly the server's state.
@@ -31,6 +35,9 @@ pub struct BootstrapPage {
     pub next_page: Option<String>,
     /// On the last page: the cursor to pull from.
     pub cursor: Option<String>,
+    /// On the last page: every questionnaire version, by code and version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub questionnaires: Option<Vec<crate::domain::questionnaire::QuestionnaireView>>,
 }
 
 struct Position {
@@ -72,6 +79,12 @@ fn decode(secret: &str, scope: &Scope, token: &str) -> Result<Position, AppError
         entity,
         after: after.to_string(),
     })
+}
+
+/// Decodes a page token for the property tests, which only care that it never panics.
+#[cfg(test)]
+pub(crate) fn decode_token(secret: &str, scope: &Scope, token: &str) -> Result<(), AppError> {
+    decode(secret, scope, token).map(|_| ())
 }
 
 macro_rules! live_ids {
@@ -136,6 +149,7 @@ pub fn page(
                     version: s.version,
                     deleted: false,
                     data: Some(s.data),
+                    merged_into: None,
                 });
             }
         }
@@ -147,9 +161,15 @@ pub fn page(
         }
     }
     let done = pos.entity >= snapshot::ENTITIES.len();
+    let questionnaires = if done {
+        Some(crate::domain::questionnaire::list(conn)?)
+    } else {
+        None
+    };
     Ok(BootstrapPage {
         records,
         next_page: (!done).then(|| encode(secret, &auth.scope, &pos)),
         cursor: done.then(|| cursor::encode(secret, &auth.scope, pos.head)),
+        questionnaires,
     })
 }

@@ -3,6 +3,9 @@
 //! and written with a few multi-row inserts at the end of the batch. Change-log positions
 //! are taken then, under the counter lock, so that lock is held only for the last moments
 //! of the transaction and concurrent batches do the rest of their work side by side.
+//! New records the fast path checked without a query (residents, contracts, visits,
+//! survey responses) are held here too and written table by table, with multi-row inserts,
+//! before the first op that reads the database or at the end.
 
 use std::collections::{HashMap, HashSet};
 
@@ -146,25 +149,53 @@ impl Journal {
     }
 
     /// Writes everything: positions for the changes, the entities' `change_seq`, audit and
-    /// idempotency rows.
+    /// idempotency rows. Rows the fast path still holds are written after the positions
+    /// are known, carrying their final `change_seq`; rows written earlier in the batch
+    /// are corrected in place.
     pub fn flush(mut self, conn: &mut DbConn) -> Result<(), AppError> {
-        self.write_pending(conn)?;
         if !self.changes.is_empty() {
             let base = changelog::lock_head(conn)?;
+            let settle = |seq: &mut i64| {
+                if *seq < 0 {
+                    *seq = base - *seq;
+                }
+            };
+            // A held row saw no other change in the batch (any op reading it would have
+            // written it first), so its creation position is its final one.
+            let mut held: HashSet<(&str, String)> = HashSet::new();
+            for r in &mut self.pending_residents {
+                settle(&mut r.change_seq);
+                held.insert(("resident", r.id.clone()));
+            }
+            for r in &mut self.pending_contracts {
+                settle(&mut r.change_seq);
+                held.insert(("contract", r.id.clone()));
+            }
+            for r in &mut self.pending_visits {
+                settle(&mut r.change_seq);
+                held.insert(("visit", r.id.clone()));
+            }
+            for r in &mut self.pending_surveys {
+                settle(&mut r.change_seq);
+                held.insert(("survey", r.id.clone()));
+            }
+            self.write_pending(conn)?;
             // The last provisional position of each entity is what its row carries.
-            let mut entities: HashMap<(&'static str, String), ()> = HashMap::new();
+            let mut entities: HashSet<(&'static str, String)> = HashSet::new();
             let rows: Vec<_> = self
                 .changes
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| c.into_row(base + i as i64 + 1))
                 .inspect(|r| {
-                    entities.insert((r.entity, r.entity_id.clone()), ());
+                    if !held.contains(&(r.entity, r.entity_id.clone())) {
+                        entities.insert((r.entity, r.entity_id.clone()));
+                    }
                 })
                 .collect();
             insert_many!(conn, change_log::table, &rows)?;
             let mut by_table: HashMap<&'static str, Vec<String>> = HashMap::new();
-            for (entity, id) in entities.into_keys() {
+            for (entity, id) in entities {
                 by_table.entry(table_of(entity)).or_default().push(id);
             }
             for (table, ids) in by_table {
@@ -178,6 +209,8 @@ impl Journal {
                     raw::execute(conn, &sql, &binds)?;
                 }
             }
+        } else {
+            self.write_pending(conn)?;
         }
         insert_many!(conn, audit_log::table, &self.audits)?;
         insert_many!(conn, applied_ops::table, &self.applied)?;

@@ -30,8 +30,12 @@ pub struct PulledChange {
     /// A tombstone: drop the record.
     pub deleted: bool,
     /// The entity's current fields (null for a tombstone).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
+    /// On a resident's tombstone after a duplicate merge (重复档案合并): the record that
+    /// survives. The tablet re-points what it holds for the merged-away id to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 /// A page of changes.
@@ -113,6 +117,7 @@ pub fn pull(
                 version: snap.version,
                 deleted: !visible,
                 data: visible.then(|| snap.data.clone()),
+                merged_into: snap.merged_into.clone().filter(|_| snap.deleted),
             })
         })
         .collect();

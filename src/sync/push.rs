@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::db::{write_tx, DbConn};
+use crate::db::{write_tx_retrying, DbConn};
 use crate::domain::contract;
 use crate::domain::id_number::IdNumber;
 use crate::domain::resident::{self, Resident};
@@ -113,7 +113,7 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
         ));
     }
     let now = now_ms();
-    let results = write_tx(conn, |c| {
+    let results = write_tx_retrying(conn, |c| {
         diesel::update(devices::table.find(&auth.device_id))
             .set(devices::last_seen_at.eq(now))
             .execute(c)?;
@@ -126,6 +126,8 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
             journal: &journal,
             replayed: earlier_results(c, &req.ops)?,
             residents: RefCell::new(fast.residents),
+            merged: fast.merged,
+            redirected: RefCell::new(fast.redirected),
             known_ids: fast.known_ids,
             questionnaires: fast.questionnaires,
             id_hashes_taken: fast.id_hashes_taken,
@@ -158,6 +160,12 @@ struct Batch<'a> {
     /// Residents the batch's new visits refer to, visible to the caller, loaded at once;
     /// a resident an op changes is dropped from here (later visits take the full path).
     residents: RefCell<HashMap<String, Resident>>,
+    /// Residents the batch's ops name that were merged into another record: merged-away
+    /// id → the survivor's id. Ops naming them land on the survivor.
+    merged: HashMap<String, String>,
+    /// The survivor of each merged-away resident the caller could see, for the fast path:
+    /// a tablet that registered the merged-away record keeps recording for that person.
+    redirected: RefCell<HashMap<String, Resident>>,
     /// Which of the ids the batch's creates name already exist.
     known_ids: HashSet<String>,
     /// Questionnaire versions the batch's new responses name.
@@ -190,6 +198,8 @@ fn fast_kind(op: &PushOp) -> Option<&'static str> {
 /// What the fast path needs, loaded with one query per table.
 struct FastPath {
     residents: HashMap<String, Resident>,
+    merged: HashMap<String, String>,
+    redirected: HashMap<String, Resident>,
     known_ids: HashSet<String>,
     questionnaires: HashMap<(String, i32), Option<survey::Questionnaire>>,
     id_hashes_taken: HashSet<String>,
@@ -214,10 +224,12 @@ fn fast_path_context(
         e.filter(|e| create && matches!(*e, "resident" | "contract" | "visit" | "survey"))
             .map(str::to_string)
     };
+    // Text holding NUL cannot reach a query (PostgreSQL refuses it); such ops are refused.
     let text = |o: &serde_json::Value, path: &[&str]| {
         path.iter()
             .try_fold(o, |v, k| v.get(k))
             .and_then(|v| v.as_str())
+            .filter(|s| !s.contains('\0'))
             .map(str::to_string)
     };
     let new: Vec<(String, &serde_json::Value)> = ops.iter().filter_map(|o| kind(o).map(|k| (k, o))).collect();
@@ -232,19 +244,39 @@ fn fast_path_context(
         ids.dedup();
         ids
     };
+    // Every resident an op names: new records' residents, and residents being edited
+    // (to find those merged away).
+    let mut resident_ids: Vec<String> = ops
+        .iter()
+        .filter_map(|o| {
+            let edit = o.get("entity").and_then(|e| e.as_str()) == Some("resident")
+                && o.get("action").and_then(|e| e.as_str()) == Some("update");
+            if edit {
+                text(o, &["id"])
+            } else {
+                text(o, &["data", "resident_id"])
+            }
+        })
+        .map(|s| canonical(&s))
+        .collect();
+    resident_ids.sort();
+    resident_ids.dedup();
     let mut residents_found = HashMap::new();
-    for chunk in referring(&["visit", "survey", "contract"]).chunks(500) {
+    let mut merged_away = Vec::new();
+    for chunk in resident_ids.chunks(500) {
         let list: Vec<Resident> = residents::table
             .filter(residents::id.eq_any(chunk))
-            .filter(residents::deleted.eq(false))
             .select(Resident::as_select())
             .load(conn)?;
-        residents_found.extend(
-            list.into_iter()
-                .filter(|r| auth.scope.covers_village(&r.village_code))
-                .map(|r| (r.id.clone(), r)),
-        );
+        for r in list {
+            if r.merged_into.is_some() {
+                merged_away.push(r);
+            } else if !r.deleted && auth.scope.covers_village(&r.village_code) {
+                residents_found.insert(r.id.clone(), r);
+            }
+        }
     }
+    let (merged, redirected) = survivors(conn, auth, merged_away)?;
     let ids_of = |k: &str| -> Vec<String> {
         new.iter()
             .filter(|(e, _)| e == k)
@@ -277,6 +309,11 @@ fn fast_path_context(
         .filter_map(|n| IdNumber::parse(&n).ok())
         .map(|n| n.keyed_hash(id_hash_secret))
         .collect();
+    // A batch registering people at the same moment waits for this one (PostgreSQL), so
+    // the registered ID numbers read here stay true until commit.
+    if !hashes.is_empty() {
+        resident::serialise_registrations(conn, &auth.county_code)?;
+    }
     let mut id_hashes_taken = HashSet::new();
     for chunk in hashes.chunks(500) {
         id_hashes_taken.extend(
@@ -290,6 +327,9 @@ fn fast_path_context(
         );
     }
     let signed_for = referring(&["contract"]);
+    // A batch signing the same resident at the same moment waits for this one (PostgreSQL),
+    // so the contracts in effect read here stay true until commit.
+    resident::lock_rows(conn, &signed_for)?;
     let mut in_effect: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
     for chunk in signed_for.chunks(500) {
         let rows: Vec<(String, String, String)> = contracts::table
@@ -333,12 +373,123 @@ fn fast_path_context(
     }
     Ok(FastPath {
         residents: residents_found,
+        merged,
+        redirected,
         known_ids,
         questionnaires,
         id_hashes_taken,
         in_effect,
         signing,
     })
+}
+
+/// Merged-away id → survivor id, and merged-away id → survivor for the fast path.
+type Survivors = (HashMap<String, String>, HashMap<String, Resident>);
+
+/// Each merged-away resident's survivor (merged-away id → survivor id), and the survivors
+/// of those the caller could see (by merged-away id) for the fast path.
+fn survivors(conn: &mut DbConn, auth: &Auth, merged_away: Vec<Resident>) -> Result<Survivors, AppError> {
+    let (mut merged, mut redirected) = (HashMap::new(), HashMap::new());
+    for r in merged_away {
+        if let Some(s) = domain::review::survivor_of(conn, &r.id)?.filter(|s| !s.deleted) {
+            merged.insert(r.id.clone(), s.id.clone());
+            if auth.scope.covers_village(&r.village_code) {
+                redirected.insert(r.id, s);
+            }
+        }
+    }
+    Ok((merged, redirected))
+}
+
+/// Points an op that names a merged-away resident at the survivor. An edit of the merged-away
+/// record is merged field by field into the survivor as if made on its first version: what the
+/// survivor changed later in clinical time stays, and the edit's losing values go to a field
+/// clash for review. Returns the merged-away id when the op was redirected.
+fn redirect(merged: &HashMap<String, String>, op: &mut PushOp) -> Option<String> {
+    let named = match (op.entity.as_str(), op.action.as_str()) {
+        ("resident", "update") => canonical(&op.id),
+        ("resident", _) => return None,
+        _ => canonical(op.data.get("resident_id")?.as_str()?),
+    };
+    let survivor = merged.get(&named)?;
+    if op.entity == "resident" {
+        op.id = survivor.clone();
+        op.base_version = Some(1);
+    } else if let Some(d) = op.data.as_object_mut() {
+        d.insert("resident_id".into(), survivor.clone().into());
+    }
+    Some(named)
+}
+
+/// Re-applies an op kept in quarantine (a supervisor's `accept`), through the per-op path
+/// as `ctx`'s caller (its sender), under its own op id. A merged-away resident it names is
+/// redirected as in a push. The op's remembered answer becomes this one, so a tablet
+/// retrying it learns it was applied. Returns the entity and what was applied.
+pub(crate) fn reapply(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    raw: &serde_json::Value,
+) -> Result<(String, Applied), AppError> {
+    let mut op: PushOp = serde_json::from_value(raw.clone()).map_err(|e| {
+        AppError::invalid(
+            "malformed_op",
+            "ops",
+            crate::error::without_quoted_values(&e.to_string()),
+        )
+    })?;
+    let op_id = uuid::Uuid::parse_str(&op.op_id)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| AppError::invalid("invalid_id", "op_id", "op_id must be a UUID"))?;
+    let named: Vec<String> = [
+        op.data.get("resident_id").and_then(|v| v.as_str()),
+        Some(op.id.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(canonical)
+    .collect();
+    let away: Vec<Resident> = residents_by_id(conn, &named)?
+        .into_iter()
+        .filter(|r| r.merged_into.is_some())
+        .collect();
+    let (merged, _) = survivors(conn, ctx.auth, away)?;
+    redirect(&merged, &mut op);
+    let ctx = WriteCtx {
+        auth: ctx.auth,
+        op_id: Some(&op_id),
+        now: ctx.now,
+        id_hash_secret: ctx.id_hash_secret,
+        max_skew_ms: ctx.max_skew_ms,
+        journal: None,
+    };
+    let applied = conn.transaction::<Applied, AppError, _>(|c| dispatch(c, &ctx, &op))?;
+    let result = OpResult {
+        op_id: op_id.clone(),
+        status: if applied.conflict_id.is_some() {
+            "conflict"
+        } else {
+            "applied"
+        }
+        .into(),
+        version: Some(applied.version),
+        conflict_id: applied.conflict_id.clone(),
+        error: None,
+    };
+    diesel::update(applied_ops::table.find(&op_id))
+        .set((
+            applied_ops::status.eq(&result.status),
+            applied_ops::result.eq(serde_json::to_string(&result).map_err(AppError::internal)?),
+        ))
+        .execute(conn)?;
+    Ok((op.entity, applied))
+}
+
+fn residents_by_id(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Resident>, AppError> {
+    use crate::schema::residents;
+    Ok(residents::table
+        .filter(residents::id.eq_any(ids))
+        .select(Resident::as_select())
+        .load(conn)?)
 }
 
 /// Looks up, in one query per 500 ops, which of the batch's op ids were seen before.
@@ -372,16 +523,36 @@ fn rejected(op_id: &str, e: &AppError) -> OpResult {
 
 /// Applies one op; only a database failure escapes (and aborts the batch for a retry).
 fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<OpResult, AppError> {
-    let op: PushOp = match serde_json::from_value(raw.clone()) {
+    // A replayed op answers its first result, even one too malformed to parse: a retried
+    // batch must never trip over its own earlier refusals.
+    let raw_op_id = raw
+        .get("op_id")
+        .and_then(|v| v.as_str())
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.hyphenated().to_string());
+    if let Some(first) = raw_op_id.as_ref().and_then(|id| first_result(b, id)) {
+        let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
+        r.status = "duplicate".into();
+        return Ok(r);
+    }
+    if has_nul(raw) {
+        let err = AppError::invalid(
+            "invalid_character",
+            "ops",
+            "text in an op must not contain NUL characters",
+        );
+        return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
+    }
+    let mut op: PushOp = match PushOp::deserialize(raw) {
         Ok(op) => op,
         Err(e) => {
-            let op_id = raw.get("op_id").and_then(|v| v.as_str()).unwrap_or("");
             let err = AppError::invalid(
                 "malformed_op",
                 "ops",
                 crate::error::without_quoted_values(&e.to_string()),
             );
-            return refuse(conn, b, raw, None, op_id, &err);
+            // Only a UUID op id is remembered, in the canonical form replays are looked up by.
+            return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
         }
     };
     let op_id = match uuid::Uuid::parse_str(&op.op_id) {
@@ -391,12 +562,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             return refuse(conn, b, raw, Some(&op.entity), "", &err);
         }
     };
-    let first = b
-        .replayed
-        .get(&op_id)
-        .cloned()
-        .or_else(|| b.journal.borrow().seen.get(&op_id).cloned());
-    if let Some(first) = first {
+    if let Some(first) = first_result(b, &op_id) {
         let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
         r.status = "duplicate".into();
         return Ok(r);
@@ -409,10 +575,11 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
         max_skew_ms: b.limits.max_skew_ms,
         journal: Some(b.journal),
     };
+    let via = redirect(&b.merged, &mut op);
     if let Some(kind) = fast_kind(&op) {
         // Every check runs before anything is kept, so a refusal needs no savepoint.
         let applied = domain::validate::clinical(&op.recorded_at, "recorded_at", &ctx)
-            .and_then(|recorded| apply_fast(b, &ctx, &op, kind, recorded));
+            .and_then(|recorded| apply_fast(b, &ctx, &op, kind, recorded, via.as_deref()));
         match applied {
             Ok(Some(a)) => {
                 let result = OpResult {
@@ -455,6 +622,19 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             return refuse(conn, b, raw, Some(&op.entity), &op_id, &e);
         }
     };
+    if op.entity == "resident" && op.action != "create" {
+        // A survivor that merged-away ids lead to changed: later ops see its new state.
+        let id = result_id(&op);
+        if b.redirected.borrow().values().any(|s| s.id == id) {
+            let now = domain::resident::find(conn, &id)?.filter(|r| !r.deleted);
+            b.redirected.borrow_mut().retain(|_, s| s.id != id || now.is_some());
+            for s in b.redirected.borrow_mut().values_mut().filter(|s| s.id == id) {
+                if let Some(r) = &now {
+                    *s = r.clone();
+                }
+            }
+        }
+    }
     if op.entity == "resident" && op.action == "create" {
         // Visits later in the batch for this new resident can take the fast path.
         if let Some(r) = domain::resident::find(conn, &result_id(&op))? {
@@ -471,18 +651,25 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
 /// Applies a create on the fast path: checked in Rust against what the batch loaded, its
 /// rows kept in the journal. `Ok(None)` when the batch cannot settle it without the
 /// database (the op then takes the full path, which gives the same answer).
+/// `via` names the merged-away resident the op was redirected from: its survivor comes
+/// from the batch's redirections (a new visit or response), and a new contract for it takes
+/// the full path, which reads the survivor's contracts in effect.
 fn apply_fast(
     b: &Batch,
     ctx: &WriteCtx,
     op: &PushOp,
     kind: &str,
     recorded: crate::time::ClinicalTime,
+    via: Option<&str>,
 ) -> Result<Option<Applied>, AppError> {
     let id = result_id(op);
-    let resident_of = |data: &serde_json::Value| {
-        data.get("resident_id")
+    let resident_of = |data: &serde_json::Value| match via {
+        Some(_) if kind == "contract" => None,
+        Some(away) => b.redirected.borrow().get(away).cloned(),
+        None => data
+            .get("resident_id")
             .and_then(|v| v.as_str())
-            .and_then(|r| b.residents.borrow().get(&canonical(r)).cloned())
+            .and_then(|r| b.residents.borrow().get(&canonical(r)).cloned()),
     };
     let unused = |id: &str| {
         !b.known_ids.contains(id) && {
@@ -562,9 +749,27 @@ fn apply_fast(
     }
 }
 
+/// Does any string or key in the value hold a NUL character?
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The first result of an op id seen in an earlier batch or earlier in this one.
+fn first_result(b: &Batch, op_id: &str) -> Option<String> {
+    b.replayed
+        .get(op_id)
+        .cloned()
+        .or_else(|| b.journal.borrow().seen.get(op_id).cloned())
+}
+
 /// An op's `data` as the entity's wire type; a mismatch is a per-op refusal.
 fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, AppError> {
-    serde_json::from_value(v.clone()).map_err(|e| {
+    T::deserialize(v).map_err(|e| {
         AppError::invalid(
             "invalid_field",
             "data",
@@ -666,6 +871,9 @@ fn refuse(
 /// in its data, or the village of the resident or record it refers to.
 fn village_of(conn: &mut DbConn, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
     use crate::schema::{contracts, residents};
+    if has_nul(raw) {
+        return Ok(None);
+    }
     let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
     if let Some(v) = raw
         .get("data")
@@ -730,9 +938,10 @@ fn remember(
         device_id: b.auth.device_id.clone(),
         user_id: b.auth.user_id.clone(),
         county_code: b.auth.county_code.clone(),
-        entity: entity.chars().take(40).collect(),
-        entity_id: entity_id.map(|s| s.chars().take(64).collect()),
-        action: action.chars().take(40).collect(),
+        // Kept as the tablet sent them, less control characters (NUL cannot be stored).
+        entity: entity.chars().filter(|c| !c.is_control()).take(40).collect(),
+        entity_id: entity_id.map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect()),
+        action: action.chars().filter(|c| !c.is_control()).take(40).collect(),
         status: result.status.clone(),
         result: serde_json::to_string(result).map_err(AppError::internal)?,
         received_at: b.now,

@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub village_code: String,
     /// Its wire fields.
     pub data: serde_json::Value,
+    /// A resident merged into another record: the survivor's id.
+    pub merged_into: Option<String>,
 }
 
 fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, AppError> {
@@ -54,6 +56,7 @@ pub fn load(
                     deleted: r.deleted,
                     village_code: r.village_code.clone(),
                     data: to_json(r.view(own_team))?,
+                    merged_into: r.merged_into.clone(),
                 };
                 out.insert(r.id, snap);
             }
@@ -79,6 +82,7 @@ pub fn load(
                     deleted: c.deleted,
                     village_code: c.village_code.clone(),
                     data: to_json(c.view(p))?,
+                    merged_into: None,
                 };
                 out.insert(c.id, snap);
             }
@@ -131,6 +135,7 @@ pub fn load(
                         deleted,
                         village_code: village,
                         data,
+                        merged_into: None,
                     },
                 );
             }
@@ -179,6 +184,7 @@ pub fn load(
                         deleted,
                         village_code: village,
                         data,
+                        merged_into: None,
                     },
                 );
             }
@@ -210,6 +216,7 @@ pub fn load(
                         deleted,
                         village_code: village,
                         data,
+                        merged_into: None,
                     },
                 );
             }

@@ -212,3 +212,91 @@ async fn only_supervisors_and_admins_revoke_devices_and_only_in_their_scope() {
         .iter()
         .any(|d| d["id"] == d1.device_id.as_str()));
 }
+
+#[tokio::test]
+async fn password_rules_refuse_weak_passwords_and_store_nothing() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let count = || app.db(|c| crate::fuzz::count(c, "users"));
+    let before = count();
+    for (password, why) in [
+        ("short-pw1", "9 characters"),
+        (&"long-pass-".repeat(26)[..257], "257 characters"),
+        ("Rule_Tester", "the username in another case"),
+        ("aaaaaaaaaaaa", "one character repeated"),
+        ("好好好好好好好好好好", "one character repeated, in Chinese"),
+    ] {
+        let res = app
+            .post(
+                &admin,
+                "/api/v1/admin/users",
+                &json!({ "username": "rule_tester", "password": password, "role": "supervisor",
+                         "region_code": "431126100000", "display_name": "规则" }),
+            )
+            .await;
+        let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "weak_password").await;
+        assert_eq!(body["error"]["field"], "password", "{why}");
+        assert!(!body.to_string().contains(password), "{why}: the password is echoed");
+    }
+    assert_eq!(count(), before, "no weak password stored a user");
+    // Exactly ten characters, and 256 of mixed ones, are accepted; the user can log in.
+    for (name, password) in [
+        ("rule_ten", "abcdefghi1".to_string()),
+        ("rule_long", "密码ab".repeat(64)),
+    ] {
+        let res = app
+            .post(
+                &admin,
+                "/api/v1/admin/users",
+                &json!({ "username": name, "password": password, "role": "supervisor",
+                         "region_code": "431126100000", "display_name": "规则" }),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{name}");
+        let res = app.login_raw(name, &password, &format!("device-{name}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{name} logs in");
+    }
+}
+
+#[tokio::test]
+async fn access_and_refresh_tokens_expire_on_their_own() {
+    let app = spawn_app_with(|c| {
+        c.access_ttl = std::time::Duration::from_secs(1);
+        c.refresh_ttl = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let s = app.login("doctor1").await;
+    assert_eq!(app.get(&s, "/api/v1/me").await.status(), StatusCode::OK);
+    // The access token's 1 s plus the 5 s of leeway allowed for clock steps.
+    tokio::time::sleep(std::time::Duration::from_millis(7000)).await;
+    assert_error(
+        app.get(&s, "/api/v1/me").await,
+        StatusCode::UNAUTHORIZED,
+        "token_expired",
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": s.refresh, "device_id": s.device_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::UNAUTHORIZED, "refresh_token_expired").await;
+    // A new login still works.
+    app.login_on("doctor1", &s.device_id).await;
+}
+
+#[tokio::test]
+async fn failures_across_usernames_from_one_address_are_throttled() {
+    let app = spawn_app_with(|c| c.login_max_failures_per_ip = 4).await;
+    for user in ["nobody1", "nobody2", "doctor1", "nobody3"] {
+        let res = app.login_raw(user, "wrong-password-x", "device-ip-0001").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{user}");
+    }
+    // The address is now locked out, even for a correct password of another user.
+    let res = app.login_raw("doctor2", DEMO_PASSWORD, "device-ip-0002").await;
+    assert!(res.headers().contains_key("retry-after"));
+    let body = assert_error(res, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    assert!(!body.to_string().contains("doctor2"));
+}

@@ -55,7 +55,25 @@ pub async fn spawn_app() -> TestApp {
 /// Starts the app after adjusting the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     LOGS.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
+        if let Ok(path) = std::env::var("JIAYI_TEST_LOG_FILE") {
+            // Every app's log lines, for CI to search for ID numbers and phones
+            // (tools/scan_pii.py); level from RUST_LOG, debug by default.
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("JIAYI_TEST_LOG_FILE {path}: {e}"));
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+            // A line per request span as it closes (method, path and query, status), so
+            // every URL the suite sent is searched too.
+            let _ = tracing_subscriber::fmt()
+                .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .try_init();
+        } else if std::env::var("TEST_LOG").is_ok() {
             jiayi::telemetry::init();
         }
     });
@@ -194,10 +212,13 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
 
 /// A valid ID number (GB 11643) for a birth date and sex, unique per call.
 pub fn id_number(birth: &str, sex: char) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let d = chrono::NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
-    let seq = (Uuid::new_v4().as_u128() % 1000) as u32;
-    // A different area code from the demo county's so it never collides with demo residents.
-    jiayi::domain::id_number::IdNumber::generate("110105", d, seq, sex)
+    // A counter, not chance: 500 even sequence numbers (made odd for men) per area code.
+    // Area codes 11xxxx are not the demo county's, so they never collide with demo residents.
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let area = format!("11{:04}", (n / 500) % 10_000);
+    jiayi::domain::id_number::IdNumber::generate(&area, d, (n % 500) * 2, sex)
         .expose()
         .to_string()
 }

@@ -3,13 +3,23 @@
 
 mod admin;
 mod auth;
+mod authz;
 mod cli;
+mod contract;
 mod dashboard_browser;
+mod domain_rules;
+mod fuzz;
 mod helpers;
+mod hostile;
 mod operations;
+mod questionnaires;
 mod report_exactness;
 mod report_incremental;
 mod reports;
 mod residents;
+mod review;
+mod sim;
 mod sync;
 mod sync_scenarios;
+mod transitions;
+mod worklist;

@@ -321,3 +321,42 @@ async fn twins_and_double_signings_inside_one_batch_are_caught() {
         assert_eq!(seen, 1, "{id} in pull: {changes:?}");
     }
 }
+
+/// Two tablets pushing at the same moment must still see each other: the same person
+/// registered on both is flagged once, and the same resident signed on both holds one
+/// contract for review (on PostgreSQL the batches really run side by side).
+#[tokio::test]
+async fn simultaneous_batches_registering_and_signing_the_same_person_see_each_other() {
+    let app = spawn_app().await;
+    let a = app.login_on("doctor1", "tablet-a").await;
+    let b = app.login_on("doctor1", "tablet-b").await;
+    let team = a.user["team_id"].as_str().unwrap().to_string();
+    let village = app.villages(&a).await[0].clone();
+    for round in 0..4 {
+        let (r1, op1) = resident_op(&village, "1949-09-09", 'M', &[]);
+        let (r2, mut op2) = resident_op(&village, "1949-09-09", 'M', &[]);
+        op2["data"]["id_number"] = op1["data"]["id_number"].clone();
+        let (x, y) = tokio::join!(app.push(&a, vec![op1]), app.push(&b, vec![op2]));
+        let statuses = [&x, &y].map(|o| o["results"][0]["status"].as_str().unwrap().to_string());
+        let mut sorted = statuses.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, ["applied", "conflict"], "round {round}: {x} {y}");
+
+        let (_, c1) = contract_op(&r1, &team, &["BASIC"]);
+        let (_, c2) = contract_op(&r1, &team, &["BASIC"]);
+        let (x, y) = tokio::join!(app.push(&a, vec![c1]), app.push(&b, vec![c2]));
+        let mut sorted = [&x, &y].map(|o| o["results"][0]["status"].as_str().unwrap().to_string());
+        sorted.sort();
+        assert_eq!(sorted, ["applied", "conflict"], "round {round}: {x} {y}");
+        let statuses: Vec<String> = app.db(|c| {
+            contracts::table
+                .filter(contracts::resident_id.eq(&r1))
+                .order(contracts::status)
+                .select(contracts::status)
+                .load(c)
+                .unwrap()
+        });
+        assert_eq!(statuses, ["PENDING_REVIEW", "SIGNED"], "round {round}");
+        let _ = r2;
+    }
+}

@@ -417,8 +417,11 @@ pub fn create(
     if find(conn, &c.id)?.is_some() {
         return Err(AppError::conflict("already_exists", "a contract with this id exists").with_field("id"));
     }
-    // Another contract in effect over these dates → hold this one for review.
+    // Another contract in effect over these dates → hold this one for review. Two teams
+    // signing the same resident at the same moment must see each other: the resident's
+    // row lock makes the second wait for the first to commit (PostgreSQL).
     let rival = if c.signed {
+        resident::lock_row(conn, &c.resident_id)?;
         find_rival(conn, &c.resident_id, c.from, to, c.renews.as_deref())?
     } else {
         None

@@ -8,6 +8,11 @@
 //! CANCELLED                PENDING_REVIEW ──▶ ACTIVE | VOIDED (supervisor)
 //! ```
 //!
+//! Two moves exist only as effects of a review decision (docs/review.md), never as ops:
+//! merging duplicate residents holds the later of two contracts in effect
+//! (`SIGNED | ACTIVE → PENDING_REVIEW`), and accepting a held contract ends the one in
+//! effect (`SIGNED | ACTIVE → TERMINATED`, reason `other`, the review named in the text).
+//!
 //! `ACTIVE` and `EXPIRED` also follow from the dates (see [`super::effective_status`]);
 //! `RENEWED` is set when a successor naming this contract in `renews` is signed.
 
@@ -270,6 +275,50 @@ fn store(conn: &mut DbConn, ctx: &WriteCtx, old: &Contract, next: &Contract, cli
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A review decision ends a contract in effect so that a held one can take its place:
+/// `TERMINATED` today with reason `other` and `text`.
+pub(crate) fn end_for_review(conn: &mut DbConn, ctx: &WriteCtx, id: &str, text: &str) -> Result<Applied, AppError> {
+    review_move(conn, ctx, id, status::TERMINATED, Some(text))
+}
+
+/// A merge of duplicate residents holds the later of two contracts in effect for review.
+pub(crate) fn hold_for_review(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, AppError> {
+    review_move(conn, ctx, id, status::PENDING_REVIEW, None)
+}
+
+fn review_move(conn: &mut DbConn, ctx: &WriteCtx, id: &str, to: &str, text: Option<&str>) -> Result<Applied, AppError> {
+    let c = find(conn, id)?.ok_or_else(|| AppError::internal("a contract under review vanished"))?;
+    if !matches!(c.status.as_str(), status::SIGNED | status::ACTIVE) || c.deleted {
+        return Err(AppError::invalid(
+            "illegal_transition",
+            "decision",
+            format!("a {} contract is not in effect", c.status),
+        ));
+    }
+    let mut next = c.clone();
+    next.status = to.into();
+    next.version = c.version + 1;
+    if to == status::TERMINATED {
+        next.ended_on = Some(fmt_date(today_cst()));
+        next.end_reason = Some("other".into());
+        next.end_reason_text = text.map(str::to_string);
+    }
+    store(conn, ctx, &c, &next, ctx.now)?;
+    audit::record_for(
+        conn,
+        ctx,
+        audit::Entry::actor(ctx.auth, "contract_transition")
+            .entity("contract", id)
+            .detail(serde_json::json!({ "from": c.status, "to": to, "version": next.version, "by": "review" }))
+            .at(ctx.now),
+    )?;
+    Ok(Applied {
+        id: id.to_string(),
+        version: next.version,
+        conflict_id: None,
+    })
 }
 
 /// Marks a predecessor `RENEWED` when its successor is signed.

@@ -320,6 +320,47 @@ pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::auth::Scope, id: &str)
     }
 }
 
+/// On PostgreSQL, makes transactions that register residents in a county wait for each
+/// other until commit. Without it, two tablets registering the same person at the same
+/// moment each miss the other's uncommitted row and neither is flagged as a duplicate.
+/// One lock per county rather than one per ID number: a batch registering hundreds of
+/// people would otherwise hold hundreds of locks and can exhaust the server's shared lock
+/// table. SQLite has one writer at a time anyway.
+pub(crate) fn serialise_registrations(conn: &mut DbConn, county: &str) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        crate::db::raw::execute(
+            conn,
+            "SELECT CAST(COUNT(pg_advisory_xact_lock(hashtext(?))) AS BIGINT) AS n",
+            &[format!("register:{county}").into()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Locks a resident's row until the transaction ends (PostgreSQL; SQLite has one writer
+/// at a time). Two concurrent edits from the same base version must merge one after the
+/// other: unlocked, both read the old field clock, both apply as plain edits, and the
+/// later commit silently overwrites the earlier one with no conflict recorded.
+pub(crate) fn lock_row(conn: &mut DbConn, id: &str) -> Result<(), AppError> {
+    lock_rows(conn, &[id.to_string()])
+}
+
+/// [`lock_row`] for several residents, in id order so that two batches cannot deadlock.
+pub(crate) fn lock_rows(conn: &mut DbConn, ids: &[String]) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        let mut ids: Vec<&String> = ids.iter().collect();
+        ids.sort();
+        ids.dedup();
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!("SELECT id FROM residents WHERE id IN ({marks}) ORDER BY id FOR UPDATE");
+            let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
+            crate::db::raw::execute(conn, &sql, &binds)?;
+        }
+    }
+    Ok(())
+}
+
 /// Registers a resident. The same ID number already registered in the county (two teams
 /// offline) is stored too, and a duplicate candidate goes to the review queue.
 pub fn create(
@@ -339,6 +380,7 @@ pub fn create(
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
+    serialise_registrations(conn, &county)?;
     let twin: Option<String> = residents::table
         .filter(residents::county_code.eq(&county))
         .filter(residents::id_hash.eq(&id_hash))

@@ -98,6 +98,39 @@ fn parse_patch(
             "an update names at least one field",
         ));
     }
+    let out = parse_fields(conn, ctx, current, obj)?;
+    // The stored ID number is only a hash: a new birth date or sex can be checked against
+    // the number only if the number comes with it.
+    let birth = obj
+        .get("birth_date")
+        .and_then(Value::as_str)
+        .unwrap_or(&current.birth_date);
+    let sex = obj.get("sex").and_then(Value::as_str).unwrap_or(&current.sex);
+    match obj.get("id_number").and_then(Value::as_str) {
+        Some(raw) => {
+            let id = IdNumber::parse(raw)?;
+            let birth = validate::date(birth, "birth_date")?;
+            id.check_matches(birth, sex.chars().next().unwrap_or('?'))?;
+        }
+        None if obj.contains_key("birth_date") || obj.contains_key("sex") => {
+            return Err(AppError::invalid(
+                "id_number_required",
+                "id_number",
+                "changing birth_date or sex needs the ID number in the same update",
+            ))
+        }
+        None => {}
+    }
+    Ok(out)
+}
+
+/// Validates each field of a patch on its own.
+fn parse_fields(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    current: &Resident,
+    obj: &Map<String, Value>,
+) -> Result<BTreeMap<&'static str, NewValue>, AppError> {
     let mut out = BTreeMap::new();
     for (k, v) in obj {
         let field = *FIELDS
@@ -138,28 +171,6 @@ fn parse_patch(
         };
         out.insert(field, value);
     }
-    // The stored ID number is only a hash: a new birth date or sex can be checked against
-    // the number only if the number comes with it.
-    let birth = obj
-        .get("birth_date")
-        .and_then(Value::as_str)
-        .unwrap_or(&current.birth_date);
-    let sex = obj.get("sex").and_then(Value::as_str).unwrap_or(&current.sex);
-    match obj.get("id_number").and_then(Value::as_str) {
-        Some(raw) => {
-            let id = IdNumber::parse(raw)?;
-            let birth = validate::date(birth, "birth_date")?;
-            id.check_matches(birth, sex.chars().next().unwrap_or('?'))?;
-        }
-        None if obj.contains_key("birth_date") || obj.contains_key("sex") => {
-            return Err(AppError::invalid(
-                "id_number_required",
-                "id_number",
-                "changing birth_date or sex needs the ID number in the same update",
-            ))
-        }
-        None => {}
-    }
     Ok(out)
 }
 
@@ -173,6 +184,7 @@ pub fn update(
     recorded: ClinicalTime,
 ) -> Result<Applied, AppError> {
     let id = validate::uuid(id, "id")?;
+    super::lock_row(conn, &id)?;
     let current = match find(conn, &id)? {
         Some(r) if !r.deleted && ctx.auth.scope.covers_village(&r.village_code) => r,
         _ => {
@@ -200,8 +212,7 @@ pub fn update(
         ));
     }
     let patch = parse_patch(conn, ctx, &current, data)?;
-    let mut clock: FieldClock = serde_json::from_str(&current.field_clock).unwrap_or_default();
-    let new_version = current.version + 1;
+    let clock: FieldClock = serde_json::from_str(&current.field_clock).unwrap_or_default();
     let mut applied: BTreeMap<&str, NewValue> = BTreeMap::new();
     let (mut lost_server, mut lost_client) = (Map::new(), Map::new());
     for (field, value) in patch {
@@ -250,6 +261,82 @@ pub fn update(
             conflict_id,
         });
     }
+    let version = write_version(conn, ctx, &current, clock, applied, recorded)?;
+    Ok(Applied {
+        id,
+        version,
+        conflict_id,
+    })
+}
+
+/// Applies a supervisor's review decision on a field clash: `fields` (as the conflict
+/// record keeps them) become the resident's values in a new version, through the same
+/// write as a tablet's edit, so the change log and audit carry it. The values were checked
+/// against the ID number when the tablet sent them; only each field's own rules run again.
+/// Returns `None` when every value already stands.
+pub fn apply_review_values(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    id: &str,
+    fields: &Map<String, Value>,
+) -> Result<Option<Applied>, AppError> {
+    let current = match find(conn, id)? {
+        Some(r) if !r.deleted && ctx.auth.scope.covers_village(&r.village_code) => r,
+        Some(r) if r.merged_into.is_some() => {
+            return Err(AppError::invalid(
+                "resident_merged",
+                "decision",
+                "this resident was merged into another record; its values cannot be applied",
+            ))
+        }
+        _ => {
+            return Err(AppError::invalid(
+                "unknown_resident",
+                "decision",
+                "the resident is no longer in your scope",
+            ))
+        }
+    };
+    if fields.contains_key("id_number") {
+        return Err(AppError::invalid(
+            "id_number_not_restorable",
+            "decision",
+            "only the masked ID number was kept; correct it on the tablet with the resident's card",
+        ));
+    }
+    let patch = parse_fields(conn, ctx, &current, fields)?;
+    let applied: BTreeMap<&str, NewValue> = patch
+        .into_iter()
+        .filter(|(f, v)| *v != current_value(&current, f))
+        .collect();
+    if applied.is_empty() {
+        return Ok(None);
+    }
+    let clock: FieldClock = serde_json::from_str(&current.field_clock).unwrap_or_default();
+    let recorded = ClinicalTime {
+        at: ctx.now,
+        local_date: crate::time::today_cst(),
+    };
+    let version = write_version(conn, ctx, &current, clock, applied, recorded)?;
+    Ok(Some(Applied {
+        id: id.to_string(),
+        version,
+        conflict_id: None,
+    }))
+}
+
+/// Writes a resident's next version with the fields in `applied`: change log (both
+/// villages on a move), row, tags, the records that follow a move, and the audit entry.
+fn write_version(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    current: &Resident,
+    mut clock: FieldClock,
+    applied: BTreeMap<&str, NewValue>,
+    recorded: ClinicalTime,
+) -> Result<i64, AppError> {
+    let id = current.id.clone();
+    let new_version = current.version + 1;
     for f in applied.keys() {
         clock.insert(f.to_string(), (new_version, recorded.at));
     }
@@ -312,7 +399,7 @@ pub fn update(
         write_tags(conn, &id, &row.county_code, &row.village_code, &tags)?;
     }
     if moved {
-        move_records(conn, ctx, &current, &new_village, recorded)?;
+        move_records(conn, ctx, current, &new_village, recorded)?;
     }
     let fields: Vec<&str> = applied.keys().copied().collect();
     audit::record_for(
@@ -324,11 +411,7 @@ pub fn update(
             .at(ctx.now)
             .clinical(recorded.at),
     )?;
-    Ok(Applied {
-        id,
-        version: new_version,
-        conflict_id,
-    })
+    Ok(new_version)
 }
 
 /// A resident's records follow them to the new village, and both villages' tablets are told.
@@ -379,6 +462,7 @@ fn move_records(conn: &mut DbConn, ctx: &WriteCtx, r: &Resident, to: &str, when:
 /// a party to a legal record and cannot be deleted; void or terminate the contract.
 pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTime) -> Result<Applied, AppError> {
     let id = validate::uuid(id, "id")?;
+    super::lock_row(conn, &id)?;
     let current = match find(conn, &id)? {
         Some(r) if ctx.auth.scope.covers_village(&r.village_code) => r,
         _ => {

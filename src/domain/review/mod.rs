@@ -1,5 +1,13 @@
-//! The supervisor review queue's inputs: conflict records. Each keeps the side a sync rule
-//! did not apply, so nothing a tablet sent is silently overwritten.
+//! The supervisor review queue (审核队列). Its inputs are conflict records (each keeps the
+//! side a sync rule did not apply, so nothing a tablet sent is silently overwritten),
+//! quarantined ops and contracts held for review; `queue` reads it, `decide` resolves an
+//! item with a decision, `merge` joins duplicate residents (重复档案合并).
+
+pub mod decide;
+mod merge;
+pub mod queue;
+
+pub(crate) use merge::survivor_of;
 
 use diesel::prelude::*;
 
@@ -19,6 +27,38 @@ pub mod kind {
     pub const DIVERGENT_APPEND: &str = "divergent_append";
     /// The same ID number registered twice.
     pub const DUPLICATE_RESIDENT: &str = "duplicate_resident";
+}
+
+/// Decisions (docs/review.md).
+pub mod decision {
+    /// Keep what the server holds (a field clash: the server side's values stand).
+    pub const KEEP_SERVER: &str = "keep_server";
+    /// Apply the tablet's side of a field clash.
+    pub const KEEP_CLIENT: &str = "keep_client";
+    /// Take the held contract into effect, or re-apply a quarantined op.
+    pub const ACCEPT: &str = "accept";
+    /// Void the held contract, or close a quarantined op (its payload is kept).
+    pub const VOID: &str = "void";
+    /// Merge duplicate residents into one record.
+    pub const MERGE: &str = "merge";
+    /// Close a duplicate candidate whose records no longer share an ID number.
+    pub const DISMISS: &str = "dismiss";
+    /// Every decision.
+    pub const ALL: [&str; 6] = [KEEP_SERVER, KEEP_CLIENT, ACCEPT, VOID, MERGE, DISMISS];
+}
+
+/// The decisions an item of `kind` takes.
+pub fn decisions_for(kind: &str) -> Vec<String> {
+    use decision::*;
+    let list: &[&str] = match kind {
+        kind::FIELD_CLASH => &[KEEP_SERVER, KEEP_CLIENT],
+        kind::DOUBLE_SIGNING | queue::item_kind::PENDING_CONTRACT => &[ACCEPT, VOID, KEEP_SERVER],
+        kind::DUPLICATE_RESIDENT => &[MERGE, DISMISS],
+        kind::DIVERGENT_APPEND => &[KEEP_SERVER],
+        queue::item_kind::QUARANTINE => &[ACCEPT, VOID],
+        _ => &[],
+    };
+    list.iter().map(|d| d.to_string()).collect()
 }
 
 /// A conflict to record.

@@ -1,0 +1,692 @@
+//! Reading the supervisor review queue (审核队列): one list over sync conflicts, quarantined
+//! ops and contracts held `PENDING_REVIEW` without a conflict naming them, and the count the
+//! dashboard shows. Both come from the same SQL, so the count always agrees with the list.
+//!
+//! Scope: a row belongs to its village; a row without a village (an op refused before its
+//! village was known) belongs to the team of the user whose device sent it — their villages,
+//! and their team's township for a supervisor.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel::QueryableByName;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::decisions_for;
+use crate::auth::{Auth, Scope};
+use crate::db::raw::{self, Bind};
+use crate::db::DbConn;
+use crate::domain::contract::{self, Contract};
+use crate::domain::resident::{self, mask_phone, Resident};
+use crate::error::{AppError, ErrorDetail};
+use crate::schema::{conflicts, contracts, devices, quarantine, survey_responses, users, visits};
+
+/// Item kinds besides the conflict kinds of [`super::kind`].
+pub mod item_kind {
+    /// An op the push refused; its raw payload is kept.
+    pub const QUARANTINE: &str = "quarantine";
+    /// A contract held `PENDING_REVIEW` that no open conflict names.
+    pub const PENDING_CONTRACT: &str = "pending_contract";
+}
+
+/// Open items waiting for a supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ReviewCount {
+    /// Open conflicts (double signings, field clashes, duplicate residents…).
+    pub conflicts: i64,
+    /// Open quarantined ops (refused records kept for review).
+    pub quarantine: i64,
+    /// Contracts held for review that no open conflict names.
+    pub pending_contracts: i64,
+    /// All together: the length of `GET /api/v1/review/items?status=open`.
+    pub total: i64,
+}
+
+/// Filters of the review list.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewFilter {
+    /// `open` (default) or `resolved`.
+    pub status: Option<String>,
+    /// An item kind: `field_clash`, `double_signing`, `divergent_append`,
+    /// `duplicate_resident`, `quarantine` or `pending_contract`.
+    pub kind: Option<String>,
+    /// A township or village code inside the caller's scope.
+    pub region: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// One item of the review queue.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReviewItem {
+    /// The item id (a conflict, quarantine or contract id).
+    pub id: String,
+    /// `field_clash`, `double_signing`, `divergent_append`, `duplicate_resident`,
+    /// `quarantine` or `pending_contract`.
+    pub kind: String,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// The entity concerned (`resident`, `contract`, `visit`, `survey`, …), if known.
+    pub entity: Option<String>,
+    /// The record concerned.
+    pub entity_id: Option<String>,
+    /// The other record involved (the resident registered first, the contract in effect…).
+    pub other_entity_id: Option<String>,
+    /// The fields that clashed, comma-separated.
+    pub field: Option<String>,
+    /// The village the item belongs to.
+    pub village_code: Option<String>,
+    /// The team of the sender (or of the held contract).
+    pub team_id: Option<String>,
+    /// The user whose device sent what made the item.
+    pub user_id: Option<String>,
+    /// That device.
+    pub device_id: Option<String>,
+    /// The op that made the item, if any.
+    pub op_id: Option<String>,
+    /// When the server received it (RFC 3339).
+    pub created_at: String,
+    /// The server side: what is stored or what the rule kept (ID numbers and phones masked).
+    #[schema(value_type = Object)]
+    pub server_value: Option<serde_json::Value>,
+    /// The client side: what the tablet sent or what lost (ID numbers and phones masked).
+    #[schema(value_type = Object)]
+    pub client_value: Option<serde_json::Value>,
+    /// Why a quarantined op was refused.
+    pub error: Option<ErrorDetail>,
+    /// The decisions this item takes while open (empty once resolved).
+    pub decisions: Vec<String>,
+    /// The decision taken.
+    pub resolution: Option<String>,
+    /// The supervisor's reason.
+    pub resolution_reason: Option<String>,
+    /// Who decided.
+    pub resolved_by: Option<String>,
+    /// When (RFC 3339).
+    pub resolved_at: Option<String>,
+}
+
+/// A page of the review queue, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReviewPage {
+    /// Items, newest first.
+    pub items: Vec<ReviewItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Head {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    source: String,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
+}
+
+#[derive(QueryableByName)]
+struct SourceCount {
+    #[diesel(sql_type = Text)]
+    source: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// The caller's place predicate on a row aliased `q` (with `village_code`, `device_id`).
+fn place(auth: &Auth) -> (String, Vec<Bind>) {
+    // Who sent a village-less row: device → user → team → township / villages.
+    let sender = "SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id JOIN teams t ON t.id = u.team_id \
+                  WHERE d.id = q.device_id";
+    let mut binds: Vec<Bind> = vec![auth.county_code.clone().into()];
+    let place = match &auth.scope {
+        Scope::County(_) => "TRUE".to_string(),
+        Scope::Township(t) => {
+            let (lo, hi) = (format!("{:0<12}", &t[..9]), format!("{:9<12}", &t[..9]));
+            binds.extend([lo.into(), hi.into(), t.clone().into()]);
+            format!(
+                "((q.village_code >= ? AND q.village_code <= ?) OR \
+                 (q.village_code IS NULL AND EXISTS ({sender} AND t.township_code = ?)))"
+            )
+        }
+        Scope::Team { team_id, villages } => {
+            let marks = vec!["?"; villages.len().max(1)].join(",");
+            if villages.is_empty() {
+                binds.push(String::new().into());
+            }
+            binds.extend(villages.iter().map(|v| Bind::from(v.clone())));
+            binds.push(team_id.clone().into());
+            format!("(q.village_code IN ({marks}) OR (q.village_code IS NULL AND EXISTS ({sender} AND t.id = ?)))")
+        }
+    };
+    (format!("q.county_code = ? AND {place}"), binds)
+}
+
+/// The union of the three sources as `(id, source, kind, status, village_code, device_id,
+/// created_at)`, each branch limited to the caller's place plus `extra` (on the union's
+/// columns, repeated per branch with `extra_binds`).
+fn union(auth: &Auth, extra: &str, extra_binds: &[Bind]) -> (String, Vec<Bind>) {
+    let (place, place_binds) = place(auth);
+    let branches = [
+        "SELECT q.id AS id, 'conflict' AS source, q.kind AS kind, q.status AS status, \
+         q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM conflicts q WHERE",
+        "SELECT q.id AS id, 'quarantine' AS source, 'quarantine' AS kind, q.status AS status, \
+         q.village_code AS village_code, q.device_id AS device_id, q.received_at AS created_at FROM quarantine q WHERE",
+        "SELECT q.id AS id, 'contract' AS source, 'pending_contract' AS kind, 'open' AS status, \
+         q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM contracts q \
+         WHERE q.status = 'PENDING_REVIEW' AND q.deleted = FALSE AND NOT EXISTS \
+         (SELECT 1 FROM conflicts k WHERE k.entity_id = q.id AND k.status = 'open') AND",
+    ];
+    let mut binds = Vec::new();
+    let sql = branches
+        .iter()
+        .map(|b| {
+            binds.extend(place_binds.iter().cloned());
+            binds.extend(extra_binds.iter().cloned());
+            format!("SELECT * FROM ({b} {place}) q WHERE {extra}")
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    (sql, binds)
+}
+
+/// Counts the open items the caller may see: the same rows as the open list.
+pub fn count(conn: &mut DbConn, auth: &Auth) -> Result<ReviewCount, AppError> {
+    let (sql, binds) = union(auth, "q.status = ?", &["open".into()]);
+    let sql = format!("SELECT u.source AS source, CAST(COUNT(*) AS BIGINT) AS n FROM ({sql}) u GROUP BY u.source");
+    let rows = raw::load::<SourceCount>(conn, &sql, &binds)?;
+    let n = |s: &str| rows.iter().find(|r| r.source == s).map_or(0, |r| r.n);
+    let (conflicts, quarantine, pending_contracts) = (n("conflict"), n("quarantine"), n("contract"));
+    Ok(ReviewCount {
+        conflicts,
+        quarantine,
+        pending_contracts,
+        total: conflicts + quarantine + pending_contracts,
+    })
+}
+
+/// Every item kind the list knows.
+pub const KINDS: [&str; 6] = [
+    super::kind::FIELD_CLASH,
+    super::kind::DOUBLE_SIGNING,
+    super::kind::DIVERGENT_APPEND,
+    super::kind::DUPLICATE_RESIDENT,
+    item_kind::QUARANTINE,
+    item_kind::PENDING_CONTRACT,
+];
+
+fn cursor_of(created_at: i64, id: &str) -> String {
+    format!("{created_at}_{id}")
+}
+
+fn parse_cursor(c: &str) -> Result<(i64, String), AppError> {
+    let bad = || AppError::bad_request("invalid_cursor", "cursor is not one this list handed out").with_field("cursor");
+    let (at, id) = c.split_once('_').ok_or_else(bad)?;
+    let at: i64 = at.parse().map_err(|_| bad())?;
+    let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?.hyphenated().to_string();
+    Ok((at, id))
+}
+
+/// Lists the review queue in the caller's scope, newest first.
+pub fn list(conn: &mut DbConn, auth: &Auth, f: &ReviewFilter) -> Result<ReviewPage, AppError> {
+    let limit = f.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::bad_request("invalid_limit", "limit must be 1–200").with_field("limit"));
+    }
+    let status = f.status.as_deref().unwrap_or("open");
+    if !matches!(status, "open" | "resolved") {
+        return Err(AppError::bad_request("invalid_status", "status must be open or resolved").with_field("status"));
+    }
+    let mut extra = vec!["q.status = ?".to_string()];
+    let mut binds: Vec<Bind> = vec![status.into()];
+    if let Some(k) = &f.kind {
+        if !KINDS.contains(&k.as_str()) {
+            return Err(AppError::bad_request("invalid_kind", "unknown review item kind").with_field("kind"));
+        }
+        extra.push("q.kind = ?".into());
+        binds.push(k.clone().into());
+    }
+    if let Some(r) = &f.region {
+        let township = r.len() == 12 && r.ends_with("000") && !r.ends_with("000000");
+        let village = r.len() == 12 && r.bytes().all(|b| b.is_ascii_digit()) && !r.ends_with("000");
+        if !(township || village) {
+            return Err(
+                AppError::bad_request("invalid_region", "region must be a township or village code")
+                    .with_field("region"),
+            );
+        }
+        let inside = match &auth.scope {
+            Scope::County(c) => r.starts_with(&c[..6]),
+            Scope::Township(t) => r.starts_with(&t[..9]),
+            Scope::Team { .. } => auth.scope.covers_village(r),
+        };
+        if !inside {
+            return Err(AppError::forbidden("that region is outside your scope").with_field("region"));
+        }
+        if township {
+            // The township's villages, and village-less rows sent by its teams.
+            extra.push(
+                "((q.village_code >= ? AND q.village_code <= ?) OR (q.village_code IS NULL AND EXISTS \
+                 (SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id JOIN teams t ON t.id = u.team_id \
+                 WHERE d.id = q.device_id AND t.township_code = ?)))"
+                    .into(),
+            );
+            binds.extend([
+                format!("{:0<12}", &r[..9]).into(),
+                format!("{:9<12}", &r[..9]).into(),
+                r.clone().into(),
+            ]);
+        } else {
+            extra.push("q.village_code = ?".into());
+            binds.push(r.clone().into());
+        }
+    }
+    if let Some(c) = f.cursor.as_deref().filter(|c| !c.is_empty()) {
+        let (at, id) = parse_cursor(c)?;
+        extra.push("(q.created_at < ? OR (q.created_at = ? AND q.id < ?))".into());
+        binds.extend([at.into(), at.into(), id.into()]);
+    }
+    let (sql, mut all) = union(auth, &extra.join(" AND "), &binds);
+    let sql = format!(
+        "SELECT u.id AS id, u.source AS source, u.created_at AS created_at FROM ({sql}) u \
+         ORDER BY u.created_at DESC, u.id DESC LIMIT ?"
+    );
+    all.push((limit + 1).into());
+    let mut heads = raw::load::<Head>(conn, &sql, &all)?;
+    let more = heads.len() as i64 > limit;
+    heads.truncate(limit as usize);
+    let next_cursor = if more {
+        heads.last().map(|h| cursor_of(h.created_at, &h.id))
+    } else {
+        None
+    };
+    let items = load_items(conn, &heads)?;
+    Ok(ReviewPage { items, next_cursor })
+}
+
+/// One item by id, if the caller's scope holds it (open or resolved).
+pub fn find(conn: &mut DbConn, auth: &Auth, id: &str) -> Result<Option<ReviewItem>, AppError> {
+    let Ok(id) = uuid::Uuid::parse_str(id).map(|u| u.hyphenated().to_string()) else {
+        return Ok(None);
+    };
+    let (sql, binds) = union(auth, "q.id = ?", &[id.into()]);
+    let sql = format!("SELECT u.id AS id, u.source AS source, u.created_at AS created_at FROM ({sql}) u");
+    let heads = raw::load::<Head>(conn, &sql, &binds)?;
+    Ok(load_items(conn, &heads[..heads.len().min(1)])?.into_iter().next())
+}
+
+type ConflictRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+type QuarantineRow = (
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+/// Builds the items of a page, in its order.
+fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppError> {
+    let ids = |s: &str| -> Vec<String> { heads.iter().filter(|h| h.source == s).map(|h| h.id.clone()).collect() };
+    let mut out: HashMap<String, ReviewItem> = HashMap::new();
+    let conflict_rows: Vec<ConflictRow> = conflicts::table
+        .filter(conflicts::id.eq_any(ids("conflict")))
+        .select((
+            conflicts::id,
+            conflicts::county_code,
+            conflicts::village_code,
+            conflicts::kind,
+            conflicts::entity,
+            conflicts::entity_id,
+            conflicts::other_entity_id,
+            conflicts::field,
+            conflicts::op_id,
+            conflicts::device_id,
+            conflicts::server_value,
+            conflicts::client_value,
+            conflicts::status,
+            conflicts::resolution,
+            conflicts::resolution_reason,
+            conflicts::resolved_by,
+            conflicts::resolved_at,
+            conflicts::created_at,
+        ))
+        .load(conn)?;
+    for (
+        id,
+        _,
+        village,
+        kind,
+        entity,
+        entity_id,
+        other,
+        field,
+        op_id,
+        device,
+        sv,
+        cv,
+        status,
+        res,
+        reason,
+        by,
+        at,
+        created,
+    ) in conflict_rows
+    {
+        let parse = |v: Option<String>| v.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
+        let (mut server_value, mut client_value) = (parse(sv), parse(cv));
+        match kind.as_str() {
+            super::kind::DUPLICATE_RESIDENT => {
+                server_value = resident_summary(conn, other.as_deref())?;
+                client_value = resident_summary(conn, Some(&entity_id))?;
+            }
+            super::kind::DOUBLE_SIGNING => {
+                server_value = contract_summary(conn, other.as_deref())?;
+                client_value = contract_summary(conn, Some(&entity_id))?;
+            }
+            _ => {}
+        }
+        let (user_id, team_id) = sender(conn, device.as_deref())?;
+        let open = status == "open";
+        out.insert(
+            id.clone(),
+            ReviewItem {
+                decisions: if open { decisions_for(&kind) } else { Vec::new() },
+                id,
+                kind,
+                status,
+                entity: Some(entity),
+                entity_id: Some(entity_id),
+                other_entity_id: other,
+                field,
+                village_code: village,
+                team_id,
+                user_id,
+                device_id: device,
+                op_id,
+                created_at: crate::time::fmt_instant(created),
+                server_value: server_value.map(masked),
+                client_value: client_value.map(masked),
+                error: None,
+                resolution: res,
+                resolution_reason: reason,
+                resolved_by: by,
+                resolved_at: at.map(crate::time::fmt_instant),
+            },
+        );
+    }
+    let quarantine_rows: Vec<QuarantineRow> = quarantine::table
+        .filter(quarantine::id.eq_any(ids("quarantine")))
+        .select((
+            quarantine::id,
+            quarantine::village_code,
+            quarantine::device_id,
+            quarantine::user_id,
+            quarantine::op_id,
+            quarantine::entity,
+            quarantine::raw,
+            quarantine::error_code,
+            quarantine::error_field,
+            quarantine::error_message,
+            quarantine::status,
+            quarantine::resolution,
+            quarantine::resolution_reason,
+            quarantine::resolved_by,
+            quarantine::resolved_at,
+            quarantine::received_at,
+        ))
+        .load(conn)?;
+    for (
+        id,
+        village,
+        device,
+        user,
+        op_id,
+        entity,
+        raw_op,
+        code,
+        field,
+        message,
+        status,
+        res,
+        reason,
+        by,
+        at,
+        received,
+    ) in quarantine_rows
+    {
+        let (_, team_id) = sender(conn, Some(&device))?;
+        let raw_op: Option<serde_json::Value> = serde_json::from_str(&raw_op).ok();
+        let entity_id = raw_op
+            .as_ref()
+            .and_then(|r| r.get("id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let open = status == "open";
+        out.insert(
+            id.clone(),
+            ReviewItem {
+                decisions: if open {
+                    decisions_for(item_kind::QUARANTINE)
+                } else {
+                    Vec::new()
+                },
+                id,
+                kind: item_kind::QUARANTINE.into(),
+                status,
+                entity,
+                entity_id,
+                other_entity_id: None,
+                field: field.clone(),
+                village_code: village,
+                team_id,
+                user_id: Some(user),
+                device_id: Some(device),
+                op_id,
+                created_at: crate::time::fmt_instant(received),
+                server_value: None,
+                client_value: raw_op.map(masked),
+                error: Some(ErrorDetail { code, message, field }),
+                resolution: res,
+                resolution_reason: reason,
+                resolved_by: by,
+                resolved_at: at.map(crate::time::fmt_instant),
+            },
+        );
+    }
+    for id in ids("contract") {
+        let Some(c) = contract::find(conn, &id)? else { continue };
+        let rival = rival_of(conn, &c)?;
+        let (user_id, _) = sender(conn, c.device_id.as_deref())?;
+        out.insert(
+            id.clone(),
+            ReviewItem {
+                decisions: decisions_for(item_kind::PENDING_CONTRACT),
+                id: id.clone(),
+                kind: item_kind::PENDING_CONTRACT.into(),
+                status: "open".into(),
+                entity: Some("contract".into()),
+                entity_id: Some(id.clone()),
+                other_entity_id: rival.clone(),
+                field: None,
+                village_code: Some(c.village_code.clone()),
+                team_id: Some(c.team_id.clone()),
+                user_id,
+                device_id: c.device_id.clone(),
+                op_id: None,
+                created_at: crate::time::fmt_instant(c.created_at),
+                server_value: contract_summary(conn, rival.as_deref())?,
+                client_value: contract_summary(conn, Some(&id))?,
+                error: None,
+                resolution: None,
+                resolution_reason: None,
+                resolved_by: None,
+                resolved_at: None,
+            },
+        );
+    }
+    Ok(heads.iter().filter_map(|h| out.remove(&h.id)).collect())
+}
+
+/// A contract in effect that a held contract competes with, if any.
+pub(crate) fn rival_of(conn: &mut DbConn, c: &Contract) -> Result<Option<String>, AppError> {
+    let (Some(from), Some(to)) = (
+        contract::stored_date(&c.effective_from),
+        contract::stored_date(&c.effective_to),
+    ) else {
+        return Ok(None);
+    };
+    contract::find_rival(conn, &c.resident_id, from, to, c.renews.as_deref())
+}
+
+/// The user and team behind a device.
+fn sender(conn: &mut DbConn, device: Option<&str>) -> Result<(Option<String>, Option<String>), AppError> {
+    let Some(device) = device else { return Ok((None, None)) };
+    let row: Option<(String, Option<String>)> = devices::table
+        .inner_join(users::table.on(users::id.eq(devices::user_id)))
+        .filter(devices::id.eq(device))
+        .select((users::id, users::team_id))
+        .first(conn)
+        .optional()?;
+    Ok(row.map_or((None, None), |(u, t)| (Some(u), t)))
+}
+
+/// A resident as a supervisor compares duplicates: masked, with how much hangs on it.
+fn resident_summary(conn: &mut DbConn, id: Option<&str>) -> Result<Option<serde_json::Value>, AppError> {
+    let Some(r) = id.map(|id| resident::find(conn, id)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    let Resident { id, .. } = &r;
+    let n_contracts: i64 = contracts::table
+        .filter(contracts::resident_id.eq(id))
+        .filter(contracts::deleted.eq(false))
+        .count()
+        .get_result(conn)?;
+    let n_visits: i64 = visits::table
+        .filter(visits::resident_id.eq(id))
+        .filter(visits::deleted.eq(false))
+        .count()
+        .get_result(conn)?;
+    let n_surveys: i64 = survey_responses::table
+        .filter(survey_responses::resident_id.eq(id))
+        .filter(survey_responses::deleted.eq(false))
+        .count()
+        .get_result(conn)?;
+    let mut v = serde_json::to_value(r.view(false)).map_err(AppError::internal)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("deleted".into(), r.deleted.into());
+        o.insert("contracts".into(), n_contracts.into());
+        o.insert("visits".into(), n_visits.into());
+        o.insert("surveys".into(), n_surveys.into());
+    }
+    Ok(Some(v))
+}
+
+/// A contract as the supervisor sees it in a double signing.
+fn contract_summary(conn: &mut DbConn, id: Option<&str>) -> Result<Option<serde_json::Value>, AppError> {
+    let Some(c) = id.map(|id| contract::find(conn, id)).transpose()?.flatten() else {
+        return Ok(None);
+    };
+    let packages = contract::package_codes(conn, &c.id)?;
+    let mut v = serde_json::to_value(c.view(packages)).map_err(AppError::internal)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("village_code".into(), c.village_code.clone().into());
+        o.insert("signed_on".into(), c.signed_on.clone().into());
+    }
+    Ok(Some(v))
+}
+
+/// Masks every `id_number` and `phone` anywhere in a value (a raw op may carry both in clear).
+pub fn masked(mut v: serde_json::Value) -> serde_json::Value {
+    mask_in(&mut v);
+    v
+}
+
+fn mask_in(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                match (k.as_str(), x.as_str()) {
+                    ("id_number", Some(s)) => *x = mask_id(s).into(),
+                    ("phone", Some(s)) => *x = mask_phone(s).into(),
+                    _ => mask_in(x),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(mask_in),
+        _ => {}
+    }
+}
+
+/// `4311**********123X` for an 18-character number; anything else keeps at most its first
+/// and last four characters. A value already masked stays as it is.
+fn mask_id(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_ops_are_masked_at_any_depth() {
+        let v = serde_json::json!({ "data": { "id_number": "43112619800101123X", "phone": "13800138000",
+            "nested": [{ "phone": "13912345678" }], "name": "x" } });
+        let m = masked(v);
+        assert_eq!(m["data"]["id_number"], "4311**********123X");
+        assert_eq!(m["data"]["phone"], "138****8000");
+        assert_eq!(m["data"]["nested"][0]["phone"], "139****5678");
+        assert_eq!(m["data"]["name"], "x");
+        assert_eq!(mask_id("4311**********123X"), "4311**********123X");
+        assert_eq!(mask_id("1234"), "****");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let id = uuid::Uuid::now_v7().to_string();
+        assert_eq!(parse_cursor(&cursor_of(42, &id)).unwrap(), (42, id));
+        assert_eq!(parse_cursor("nope").unwrap_err().code, "invalid_cursor");
+        assert_eq!(parse_cursor("1_x").unwrap_err().code, "invalid_cursor");
+    }
+}

@@ -1,0 +1,560 @@
+//! What a tablet records while it is offline: residents registered, contracts signed,
+//! follow-up visits with measurements, satisfaction surveys, edits of residents the team
+//! shares, and the odd record the server must refuse. Each op comes with what the tablet
+//! expects of it, written from the protocol's rules (`docs/sync-protocol.md`), never from
+//! the server's code: the simulator's ledger is the tablet's own view.
+//!
+//! The benchmark of the push path (`benches/sync.rs`) takes its ops from here too.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// What the tablet expects the server to do with an op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// A valid record: applied (or `conflict`, when it belongs to a [`Group`]).
+    Store,
+    /// Deliberately invalid (or in the future beyond the server's clock rule): rejected
+    /// with one of these codes and kept in quarantine.
+    Reject(Vec<&'static str>),
+}
+
+/// Ops whose outcome depends on each other, checked together.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
+    /// Edits of the same field of one shared resident, all from the same base version:
+    /// every one after the first to arrive is a `conflict`, and the edit with the latest
+    /// clinical time holds the field in the end.
+    Clash {
+        /// The resident.
+        resident: String,
+        /// The field.
+        field: String,
+    },
+    /// Registrations of the same person (same ID number) by several tablets: all stored,
+    /// every one after the first a `conflict` (a duplicate candidate for review).
+    SamePerson {
+        /// A key naming the person within the run.
+        key: String,
+    },
+}
+
+/// One op the tablet queued, with what it expects.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The op exactly as it is sent.
+    pub op: Value,
+    /// Expected outcome on its own.
+    pub intent: Intent,
+    /// Records this tablet created that the op refers to (resident, contract): if they are
+    /// not on the server when the op arrives, it is refused (`unknown_resident`, …).
+    pub deps: Vec<(String, &'static str)>,
+    /// Its group, if any.
+    pub group: Option<Group>,
+    /// The op's clinical time, epoch ms (for the clash rule).
+    pub clinical_ms: i64,
+}
+
+/// A resident the tablet received at bootstrap.
+#[derive(Debug, Clone)]
+pub struct KnownResident {
+    /// Id.
+    pub id: String,
+    /// Server version at bootstrap (the base of an edit).
+    pub version: i64,
+    /// Birth date, for the visit kinds that fit.
+    pub birth_date: Option<NaiveDate>,
+    /// Recorded tags.
+    pub tags: Vec<String>,
+}
+
+/// Who the tablet is and how it works.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Tablet number in the run (pairs 2m, 2m+1 share a team and edit the same residents).
+    pub index: usize,
+    /// Seed of its generator.
+    pub seed: u64,
+    /// Its team.
+    pub team_id: String,
+    /// Its team's villages.
+    pub villages: Vec<String>,
+    /// Offline days.
+    pub days: u32,
+    /// Records a day.
+    pub ops_per_day: u32,
+    /// How far its clock is off, ms (positive: ahead).
+    pub skew_ms: i64,
+    /// The server's allowance for clocks ahead, ms.
+    pub max_skew_ms: i64,
+    /// Share of deliberately invalid ops (0–1).
+    pub invalid_rate: f64,
+    /// A key shared by the run (keeps ID numbers of separate runs apart).
+    pub run_key: u64,
+}
+
+const SURNAMES: [&str; 24] = [
+    "李", "王", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "胡", "朱", "高", "林", "何", "郭", "罗",
+    "谭", "彭", "邓", "曾", "欧阳",
+];
+const GIVEN: [&str; 24] = [
+    "伟", "芳", "秀英", "建国", "桂英", "志强", "春梅", "德明", "玉兰", "海波", "丽娟", "卫东", "淑珍", "国庆", "冬梅",
+    "满仓", "金凤", "长青", "小红", "光明", "翠兰", "铁柱", "慧", "磊",
+];
+const RECORDED_TAGS: [&str; 4] = ["hypertension", "diabetes", "disability", "poverty"];
+
+/// GB 11643 check character of the first 17 digits.
+pub fn id_check_char(first17: &str) -> char {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first17.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    b"10X98765432"[(sum % 11) as usize] as char
+}
+
+/// A valid 18-character ID number: area, birth date, a sequence whose last digit is odd
+/// for a man.
+pub fn id_number(area: u32, birth: NaiveDate, seq: u32, male: bool) -> String {
+    let seq = (seq % 500) * 2 + u32::from(male);
+    let first17 = format!("{area:06}{}{seq:03}", birth.format("%Y%m%d"));
+    let c = id_check_char(&first17);
+    format!("{first17}{c}")
+}
+
+/// China Standard Time.
+pub fn cst() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8")
+}
+
+/// An instant as a tablet writes it: RFC 3339, seconds, +08:00.
+pub fn rfc3339(ms: i64) -> String {
+    at(ms).to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+fn at(ms: i64) -> DateTime<FixedOffset> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .expect("instant in range")
+        .with_timezone(&cst())
+}
+
+fn local_date(ms: i64) -> NaiveDate {
+    at(ms).date_naive()
+}
+
+fn op(entity: &str, action: &str, id: &str, recorded_ms: i64, data: Value) -> Value {
+    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
+            "recorded_at": rfc3339(recorded_ms), "data": data })
+}
+
+/// A new resident's registration data.
+pub struct Person {
+    /// Resident id.
+    pub id: String,
+    /// Birth date.
+    pub birth: NaiveDate,
+    /// Recorded tags.
+    pub tags: Vec<String>,
+    /// The create op's `data`.
+    pub data: Value,
+}
+
+/// A believable person in one of the villages, with a valid ID number.
+pub fn person(rng: &mut StdRng, village: &str, area: u32, seq: u32, today: NaiveDate) -> Person {
+    let age: i32 = match rng.gen_range(0..100) {
+        0..=6 => rng.gen_range(1..7),
+        7..=40 => rng.gen_range(18..45),
+        41..=75 => rng.gen_range(45..65),
+        _ => rng.gen_range(65..92),
+    };
+    let birth = NaiveDate::from_ymd_opt(today.year() - age - 1, rng.gen_range(1..=12), rng.gen_range(1..=28))
+        .expect("valid date");
+    let male = rng.gen_bool(0.5);
+    let mut tags = Vec::new();
+    if age >= 35 && rng.gen_bool(0.3) {
+        tags.push("hypertension".to_string());
+    }
+    if age >= 35 && rng.gen_bool(0.12) {
+        tags.push("diabetes".to_string());
+    }
+    if rng.gen_bool(0.05) {
+        tags.push(RECORDED_TAGS[2 + rng.gen_range(0..2)].to_string());
+    }
+    let name = format!(
+        "{}{}",
+        SURNAMES[rng.gen_range(0..SURNAMES.len())],
+        GIVEN[rng.gen_range(0..GIVEN.len())]
+    );
+    let id = Uuid::now_v7().to_string();
+    let data = json!({ "village_code": village, "name": name, "sex": if male { "M" } else { "F" },
+        "birth_date": birth.to_string(), "id_number": id_number(area, birth, seq, male),
+        "phone": format!("13{:09}", rng.gen_range(0..1_000_000_000u64)), "tags": tags,
+        "household_id": format!("H{:08}", rng.gen_range(0..100_000_000u64)) });
+    Person { id, birth, tags, data }
+}
+
+/// A signed contract for a resident, packages fitting their tags and age.
+pub fn contract_data(resident_id: &str, team_id: &str, tags: &[String], elderly: bool, signed_ms: i64) -> Value {
+    let mut packages = vec!["BASIC"];
+    if tags.iter().any(|t| t == "hypertension") {
+        packages.push("HTN");
+    }
+    if tags.iter().any(|t| t == "diabetes") {
+        packages.push("DM");
+    }
+    if elderly {
+        packages.push("ELDERLY");
+    }
+    json!({ "resident_id": resident_id, "team_id": team_id, "packages": packages, "status": "SIGNED",
+            "signed_at": rfc3339(signed_ms), "effective_from": local_date(signed_ms).to_string() })
+}
+
+/// A follow-up visit that fits the resident: blood pressure for hypertension, glucose for
+/// diabetes, a health check for the elderly, a home visit otherwise.
+pub fn visit_data(rng: &mut StdRng, resident_id: &str, tags: &[String], elderly: bool, occurred_ms: i64) -> Value {
+    let bp = |rng: &mut StdRng| {
+        let s = rng.gen_range(105..175);
+        (s, rng.gen_range(60..(s - 20).min(110)))
+    };
+    let (kind, m) = if tags.iter().any(|t| t == "hypertension") {
+        let (s, d) = bp(rng);
+        (
+            "htn_followup",
+            json!({ "systolic": s, "diastolic": d, "heart_rate": rng.gen_range(58..96) }),
+        )
+    } else if tags.iter().any(|t| t == "diabetes") {
+        let g = f64::from(rng.gen_range(45..140)) / 10.0;
+        (
+            "dm_followup",
+            json!({ "fasting_glucose": g, "weight_kg": f64::from(rng.gen_range(450..850)) / 10.0 }),
+        )
+    } else if elderly {
+        let (s, d) = bp(rng);
+        let w = f64::from(rng.gen_range(420..800)) / 10.0;
+        let h = f64::from(rng.gen_range(1450..1780)) / 10.0;
+        (
+            "elderly_check",
+            json!({ "systolic": s, "diastolic": d, "weight_kg": w, "height_cm": h }),
+        )
+    } else {
+        ("home_visit", json!({}))
+    };
+    json!({ "resident_id": resident_id, "kind": kind, "occurred_at": rfc3339(occurred_ms), "measurements": m })
+}
+
+/// A satisfaction survey answer (questionnaire `satisfaction`, version 1).
+pub fn survey_data(rng: &mut StdRng, resident_id: &str, answered_ms: i64) -> Value {
+    const SAT: [&str; 5] = [
+        "very_satisfied",
+        "satisfied",
+        "satisfied",
+        "basically_satisfied",
+        "dissatisfied",
+    ];
+    let aware = if rng.gen_bool(0.8) { "aware" } else { "unaware" };
+    json!({ "resident_id": resident_id, "questionnaire": "satisfaction", "questionnaire_version": 1,
+            "answers": { "satisfaction": SAT[rng.gen_range(0..SAT.len())], "awareness": aware },
+            "answered_at": rfc3339(answered_ms) })
+}
+
+fn elderly(birth: Option<NaiveDate>, today: NaiveDate) -> bool {
+    birth.is_some_and(|b| today.years_since(b).unwrap_or(0) >= 65)
+}
+
+/// A tablet's residents as it sees them while offline.
+struct Mine {
+    id: String,
+    birth: NaiveDate,
+    tags: Vec<String>,
+    contract: Option<String>,
+}
+
+/// The tablet's offline work, oldest first. `shared` are the team's residents from
+/// bootstrap; `now_ms` the true time the work ends (the tablet's clock adds its skew).
+pub fn offline_work(p: &Profile, shared: &[KnownResident], now_ms: i64) -> Vec<Planned> {
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    let day = 24 * 3600 * 1000i64;
+    let total = (p.days * p.ops_per_day).max(1) as usize;
+    // Working times spread over the offline days, ending a few minutes before now.
+    let start = now_ms - i64::from(p.days.max(1)) * day;
+    let mut times: Vec<i64> = (0..total)
+        .map(|_| rng.gen_range(start..now_ms - 5 * 60_000) / 1000 * 1000)
+        .collect();
+    times.sort();
+    // The tablet's clock is off by `skew_ms`. A time close to the server's future limit
+    // could land on either side of it depending on when it is sent: move it clear.
+    let limit = now_ms + p.max_skew_ms;
+    let clock = |t: i64| {
+        let t = t + p.skew_ms;
+        if t > limit - 2 * 60_000 && t < limit + 20 * 60_000 {
+            limit + 20 * 60_000 + (t % 1000)
+        } else {
+            t
+        }
+    };
+    let today = local_date(now_ms);
+    let area = 110_000 + ((p.run_key.wrapping_mul(7919) + p.index as u64 * 104_729) % 540_000) as u32;
+    let mut seq = 0u32;
+    let mut mine: Vec<Mine> = Vec::new();
+    let mut out = Vec::with_capacity(total + 4);
+    let future = |t: i64| t > limit;
+    let push = |out: &mut Vec<Planned>,
+                op: Value,
+                intent: Intent,
+                deps: Vec<(String, &'static str)>,
+                group: Option<Group>,
+                t: i64| {
+        let intent = match (intent, future(t)) {
+            (Intent::Store, true) => Intent::Reject(vec!["future_timestamp"]),
+            (Intent::Reject(mut codes), true) => {
+                codes.push("future_timestamp");
+                Intent::Reject(codes)
+            }
+            (i, false) => i,
+        };
+        out.push(Planned {
+            op,
+            intent,
+            deps,
+            group,
+            clinical_ms: t,
+        });
+    };
+    let pair = p.index / 2;
+    for (k, &t0) in times.iter().enumerate() {
+        let t = clock(t0);
+        let village = &p.villages[rng.gen_range(0..p.villages.len())];
+        // The first op of each tablet: an edit of a resident its pair partner edits too.
+        if k == 0 && !shared.is_empty() {
+            let r = &shared[(pair * 7919) % shared.len()];
+            // Distinct clinical seconds within a pair, so the later one is well defined.
+            let t = t + (p.index % 2) as i64 * 1000;
+            let data = json!({ "household_id": format!("HH-{}-{}", p.run_key % 100_000, p.index) });
+            let mut o = op("resident", "update", &r.id, t, data);
+            o["base_version"] = json!(r.version);
+            let g = Group::Clash {
+                resident: r.id.clone(),
+                field: "household_id".into(),
+            };
+            push(&mut out, o, Intent::Store, vec![], Some(g), t);
+            continue;
+        }
+        // The second: both tablets of a pair register the same person.
+        if k == 1 {
+            let mut prng = StdRng::seed_from_u64(p.run_key ^ (pair as u64).wrapping_mul(0x9e37_79b9));
+            let parea = 660_000 + ((p.run_key + pair as u64 * 31) % 99_000) as u32;
+            let person = person(&mut prng, village, parea, pair as u32, today);
+            let mut data = person.data;
+            data["village_code"] = json!(village);
+            let o = op("resident", "create", &Uuid::now_v7().to_string(), t, data);
+            let g = Group::SamePerson {
+                key: format!("{}-{pair}", p.run_key),
+            };
+            push(&mut out, o, Intent::Store, vec![], Some(g), t);
+            continue;
+        }
+        let roll: f64 = rng.gen();
+        if roll < p.invalid_rate {
+            // Deliberately invalid records a real tablet might send.
+            let (o, code) = match rng.gen_range(0..3) {
+                0 => {
+                    let mut per = person(&mut rng, village, area, seq, today);
+                    seq += 1;
+                    per.data["tags"] = json!(["smoker"]);
+                    (op("resident", "create", &per.id, t, per.data), "unknown_tag")
+                }
+                1 => {
+                    let mut per = person(&mut rng, village, area, seq, today);
+                    seq += 1;
+                    let idn = per.data["id_number"].as_str().unwrap_or_default().to_string();
+                    let last = if idn.ends_with('0') { '1' } else { '0' };
+                    per.data["id_number"] = json!(format!("{}{last}", &idn[..17]));
+                    (op("resident", "create", &per.id, t, per.data), "id_number_checksum")
+                }
+                _ => {
+                    let target = shared.get(rng.gen_range(0..shared.len().max(1))).map(|r| r.id.clone());
+                    let rid = target.or_else(|| mine.first().map(|m| m.id.clone()));
+                    let Some(rid) = rid else {
+                        continue;
+                    };
+                    let data = json!({ "resident_id": rid, "kind": "htn_followup", "occurred_at": rfc3339(t),
+                        "measurements": { "systolic": 400, "diastolic": 90 } });
+                    (
+                        op("visit", "create", &Uuid::now_v7().to_string(), t, data),
+                        "out_of_range",
+                    )
+                }
+            };
+            push(&mut out, o, Intent::Reject(vec![code]), vec![], None, t);
+            continue;
+        }
+        let roll: f64 = rng.gen();
+        if roll < 0.2 || (mine.is_empty() && shared.is_empty()) {
+            // Register a new resident; most sign on the spot.
+            let per = person(&mut rng, village, area, seq, today);
+            seq += 1;
+            push(
+                &mut out,
+                op("resident", "create", &per.id, t, per.data),
+                Intent::Store,
+                vec![],
+                None,
+                t,
+            );
+            let mut m = Mine {
+                id: per.id,
+                birth: per.birth,
+                tags: per.tags,
+                contract: None,
+            };
+            if rng.gen_bool(0.75) {
+                let cid = Uuid::now_v7().to_string();
+                let data = contract_data(&m.id, &p.team_id, &m.tags, elderly(Some(m.birth), today), t);
+                push(
+                    &mut out,
+                    op("contract", "create", &cid, t, data),
+                    Intent::Store,
+                    vec![(m.id.clone(), "unknown_resident")],
+                    None,
+                    t,
+                );
+                m.contract = Some(cid);
+            }
+            mine.push(m);
+        } else if roll < 0.8 {
+            // A follow-up visit: a resident of this tablet's or one the team shares.
+            let own = !mine.is_empty() && (shared.is_empty() || rng.gen_bool(0.4));
+            let id = Uuid::now_v7().to_string();
+            if own {
+                let m = &mine[rng.gen_range(0..mine.len())];
+                let mut data = visit_data(&mut rng, &m.id, &m.tags, elderly(Some(m.birth), today), t);
+                let mut deps = vec![(m.id.clone(), "unknown_resident")];
+                if let Some(c) = &m.contract {
+                    data["contract_id"] = json!(c);
+                    deps.push((c.clone(), "unknown_contract"));
+                }
+                push(
+                    &mut out,
+                    op("visit", "create", &id, t, data),
+                    Intent::Store,
+                    deps,
+                    None,
+                    t,
+                );
+            } else {
+                let r = &shared[rng.gen_range(0..shared.len())];
+                let data = visit_data(&mut rng, &r.id, &r.tags, elderly(r.birth_date, today), t);
+                push(
+                    &mut out,
+                    op("visit", "create", &id, t, data),
+                    Intent::Store,
+                    vec![],
+                    None,
+                    t,
+                );
+            }
+        } else {
+            let id = Uuid::now_v7().to_string();
+            if !mine.is_empty() && (shared.is_empty() || rng.gen_bool(0.5)) {
+                let m = &mine[rng.gen_range(0..mine.len())];
+                let deps = vec![(m.id.clone(), "unknown_resident")];
+                let data = survey_data(&mut rng, &m.id, t);
+                push(
+                    &mut out,
+                    op("survey", "create", &id, t, data),
+                    Intent::Store,
+                    deps,
+                    None,
+                    t,
+                );
+            } else {
+                let r = &shared[rng.gen_range(0..shared.len())];
+                let data = survey_data(&mut rng, &r.id, t);
+                push(
+                    &mut out,
+                    op("survey", "create", &id, t, data),
+                    Intent::Store,
+                    vec![],
+                    None,
+                    t,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The push benchmark's day in the field, per resident: registration (hypertension), a
+/// signed contract (BASIC + HTN), two hypertension follow-ups and a survey — five ops, all
+/// valid. `seed` keeps ID numbers of separate clients apart.
+pub fn bench_ops(team_id: &str, villages: &[String], n_ops: usize, seed: u32) -> Vec<Value> {
+    let mut rng = StdRng::seed_from_u64(u64::from(seed));
+    let now = Utc::now().timestamp_millis() - 3600 * 1000;
+    let today = local_date(now);
+    let mut ops = Vec::with_capacity(n_ops + 5);
+    let mut i = 0u32;
+    while ops.len() < n_ops {
+        let village = &villages[i as usize % villages.len()];
+        let area = 110_000 + seed * 1000 + i / 500;
+        let mut per = person(&mut rng, village, area, i, today);
+        i += 1;
+        per.tags = vec!["hypertension".into()];
+        per.data["tags"] = json!(per.tags);
+        ops.push(op("resident", "create", &per.id, now, per.data));
+        let data = contract_data(&per.id, team_id, &per.tags, false, now);
+        ops.push(op("contract", "create", &Uuid::now_v7().to_string(), now, data));
+        for _ in 0..2 {
+            let data = visit_data(&mut rng, &per.id, &per.tags, false, now);
+            ops.push(op("visit", "create", &Uuid::now_v7().to_string(), now, data));
+        }
+        let data = survey_data(&mut rng, &per.id, now);
+        ops.push(op("survey", "create", &Uuid::now_v7().to_string(), now, data));
+    }
+    ops.truncate(n_ops);
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_numbers_carry_the_gb11643_check_character() {
+        // The standard's worked example.
+        assert_eq!(id_check_char("11010519491231002"), 'X');
+        let n = id_number(431126, NaiveDate::from_ymd_opt(1950, 3, 1).unwrap(), 7, true);
+        assert_eq!(n.len(), 18);
+        assert_eq!(n.as_bytes()[16] % 2, 1, "odd 17th digit for a man");
+        assert_eq!(n.chars().last(), Some(id_check_char(&n[..17])));
+    }
+
+    #[test]
+    fn a_clock_far_ahead_makes_recent_work_expected_rejected() {
+        let now = Utc::now().timestamp_millis();
+        let p = Profile {
+            index: 0,
+            seed: 1,
+            team_id: "t".into(),
+            villages: vec!["431126100001".into()],
+            days: 2,
+            ops_per_day: 20,
+            skew_ms: 24 * 3600 * 1000,
+            max_skew_ms: 600_000,
+            invalid_rate: 0.0,
+            run_key: 1,
+        };
+        let ops = offline_work(&p, &[], now);
+        let future = ops
+            .iter()
+            .filter(|o| o.intent == Intent::Reject(vec!["future_timestamp"]))
+            .count();
+        assert!(future > 0 && future < ops.len(), "{future} of {}", ops.len());
+        for o in &ops {
+            let late = o.clinical_ms > now + p.max_skew_ms;
+            assert_eq!(late, matches!(o.intent, Intent::Reject(_)), "{}", o.op);
+            let near = (o.clinical_ms - (now + p.max_skew_ms)).abs() < 2 * 60_000;
+            assert!(!near, "no time near the limit");
+        }
+    }
+}
