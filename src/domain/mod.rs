@@ -60,18 +60,28 @@ pub(crate) fn journal_new(
     id: &str,
     clinical_at: i64,
 ) -> Result<i64, crate::error::AppError> {
+    journal_entry(
+        ctx,
+        change,
+        audit::Entry::actor(ctx.auth, action)
+            .entity(entity, id)
+            .at(ctx.now)
+            .clinical(clinical_at),
+    )
+}
+
+/// [`journal_new`] with an audit entry the caller built (one carrying detail, say).
+pub(crate) fn journal_entry(
+    ctx: &WriteCtx,
+    change: crate::sync::changelog::Change,
+    entry: audit::Entry,
+) -> Result<i64, crate::error::AppError> {
     let journal = ctx
         .journal
         .ok_or_else(|| crate::error::AppError::internal("a fast-path write needs the batch's journal"))?;
     let mut j = journal.borrow_mut();
     let seq = j.change(change);
-    j.audit(
-        audit::Entry::actor(ctx.auth, action)
-            .entity(entity, id)
-            .at(ctx.now)
-            .clinical(clinical_at)
-            .into_row(),
-    );
+    j.audit(entry.into_row());
     Ok(seq)
 }
 

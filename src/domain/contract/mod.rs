@@ -502,15 +502,7 @@ pub fn create_in_batch(
         return Ok(None);
     }
     let row = build_row(ctx, &c, res, to, false, recorded_at, 0);
-    let seq = {
-        let journal = ctx
-            .journal
-            .ok_or_else(|| AppError::internal("a fast-path write needs the batch's journal"))?;
-        let mut j = journal.borrow_mut();
-        let seq = j.change(change_of(ctx, res, &c));
-        j.audit(created_entry(ctx, &row).into_row());
-        seq
-    };
+    let seq = super::journal_entry(ctx, change_of(ctx, res, &c), created_entry(ctx, &row))?;
     Ok(Some((
         Applied {
             id: c.id,
