@@ -54,6 +54,12 @@ pub struct Config {
     pub sync_rate_per_minute: u32,
     /// Largest blob (signature image, photo) in bytes.
     pub max_blob_bytes: usize,
+    /// Push batches applied at once (0: 2 on SQLite, half the pool on PostgreSQL).
+    pub push_concurrency: usize,
+    /// Push batches that may wait for a turn; more are answered 503 `server_busy`.
+    pub push_queue: usize,
+    /// Longest a push batch waits for a turn before it is answered 503 `server_busy`.
+    pub push_queue_wait: Duration,
 }
 
 /// Where the embedded database lives unless `DATABASE_URL` says otherwise.
@@ -164,6 +170,9 @@ impl Config {
             workers: num("JIAYI_WORKERS", 0)? as usize,
             sync_rate_per_minute: num("JIAYI_SYNC_RATE_PER_MINUTE", 120)? as u32,
             max_blob_bytes: num("JIAYI_MAX_BLOB_BYTES", 5 * 1024 * 1024)? as usize,
+            push_concurrency: num("JIAYI_PUSH_CONCURRENCY", 0)? as usize,
+            push_queue: num("JIAYI_PUSH_QUEUE", 32)? as usize,
+            push_queue_wait: Duration::from_millis(num("JIAYI_PUSH_QUEUE_WAIT_MS", 300)?),
         };
         Ok(config)
     }
@@ -190,6 +199,20 @@ impl Config {
             workers: 2,
             sync_rate_per_minute: 600,
             max_blob_bytes: 5 * 1024 * 1024,
+            push_concurrency: 0,
+            push_queue: 32,
+            push_queue_wait: Duration::from_millis(300),
+        }
+    }
+
+    /// Push batches applied at once: the configured number, or 2 on SQLite (one writes
+    /// while the next is checked) and half the pool on PostgreSQL (the rest of the pool
+    /// serves pulls and the other endpoints).
+    pub fn push_turns(&self) -> usize {
+        match self.push_concurrency {
+            0 if crate::db::is_postgres_url(&self.database_url) => (self.pool_size as usize / 2).max(2),
+            0 => 2,
+            n => n,
         }
     }
 }

@@ -69,6 +69,11 @@ impl Application {
             ),
             metrics: Metrics::new(),
             sync_rate: crate::sync::rate_limit::DeviceRateLimiter::new(config.sync_rate_per_minute),
+            push_gate: crate::sync::admission::PushGate::new(
+                config.push_turns(),
+                config.push_queue,
+                config.push_queue_wait,
+            ),
             config,
         });
         let workers = state.config.workers;

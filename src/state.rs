@@ -5,6 +5,7 @@ use crate::auth::tokens::Keys;
 use crate::config::Config;
 use crate::db::Pool;
 use crate::metrics::Metrics;
+use crate::sync::admission::PushGate;
 use crate::sync::rate_limit::DeviceRateLimiter;
 
 /// Shared application state.
@@ -23,4 +24,6 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Per-device sync request rate.
     pub sync_rate: DeviceRateLimiter,
+    /// Admission control for push batches.
+    pub push_gate: PushGate,
 }

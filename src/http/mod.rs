@@ -46,7 +46,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/admin/users", web::post().to(admin::create_user))
                 .route("/regions/{code}/children", web::get().to(admin::region_children))
                 .route("/residents/{id}", web::get().to(residents::get_resident))
-                .route("/sync/push", web::post().to(sync::push))
+                .service(
+                    web::resource("/sync/push")
+                        .wrap(actix_web::middleware::from_fn(sync::push_gate))
+                        .route(web::post().to(sync::push)),
+                )
                 .route("/sync/pull", web::get().to(sync::pull))
                 .route("/sync/bootstrap", web::get().to(sync::bootstrap))
                 .route("/blobs/missing", web::get().to(sync::missing_blobs))

@@ -69,6 +69,20 @@ async fn record_app_version(state: &State, req: &HttpRequest, auth: &Auth) -> Re
     .await
 }
 
+/// Admission control in front of push (`sync::admission`): a batch waits for a turn
+/// before its body is read, or is answered 503 `server_busy` at once.
+pub async fn push_gate(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<State>()
+        .cloned()
+        .ok_or_else(|| AppError::internal("application state missing"))?;
+    let _turn = state.push_gate.enter().await?;
+    next.call(req).await
+}
+
 /// Pushes a batch of ops recorded offline.
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync", security(("bearer" = [])), request_body = PushRequest,
     params(("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`"),
@@ -80,7 +94,8 @@ async fn record_app_version(state: &State, req: &HttpRequest, auth: &Auth) -> Re
         (status = 413, description = "payload_too_large, too_many_ops", body = ErrorBody),
         (status = 422, description = "device_mismatch, invalid_field", body = ErrorBody),
         (status = 426, description = "unsupported_protocol", body = ErrorBody),
-        (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody)))]
+        (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody),
+        (status = 503, description = "server_busy or write_clash (Retry-After; nothing of the batch was applied, send it again)", body = ErrorBody)))]
 pub async fn push(
     state: State,
     req: HttpRequest,

@@ -18,6 +18,9 @@ use tokio::io::AsyncWriteExt;
 pub struct Stats {
     /// Latency of each answered push request, ms.
     pub push_ms: Vec<f64>,
+    /// From a batch's first attempt to its answer, ms: refusals, waits and retries
+    /// included (what a doctor waiting for the sync to finish sees).
+    pub push_until_answered_ms: Vec<f64>,
     /// Failed attempts by kind (`connect`, `timeout`, `429 rate_limited`, `500 internal_error`, …).
     pub errors: BTreeMap<String, u64>,
     /// Push requests answered 200.
@@ -250,7 +253,13 @@ impl Session {
                         self.net.in_flight.fetch_sub(1, Ordering::SeqCst);
                     }
                     match parsed {
-                        Ok(v) => return Ok((v, t.elapsed())),
+                        Ok(v) => {
+                            if is_push {
+                                let waited = started.elapsed().as_secs_f64() * 1000.0;
+                                self.net.lock().push_until_answered_ms.push(waited);
+                            }
+                            return Ok((v, t.elapsed()));
+                        }
                         Err(_) => {
                             self.net.error("answer cut off");
                             backoff(attempt)
@@ -265,6 +274,12 @@ impl Session {
                     self.net.error(format!("{} {code}", status.as_u16()));
                     match status {
                         StatusCode::TOO_MANY_REQUESTS => Duration::from_secs(retry.unwrap_or(1)),
+                        // Busy (admission control, a clash): wait as told, spread out so
+                        // that a storm's refused tablets do not all come back at once.
+                        StatusCode::SERVICE_UNAVAILABLE if retry.is_some() => {
+                            Duration::from_secs(retry.unwrap_or(1))
+                                + Duration::from_millis(rand::thread_rng().gen_range(0..1000))
+                        }
                         // The server did not read the request in time: busy, try again.
                         StatusCode::REQUEST_TIMEOUT => backoff(attempt),
                         s if s.is_server_error() => backoff(attempt),

@@ -328,6 +328,17 @@ impl Outcome {
             lat.last().copied().unwrap_or(0.0),
             self.pull.as_secs_f64(),
         );
+        let mut whole = self.stats.push_until_answered_ms.clone();
+        whole.sort_by(|a, b| a.total_cmp(b));
+        if !whole.is_empty() {
+            s.push_str(&format!(
+                "  from a batch's first attempt to its answer (refusals and retries included): p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n",
+                quantile(&whole, 0.5),
+                quantile(&whole, 0.95),
+                quantile(&whole, 0.99),
+                whole.last().copied().unwrap_or(0.0),
+            ));
+        }
         if !self.phase_rss.is_empty() {
             let list: Vec<String> = self
                 .phase_rss

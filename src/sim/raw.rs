@@ -34,6 +34,11 @@ pub fn insert_visits(url: &str, rows: usize) -> Result<f64, String> {
     const BATCH: usize = 500;
     let pool = crate::db::connect(url, 1)?;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
+    if let crate::db::DbConn::Pg(c) = &mut *conn {
+        // The simplest loop runs with PostgreSQL's defaults, not the server's tuning.
+        diesel::connection::SimpleConnection::batch_execute(c, "SET plan_cache_mode = auto")
+            .map_err(|e| e.to_string())?;
+    }
     let (resident, county, village): (String, String, String) = residents::table
         .select((residents::id, residents::county_code, residents::village_code))
         .first(&mut *conn)

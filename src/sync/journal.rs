@@ -40,6 +40,9 @@ pub struct Journal {
     /// New contracts checked on the fast path, written together (with their package rows).
     pending_contracts: Vec<Contract>,
     pending_packages: Vec<PackageRow>,
+    /// ID-number hashes of the residents the fast path registered, judged unregistered
+    /// from a read made without the county's registration lock.
+    fast_id_hashes: Vec<String>,
     /// Ids of the residents and contracts created in this batch, on either path.
     pub(crate) new_ids: HashSet<String>,
     /// ID-number hashes of the residents registered in this batch, on either path.
@@ -90,6 +93,7 @@ impl Journal {
     pub fn resident(&mut self, row: Resident, tags: Vec<TagRow>) {
         self.new_ids.insert(row.id.clone());
         self.new_id_hashes.insert(row.id_hash.clone());
+        self.fast_id_hashes.push(row.id_hash.clone());
         self.pending_residents.push(row);
         self.pending_tags.extend(tags);
     }
@@ -138,6 +142,37 @@ impl Journal {
         Ok(())
     }
 
+    /// Makes sure no one registered the fast path's new residents' ID numbers while the
+    /// batch ran (PostgreSQL; SQLite has one writer at a time). The batch read them
+    /// without the county's registration lock, so that concurrent batches do their
+    /// checking side by side; the lock is taken here, just before the rows are written,
+    /// and held to commit. A number registered meanwhile by another batch makes this one
+    /// run again (`write_clash`), and the rerun sees that registration and records the
+    /// duplicate as the full path would have.
+    pub fn confirm_registrations(&self, conn: &mut DbConn, county: &str) -> Result<(), AppError> {
+        use diesel::prelude::*;
+        if self.fast_id_hashes.is_empty() || !matches!(conn, DbConn::Pg(_)) {
+            return Ok(());
+        }
+        crate::domain::resident::serialise_registrations(conn, county)?;
+        for chunk in self.fast_id_hashes.chunks(500) {
+            let holders: Vec<String> = residents::table
+                .filter(residents::county_code.eq(county))
+                .filter(residents::id_hash.eq_any(chunk))
+                .filter(residents::deleted.eq(false))
+                .filter(residents::merged_into.is_null())
+                .select(residents::id)
+                .load(conn)?;
+            // The batch's own rows may be written already; a concurrent replay of this
+            // very batch carries the same ids and is caught by the primary key instead.
+            if holders.iter().any(|id| !self.new_ids.contains(id)) {
+                tracing::info!("an ID number was registered by a concurrent batch; running the batch again");
+                return Err(AppError::write_clash());
+            }
+        }
+        Ok(())
+    }
+
     /// Where the journal stands before an op.
     pub fn mark(&self) -> Mark {
         Mark(self.changes.len(), self.audits.len())
@@ -182,8 +217,7 @@ impl Journal {
             self.write_pending(conn)?;
             // The last provisional position of each entity is what its row carries.
             let mut entities: HashSet<(&'static str, String)> = HashSet::new();
-            let rows: Vec<_> = self
-                .changes
+            let rows: Vec<_> = std::mem::take(&mut self.changes)
                 .into_iter()
                 .enumerate()
                 .map(|(i, c)| c.into_row(base + i as i64 + 1))
@@ -212,15 +246,37 @@ impl Journal {
         } else {
             self.write_pending(conn)?;
         }
+        self.write_unsequenced(conn)
+    }
+
+    /// Writes the audit and idempotency rows held so far: they carry no change-log
+    /// position, so a batch writes them before it queues for the position counter, and
+    /// the stretch concurrent batches take one at a time stays short.
+    pub fn write_unsequenced(&mut self, conn: &mut DbConn) -> Result<(), AppError> {
         insert_many!(conn, audit_log::table, &self.audits)?;
-        insert_many!(conn, applied_ops::table, &self.applied)?;
+        insert_many!(conn, applied_ops::table, &self.applied).map_err(failed("idempotency records"))?;
+        self.audits.clear();
+        self.applied.clear();
         Ok(())
     }
 }
 
 /// Turns a refused multi-row insert of checked rows into an internal error naming them.
+/// A taken key is the exception: the batch checked the ids, so another batch wrote the
+/// same record meanwhile (a tablet resending a batch whose answer it never got while the
+/// first is still running); running this one again answers those ops as duplicates.
 fn failed(what: &'static str) -> impl Fn(AppError) -> AppError {
-    move |e| AppError::internal(format!("writing a batch's {what}: {}", e.code))
+    move |e| {
+        if e.code == "already_exists" {
+            tracing::info!(
+                what,
+                "a concurrent batch wrote the same records; running the batch again"
+            );
+            AppError::write_clash()
+        } else {
+            AppError::internal(format!("writing a batch's {what}: {}", e.code))
+        }
+    }
 }
 
 /// The table an entity kind lives in (a fixed list: never user input).

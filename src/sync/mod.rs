@@ -1,6 +1,7 @@
 //! The tablet sync protocol (DESIGN §4): the change log every write appends to, push,
 //! pull with signed cursors.
 
+pub mod admission;
 pub mod blob;
 pub mod bootstrap;
 pub mod changelog;

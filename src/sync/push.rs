@@ -140,13 +140,30 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
             .iter()
             .map(|raw| apply_one(c, &batch, raw))
             .collect::<Result<Vec<_>, _>>()?;
-        journal.into_inner().flush(c)?;
+        let mut journal = journal.into_inner();
+        journal.write_unsequenced(c)?;
+        journal.confirm_registrations(c, &auth.county_code)?;
+        generic_plans_for_writes(c)?;
+        journal.flush(c)?;
         Ok(results)
     })?;
     Ok(PushResponse {
         results,
         server_time: crate::time::fmt_instant(now),
     })
+}
+
+/// Lets PostgreSQL reuse plans for the rest of the batch's transaction. Connections
+/// plan every statement afresh (`db::Manager`: generic plans made while a county's tables
+/// were small go bad as they grow, and the batch's look-ups by lists of ids are such
+/// statements). What follows is multi-row inserts, whose foreign-key checks are one
+/// primary-key look-up per row: planning each of those again cost more than a quarter of
+/// the server's time on a push (docs/benchmarks.md).
+fn generic_plans_for_writes(conn: &mut DbConn) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        diesel::connection::SimpleConnection::batch_execute(conn, "SET LOCAL plan_cache_mode = auto")?;
+    }
+    Ok(())
 }
 
 /// What every op of a batch shares.
@@ -309,11 +326,8 @@ fn fast_path_context(
         .filter_map(|n| IdNumber::parse(&n).ok())
         .map(|n| n.keyed_hash(id_hash_secret))
         .collect();
-    // A batch registering people at the same moment waits for this one (PostgreSQL), so
-    // the registered ID numbers read here stay true until commit.
-    if !hashes.is_empty() {
-        resident::serialise_registrations(conn, &auth.county_code)?;
-    }
+    // Read without the county's registration lock, so that batches work side by side;
+    // `Journal::confirm_registrations` takes the lock just before writing and checks again.
     let mut id_hashes_taken = HashSet::new();
     for chunk in hashes.chunks(500) {
         id_hashes_taken.extend(

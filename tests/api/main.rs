@@ -19,6 +19,7 @@ mod reports;
 mod residents;
 mod review;
 mod sim;
+mod storm;
 mod sync;
 mod sync_scenarios;
 mod transitions;
