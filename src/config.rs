@@ -171,8 +171,8 @@ impl Config {
             sync_rate_per_minute: num("JIAYI_SYNC_RATE_PER_MINUTE", 120)? as u32,
             max_blob_bytes: num("JIAYI_MAX_BLOB_BYTES", 5 * 1024 * 1024)? as usize,
             push_concurrency: num("JIAYI_PUSH_CONCURRENCY", 0)? as usize,
-            push_queue: num("JIAYI_PUSH_QUEUE", 32)? as usize,
-            push_queue_wait: Duration::from_millis(num("JIAYI_PUSH_QUEUE_WAIT_MS", 300)?),
+            push_queue: num("JIAYI_PUSH_QUEUE", 16)? as usize,
+            push_queue_wait: Duration::from_millis(num("JIAYI_PUSH_QUEUE_WAIT_MS", 250)?),
         };
         Ok(config)
     }
@@ -200,8 +200,8 @@ impl Config {
             sync_rate_per_minute: 600,
             max_blob_bytes: 5 * 1024 * 1024,
             push_concurrency: 0,
-            push_queue: 32,
-            push_queue_wait: Duration::from_millis(300),
+            push_queue: 16,
+            push_queue_wait: Duration::from_millis(250),
         }
     }
 

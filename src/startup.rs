@@ -33,11 +33,13 @@ impl Application {
         let report_size = 2.max(config.pool_size / 2);
         let report_pool = match &config.report_database_url {
             None => db::connect(&config.database_url, report_size)?,
-            Some(url) => diesel::r2d2::Pool::builder()
-                .max_size(report_size)
-                .connection_timeout(std::time::Duration::from_secs(10))
-                .build(db::Manager::new(url))
-                .map_err(|e| format!("cannot connect to the report database: {e}"))?,
+            Some(url) => db::Pool::new(
+                diesel::r2d2::Pool::builder()
+                    .max_size(report_size)
+                    .connection_timeout(db::CONNECTION_WAIT)
+                    .build(db::Manager::new(url))
+                    .map_err(|e| format!("cannot connect to the report database: {e}"))?,
+            ),
         };
         {
             let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;

@@ -73,14 +73,26 @@ async fn record_app_version(state: &State, req: &HttpRequest, auth: &Auth) -> Re
 /// before its body is read, or is answered 503 `server_busy` at once.
 pub async fn push_gate(
     req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::ResponseError as _;
     let state = req
         .app_data::<State>()
         .cloned()
         .ok_or_else(|| AppError::internal("application state missing"))?;
-    let _turn = state.push_gate.enter().await?;
-    next.call(req).await
+    // A refusal is answered here, as a response: an error would be logged as a failure,
+    // and in a storm refusals are the plan working.
+    let _turn = match state.push_gate.enter().await {
+        Ok(turn) => turn,
+        Err(busy) => return Ok(req.into_response(busy.error_response()).map_into_right_body()),
+    };
+    let started = std::time::Instant::now();
+    let res = next.call(req).await?;
+    let ms = started.elapsed().as_millis();
+    if ms > 1000 {
+        tracing::warn!(ms, waiting = state.push_gate.waiting(), "slow push");
+    }
+    Ok(res.map_into_left_body())
 }
 
 /// Pushes a batch of ops recorded offline.

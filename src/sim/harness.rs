@@ -41,7 +41,11 @@ impl ServerSetup {
         let mut env = vec![
             ("JIAYI_DEMO_RESIDENTS", self.demo_residents.to_string()),
             ("JIAYI_SYNC_RATE_PER_MINUTE", self.rate_per_minute.to_string()),
-            ("RUST_LOG", "warn".to_string()),
+            // JIAYI_SIM_SERVER_LOG sets the server's RUST_LOG (e.g. `warn,jiayi=info`).
+            (
+                "RUST_LOG",
+                std::env::var("JIAYI_SIM_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            ),
         ];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let log = self.workdir.join("server.log");

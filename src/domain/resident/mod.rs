@@ -353,7 +353,10 @@ pub(crate) fn lock_rows(conn: &mut DbConn, ids: &[String]) -> Result<(), AppErro
         ids.dedup();
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!("SELECT id FROM residents WHERE id IN ({marks}) ORDER BY id FOR UPDATE");
+            // NO KEY UPDATE: batches locking the same resident still take turns, but a batch
+            // adding a visit or response for that resident (a foreign-key check, KEY SHARE)
+            // does not wait; waiting there deadlocked against the registration lock.
+            let sql = format!("SELECT id FROM residents WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE");
             let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
             crate::db::raw::execute(conn, &sql, &binds)?;
         }
