@@ -127,6 +127,13 @@ impl AppError {
         e.retry_after = Some(1);
         e
     }
+    /// 503 with `Retry-After: 1`: no database connection could be had, or the one in use
+    /// was cut (the database restarting). Nothing was kept; the same request again is safe.
+    pub fn database_unavailable() -> Self {
+        let mut e = Self::new(Kind::Unavailable, "database_unavailable", "the database is unavailable");
+        e.retry_after = Some(1);
+        e
+    }
     /// The wire detail of this error.
     pub fn detail(&self) -> ErrorDetail {
         ErrorDetail {
@@ -154,15 +161,39 @@ impl From<diesel::result::Error> for AppError {
             // serialised: nothing was kept, and the same request again will go through.
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => AppError::write_clash(),
             Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => AppError::write_clash(),
+            // The connection was cut under the request (PostgreSQL restarting or shut down:
+            // SQLSTATE class 57, or the socket gone): the transaction is lost whole, and the
+            // request goes through again once the database is back.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                tracing::warn!("database connection closed under a request");
+                AppError::database_unavailable()
+            }
+            Error::DatabaseError(_, info) if connection_cut(info.message()) => {
+                tracing::warn!(error = info.message(), "database connection cut under a request");
+                AppError::database_unavailable()
+            }
             other => AppError::internal(other),
         }
     }
 }
 
+/// PostgreSQL's messages when it ends a session itself or the socket breaks.
+fn connection_cut(message: &str) -> bool {
+    [
+        "terminating connection",
+        "server closed the connection unexpectedly",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "no connection to the server",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         tracing::error!(error = %e, "database pool");
-        AppError::new(Kind::Unavailable, "database_unavailable", "the database is unavailable")
+        AppError::database_unavailable()
     }
 }
 
@@ -246,4 +277,33 @@ pub fn without_quoted_values(msg: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> AppError {
+        AppError::from(Error::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    #[test]
+    fn a_connection_cut_under_a_request_is_503_to_retry_not_500() {
+        for e in [
+            db_error(DatabaseErrorKind::ClosedConnection, "connection closed"),
+            db_error(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            db_error(DatabaseErrorKind::Unknown, "server closed the connection unexpectedly"),
+        ] {
+            assert_eq!(
+                (e.kind, e.code, e.retry_after),
+                (Kind::Unavailable, "database_unavailable", Some(1))
+            );
+        }
+        let other = db_error(DatabaseErrorKind::Unknown, "division by zero");
+        assert_eq!(other.code, "internal_error");
+    }
 }

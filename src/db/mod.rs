@@ -169,13 +169,7 @@ where
     // As long as r2d2 would wait for a connection before answering 503.
     let turn = tokio::time::timeout(CONNECTION_WAIT, pool.turns.clone().acquire_owned())
         .await
-        .map_err(|_| {
-            AppError::new(
-                crate::error::Kind::Unavailable,
-                "database_unavailable",
-                "the database is unavailable",
-            )
-        })?
+        .map_err(|_| AppError::database_unavailable())?
         .map_err(AppError::internal)?;
     actix_web::web::block(move || {
         let _turn = turn;
