@@ -119,19 +119,22 @@ impl AppError {
     /// 503 with `Retry-After: 1`: the transaction clashed with a concurrent one and was
     /// rolled back whole; sending the same request again is safe.
     pub fn write_clash() -> Self {
-        let mut e = Self::new(
-            Kind::Unavailable,
+        Self::try_again(
             "write_clash",
             "a concurrent write clashed with this one; nothing was kept, send it again",
-        );
-        e.retry_after = Some(1);
-        e
+            1,
+        )
     }
     /// 503 with `Retry-After: 1`: no database connection could be had, or the one in use
     /// was cut (the database restarting). Nothing was kept; the same request again is safe.
     pub fn database_unavailable() -> Self {
-        let mut e = Self::new(Kind::Unavailable, "database_unavailable", "the database is unavailable");
-        e.retry_after = Some(1);
+        Self::try_again("database_unavailable", "the database is unavailable", 1)
+    }
+    /// 503 with `Retry-After`: a passing condition; nothing was kept and the same request
+    /// again after `secs` seconds is safe.
+    pub fn try_again(code: &'static str, message: impl Into<String>, secs: u64) -> Self {
+        let mut e = Self::new(Kind::Unavailable, code, message);
+        e.retry_after = Some(secs);
         e
     }
     /// The wire detail of this error.

@@ -72,13 +72,11 @@ impl PushGate {
 
 /// 503 `server_busy` with `Retry-After`.
 pub fn busy() -> AppError {
-    let mut e = AppError::new(
-        crate::error::Kind::Unavailable,
+    AppError::try_again(
         "server_busy",
         "the server is applying other tablets' batches; nothing of this one was applied, send it again after Retry-After",
-    );
-    e.retry_after = Some(RETRY_AFTER_SECS);
-    e
+        RETRY_AFTER_SECS,
+    )
 }
 
 #[cfg(test)]

@@ -150,25 +150,17 @@ impl Journal {
     /// run again (`write_clash`), and the rerun sees that registration and records the
     /// duplicate as the full path would have.
     pub fn confirm_registrations(&self, conn: &mut DbConn, county: &str) -> Result<(), AppError> {
-        use diesel::prelude::*;
+        use crate::domain::resident;
         if self.fast_id_hashes.is_empty() || !matches!(conn, DbConn::Pg(_)) {
             return Ok(());
         }
-        crate::domain::resident::serialise_registrations(conn, county)?;
-        for chunk in self.fast_id_hashes.chunks(500) {
-            let holders: Vec<String> = residents::table
-                .filter(residents::county_code.eq(county))
-                .filter(residents::id_hash.eq_any(chunk))
-                .filter(residents::deleted.eq(false))
-                .filter(residents::merged_into.is_null())
-                .select(residents::id)
-                .load(conn)?;
-            // The batch's own rows may be written already; a concurrent replay of this
-            // very batch carries the same ids and is caught by the primary key instead.
-            if holders.iter().any(|id| !self.new_ids.contains(id)) {
-                tracing::info!("an ID number was registered by a concurrent batch; running the batch again");
-                return Err(AppError::write_clash());
-            }
+        resident::serialise_registrations(conn, county)?;
+        // The batch's own rows may be written already; a concurrent replay of this very
+        // batch carries the same ids and is caught by the primary key instead.
+        let holders = resident::registered(conn, county, &self.fast_id_hashes)?;
+        if holders.iter().any(|(id, _)| !self.new_ids.contains(id)) {
+            tracing::info!("an ID number was registered by a concurrent batch; running the batch again");
+            return Err(AppError::write_clash());
         }
         Ok(())
     }

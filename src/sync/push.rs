@@ -157,8 +157,8 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
 /// plan every statement afresh (`db::Manager`: generic plans made while a county's tables
 /// were small go bad as they grow, and the batch's look-ups by lists of ids are such
 /// statements). What follows is multi-row inserts, whose foreign-key checks are one
-/// primary-key look-up per row: planning each of those again cost more than a quarter of
-/// the server's time on a push (docs/benchmarks.md).
+/// primary-key look-up per row: planning each of those again took about a seventh of
+/// PostgreSQL's time on a push (docs/benchmarks.md).
 fn generic_plans_for_writes(conn: &mut DbConn) -> Result<(), AppError> {
     if let DbConn::Pg(_) = conn {
         diesel::connection::SimpleConnection::batch_execute(conn, "SET LOCAL plan_cache_mode = auto")?;
@@ -328,18 +328,10 @@ fn fast_path_context(
         .collect();
     // Read without the county's registration lock, so that batches work side by side;
     // `Journal::confirm_registrations` takes the lock just before writing and checks again.
-    let mut id_hashes_taken = HashSet::new();
-    for chunk in hashes.chunks(500) {
-        id_hashes_taken.extend(
-            residents::table
-                .filter(residents::county_code.eq(&auth.county_code))
-                .filter(residents::id_hash.eq_any(chunk))
-                .filter(residents::deleted.eq(false))
-                .filter(residents::merged_into.is_null())
-                .select(residents::id_hash)
-                .load::<String>(conn)?,
-        );
-    }
+    let id_hashes_taken: HashSet<String> = resident::registered(conn, &auth.county_code, &hashes)?
+        .into_iter()
+        .map(|(_, hash)| hash)
+        .collect();
     let signed_for = referring(&["contract"]);
     // A batch signing the same resident at the same moment waits for this one (PostgreSQL),
     // so the contracts in effect read here stay true until commit.

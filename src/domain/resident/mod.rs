@@ -337,6 +337,28 @@ pub(crate) fn serialise_registrations(conn: &mut DbConn, county: &str) -> Result
     Ok(())
 }
 
+/// The live residents (not deleted, not merged away) of the county registered under any
+/// of these ID-number hashes, as (id, hash): who a new registration would duplicate.
+pub(crate) fn registered(
+    conn: &mut DbConn,
+    county: &str,
+    hashes: &[String],
+) -> Result<Vec<(String, String)>, AppError> {
+    let mut found = Vec::new();
+    for chunk in hashes.chunks(500) {
+        found.extend(
+            residents::table
+                .filter(residents::county_code.eq(county))
+                .filter(residents::id_hash.eq_any(chunk))
+                .filter(residents::deleted.eq(false))
+                .filter(residents::merged_into.is_null())
+                .select((residents::id, residents::id_hash))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
 /// Locks a resident's row until the transaction ends (PostgreSQL; SQLite has one writer
 /// at a time). Two concurrent edits from the same base version must merge one after the
 /// other: unlocked, both read the old field clock, both apply as plain edits, and the
@@ -384,14 +406,10 @@ pub fn create(
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
     serialise_registrations(conn, &county)?;
-    let twin: Option<String> = residents::table
-        .filter(residents::county_code.eq(&county))
-        .filter(residents::id_hash.eq(&id_hash))
-        .filter(residents::deleted.eq(false))
-        .filter(residents::merged_into.is_null())
-        .select(residents::id)
-        .first(conn)
-        .optional()?;
+    let twin: Option<String> = registered(conn, &county, std::slice::from_ref(&id_hash))?
+        .into_iter()
+        .next()
+        .map(|(id, _)| id);
     let seq = changelog::append(conn, ctx, &change_of(ctx, &id, &v.village_code))?;
     let row = build_row(ctx, &id, &v, id_hash, recorded_at, recorded_on, seq)?;
     diesel::insert_into(residents::table).values(&row).execute(conn)?;
