@@ -272,18 +272,17 @@ impl Session {
                     }
                     let (status, retry, code) = error_code(res).await;
                     self.net.error(format!("{} {code}", status.as_u16()));
-                    match status {
-                        StatusCode::TOO_MANY_REQUESTS => Duration::from_secs(retry.unwrap_or(1)),
+                    match (status, retry) {
+                        (StatusCode::TOO_MANY_REQUESTS, _) => Duration::from_secs(retry.unwrap_or(1)),
                         // Busy (admission control, a clash): wait as told, spread out so
                         // that a storm's refused tablets do not all come back at once.
-                        StatusCode::SERVICE_UNAVAILABLE if retry.is_some() => {
-                            Duration::from_secs(retry.unwrap_or(1))
-                                + Duration::from_millis(rand::thread_rng().gen_range(0..1000))
+                        (StatusCode::SERVICE_UNAVAILABLE, Some(secs)) => {
+                            Duration::from_secs(secs) + Duration::from_millis(rand::thread_rng().gen_range(0..1000))
                         }
                         // The server did not read the request in time: busy, try again.
-                        StatusCode::REQUEST_TIMEOUT => backoff(attempt),
-                        s if s.is_server_error() => backoff(attempt),
-                        s => return Err(format!("{} {code} ({path})", s.as_u16())),
+                        (StatusCode::REQUEST_TIMEOUT, _) => backoff(attempt),
+                        (s, _) if s.is_server_error() => backoff(attempt),
+                        (s, _) => return Err(format!("{} {code} ({path})", s.as_u16())),
                     }
                 }
             };

@@ -280,6 +280,19 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// "p50 … ms, p95 … ms, p99 … ms, max … ms" of latencies in ms, in any order.
+fn spread(ms: &[f64]) -> String {
+    let mut v = ms.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        quantile(&v, 0.5),
+        quantile(&v, 0.95),
+        quantile(&v, 0.99),
+        v.last().copied().unwrap_or(0.0),
+    )
+}
+
 impl Outcome {
     /// Checks the server against the ledgers; with a pool, the database too.
     pub fn check(&self, pool: Option<&crate::db::Pool>) -> Result<Report, String> {
@@ -311,32 +324,22 @@ impl Outcome {
 
     /// Throughput, latency and errors of the storm.
     pub fn summary(&self) -> String {
-        let mut lat = self.stats.push_ms.clone();
-        lat.sort_by(|a, b| a.total_cmp(b));
         let secs = self.storm.as_secs_f64().max(1e-9);
         let mut s = format!(
-            "round {}: {} tablets, {} ops in {:.1} s ({:.0} ops/s); {} push requests, latency p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms; pull {:.1} s\n",
+            "round {}: {} tablets, {} ops in {:.1} s ({:.0} ops/s); {} push requests, latency {}; pull {:.1} s\n",
             self.label,
             self.tablets.len(),
             self.ops,
             secs,
             self.ops as f64 / secs,
             self.stats.pushes,
-            quantile(&lat, 0.5),
-            quantile(&lat, 0.95),
-            quantile(&lat, 0.99),
-            lat.last().copied().unwrap_or(0.0),
+            spread(&self.stats.push_ms),
             self.pull.as_secs_f64(),
         );
-        let mut whole = self.stats.push_until_answered_ms.clone();
-        whole.sort_by(|a, b| a.total_cmp(b));
-        if !whole.is_empty() {
+        if !self.stats.push_until_answered_ms.is_empty() {
             s.push_str(&format!(
-                "  from a batch's first attempt to its answer (refusals and retries included): p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms\n",
-                quantile(&whole, 0.5),
-                quantile(&whole, 0.95),
-                quantile(&whole, 0.99),
-                whole.last().copied().unwrap_or(0.0),
+                "  from a batch's first attempt to its answer (refusals and retries included): {}\n",
+                spread(&self.stats.push_until_answered_ms),
             ));
         }
         if !self.phase_rss.is_empty() {
