@@ -29,7 +29,7 @@ fn scratch_database(arg: Option<String>) -> Db {
     match arg {
         Some(url) if url.starts_with("postgres") => {
             let name = format!("jiayi_bench_{}", Uuid::new_v4().simple());
-            let mut c = diesel::PgConnection::establish(&url).expect("PostgreSQL reachable");
+            let mut c = jiayi::db::establish_pg(&url).expect("PostgreSQL reachable");
             diesel::sql_query(format!("CREATE DATABASE {name}"))
                 .execute(&mut c)
                 .unwrap();
@@ -54,7 +54,7 @@ fn scratch_database(arg: Option<String>) -> Db {
 impl Drop for Db {
     fn drop(&mut self) {
         if let Some((url, name)) = &self.admin {
-            if let Ok(mut c) = diesel::PgConnection::establish(url) {
+            if let Ok(mut c) = jiayi::db::establish_pg(url) {
                 let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c);
             }
         }

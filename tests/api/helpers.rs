@@ -2,7 +2,7 @@
 
 use std::sync::Once;
 
-use diesel::{Connection, RunQueryDsl};
+use diesel::RunQueryDsl;
 use jiayi::config::Config;
 use jiayi::state::AppState;
 use reqwest::{Client, Response, StatusCode};
@@ -28,7 +28,7 @@ pub fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, S
     match std::env::var("DATABASE_URL") {
         Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let name = format!("jiayi_test_{}", Uuid::new_v4().simple());
-            let mut admin = diesel::PgConnection::establish(&url)
+            let mut admin = jiayi::db::establish_pg(&url)
                 .unwrap_or_else(|e| panic!("DATABASE_URL is set to PostgreSQL but it cannot be reached: {e}"));
             diesel::sql_query(format!("CREATE DATABASE {name}"))
                 .execute(&mut admin)
@@ -103,7 +103,7 @@ impl Drop for TestApp {
 /// Drops a PostgreSQL test database made by `fresh_database`.
 pub fn drop_database(pg: &Option<(String, String)>) {
     if let Some((url, name)) = pg {
-        if let Ok(mut c) = diesel::PgConnection::establish(url) {
+        if let Ok(mut c) = jiayi::db::establish_pg(url) {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c);
         }
     }
