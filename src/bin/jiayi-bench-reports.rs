@@ -770,7 +770,7 @@ fn push_batch(
         max_skew_ms: 10 * 60 * 1000,
         id_hash_secret: "bench-id-hash-secret",
     };
-    let out = jiayi::sync::push::push(conn, auth, &req, &limits)?;
+    let out = jiayi::sync::push::push(conn, auth, None, &req, &limits)?;
     let mut statuses = std::collections::BTreeMap::new();
     for r in out.results {
         *statuses.entry(r.status).or_insert(0) += 1;

@@ -2,7 +2,6 @@
 //! against the device's request rate.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -11,7 +10,6 @@ use super::State;
 use crate::auth::Auth;
 use crate::db;
 use crate::error::{AppError, ErrorBody, Kind};
-use crate::schema::devices;
 use crate::sync::blob::{self, MissingBlob};
 use crate::sync::bootstrap::{self, BootstrapPage};
 use crate::sync::pull::{self, PullResponse};
@@ -52,21 +50,11 @@ fn admit(state: &State, req: &HttpRequest, auth: &Auth) -> Result<(), AppError> 
     })
 }
 
-/// Keeps the device's app version current (tablets send `X-App-Version`).
-async fn record_app_version(state: &State, req: &HttpRequest, auth: &Auth) -> Result<(), AppError> {
-    let Some(v) = req.headers().get("x-app-version").and_then(|h| h.to_str().ok()) else {
-        return Ok(());
-    };
-    let v: String = v.chars().filter(|c| !c.is_control()).take(40).collect();
-    let device = auth.device_id.clone();
-    db::run(&state.pool, move |c| {
-        diesel::update(devices::table.find(&device))
-            .filter(devices::app_version.is_null().or(devices::app_version.ne(&v)))
-            .set(devices::app_version.eq(&v))
-            .execute(c)?;
-        Ok(())
-    })
-    .await
+/// The tablet's app version from `X-App-Version`, as recorded on its device: printable,
+/// at most 40 characters.
+fn app_version(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get("x-app-version").and_then(|h| h.to_str().ok())?;
+    Some(v.chars().filter(|c| !c.is_control()).take(40).collect())
 }
 
 /// Admission control in front of push (`sync::admission`): a batch waits for a turn
@@ -82,17 +70,45 @@ pub async fn push_gate(
         .ok_or_else(|| AppError::internal("application state missing"))?;
     // A refusal is answered here, as a response: an error would be logged as a failure,
     // and in a storm refusals are the plan working.
+    let arrived = std::time::Instant::now();
     let _turn = match state.push_gate.enter().await {
         Ok(turn) => turn,
-        Err(busy) => return Ok(req.into_response(busy.error_response()).map_into_right_body()),
+        Err(busy) => {
+            let mut res = busy.error_response();
+            server_timing(res.headers_mut(), arrived.elapsed(), None);
+            return Ok(req.into_response(res).map_into_right_body());
+        }
     };
+    let waited = arrived.elapsed();
     let started = std::time::Instant::now();
-    let res = next.call(req).await?;
-    let ms = started.elapsed().as_millis();
+    let mut res = next.call(req).await?;
+    let applying = started.elapsed();
+    server_timing(res.headers_mut(), waited, Some(applying));
+    let (ms, wait_ms) = (applying.as_millis() as u64, waited.as_millis() as u64);
     if ms > 1000 {
-        tracing::warn!(ms, waiting = state.push_gate.waiting(), "slow push");
+        tracing::warn!(ms, wait_ms, waiting = state.push_gate.waiting(), "slow push");
+    } else {
+        tracing::debug!(ms, wait_ms, "push served");
     }
     Ok(res.map_into_left_body())
+}
+
+/// `Server-Timing` (W3C) on push answers: the wait for a turn (`queue`) and the work on
+/// the batch (`apply`), ms. The tablet (and the load test) can then tell the server's own
+/// time from the network's and its own.
+fn server_timing(
+    headers: &mut actix_web::http::header::HeaderMap,
+    queue: std::time::Duration,
+    apply: Option<std::time::Duration>,
+) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let mut v = format!("queue;dur={:.1}", ms(queue));
+    if let Some(a) = apply {
+        v.push_str(&format!(", apply;dur={:.1}", ms(a)));
+    }
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&v) {
+        headers.insert(actix_web::http::header::HeaderName::from_static("server-timing"), v);
+    }
 }
 
 /// Pushes a batch of ops recorded offline.
@@ -100,7 +116,8 @@ pub async fn push_gate(
     params(("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`"),
         ("X-App-Version" = Option<String>, Header, description = "the tablet app's version, recorded per device")),
     responses(
-        (status = 200, description = "one result per op, in order", body = PushResponse),
+        (status = 200, description = "one result per op, in order", body = PushResponse,
+            headers(("Server-Timing" = String, description = "the server's own time, ms: `queue;dur=…, apply;dur=…`"))),
         (status = 400, description = "malformed_json", body = ErrorBody),
         (status = 401, description = "missing_token, invalid_token, token_expired, device_revoked", body = ErrorBody),
         (status = 413, description = "payload_too_large, too_many_ops", body = ErrorBody),
@@ -115,7 +132,9 @@ pub async fn push(
     body: web::Json<PushRequest>,
 ) -> Result<web::Json<PushResponse>, AppError> {
     admit(&state, &req, &auth)?;
-    record_app_version(&state, &req, &auth).await?;
+    // Recorded inside the batch's write transaction: a write of its own would queue for
+    // SQLite's write lock in the busy handler's sleeps once per push.
+    let version = app_version(&req);
     let st = state.clone();
     let res = db::run(&state.pool, move |c| {
         let limits = PushLimits {
@@ -123,7 +142,7 @@ pub async fn push(
             max_skew_ms: st.config.max_clock_skew.as_millis() as i64,
             id_hash_secret: &st.config.id_hash_secret,
         };
-        push::push(c, &auth, &body, &limits)
+        push::push(c, &auth, version.as_deref(), &body, &limits)
     })
     .await?;
     for r in &res.results {

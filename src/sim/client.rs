@@ -21,6 +21,10 @@ pub struct Stats {
     /// From a batch's first attempt to its answer, ms: refusals, waits and retries
     /// included (what a doctor waiting for the sync to finish sees).
     pub push_until_answered_ms: Vec<f64>,
+    /// The server's own time for each answered push, ms, from its `Server-Timing` header
+    /// (wait for a turn + work on the batch): the latency without the network and without
+    /// the simulator itself, which shares the machine in a load test.
+    pub push_server_ms: Vec<f64>,
     /// Failed attempts by kind (`connect`, `timeout`, `429 rate_limited`, `500 internal_error`, …).
     pub errors: BTreeMap<String, u64>,
     /// Push requests answered 200.
@@ -248,6 +252,7 @@ impl Session {
                     backoff(attempt)
                 }
                 Ok(res) if res.status().is_success() => {
+                    let server_ms = is_push.then(|| server_timing_ms(res.headers())).flatten();
                     let parsed = res.json::<Value>().await;
                     if is_push {
                         self.net.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -256,7 +261,9 @@ impl Session {
                         Ok(v) => {
                             if is_push {
                                 let waited = started.elapsed().as_secs_f64() * 1000.0;
-                                self.net.lock().push_until_answered_ms.push(waited);
+                                let mut st = self.net.lock();
+                                st.push_until_answered_ms.push(waited);
+                                st.push_server_ms.extend(server_ms);
                             }
                             return Ok((v, t.elapsed()));
                         }
@@ -333,5 +340,32 @@ impl Session {
     /// The shared network state.
     pub fn net(&self) -> &Arc<Net> {
         &self.net
+    }
+}
+
+/// The sum of the durations in a `Server-Timing` header (`queue;dur=1.5, apply;dur=30.2`), ms.
+fn server_timing_ms(headers: &reqwest::header::HeaderMap) -> Option<f64> {
+    let v = headers.get("server-timing")?.to_str().ok()?;
+    let durs: Vec<f64> = v
+        .split(',')
+        .filter_map(|metric| {
+            metric
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("dur=")?.parse().ok())
+        })
+        .collect();
+    (!durs.is_empty()).then(|| durs.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_timing_durations_are_summed() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(super::server_timing_ms(&h), None);
+        h.insert("server-timing", "queue;dur=1.5, apply;dur=30.25".parse().unwrap());
+        assert_eq!(super::server_timing_ms(&h), Some(31.75));
+        h.insert("server-timing", "queue;desc=\"x\"".parse().unwrap());
+        assert_eq!(super::server_timing_ms(&h), None);
     }
 }

@@ -166,6 +166,8 @@ pub struct LoadFigures {
     pub p95: f64,
     /// p99.
     pub p99: f64,
+    /// p99 of the server's own time per answered push (`Server-Timing`), ms.
+    pub server_p99: f64,
     /// Server peak RSS, MB.
     pub peak_rss_mb: f64,
     /// Raw insert rows per second.
@@ -199,6 +201,8 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
     print!("{}", report.table());
     let mut lat = outcome.stats.push_ms.clone();
     lat.sort_by(|a, b| a.total_cmp(b));
+    let mut server_lat = outcome.stats.push_server_ms.clone();
+    server_lat.sort_by(|a, b| a.total_cmp(b));
     let ops_per_sec = outcome.ops as f64 / outcome.storm.as_secs_f64().max(1e-9);
     drop(server);
     let raw = super::raw::insert_visits(&url, raw_rows.max(outcome.ops))?;
@@ -209,6 +213,7 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
         p50: quantile(&lat, 0.5),
         p95: quantile(&lat, 0.95),
         p99: quantile(&lat, 0.99),
+        server_p99: quantile(&server_lat, 0.99),
         peak_rss_mb: peak as f64 / 1024.0,
         raw_rows_per_sec: raw,
         clean: report.clean(),
@@ -219,10 +224,13 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
         figures.raw_rows_per_sec,
         100.0 * figures.ops_per_sec / figures.raw_rows_per_sec
     );
+    let met = |ms: f64| if ms < 500.0 { "met" } else { "MISSED" };
     println!(
-        "targets: p99 push < 500 ms: {} ({:.0} ms); 0 lost: {}; peak RSS < 200 MB: {} ({:.0} MB)",
-        if figures.p99 < 500.0 { "met" } else { "MISSED" },
+        "targets: p99 push < 500 ms: {} as the tablets saw it ({:.0} ms), {} in the server ({:.0} ms); 0 lost: {}; peak RSS < 200 MB: {} ({:.0} MB)",
+        met(figures.p99),
         figures.p99,
+        met(figures.server_p99),
+        figures.server_p99,
         if figures.clean { "met" } else { "MISSED" },
         if figures.peak_rss_mb < 200.0 { "met" } else { "MISSED" },
         figures.peak_rss_mb

@@ -336,6 +336,12 @@ impl Outcome {
             spread(&self.stats.push_ms),
             self.pull.as_secs_f64(),
         );
+        if !self.stats.push_server_ms.is_empty() {
+            s.push_str(&format!(
+                "  the server's own time per answered push (Server-Timing: queue + apply): {}\n",
+                spread(&self.stats.push_server_ms),
+            ));
+        }
         if !self.stats.push_until_answered_ms.is_empty() {
             s.push_str(&format!(
                 "  from a batch's first attempt to its answer (refusals and retries included): {}\n",

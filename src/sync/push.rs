@@ -96,8 +96,15 @@ pub struct PushLimits<'a> {
     pub id_hash_secret: &'a str,
 }
 
-/// Applies a batch.
-pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimits) -> Result<PushResponse, AppError> {
+/// Applies a batch. `app_version` (the tablet's `X-App-Version`) is recorded on the device
+/// in the batch's transaction.
+pub fn push(
+    conn: &mut DbConn,
+    auth: &Auth,
+    app_version: Option<&str>,
+    req: &PushRequest,
+    limits: &PushLimits,
+) -> Result<PushResponse, AppError> {
     if req.device_id != auth.device_id {
         return Err(AppError::invalid(
             "device_mismatch",
@@ -114,9 +121,13 @@ pub fn push(conn: &mut DbConn, auth: &Auth, req: &PushRequest, limits: &PushLimi
     }
     let now = now_ms();
     let results = write_tx_retrying(conn, |c| {
-        diesel::update(devices::table.find(&auth.device_id))
-            .set(devices::last_seen_at.eq(now))
-            .execute(c)?;
+        let device = devices::table.find(&auth.device_id);
+        match app_version {
+            Some(v) => diesel::update(device)
+                .set((devices::last_seen_at.eq(now), devices::app_version.eq(v)))
+                .execute(c)?,
+            None => diesel::update(device).set(devices::last_seen_at.eq(now)).execute(c)?,
+        };
         let journal = RefCell::new(Journal::default());
         let fast = fast_path_context(c, auth, &req.ops, limits.id_hash_secret)?;
         let batch = Batch {

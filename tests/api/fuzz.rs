@@ -207,7 +207,7 @@ async fn generated_push_batches_always_answer_one_result_per_op_and_never_fail()
                 ops: ops.clone(),
             };
             let res = app
-                .db(|c| jiayi::sync::push::push(c, &auth, &req, &limits))
+                .db(|c| jiayi::sync::push::push(c, &auth, None, &req, &limits))
                 .map_err(|e| TestCaseError::fail(format!("push failed as a whole: {e} for {ops:?}")))?;
             prop_assert_eq!(res.results.len(), ops.len());
             let mut rejected = 0;

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use crate::helpers::{resident_op, spawn_app_with, Session, TestApp};
 use jiayi::schema::{applied_ops, residents};
 
-/// Sends one push without judging the answer: status, `Retry-After`, body.
-async fn send(app: &TestApp, s: &Session, ops: &[Value]) -> (StatusCode, Option<String>, Value) {
+/// Sends one push without judging the answer: status, `Retry-After`, `Server-Timing`, body.
+async fn send(app: &TestApp, s: &Session, ops: &[Value]) -> (StatusCode, Option<String>, String, Value) {
     let res = app
         .post(s, "/api/v1/sync/push", &json!({ "device_id": s.device_id, "ops": ops }))
         .await;
@@ -19,7 +19,12 @@ async fn send(app: &TestApp, s: &Session, ops: &[Value]) -> (StatusCode, Option<
         .headers()
         .get("retry-after")
         .map(|v| v.to_str().unwrap().to_string());
-    (status, retry, res.json().await.unwrap_or(Value::Null))
+    let timing = res
+        .headers()
+        .get("server-timing")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, retry, timing, res.json().await.unwrap_or(Value::Null))
 }
 
 fn residents_in(app: &TestApp, ids: &[String]) -> i64 {
@@ -54,8 +59,11 @@ async fn a_storm_beyond_the_push_turns_is_answered_busy_before_anything_is_appli
             .map(|_| (0..150).map(|_| resident_op(&village, "1950-05-05", 'F', &[])).unzip())
             .collect();
         let answers = join_all(tablets.iter().zip(&batches).map(|(t, (_, ops))| send(&app, t, ops))).await;
-        for (i, ((status, retry, body), (ids, ops))) in answers.into_iter().zip(batches).enumerate() {
+        for (i, ((status, retry, timing, body), (ids, ops))) in answers.into_iter().zip(batches).enumerate() {
             all_ids.extend(ids.clone());
+            // The server's own time, split into the wait for a turn and the work.
+            assert!(timing.starts_with("queue;dur="), "Server-Timing: {timing:?}");
+            assert_eq!(timing.contains(", apply;dur="), status == StatusCode::OK, "{timing}");
             match status {
                 StatusCode::OK => {
                     assert!(body["results"]
@@ -83,7 +91,7 @@ async fn a_storm_beyond_the_push_turns_is_answered_busy_before_anything_is_appli
     );
     // Sent again later, a refused batch applies in full: it was never half-applied.
     for (i, ops) in refused {
-        let (status, _, body) = send(&app, &tablets[i], &ops).await;
+        let (status, _, _, body) = send(&app, &tablets[i], &ops).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert!(
             body["results"]
@@ -107,10 +115,10 @@ async fn the_same_batch_sent_twice_at_once_is_applied_once() {
         let (ids, ops): (Vec<String>, Vec<Value>) =
             (0..200).map(|_| resident_op(&village, "1961-01-01", 'M', &[])).unzip();
         let (x, y) = tokio::join!(send(&app, &t, &ops), send(&app, &t, &ops));
-        for (status, _, body) in [&x, &y] {
+        for (status, _, _, body) in [&x, &y] {
             assert_eq!(*status, StatusCode::OK, "round {round}: {body}");
         }
-        let mut kinds: Vec<String> = [&x.2, &y.2]
+        let mut kinds: Vec<String> = [&x.3, &y.3]
             .iter()
             .map(|b| {
                 let statuses: Vec<&str> = b["results"]
