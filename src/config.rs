@@ -206,11 +206,14 @@ impl Config {
     }
 
     /// Push batches applied at once: the configured number, or 2 on SQLite (one writes
-    /// while the next is checked) and half the pool on PostgreSQL (the rest of the pool
-    /// serves pulls and the other endpoints).
+    /// while the next is checked) and on PostgreSQL half the pool (the rest serves pulls
+    /// and the other endpoints) but no more than this machine's cores: more batches than
+    /// cores only share them, which in a 500-tablet storm on two cores left throughput
+    /// as it was and lengthened the slowest answers (docs/benchmarks.md).
     pub fn push_turns(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         match self.push_concurrency {
-            0 if crate::db::is_postgres_url(&self.database_url) => (self.pool_size as usize / 2).max(2),
+            0 if crate::db::is_postgres_url(&self.database_url) => (self.pool_size as usize / 2).min(cores).max(2),
             0 => 2,
             n => n,
         }
@@ -266,6 +269,22 @@ mod tests {
         assert_eq!(c.report_database_url.as_deref(), Some("postgres://replica/jiayi"));
         let e = with(&[replica]).unwrap_err();
         assert!(e.0.contains("JIAYI_REPORT_DATABASE_URL"), "{}", e.0);
+    }
+
+    #[test]
+    fn push_turns_follow_the_backend_the_pool_and_the_cores() {
+        let long = "x".repeat(40);
+        let pg = [
+            ("DATABASE_URL", "postgres://db/jiayi"),
+            ("JIAYI_JWT_SECRET", long.as_str()),
+            ("JIAYI_ID_HASH_SECRET", long.as_str()),
+        ];
+        let cores = std::thread::available_parallelism().unwrap().get();
+        let turns = |extra: &[(&str, &str)]| with(&[&pg[..], extra].concat()).unwrap().push_turns();
+        assert_eq!(turns(&[("JIAYI_POOL_SIZE", "64")]), cores.clamp(2, 32));
+        assert_eq!(turns(&[("JIAYI_POOL_SIZE", "2")]), 2, "never fewer than two");
+        assert_eq!(turns(&[("JIAYI_POOL_SIZE", "64"), ("JIAYI_PUSH_CONCURRENCY", "7")]), 7);
+        assert_eq!(with(&[]).unwrap().push_turns(), 2, "SQLite: one writes, one is checked");
     }
 
     #[test]
