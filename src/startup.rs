@@ -32,14 +32,12 @@ impl Application {
         // PostgreSQL they may read a replica (no migrations there: it follows the primary).
         let report_size = 2.max(config.pool_size / 2);
         let report_pool = match &config.report_database_url {
-            None => db::connect(&config.database_url, report_size)?,
-            Some(url) => db::Pool::new(
-                diesel::r2d2::Pool::builder()
-                    .max_size(report_size)
-                    .connection_timeout(db::CONNECTION_WAIT)
-                    .build(db::Manager::new(url))
-                    .map_err(|e| format!("cannot connect to the report database: {e}"))?,
-            ),
+            // The database `connect` just prepared and migrated.
+            None => db::open(&config.database_url, report_size)
+                .map_err(|e| format!("cannot connect to the database: {e}"))?,
+            Some(url) => {
+                db::open(url, report_size).map_err(|e| format!("cannot connect to the report database: {e}"))?
+            }
         };
         {
             let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;

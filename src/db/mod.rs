@@ -148,14 +148,20 @@ pub fn connect(url: &str, size: u32) -> Result<Pool, String> {
             .connect()
             .map_err(|e| format!("cannot open the database: {e}"))?;
     }
-    let pool = r2d2::Pool::builder()
-        .max_size(size)
-        .connection_timeout(CONNECTION_WAIT)
-        .build(Manager::new(url))
-        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let pool = open(url, size).map_err(|e| format!("cannot connect to the database: {e}"))?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     migrate(&mut conn)?;
     drop(conn);
+    Ok(pool)
+}
+
+/// A pool of `size` connections to a database already prepared (by [`connect`], or a
+/// PostgreSQL replica that follows its primary): no migrations.
+pub fn open(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(CONNECTION_WAIT)
+        .build(Manager::new(url))?;
     Ok(Pool::new(pool))
 }
 
@@ -173,7 +179,7 @@ pub fn migrate(conn: &mut DbConn) -> Result<(), String> {
 }
 
 /// How long a request waits for a database connection before it is answered 503.
-pub const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs a database closure on actix's blocking pool, never on an async worker, once one
 /// of the pool's connections is free.
