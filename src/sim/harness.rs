@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::server::{shell, ServerProcess};
-use super::{quantile, run_round, MidStorm, RoundConfig};
+use super::{quantile, run_round, sorted, MidStorm, RoundConfig};
 
 /// Every fault the harness knows, in the order it runs them.
 pub const FAULTS: [&str; 8] = ["none", "drop", "kill", "pg-restart", "double", "reorder", "skew", "cut"];
@@ -199,10 +199,8 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
     print!("{}", outcome.summary());
     let report = outcome.check(Some(&pool))?;
     print!("{}", report.table());
-    let mut lat = outcome.stats.push_ms.clone();
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let mut server_lat = outcome.stats.push_server_ms.clone();
-    server_lat.sort_by(|a, b| a.total_cmp(b));
+    let lat = sorted(&outcome.stats.push_ms);
+    let server_lat = sorted(&outcome.stats.push_server_ms);
     let ops_per_sec = outcome.ops as f64 / outcome.storm.as_secs_f64().max(1e-9);
     drop(server);
     let raw = super::raw::insert_visits(&url, raw_rows.max(outcome.ops))?;

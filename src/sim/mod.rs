@@ -280,10 +280,16 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// "p50 … ms, p95 … ms, p99 … ms, max … ms" of latencies in ms, in any order.
-fn spread(ms: &[f64]) -> String {
+/// Latencies in ms, in any order, sorted for [`quantile`].
+pub fn sorted(ms: &[f64]) -> Vec<f64> {
     let mut v = ms.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+/// "p50 … ms, p95 … ms, p99 … ms, max … ms" of latencies in ms, in any order.
+fn spread(ms: &[f64]) -> String {
+    let v = sorted(ms);
     format!(
         "p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         quantile(&v, 0.5),
