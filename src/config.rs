@@ -96,6 +96,15 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// Is this listen address reachable from this machine only? `localhost` counts as
+/// loopback; any other name is taken as reachable from the network.
+pub fn is_loopback(bind: &str) -> bool {
+    match bind.parse::<std::net::SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => bind.rsplit_once(':').is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+    }
+}
+
 /// A configuration problem that stops the server from starting.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -174,6 +183,17 @@ impl Config {
             push_queue: num("JIAYI_PUSH_QUEUE", 16)? as usize,
             push_queue_wait: Duration::from_millis(num("JIAYI_PUSH_QUEUE_WAIT_MS", 250)?),
         };
+        // Demo tokens are signed with a secret anyone can read in the source, and the demo
+        // logins are printed: on a network, anyone could act as any demo user.
+        let allowed = matches!(env("JIAYI_DEMO_ALLOW_NETWORK").as_deref(), Some("1" | "true" | "yes"));
+        if config.mode == Mode::Demo && !is_loopback(&config.bind) && !allowed {
+            return Err(ConfigError(format!(
+                "demo mode listens only on a loopback address, not JIAYI_BIND={}: its tokens are signed with a public \
+                 secret and its logins are public. Run JIAYI_MODE=production with real secrets, or set \
+                 JIAYI_DEMO_ALLOW_NETWORK=1 to expose the demo anyway",
+                config.bind
+            )));
+        }
         Ok(config)
     }
 
@@ -285,6 +305,27 @@ mod tests {
         assert_eq!(turns(&[("JIAYI_POOL_SIZE", "2")]), 2, "never fewer than two");
         assert_eq!(turns(&[("JIAYI_POOL_SIZE", "64"), ("JIAYI_PUSH_CONCURRENCY", "7")]), 7);
         assert_eq!(with(&[]).unwrap().push_turns(), 2, "SQLite: one writes, one is checked");
+    }
+
+    #[test]
+    fn demo_mode_stays_on_loopback_unless_allowed() {
+        for bind in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080", "127.0.0.2:0"] {
+            assert!(with(&[("JIAYI_BIND", bind)]).is_ok(), "{bind}");
+        }
+        for bind in ["0.0.0.0:8080", "[::]:8080", "192.168.1.5:8080", "jiayi.example:8080"] {
+            let e = with(&[("JIAYI_BIND", bind)]).unwrap_err();
+            assert!(e.0.contains("JIAYI_DEMO_ALLOW_NETWORK"), "{bind}: {}", e.0);
+            let ok = with(&[("JIAYI_BIND", bind), ("JIAYI_DEMO_ALLOW_NETWORK", "1")]).unwrap();
+            assert_eq!(ok.mode, Mode::Demo);
+        }
+        let long = "x".repeat(40);
+        let production = with(&[
+            ("JIAYI_MODE", "production"),
+            ("JIAYI_BIND", "0.0.0.0:8080"),
+            ("JIAYI_JWT_SECRET", &long),
+            ("JIAYI_ID_HASH_SECRET", &long),
+        ]);
+        assert!(production.is_ok(), "production mode binds where it is told");
     }
 
     #[test]

@@ -176,9 +176,17 @@ impl DemoSummary {
     }
 }
 
-/// Prints where a demo server listens and how to log in (every start in demo mode).
-pub fn print_logins(port: u16) {
+/// Prints where a demo server listens and how to log in (every start in demo mode);
+/// `public_secret` says tokens are signed with [`crate::config::DEMO_SECRET`], so the
+/// banner warns that anyone can forge them.
+pub fn print_logins(port: u16, public_secret: bool) {
     println!("jiayi 示范县 demo: http://127.0.0.1:{port}  (API under /api/v1, spec at /api-docs/openapi.json)");
+    if public_secret {
+        println!(
+            "警告 WARNING: demo tokens are signed with the public demo secret: anyone can forge them. \
+             Never put real residents' data on this server"
+        );
+    }
     println!("演示账号 / demo logins (密码 password: {DEMO_PASSWORD}):");
     println!("  {:<12} 县卫健局管理员 county administrator", "admin");
     println!(

@@ -33,6 +33,7 @@ pub fn serve() -> Result<(), String> {
     limit_malloc_arenas();
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let mode = config.mode;
+    let public_secret = config.jwt_secret == config::DEMO_SECRET;
     actix_web::rt::System::new().block_on(async move {
         let app = startup::Application::build(config)?;
         tracing::info!(port = app.port(), ?mode, "jiayi listening");
@@ -40,7 +41,7 @@ pub fn serve() -> Result<(), String> {
             summary.print();
         }
         if mode == config::Mode::Demo {
-            demo::print_logins(app.port());
+            demo::print_logins(app.port(), public_secret);
         }
         app.run_until_stopped().await.map_err(|e| e.to_string())
     })
