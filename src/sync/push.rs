@@ -857,7 +857,7 @@ fn refuse(
 ) -> Result<OpResult, AppError> {
     // The record the op refers to may be one the fast path holds back.
     b.journal.borrow_mut().write_pending(conn)?;
-    let village = village_of(conn, raw)?;
+    let village = village_of(conn, b.auth, raw)?;
     diesel::insert_into(quarantine::table)
         .values((
             quarantine::id.eq(uuid::Uuid::now_v7().to_string()),
@@ -884,46 +884,42 @@ fn refuse(
     Ok(result)
 }
 
-/// The village a refused op concerns, so it lands in that township's review queue: named
-/// in its data, or the village of the resident or record it refers to.
-fn village_of(conn: &mut DbConn, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
-    use crate::schema::{contracts, residents};
+/// The village a refused op's review item belongs to, from what the server holds: the
+/// village of the record the op names, else of the resident it names, else the one its
+/// data names — and only a village the sender reaches. `None` files the item with the
+/// sender's team (docs/review.md). A sender can neither place an item in a queue outside
+/// their scope nor learn anything from where it lands.
+fn village_of(conn: &mut DbConn, auth: &Auth, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
+    use crate::schema::{contracts, not_signed, residents, survey_responses, visits};
     if has_nul(raw) {
         return Ok(None);
     }
-    let text = |v: &serde_json::Value| v.as_str().map(str::to_string);
-    if let Some(v) = raw
-        .get("data")
-        .and_then(|d| d.get("village_code"))
-        .and_then(text)
-        .filter(|v| v.len() == 12)
-    {
-        return Ok(Some(v));
-    }
-    let resident = match raw.get("entity").and_then(|e| e.as_str()) {
-        Some("resident") => raw.get("id").and_then(text),
-        Some("contract") => {
-            let id = raw.get("id").and_then(text).unwrap_or_default();
-            let found: Option<String> = contracts::table
-                .find(&id)
-                .select(contracts::village_code)
-                .first(conn)
-                .optional()?;
-            if found.is_some() {
-                return Ok(found);
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(canonical);
+    let data = raw.get("data");
+    let (id, resident_id) = (text(raw.get("id")), text(data.and_then(|d| d.get("resident_id"))));
+    macro_rules! village {
+        ($table:ident, $id:expr) => {
+            match $id {
+                Some(id) => $table::table
+                    .find(id)
+                    .select($table::village_code)
+                    .first::<String>(conn)
+                    .optional()?,
+                None => None,
             }
-            raw.get("data").and_then(|d| d.get("resident_id")).and_then(text)
-        }
-        _ => raw.get("data").and_then(|d| d.get("resident_id")).and_then(text),
+        };
+    }
+    let own = match raw.get("entity").and_then(|e| e.as_str()) {
+        Some("resident") => village!(residents, &id),
+        Some("contract") => village!(contracts, &id),
+        Some("visit") => village!(visits, &id),
+        Some("survey") => village!(survey_responses, &id),
+        Some("not_signed") => village!(not_signed, &id),
+        _ => None,
     };
-    let Some(resident) = resident else {
-        return Ok(None);
-    };
-    Ok(residents::table
-        .find(&resident)
-        .select(residents::village_code)
-        .first(conn)
-        .optional()?)
+    let named = data.and_then(|d| d.get("village_code")).and_then(|v| v.as_str()).map(str::to_string);
+    let candidates = [own, village!(residents, &resident_id), named];
+    Ok(candidates.into_iter().flatten().find(|v| auth.scope.covers_village(v)))
 }
 
 /// An idempotency record as stored: the op's first answer.
