@@ -101,7 +101,9 @@ impl std::fmt::Debug for Config {
 pub fn is_loopback(bind: &str) -> bool {
     match bind.parse::<std::net::SocketAddr>() {
         Ok(addr) => addr.ip().is_loopback(),
-        Err(_) => bind.rsplit_once(':').is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+        Err(_) => bind
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
     }
 }
 

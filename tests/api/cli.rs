@@ -199,3 +199,74 @@ fn the_server_log_never_contains_an_id_number_or_a_phone() {
     assert!(!all.contains(phone), "a phone number reached the log");
     drop_database(&pg);
 }
+
+/// Runs `jiayi serve` in demo mode on a fresh database, bound to `bind`, until it exits or
+/// prints the line holding `until`; returns whether it exited and everything it printed.
+fn demo_serve(bind: &str, extra: &[(&str, &str)], until: &str) -> (bool, String) {
+    use std::io::{BufRead, BufReader};
+    let (url, _dir, pg) = fresh_database();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiayi"));
+    cmd.arg("serve")
+        .env("DATABASE_URL", &url)
+        .env("JIAYI_MODE", "demo")
+        .env("JIAYI_BIND", bind)
+        .env("JIAYI_DEMO_RESIDENTS", "20")
+        .env_remove("JIAYI_DEMO_ALLOW_NETWORK")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for out in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .for_each(|l| drop(tx.send(l)))
+        });
+    }
+    drop(tx);
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // The readers end when the process does; a server still running is stopped here.
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains(until);
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    // A refusing server may still be on its way out after its last line.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let exited = child.try_wait().unwrap().is_some();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop_database(&pg);
+    (exited, seen.join("\n"))
+}
+
+#[test]
+fn demo_mode_refuses_a_network_address_unless_told_and_warns_of_forgeable_tokens() {
+    let (exited, text) = demo_serve("0.0.0.0:0", &[], "JIAYI_DEMO_ALLOW_NETWORK");
+    assert!(exited, "demo mode must not serve on every interface: {text}");
+    assert!(
+        text.contains("demo mode listens only on a loopback address") && text.contains("JIAYI_DEMO_ALLOW_NETWORK=1"),
+        "the refusal says why and what to set: {text}"
+    );
+    let (exited, text) = demo_serve("0.0.0.0:0", &[("JIAYI_DEMO_ALLOW_NETWORK", "1")], "forge");
+    assert!(!exited, "allowed explicitly, it serves: {text}");
+    assert!(text.contains("anyone can forge them"), "the banner warns: {text}");
+    let (exited, text) = demo_serve("127.0.0.1:0", &[], "forge");
+    assert!(!exited && text.contains("anyone can forge them"), "{text}");
+}
