@@ -50,6 +50,22 @@ pub struct Applied {
     pub conflict_id: Option<String>,
 }
 
+/// The refusal of a new record whose id another record holds. A record the caller's scope
+/// holds is named (`already_exists`: a tablet re-sending its own record under a new op id
+/// learns it is there). Any other answers `id_taken`, the same whatever the record is,
+/// whose and where, so that ids cannot be probed across teams.
+pub(crate) fn id_in_use(in_scope: bool, what: &str) -> crate::error::AppError {
+    if in_scope {
+        crate::error::AppError::conflict("already_exists", format!("{what} with this id exists")).with_field("id")
+    } else {
+        crate::error::AppError::invalid(
+            "id_taken",
+            "id",
+            "this id cannot be used: give the record a new id and send it as a new op",
+        )
+    }
+}
+
 /// Journals a new append-only record made on the push fast path: its change-log entry and
 /// its audit entry go to the batch's journal. Returns its provisional change position.
 pub(crate) fn journal_new(

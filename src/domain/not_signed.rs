@@ -47,8 +47,13 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &NotSignedData) ->
     let when = validate::clinical(&d.recorded_at, "recorded_at", ctx)?;
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
         .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
-    if not_signed::table.find(&id).count().get_result::<i64>(conn)? > 0 {
-        return Err(AppError::conflict("already_exists", "a record with this id exists").with_field("id"));
+    let held: Option<String> = not_signed::table
+        .find(&id)
+        .select(not_signed::village_code)
+        .first(conn)
+        .optional()?;
+    if let Some(village) = held {
+        return Err(super::id_in_use(ctx.auth.scope.covers_village(&village), "a record"));
     }
     let county = res.county_code.clone();
     let seq = changelog::append(

@@ -287,6 +287,14 @@ fn record(
         .first(conn)
         .optional()?;
     if let Some((r, a, at, version)) = existing {
+        // Another team's response under this id: refused without a word about it.
+        let village: String = survey_responses::table
+            .find(&id)
+            .select(survey_responses::village_code)
+            .first(conn)?;
+        if !ctx.auth.scope.covers_village(&village) {
+            return Err(super::id_in_use(false, "a response"));
+        }
         let conflict_id = if r == resident_id && a == answers && at == when.at {
             None
         } else {

@@ -341,6 +341,11 @@ fn record(
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
         .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
     if let Some((r, kind, at, m, n, a, version, _, _)) = load(conn, &id)? {
+        // Another team's visit under this id: refused without a word about it.
+        let village: String = visits::table.find(&id).select(visits::village_code).first(conn)?;
+        if !ctx.auth.scope.covers_village(&village) {
+            return Err(super::id_in_use(false, "a visit"));
+        }
         let same = r == resident_id
             && kind == d.kind
             && at == when.at

@@ -414,8 +414,11 @@ pub fn create(
             ));
         }
     }
-    if find(conn, &c.id)?.is_some() {
-        return Err(AppError::conflict("already_exists", "a contract with this id exists").with_field("id"));
+    if let Some(held) = find(conn, &c.id)? {
+        return Err(super::id_in_use(
+            ctx.auth.scope.covers_village(&held.village_code),
+            "a contract",
+        ));
     }
     // Another contract in effect over these dates → hold this one for review. Two teams
     // signing the same resident at the same moment must see each other: the resident's
