@@ -917,7 +917,10 @@ fn village_of(conn: &mut DbConn, auth: &Auth, raw: &serde_json::Value) -> Result
         Some("not_signed") => village!(not_signed, &id),
         _ => None,
     };
-    let named = data.and_then(|d| d.get("village_code")).and_then(|v| v.as_str()).map(str::to_string);
+    let named = data
+        .and_then(|d| d.get("village_code"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let candidates = [own, village!(residents, &resident_id), named];
     Ok(candidates.into_iter().flatten().find(|v| auth.scope.covers_village(v)))
 }

@@ -18,6 +18,7 @@ mod report_incremental;
 mod reports;
 mod residents;
 mod review;
+mod scope_oracles;
 mod sim;
 mod storm;
 mod sync;

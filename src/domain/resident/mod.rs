@@ -387,7 +387,10 @@ pub(crate) fn lock_rows(conn: &mut DbConn, ids: &[String]) -> Result<(), AppErro
 }
 
 /// Registers a resident. The same ID number already registered in the county (two teams
-/// offline) is stored too, and a duplicate candidate goes to the review queue.
+/// offline) is stored too, and a duplicate candidate goes to the review queue. The caller
+/// is told (`conflict`) only when the record registered first lies in their own scope:
+/// otherwise the answer is that of any new registration, so that nobody can test whether
+/// a number is registered elsewhere (docs/review.md).
 pub fn create(
     conn: &mut DbConn,
     ctx: &WriteCtx,
@@ -398,25 +401,28 @@ pub fn create(
 ) -> Result<Applied, AppError> {
     let id = validate::uuid(id, "id")?;
     let v = validate(data, ctx)?;
-    if find(conn, &id)?.is_some() {
-        return Err(
-            AppError::conflict("already_exists", "a resident with this id exists; send an update").with_field("id"),
-        );
+    if let Some(held) = find(conn, &id)? {
+        let mine = ctx.auth.scope.covers_village(&held.village_code);
+        return Err(super::id_in_use(mine, "a resident (send an update)"));
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
     serialise_registrations(conn, &county)?;
-    let twin: Option<String> = registered(conn, &county, std::slice::from_ref(&id_hash))?
-        .into_iter()
-        .next()
-        .map(|(id, _)| id);
+    let mut twins = Vec::new();
+    for (other, _) in registered(conn, &county, std::slice::from_ref(&id_hash))? {
+        let village = find(conn, &other)?.map(|r| r.village_code).unwrap_or_default();
+        twins.push((ctx.auth.scope.covers_village(&village), other));
+    }
+    // The caller's own twin if there is one: the pair they may be told of.
+    twins.sort_by_key(|(mine, _)| !*mine);
+    let twin = twins.into_iter().next();
     let seq = changelog::append(conn, ctx, &change_of(ctx, &id, &v.village_code))?;
     let row = build_row(ctx, &id, &v, id_hash, recorded_at, recorded_on, seq)?;
     diesel::insert_into(residents::table).values(&row).execute(conn)?;
     write_tags(conn, &id, &county, &v.village_code, &v.tags)?;
     let conflict_id = match twin {
         None => None,
-        Some(other) => Some(review::open_conflict(
+        Some((mine, other)) => Some(review::open_conflict(
             conn,
             ctx,
             review::NewConflict {
@@ -430,7 +436,8 @@ pub fn create(
                 server_value: None,
                 client_value: None,
             },
-        )?),
+        )?)
+        .filter(|_| mine),
     };
     audit::record_for(
         conn,

@@ -4,7 +4,8 @@
 //!
 //! Scope: a row belongs to its village; a row without a village (an op refused before its
 //! village was known) belongs to the team of the user whose device sent it — their villages,
-//! and their team's township for a supervisor.
+//! and their team's township for a supervisor. A duplicate candidate needs both of its
+//! records in the caller's scope.
 
 use std::collections::HashMap;
 
@@ -167,14 +168,43 @@ fn place(auth: &Auth) -> (String, Vec<Bind>) {
     (format!("q.county_code = ? AND {place}"), binds)
 }
 
+/// The predicate on a conflict row `q` that a duplicate candidate's other record lies in
+/// the caller's scope too: a reviewer sees a pair only if they may read both records, so a
+/// pair across townships is the county administrator's, and a team sees (and counts) only
+/// pairs inside its villages.
+fn both_sides(auth: &Auth) -> (String, Vec<Bind>) {
+    let other =
+        "q.kind <> 'duplicate_resident' OR EXISTS (SELECT 1 FROM residents r WHERE r.id = q.other_entity_id AND";
+    match &auth.scope {
+        Scope::County(_) => ("TRUE".into(), Vec::new()),
+        Scope::Township(t) => (
+            format!("({other} r.village_code >= ? AND r.village_code <= ?))"),
+            vec![format!("{:0<12}", &t[..9]).into(), format!("{:9<12}", &t[..9]).into()],
+        ),
+        Scope::Team { villages, .. } => {
+            let marks = vec!["?"; villages.len().max(1)].join(",");
+            let mut binds: Vec<Bind> = villages.iter().map(|v| Bind::from(v.clone())).collect();
+            if binds.is_empty() {
+                binds.push(String::new().into());
+            }
+            (format!("({other} r.village_code IN ({marks})))"), binds)
+        }
+    }
+}
+
 /// The union of the three sources as `(id, source, kind, status, village_code, device_id,
 /// created_at)`, each branch limited to the caller's place plus `extra` (on the union's
 /// columns, repeated per branch with `extra_binds`).
 fn union(auth: &Auth, extra: &str, extra_binds: &[Bind]) -> (String, Vec<Bind>) {
     let (place, place_binds) = place(auth);
-    let branches = [
+    let (pair, pair_binds) = both_sides(auth);
+    let conflicts = format!(
         "SELECT q.id AS id, 'conflict' AS source, q.kind AS kind, q.status AS status, \
-         q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM conflicts q WHERE",
+         q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM conflicts q \
+         WHERE {pair} AND"
+    );
+    let branches = [
+        conflicts.as_str(),
         "SELECT q.id AS id, 'quarantine' AS source, 'quarantine' AS kind, q.status AS status, \
          q.village_code AS village_code, q.device_id AS device_id, q.received_at AS created_at FROM quarantine q WHERE",
         "SELECT q.id AS id, 'contract' AS source, 'pending_contract' AS kind, 'open' AS status, \
@@ -185,7 +215,11 @@ fn union(auth: &Auth, extra: &str, extra_binds: &[Bind]) -> (String, Vec<Bind>) 
     let mut binds = Vec::new();
     let sql = branches
         .iter()
-        .map(|b| {
+        .enumerate()
+        .map(|(i, b)| {
+            if i == 0 {
+                binds.extend(pair_binds.iter().cloned());
+            }
             binds.extend(place_binds.iter().cloned());
             binds.extend(extra_binds.iter().cloned());
             format!("SELECT * FROM ({b} {place}) q WHERE {extra}")
