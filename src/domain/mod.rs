@@ -54,9 +54,10 @@ pub struct Applied {
 /// holds is named (`already_exists`: a tablet re-sending its own record under a new op id
 /// learns it is there). Any other answers `id_taken`, the same whatever the record is,
 /// whose and where, so that ids cannot be probed across teams.
-pub(crate) fn id_in_use(in_scope: bool, what: &str) -> crate::error::AppError {
+/// `message` is the in-scope answer's.
+pub(crate) fn id_in_use(in_scope: bool, message: &'static str) -> crate::error::AppError {
     if in_scope {
-        crate::error::AppError::conflict("already_exists", format!("{what} with this id exists")).with_field("id")
+        crate::error::AppError::conflict("already_exists", message).with_field("id")
     } else {
         crate::error::AppError::invalid(
             "id_taken",

@@ -53,7 +53,10 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &NotSignedData) ->
         .first(conn)
         .optional()?;
     if let Some(village) = held {
-        return Err(super::id_in_use(ctx.auth.scope.covers_village(&village), "a record"));
+        return Err(super::id_in_use(
+            ctx.auth.scope.covers_village(&village),
+            "a record with this id exists",
+        ));
     }
     let county = res.county_code.clone();
     let seq = changelog::append(

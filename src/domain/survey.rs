@@ -293,7 +293,7 @@ fn record(
             .select(survey_responses::village_code)
             .first(conn)?;
         if !ctx.auth.scope.covers_village(&village) {
-            return Err(super::id_in_use(false, "a response"));
+            return Err(super::id_in_use(false, "a response with this id exists"));
         }
         let conflict_id = if r == resident_id && a == answers && at == when.at {
             None

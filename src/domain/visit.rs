@@ -344,7 +344,7 @@ fn record(
         // Another team's visit under this id: refused without a word about it.
         let village: String = visits::table.find(&id).select(visits::village_code).first(conn)?;
         if !ctx.auth.scope.covers_village(&village) {
-            return Err(super::id_in_use(false, "a visit"));
+            return Err(super::id_in_use(false, "a visit with this id exists"));
         }
         let same = r == resident_id
             && kind == d.kind

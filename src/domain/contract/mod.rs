@@ -417,7 +417,7 @@ pub fn create(
     if let Some(held) = find(conn, &c.id)? {
         return Err(super::id_in_use(
             ctx.auth.scope.covers_village(&held.village_code),
-            "a contract",
+            "a contract with this id exists",
         ));
     }
     // Another contract in effect over these dates → hold this one for review. Two teams

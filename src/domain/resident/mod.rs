@@ -403,7 +403,7 @@ pub fn create(
     let v = validate(data, ctx)?;
     if let Some(held) = find(conn, &id)? {
         let mine = ctx.auth.scope.covers_village(&held.village_code);
-        return Err(super::id_in_use(mine, "a resident (send an update)"));
+        return Err(super::id_in_use(mine, "a resident with this id exists; send an update"));
     }
     let county = ctx.auth.county_code.clone();
     let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
