@@ -247,6 +247,21 @@ async fn a_refresh_retried_within_the_grace_window_answers_the_same_pair() {
 }
 
 #[tokio::test]
+async fn two_refreshes_of_one_token_at_once_get_the_same_pair() {
+    let app = spawn_app().await;
+    let s = app.login("doctor1").await;
+    let (a, b) = tokio::join!(
+        refresh(&app, &s.refresh, &s.device_id),
+        refresh(&app, &s.refresh, &s.device_id)
+    );
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    let a: serde_json::Value = a.json().await.unwrap();
+    let b: serde_json::Value = b.json().await.unwrap();
+    assert_eq!(a["refresh_token"], b["refresh_token"]);
+    assert_eq!(a["access_token"], b["access_token"]);
+}
+
+#[tokio::test]
 async fn a_refresh_retried_after_the_grace_window_is_reuse() {
     let app = spawn_app_with(|c| c.refresh_grace = std::time::Duration::from_millis(500)).await;
     let s = app.login("doctor1").await;
