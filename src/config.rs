@@ -32,12 +32,16 @@ pub struct Config {
     pub access_ttl: Duration,
     /// Lifetime of a refresh token.
     pub refresh_ttl: Duration,
-    /// Failed logins allowed per username within `login_window`.
-    pub login_max_failures_per_user: usize,
-    /// Failed logins allowed per client address within `login_window`.
-    pub login_max_failures_per_ip: usize,
-    /// Window of the login throttle.
-    pub login_window: Duration,
+    /// Failed logins of one (address, username) before its backoff starts.
+    pub login_free_failures: u32,
+    /// Failed logins on one username, from anywhere, before pairs that failed on it wait.
+    pub login_free_failures_per_user: u32,
+    /// Failed logins from one address, on usernames not known there, before those wait.
+    pub login_free_failures_per_ip: u32,
+    /// The longest login backoff.
+    pub login_max_backoff: Duration,
+    /// How long a spent refresh token may be presented again for the same answer.
+    pub refresh_grace: Duration,
     /// Most ops in one push batch.
     pub max_batch_ops: usize,
     /// Largest request body in bytes.
@@ -170,9 +174,11 @@ impl Config {
             id_hash_secret: secret("JIAYI_ID_HASH_SECRET")?,
             access_ttl: Duration::from_secs(num("JIAYI_ACCESS_TTL_SECS", 15 * 60)?),
             refresh_ttl: Duration::from_secs(num("JIAYI_REFRESH_TTL_SECS", 30 * 24 * 3600)?),
-            login_max_failures_per_user: num("JIAYI_LOGIN_MAX_FAILURES_PER_USER", 5)? as usize,
-            login_max_failures_per_ip: num("JIAYI_LOGIN_MAX_FAILURES_PER_IP", 30)? as usize,
-            login_window: Duration::from_secs(num("JIAYI_LOGIN_WINDOW_SECS", 15 * 60)?),
+            login_free_failures: num("JIAYI_LOGIN_FREE_FAILURES", 5)? as u32,
+            login_free_failures_per_user: num("JIAYI_LOGIN_FREE_FAILURES_PER_USER", 20)? as u32,
+            login_free_failures_per_ip: num("JIAYI_LOGIN_FREE_FAILURES_PER_IP", 30)? as u32,
+            login_max_backoff: Duration::from_secs(num("JIAYI_LOGIN_MAX_BACKOFF_SECS", 15 * 60)?),
+            refresh_grace: Duration::from_secs(num("JIAYI_REFRESH_GRACE_SECS", 30)?),
             max_batch_ops: num("JIAYI_MAX_BATCH_OPS", 1000)? as usize,
             max_body_bytes: num("JIAYI_MAX_BODY_BYTES", 16 * 1024 * 1024)? as usize,
             max_clock_skew: Duration::from_secs(num("JIAYI_MAX_CLOCK_SKEW_SECS", 10 * 60)?),
@@ -210,9 +216,11 @@ impl Config {
             id_hash_secret: DEMO_SECRET.into(),
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
-            login_max_failures_per_user: 5,
-            login_max_failures_per_ip: 30,
-            login_window: Duration::from_secs(15 * 60),
+            login_free_failures: 5,
+            login_free_failures_per_user: 20,
+            login_free_failures_per_ip: 30,
+            login_max_backoff: Duration::from_secs(15 * 60),
+            refresh_grace: Duration::from_secs(30),
             max_batch_ops: 1000,
             max_body_bytes: 16 * 1024 * 1024,
             max_clock_skew: Duration::from_secs(10 * 60),

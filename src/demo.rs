@@ -15,6 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use crate::auth::device;
 use crate::auth::extractor::{load_caller, Auth};
 use crate::db::{write_tx, DbConn, Pool};
 use crate::domain::contract::{self, ContractData};
@@ -27,7 +28,7 @@ use crate::domain::user::{self, NewUser};
 use crate::domain::visit::{self, Measurements, VisitData};
 use crate::domain::{catalog, population, region, WriteCtx};
 use crate::error::AppError;
-use crate::schema::{devices, regions};
+use crate::schema::regions;
 use crate::time::{now_ms, today_cst, Millis};
 
 /// The demo county's division code (a real-looking Hunan code).
@@ -525,29 +526,23 @@ fn load(conn: &mut DbConn, config: &crate::Config) -> Result<DemoSummary, AppErr
             LEAD_NAMES[i],
         ));
     }
-    let mut user_ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut users: BTreeMap<String, user::User> = BTreeMap::new();
     for a in &accounts {
         let u = user::create(conn, a, None).map_err(failed("user"))?;
-        user_ids.insert(u.username, u.id);
+        users.insert(u.username.clone(), u);
     }
 
     // One registered tablet per team, used by its lead.
     let mut auths: Vec<Auth> = Vec::with_capacity(plans.len());
     for (i, p) in plans.iter().enumerate() {
-        let device_id = format!("demo-device-{}", p.code);
-        let lead = &user_ids[&format!("lead{}", i + 1)];
-        diesel::insert_into(devices::table)
-            .values((
-                devices::id.eq(&device_id),
-                devices::user_id.eq(lead),
-                devices::name.eq(format!("{} 演示平板", p.name)),
-                devices::app_version.eq(Some("demo")),
-                devices::county_code.eq(COUNTY_CODE),
-                devices::first_seen_at.eq(clock.now),
-                devices::last_seen_at.eq(clock.now),
-            ))
-            .execute(conn)?;
-        auths.push(load_caller(conn, lead, &device_id).map_err(failed("device"))?);
+        // The tablet's id is guessable, and harmless: a login naming it finds this row only
+        // as the lead; anyone else gets a device of their own.
+        let client_id = format!("demo-device-{}", p.code);
+        let lead = &users[&format!("lead{}", i + 1)];
+        let id = Uuid::now_v7().to_string();
+        let name = format!("{} 演示平板", p.name);
+        device::insert(conn, &id, lead, &client_id, &name, Some("demo"), clock.now).map_err(failed("device"))?;
+        auths.push(load_caller(conn, &lead.id, &id).map_err(failed("device"))?);
     }
     let skew = config.max_clock_skew.as_millis().min(i64::MAX as u128) as i64;
     let ctxs: Vec<WriteCtx> = auths
@@ -564,10 +559,10 @@ fn load(conn: &mut DbConn, config: &crate::Config) -> Result<DemoSummary, AppErr
     // The doctor named on a contract: T01 and T02 alternate between their doctor and the lead.
     let doctors: Vec<Vec<String>> = (0..plans.len())
         .map(|i| {
-            let lead = user_ids[&format!("lead{}", i + 1)].clone();
+            let lead = users[&format!("lead{}", i + 1)].id.clone();
             match i {
-                0 => vec![user_ids["doctor1"].clone(), lead],
-                1 => vec![user_ids["doctor2"].clone(), lead],
+                0 => vec![users["doctor1"].id.clone(), lead],
+                1 => vec![users["doctor2"].id.clone(), lead],
                 _ => vec![lead],
             }
         })

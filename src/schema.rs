@@ -76,6 +76,8 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         revoked_by -> Nullable<Text>,
         revoke_reason -> Nullable<Text>,
+        client_id -> Text,
+        token_generation -> BigInt,
     }
 }
 
@@ -90,6 +92,7 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        replaced_by -> Nullable<Text>,
     }
 }
 

@@ -7,7 +7,7 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{LoginThrottle, ThrottleRules};
 use crate::auth::tokens::Keys;
 use crate::config::{Config, Mode};
 use crate::db::{self, write_tx};
@@ -62,11 +62,12 @@ impl Application {
             pool,
             report_pool,
             keys: Keys::new(&config.jwt_secret),
-            throttle: LoginThrottle::new(
-                config.login_window,
-                config.login_max_failures_per_user,
-                config.login_max_failures_per_ip,
-            ),
+            throttle: LoginThrottle::new(ThrottleRules {
+                free_per_pair: config.login_free_failures,
+                free_per_user: config.login_free_failures_per_user,
+                free_per_address: config.login_free_failures_per_ip,
+                max_backoff: config.login_max_backoff,
+            }),
             metrics: Metrics::new(),
             sync_rate: crate::sync::rate_limit::DeviceRateLimiter::new(config.sync_rate_per_minute),
             push_gate: crate::sync::admission::PushGate::new(

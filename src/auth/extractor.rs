@@ -4,13 +4,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
-use diesel::prelude::*;
 
+use super::device;
 use super::scope::{Role, Scope};
+use super::tokens::Claims;
 use crate::db::{self, DbConn};
 use crate::domain::{team, user};
 use crate::error::AppError;
-use crate::schema::devices;
 use crate::state::AppState;
 
 /// The authenticated caller: user, role, device and scope, checked against the database
@@ -29,8 +29,11 @@ pub struct Auth {
     pub region_code: String,
     /// The user's county code (12 digits).
     pub county_code: String,
-    /// The device the token was issued to.
+    /// The server's id of the device the token was issued to (`devices.id`): what stored
+    /// rows, rate limits and idempotency name as the caller's device.
     pub device_id: String,
+    /// The tablet's own id for that device, as it sends it in `device_id` fields.
+    pub client_device_id: String,
     /// What the caller may reach.
     pub scope: Scope,
 }
@@ -49,30 +52,36 @@ impl Auth {
     }
 }
 
-/// Builds the caller from verified token claims.
+/// Builds the caller acting on their device `device_id` (the server's id).
 pub fn load_caller(conn: &mut DbConn, user_id: &str, device_id: &str) -> Result<Auth, AppError> {
+    load(conn, user_id, device_id, None)
+}
+
+/// Builds the caller from an access token's claims: also refuses a token issued before
+/// the device's tokens were ended by a refresh-token reuse.
+fn load_for_token(conn: &mut DbConn, claims: &Claims) -> Result<Auth, AppError> {
+    load(conn, &claims.sub, &claims.dev, Some(claims.gen))
+}
+
+fn load(conn: &mut DbConn, user_id: &str, device_id: &str, generation: Option<i64>) -> Result<Auth, AppError> {
     let u = user::find(conn, user_id)?
         .filter(|u| u.active)
         .ok_or_else(|| AppError::unauthorized("invalid_token", "the account is not active"))?;
-    let device: Option<(String, Option<i64>)> = devices::table
-        .find(device_id)
-        .select((devices::user_id, devices::revoked_at))
-        .first(conn)
-        .optional()?;
-    match device {
-        Some((_, Some(_))) => {
-            return Err(AppError::unauthorized(
-                "device_revoked",
-                "this device was revoked; wipe its local data",
-            ))
-        }
-        Some((owner, None)) if owner == u.id => {}
+    let dev = match device::find(conn, device_id)? {
+        Some(d) if d.revoked_at.is_some() => return Err(device::revoked()),
+        Some(d) if d.user_id == u.id => d,
         _ => {
             return Err(AppError::unauthorized(
                 "invalid_token",
                 "the token's device is not this user's",
             ))
         }
+    };
+    if generation.is_some_and(|g| g != dev.token_generation) {
+        return Err(AppError::unauthorized(
+            "invalid_token",
+            "this device's tokens were ended after a refresh token was reused; log in again",
+        ));
     }
     let role = Role::parse(&u.role).ok_or_else(|| AppError::internal("unknown role in users table"))?;
     let scope = match role {
@@ -94,7 +103,8 @@ pub fn load_caller(conn: &mut DbConn, user_id: &str, device_id: &str) -> Result<
         team_id: u.team_id,
         region_code: u.region_code,
         county_code: u.county_code,
-        device_id: device_id.to_string(),
+        device_id: dev.id,
+        client_device_id: dev.client_id,
         scope,
     })
 }
@@ -117,7 +127,7 @@ impl FromRequest for Auth {
                 .and_then(|h| h.strip_prefix("Bearer "))
                 .ok_or_else(|| AppError::unauthorized("missing_token", "send Authorization: Bearer <access token>"))?;
             let claims = state.keys.verify_access(token.trim())?;
-            db::run(&state.pool, move |c| load_caller(c, &claims.sub, &claims.dev)).await
+            db::run(&state.pool, move |c| load_for_token(c, &claims)).await
         })
     }
 }

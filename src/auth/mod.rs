@@ -2,6 +2,7 @@
 //! the one extractor ([`Auth`]) that gives every handler the caller's user, role, device
 //! and scope.
 
+pub mod device;
 pub mod extractor;
 pub mod password;
 pub mod scope;

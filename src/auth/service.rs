@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::device::{self, Device};
 use super::password;
 use super::throttle::LoginThrottle;
 use super::tokens::{hash_refresh_token, new_refresh_token, Claims, Keys};
@@ -24,7 +25,8 @@ pub struct LoginRequest {
     pub username: String,
     /// Password.
     pub password: String,
-    /// The tablet's or browser's stable id (8–64 of `A–Z a–z 0–9 - _ . :`).
+    /// The tablet's or browser's stable id (8–64 of `A–Z a–z 0–9 - _ . :`). With the user
+    /// it names one device; another user naming the same id gets a device of their own.
     pub device_id: String,
     /// A name a supervisor recognises, e.g. "Team 3 tablet".
     pub device_name: String,
@@ -39,7 +41,7 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     pub refresh_token: String,
-    /// The device it was issued to.
+    /// The tablet's own id, as sent at login.
     pub device_id: String,
 }
 
@@ -116,7 +118,8 @@ pub fn login(
             "wrong username or password",
         ));
     }
-    if let Err(wait) = throttle.check(&req.username, client_ip) {
+    let username = user::normalize_username(&req.username);
+    if let Err(wait) = throttle.attempt(&username, client_ip) {
         let mut e = AppError::new(
             Kind::TooManyRequests,
             "too_many_attempts",
@@ -125,7 +128,7 @@ pub fn login(
         e.retry_after = Some(wait);
         return Err(e);
     }
-    let found = user::find_by_username(conn, &req.username)?;
+    let found = user::find_by_username(conn, &username)?;
     let stored = found
         .as_ref()
         .map(|u| u.password_hash.as_str())
@@ -134,7 +137,6 @@ pub fn login(
     let user = match found {
         Some(u) if verified && u.active => u,
         _ => {
-            throttle.fail(&req.username, client_ip);
             audit::record_now(conn, audit::Entry::system("login_failed").device(&req.device_id))?;
             return Err(AppError::unauthorized(
                 "invalid_credentials",
@@ -142,92 +144,76 @@ pub fn login(
             ));
         }
     };
-    throttle.succeed(&req.username);
+    throttle.succeed(&username, client_ip);
     let now = now_ms();
     write_tx(conn, |c| {
-        register_device(c, &user, req, now)?;
+        let dev = device::register(
+            c,
+            &user,
+            &req.device_id,
+            &req.device_name,
+            req.app_version.as_deref(),
+            now,
+        )?;
         let family = Uuid::now_v7().to_string();
-        let res = issue(c, config, keys, &user, &req.device_id, &family, now)?;
-        audit::record(c, audit::Entry::by(&user, &req.device_id, "login").at(now))?;
+        let (res, _) = issue(c, config, keys, &user, &dev, &family, new_refresh_token(), now)?;
+        audit::record(c, audit::Entry::by(&user, &dev.id, "login").at(now))?;
         Ok(res)
     })
 }
 
-fn register_device(conn: &mut DbConn, user: &User, req: &LoginRequest, now: Millis) -> Result<(), AppError> {
-    let existing: Option<(String, Option<i64>)> = devices::table
-        .find(&req.device_id)
-        .select((devices::county_code, devices::revoked_at))
-        .first(conn)
-        .optional()?;
-    match existing {
-        Some((_, Some(_))) => Err(AppError::unauthorized(
-            "device_revoked",
-            "this device was revoked; wipe its local data",
-        )),
-        Some((county, None)) if county != user.county_code => {
-            Err(AppError::forbidden("this device is registered in another county"))
-        }
-        Some(_) => {
-            diesel::update(devices::table.find(&req.device_id))
-                .set((
-                    devices::user_id.eq(&user.id),
-                    devices::name.eq(&req.device_name),
-                    devices::app_version.eq(&req.app_version),
-                    devices::last_seen_at.eq(now),
-                ))
-                .execute(conn)?;
-            Ok(())
-        }
-        None => {
-            diesel::insert_into(devices::table)
-                .values((
-                    devices::id.eq(&req.device_id),
-                    devices::user_id.eq(&user.id),
-                    devices::name.eq(&req.device_name),
-                    devices::app_version.eq(&req.app_version),
-                    devices::county_code.eq(&user.county_code),
-                    devices::first_seen_at.eq(now),
-                    devices::last_seen_at.eq(now),
-                ))
-                .execute(conn)?;
-            Ok(())
-        }
-    }
-}
-
+/// Stores `token` (hashed) as the device's newest refresh token and signs an access token;
+/// returns them with the new row's id.
+#[allow(clippy::too_many_arguments)]
 fn issue(
     conn: &mut DbConn,
     config: &Config,
     keys: &Keys,
     user: &User,
-    device_id: &str,
+    dev: &Device,
     family: &str,
+    token: String,
     now: Millis,
-) -> Result<TokenResponse, AppError> {
-    let token = new_refresh_token();
+) -> Result<(TokenResponse, String), AppError> {
+    let id = Uuid::now_v7().to_string();
     diesel::insert_into(refresh_tokens::table)
         .values((
-            refresh_tokens::id.eq(Uuid::now_v7().to_string()),
+            refresh_tokens::id.eq(&id),
             refresh_tokens::token_hash.eq(hash_refresh_token(&token)),
             refresh_tokens::family_id.eq(family),
-            refresh_tokens::device_id.eq(device_id),
+            refresh_tokens::device_id.eq(&dev.id),
             refresh_tokens::user_id.eq(&user.id),
             refresh_tokens::issued_at.eq(now),
             refresh_tokens::expires_at.eq(now + config.refresh_ttl.as_millis() as i64),
         ))
         .execute(conn)?;
+    Ok((answer(config, keys, user, dev, token, now, now)?, id))
+}
+
+/// The token answer for a refresh token issued at `issued_at`: the access token is signed
+/// over claims that depend only on the issue, so answering again gives the same one.
+fn answer(
+    config: &Config,
+    keys: &Keys,
+    user: &User,
+    dev: &Device,
+    refresh_token: String,
+    issued_at: Millis,
+    now: Millis,
+) -> Result<TokenResponse, AppError> {
     let ttl = config.access_ttl.as_secs() as i64;
     let claims = Claims {
         sub: user.id.clone(),
-        dev: device_id.to_string(),
+        dev: dev.id.clone(),
+        gen: dev.token_generation,
         role: user.role.clone(),
-        iat: now / 1000,
-        exp: now / 1000 + ttl,
+        iat: issued_at / 1000,
+        exp: issued_at / 1000 + ttl,
     };
     Ok(TokenResponse {
         access_token: keys.access_token(&claims)?,
-        refresh_token: token,
-        expires_in: ttl,
+        refresh_token,
+        expires_in: (claims.exp - now / 1000).max(0),
         token_type: "Bearer".into(),
         user: UserInfo {
             id: user.id.clone(),
@@ -238,8 +224,50 @@ fn issue(
     })
 }
 
-/// Rotates a refresh token. Presenting one that was already used revokes every token of
-/// the device: someone holds a copy.
+/// A stored refresh token.
+#[derive(Queryable)]
+struct TokenRow {
+    id: String,
+    family_id: String,
+    device_id: String,
+    user_id: String,
+    issued_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    replaced_by: Option<String>,
+}
+
+/// The stored refresh token whose hash or id is `key`.
+fn find_token(conn: &mut DbConn, key: TokenKey<'_>) -> Result<Option<TokenRow>, AppError> {
+    let columns = (
+        refresh_tokens::id,
+        refresh_tokens::family_id,
+        refresh_tokens::device_id,
+        refresh_tokens::user_id,
+        refresh_tokens::issued_at,
+        refresh_tokens::expires_at,
+        refresh_tokens::used_at,
+        refresh_tokens::revoked_at,
+        refresh_tokens::replaced_by,
+    );
+    let q = refresh_tokens::table.select(columns);
+    Ok(match key {
+        TokenKey::Hash(h) => q.filter(refresh_tokens::token_hash.eq(h)).first(conn).optional()?,
+        TokenKey::Id(id) => q.filter(refresh_tokens::id.eq(id)).first(conn).optional()?,
+    })
+}
+
+/// How [`find_token`] finds a row.
+enum TokenKey<'a> {
+    Hash(&'a str),
+    Id(&'a str),
+}
+
+/// Rotates a refresh token. A spent token presented again within the grace window, from
+/// its device, while the token it was exchanged for is still unspent, is a retry whose
+/// answer was lost: it gets the same answer again. Otherwise a spent token means someone
+/// holds a copy: every token of the device ends, refresh and access alike.
 pub fn refresh(
     conn: &mut DbConn,
     config: &Config,
@@ -253,79 +281,97 @@ pub fn refresh(
     }
     let now = now_ms();
     let hash = hash_refresh_token(&req.refresh_token);
+    let grace = config.refresh_grace.as_millis() as i64;
     // The outcome is decided and stored in one transaction; a reuse revocation must
     // persist even though the request fails, so the error is returned after commit.
     let outcome: Result<TokenResponse, AppError> = write_tx(conn, |c| {
-        type Row = (String, String, String, String, i64, Option<i64>, Option<i64>);
-        let row: Option<Row> = refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(&hash))
-            .select((
-                refresh_tokens::id,
-                refresh_tokens::family_id,
-                refresh_tokens::device_id,
-                refresh_tokens::user_id,
-                refresh_tokens::expires_at,
-                refresh_tokens::used_at,
-                refresh_tokens::revoked_at,
-            ))
-            .first(c)
-            .optional()?;
-        let Some((id, family, device_id, user_id, expires_at, used_at, revoked_at)) = row else {
-            return Ok(Err(invalid()));
-        };
-        if device_id != req.device_id {
-            return Ok(Err(invalid()));
-        }
-        if used_at.is_some() || revoked_at.is_some() {
-            diesel::update(refresh_tokens::table.filter(refresh_tokens::device_id.eq(&device_id)))
-                .filter(refresh_tokens::revoked_at.is_null())
-                .set(refresh_tokens::revoked_at.eq(now))
-                .execute(c)?;
-            audit::record(
-                c,
-                audit::Entry::system("refresh_token_reused")
-                    .device(&device_id)
-                    .detail(serde_json::json!({ "family": family }))
-                    .at(now),
-            )?;
-            return Ok(Err(AppError::unauthorized(
-                "refresh_token_reused",
-                "this refresh token was already used; the device must log in again",
-            )));
-        }
-        if expires_at <= now {
-            return Ok(Err(AppError::unauthorized(
-                "refresh_token_expired",
-                "the refresh token has expired; log in again",
-            )));
-        }
-        let device: Option<(String, Option<i64>)> = devices::table
-            .find(&device_id)
-            .select((devices::user_id, devices::revoked_at))
-            .first(c)
-            .optional()?;
-        match device {
-            Some((_, Some(_))) => {
-                return Ok(Err(AppError::unauthorized(
-                    "device_revoked",
-                    "this device was revoked; wipe its local data",
-                )))
+        // A concurrent refresh of the same token can spend it between the read and the
+        // update below; the second pass then sees it spent and answers as a retry.
+        for _ in 0..2 {
+            let Some(row) = find_token(c, TokenKey::Hash(&hash))? else {
+                return Ok(Err(invalid()));
+            };
+            let Some(dev) = device::find(c, &row.device_id)? else {
+                return Ok(Err(invalid()));
+            };
+            if dev.client_id != req.device_id || dev.user_id != row.user_id {
+                return Ok(Err(invalid()));
             }
-            Some((owner, None)) if owner == user_id => {}
-            _ => return Ok(Err(invalid())),
+            if dev.revoked_at.is_some() {
+                return Ok(Err(device::revoked()));
+            }
+            let Some(user) = user::find(c, &row.user_id)?.filter(|u| u.active) else {
+                return Ok(Err(invalid()));
+            };
+            if let Some(used_at) = row.used_at {
+                if row.revoked_at.is_none() && now - used_at < grace {
+                    if let Some(child) = row.replaced_by.as_deref() {
+                        if let Some(ch) = find_token(c, TokenKey::Id(child))? {
+                            if ch.used_at.is_none() && ch.revoked_at.is_none() && ch.expires_at > now {
+                                let token = keys.child_refresh_token(&req.refresh_token);
+                                return Ok(Ok(answer(config, keys, &user, &dev, token, ch.issued_at, now)?));
+                            }
+                        }
+                    }
+                }
+                end_device_tokens(c, &dev, &row.family_id, now)?;
+                return Ok(Err(AppError::unauthorized(
+                    "refresh_token_reused",
+                    "this refresh token was already used; the device must log in again",
+                )));
+            }
+            if row.revoked_at.is_some() {
+                end_device_tokens(c, &dev, &row.family_id, now)?;
+                return Ok(Err(AppError::unauthorized(
+                    "refresh_token_reused",
+                    "this refresh token was already used; the device must log in again",
+                )));
+            }
+            if row.expires_at <= now {
+                return Ok(Err(AppError::unauthorized(
+                    "refresh_token_expired",
+                    "the refresh token has expired; log in again",
+                )));
+            }
+            let spent = diesel::update(refresh_tokens::table.find(&row.id))
+                .filter(refresh_tokens::used_at.is_null())
+                .set(refresh_tokens::used_at.eq(now))
+                .execute(c)?;
+            if spent == 0 {
+                continue;
+            }
+            diesel::update(devices::table.find(&dev.id))
+                .set(devices::last_seen_at.eq(now))
+                .execute(c)?;
+            let token = keys.child_refresh_token(&req.refresh_token);
+            let (res, child) = issue(c, config, keys, &user, &dev, &row.family_id, token, now)?;
+            diesel::update(refresh_tokens::table.find(&row.id))
+                .set(refresh_tokens::replaced_by.eq(&child))
+                .execute(c)?;
+            return Ok(Ok(res));
         }
-        let Some(user) = user::find(c, &user_id)?.filter(|u| u.active) else {
-            return Ok(Err(invalid()));
-        };
-        diesel::update(refresh_tokens::table.find(&id))
-            .set(refresh_tokens::used_at.eq(now))
-            .execute(c)?;
-        diesel::update(devices::table.find(&device_id))
-            .set(devices::last_seen_at.eq(now))
-            .execute(c)?;
-        Ok(Ok(issue(c, config, keys, &user, &device_id, &family, now)?))
+        Ok(Err(invalid()))
     })?;
     outcome
+}
+
+/// A spent token came back: revokes every refresh token of the device and moves its token
+/// generation on, which ends its access tokens at their next request.
+fn end_device_tokens(conn: &mut DbConn, dev: &Device, family: &str, now: Millis) -> Result<(), AppError> {
+    diesel::update(refresh_tokens::table.filter(refresh_tokens::device_id.eq(&dev.id)))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)?;
+    diesel::update(devices::table.find(&dev.id))
+        .set(devices::token_generation.eq(devices::token_generation + 1))
+        .execute(conn)?;
+    audit::record(
+        conn,
+        audit::Entry::system("refresh_token_reused")
+            .device(&dev.id)
+            .detail(serde_json::json!({ "family": family }))
+            .at(now),
+    )
 }
 
 /// Revokes a device: its access tokens stop at once (the extractor checks the device on

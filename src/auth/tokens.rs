@@ -2,6 +2,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -14,8 +15,12 @@ use crate::error::AppError;
 pub struct Claims {
     /// User id.
     pub sub: String,
-    /// Device id the token was issued to.
+    /// The server's id of the device the token was issued to (`devices.id`).
     pub dev: String,
+    /// The device's token generation at issue; a refresh-token reuse moves it on, which
+    /// ends every access token issued before. Tokens from before it existed read as 0.
+    #[serde(default)]
+    pub gen: i64,
     /// Role code at issue time (the database is checked again on every request).
     pub role: String,
     /// Issued at (seconds since the epoch).
@@ -29,6 +34,7 @@ pub struct Claims {
 pub struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    refresh_key: Vec<u8>,
 }
 
 impl Keys {
@@ -37,7 +43,18 @@ impl Keys {
         Keys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
+            refresh_key: secret.as_bytes().to_vec(),
         }
+    }
+
+    /// The refresh token a refresh issues in exchange for `parent`: derived from it under
+    /// the secret, so that a retry of the same refresh can be answered with the same token
+    /// while only its hash is stored.
+    pub fn child_refresh_token(&self, parent: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.refresh_key).expect("HMAC takes any key");
+        mac.update(b"jiayi refresh-token child\0");
+        mac.update(parent.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
     /// Signs an access token.

@@ -551,6 +551,7 @@ fn caller(role: Role, scope: Scope, region: &str) -> Auth {
         region_code: region.into(),
         county_code: COUNTY.into(),
         device_id: "bench".into(),
+        client_device_id: "bench".into(),
         scope,
     }
 }
@@ -613,20 +614,10 @@ fn pusher(conn: &mut DbConn) -> Result<Auth, AppError> {
         )?,
     };
     let device = "bench-tablet";
-    let now = jiayi::time::now_ms();
     let known: i64 = devices::table.filter(devices::id.eq(device)).count().get_result(conn)?;
     if known == 0 {
-        diesel::insert_into(devices::table)
-            .values((
-                devices::id.eq(device),
-                devices::user_id.eq(&u.id),
-                devices::name.eq("基准平板"),
-                devices::app_version.eq(Some("bench")),
-                devices::county_code.eq(COUNTY),
-                devices::first_seen_at.eq(now),
-                devices::last_seen_at.eq(now),
-            ))
-            .execute(conn)?;
+        let now = jiayi::time::now_ms();
+        jiayi::auth::device::insert(conn, device, &u, device, "基准平板", Some("bench"), now)?;
     }
     jiayi::auth::extractor::load_caller(conn, &u.id, device)
 }

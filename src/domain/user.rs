@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -94,10 +95,19 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<User>, AppError> {
     Ok(users::table.find(id).select(User::as_select()).first(conn).optional()?)
 }
 
-/// Finds a user by username (case-insensitive: usernames are stored lower-case).
+/// The one form of a username that creation, lookup and the login throttle use: Unicode
+/// NFKC (full-width `ｄｏｃｔｏｒ１` is `doctor1`), lower case, and no surrounding white
+/// space of any kind (the ideographic space U+3000 included). Stored usernames are in it.
+pub fn normalize_username(typed: &str) -> String {
+    let lower = typed.nfkc().collect::<String>().to_lowercase();
+    // Lower-casing can leave a form NFKC would change again; settle it.
+    lower.nfkc().collect::<String>().trim().to_string()
+}
+
+/// Finds a user by username, in its normalised form ([`normalize_username`]).
 pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User>, AppError> {
     Ok(users::table
-        .filter(users::username.eq(username.trim().to_lowercase()))
+        .filter(users::username.eq(normalize_username(username)))
         .select(User::as_select())
         .first(conn)
         .optional()?)
@@ -105,7 +115,7 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User
 
 /// Creates a user. `county` restricts where (an admin's county); `None` for the command line.
 pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<User, AppError> {
-    let username = new.username.trim().to_lowercase();
+    let username = normalize_username(&new.username);
     if !(3..=32).contains(&username.len())
         || !username
             .bytes()
@@ -198,4 +208,24 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
         ))
         .execute(conn)?;
     Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_username;
+
+    #[test]
+    fn typed_variants_of_a_username_normalise_to_the_stored_form() {
+        for typed in [
+            "doctor1",
+            " doctor1",
+            "doctor1\u{3000}",
+            "\u{3000}DOCTOR1\t",
+            "ｄｏｃｔｏｒ１",
+            "ＤＯＣＴＯＲ１\u{00a0}",
+        ] {
+            assert_eq!(normalize_username(typed), "doctor1", "{typed:?}");
+        }
+        assert_ne!(normalize_username("doctor 1"), "doctor1");
+    }
 }

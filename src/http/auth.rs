@@ -59,8 +59,10 @@ pub struct Me {
     pub team_id: Option<String>,
     /// Region code.
     pub region_code: String,
-    /// Device.
+    /// The tablet's own id for this device, as sent at login.
     pub device_id: String,
+    /// The server's id of this device: `id` in the device list and the revoke path.
+    pub device_key: String,
     /// Villages in reach (team members only).
     pub villages: Vec<String>,
 }
@@ -79,7 +81,8 @@ pub async fn me(auth: Auth) -> web::Json<Me> {
         role: auth.role,
         team_id: auth.team_id,
         region_code: auth.region_code,
-        device_id: auth.device_id,
+        device_id: auth.client_device_id,
+        device_key: auth.device_id,
         villages,
     })
 }
@@ -87,11 +90,13 @@ pub async fn me(auth: Auth) -> web::Json<Me> {
 /// A device as supervisors see it.
 #[derive(Debug, Serialize, Deserialize, ToSchema, Queryable)]
 pub struct DeviceView {
-    /// Device id.
+    /// The server's id of the device (one per user and tablet id): what revoke names.
     pub id: String,
+    /// The tablet's own id; a tablet shared by several users has a device per user.
+    pub device_id: String,
     /// Name.
     pub name: String,
-    /// Last user's username.
+    /// The username of the device's user.
     pub username: String,
     /// App version.
     pub app_version: Option<String>,
@@ -114,6 +119,7 @@ pub async fn list_devices(state: State, auth: Auth) -> Result<web::Json<Vec<Devi
             .select((
                 (
                     devices::id,
+                    devices::client_id,
                     devices::name,
                     users::username,
                     devices::app_version,
@@ -143,7 +149,7 @@ pub struct RevokeRequest {
 
 /// Revokes a device: its tokens stop working at once and it is told to wipe its data.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/revoke", tag = "auth", security(("bearer" = [])),
-    params(("id" = String, Path, description = "device id")), request_body = RevokeRequest,
+    params(("id" = String, Path, description = "the server's id of the device (`id` in the device list)")), request_body = RevokeRequest,
     responses((status = 204, description = "revoked"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no such device in your scope", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn revoke_device(

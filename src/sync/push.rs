@@ -105,7 +105,7 @@ pub fn push(
     req: &PushRequest,
     limits: &PushLimits,
 ) -> Result<PushResponse, AppError> {
-    if req.device_id != auth.device_id {
+    if req.device_id != auth.client_device_id {
         return Err(AppError::invalid(
             "device_mismatch",
             "device_id",

@@ -198,7 +198,7 @@ async fn a_supervisor_of_another_township_cannot_revoke_this_townships_devices()
     let res = app
         .post(
             &other,
-            &format!("/api/v1/devices/{}/revoke", doctor.device_id),
+            &format!("/api/v1/devices/{}/revoke", doctor.device_key),
             &json!({ "reason": "x" }),
         )
         .await;
@@ -216,16 +216,19 @@ async fn the_audit_log_is_readable_by_supervisors_and_admins_in_their_reach_and_
     let entries = page["entries"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["action"] == "login"
         && e["user_id"] == doctor.user["id"]
-        && e["device_id"] == doctor.device_id.as_str()));
+        && e["device_id"] == doctor.device_key.as_str()));
     // Filters and paging.
     let mine: serde_json::Value = app
-        .get(&admin, &format!("/api/v1/audit?device_id={}&limit=1", doctor.device_id))
+        .get(
+            &admin,
+            &format!("/api/v1/audit?device_id={}&limit=1", doctor.device_key),
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(mine["entries"].as_array().unwrap().len(), 1);
-    assert!(mine["entries"][0]["device_id"] == doctor.device_id.as_str());
+    assert!(mine["entries"][0]["device_id"] == doctor.device_key.as_str());
     // The township supervisor sees their township's staff.
     let seen: serde_json::Value = app.get(&sup, "/api/v1/audit?action=login").await.json().await.unwrap();
     assert_eq!(seen["error"]["code"], "invalid_query", "unknown filters are refused");
@@ -328,7 +331,7 @@ async fn devices_and_region_children_are_listed_within_the_callers_reach() {
         "forbidden",
     )
     .await;
-    let listed = |v: serde_json::Value| v.as_array().unwrap().iter().any(|d| d["id"] == d1.device_id.as_str());
+    let listed = |v: serde_json::Value| v.as_array().unwrap().iter().any(|d| d["id"] == d1.device_key.as_str());
     assert!(listed(app.get(&sup1, "/api/v1/devices").await.json().await.unwrap()));
     assert!(
         !listed(app.get(&sup2, "/api/v1/devices").await.json().await.unwrap()),

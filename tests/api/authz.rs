@@ -227,12 +227,7 @@ pub async fn world() -> World {
             let res = app.login_raw(username, NEW_PASSWORD, &device).await;
             assert_eq!(res.status(), StatusCode::OK, "login {username}");
             let body: Value = res.json().await.unwrap();
-            Session {
-                access: body["access_token"].as_str().unwrap().into(),
-                refresh: body["refresh_token"].as_str().unwrap().into(),
-                device_id: device,
-                user: body["user"].clone(),
-            }
+            app.session_from(&body, &device).await
         }
     };
     let supervisor_y = login_new("supervisor_y").await;
@@ -307,6 +302,7 @@ impl World {
         vec![
             &self.resident_b,
             &self.doctor_b.device_id,
+            &self.doctor_b.device_key,
             &self.blob_b,
             &self.missing_blob_b,
         ]
@@ -333,7 +329,7 @@ impl World {
             Req::RevokeTeamBDevice => {
                 let s = app.login("doctor2").await;
                 (
-                    path.replace("{id}", &s.device_id),
+                    path.replace("{id}", &s.device_key),
                     json_body(json!({ "reason": "tablet lost" })),
                 )
             }
@@ -524,7 +520,8 @@ async fn every_operation_is_classified_and_every_caller_gets_what_the_matrix_say
         let now = chrono::Utc::now().timestamp();
         let claims = jiayi::auth::tokens::Claims {
             sub: w.doctor_b.user["id"].as_str().unwrap().to_string(),
-            dev: w.doctor_b.device_id.clone(),
+            dev: w.doctor_b.device_key.clone(),
+            gen: 0,
             role: "doctor".into(),
             iat: now - 7200,
             exp: now - 60,
@@ -541,7 +538,7 @@ async fn every_operation_is_classified_and_every_caller_gets_what_the_matrix_say
             .app
             .post(
                 &w.supervisor_x,
-                &format!("/api/v1/devices/{}/revoke", s.device_id),
+                &format!("/api/v1/devices/{}/revoke", s.device_key),
                 &json!({ "reason": "lost" }),
             )
             .await;
@@ -661,7 +658,7 @@ async fn ids_guessed_across_teams_answer_exactly_like_absent_ones() {
         (
             &w.supervisor_y,
             "POST",
-            format!("/api/v1/devices/{}/revoke", w.doctor_b.device_id),
+            format!("/api/v1/devices/{}/revoke", w.doctor_b.device_key),
             "/api/v1/devices/no-such-device-0001/revoke".to_string(),
             json!({ "reason": "guess" }),
         ),

@@ -114,7 +114,10 @@ pub fn drop_database(pg: &Option<(String, String)>) {
 pub struct Session {
     pub access: String,
     pub refresh: String,
+    /// The tablet's own id, as sent at login.
     pub device_id: String,
+    /// The server's id of the device (`id` in the device list, the revoke path).
+    pub device_key: String,
     pub user: Value,
 }
 
@@ -145,10 +148,27 @@ impl TestApp {
         let res = self.login_raw(username, DEMO_PASSWORD, device_id).await;
         assert_eq!(res.status(), StatusCode::OK, "login as {username}");
         let body: Value = res.json().await.unwrap();
+        self.session_from(&body, device_id).await
+    }
+
+    /// The session a login answer `body` opened on the tablet id `device_id`.
+    pub async fn session_from(&self, body: &Value, device_id: &str) -> Session {
+        let access = body["access_token"].as_str().unwrap().to_string();
+        let me: Value = self
+            .client
+            .get(self.url("/api/v1/me"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         Session {
-            access: body["access_token"].as_str().unwrap().to_string(),
+            access,
             refresh: body["refresh_token"].as_str().unwrap().to_string(),
             device_id: device_id.to_string(),
+            device_key: me["device_key"].as_str().expect("device_key").to_string(),
             user: body["user"].clone(),
         }
     }

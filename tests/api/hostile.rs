@@ -269,8 +269,9 @@ async fn hammer(app: &TestApp, ep: &Endpoint<'_>) -> usize {
 async fn every_admin_and_auth_write_refuses_hostile_fields_and_bodies() {
     let app = spawn_app_with(|c| {
         c.max_body_bytes = BODY_LIMIT;
-        c.login_max_failures_per_user = 100_000;
-        c.login_max_failures_per_ip = 100_000;
+        c.login_free_failures = 100_000;
+        c.login_free_failures_per_user = 100_000;
+        c.login_free_failures_per_ip = 100_000;
     })
     .await;
     let admin = app.login("admin").await;
@@ -371,7 +372,7 @@ async fn every_admin_and_auth_write_refuses_hostile_fields_and_bodies() {
     // Revocation: each case on its own live device; a refused one leaves it live.
     for (name, v) in hostile_values() {
         let dev = app.login("doctor2").await;
-        let path = format!("/api/v1/devices/{}/revoke", dev.device_id);
+        let path = format!("/api/v1/devices/{}/revoke", dev.device_key);
         let body = serde_json::to_vec(&json!({ "reason": v })).unwrap();
         cases += 1;
         if accepted(TEXT, name) {

@@ -337,12 +337,7 @@ async fn old_tablets_keep_answering_and_each_response_is_judged_by_its_version()
         .json()
         .await
         .unwrap();
-    let doc = Session {
-        access: body["access_token"].as_str().unwrap().to_string(),
-        refresh: String::new(),
-        device_id: "device-qn".into(),
-        user: body["user"].clone(),
-    };
+    let doc = app.session_from(&body, "device-qn").await;
     let res = app.post(&admin, "/api/v1/admin/questionnaires", &v2()).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 

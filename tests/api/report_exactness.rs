@@ -858,12 +858,7 @@ async fn login(app: &TestApp, username: &str) -> Session {
     let res = app.login_raw(username, PASSWORD, &device).await;
     assert_eq!(res.status(), StatusCode::OK, "login {username}");
     let body: Value = res.json().await.unwrap();
-    Session {
-        access: body["access_token"].as_str().unwrap().to_string(),
-        refresh: body["refresh_token"].as_str().unwrap().to_string(),
-        device_id: device,
-        user: body["user"].clone(),
-    }
+    app.session_from(&body, &device).await
 }
 
 fn op(entity: &str, action: &str, id: &str, recorded_at: &str, data: Value) -> Value {

@@ -520,12 +520,7 @@ async fn the_review_count_follows_the_callers_scope() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    let other = helpers::Session {
-        access: body["access_token"].as_str().unwrap().to_string(),
-        refresh: body["refresh_token"].as_str().unwrap().to_string(),
-        device_id: "device-supervisor9".into(),
-        user: body["user"].clone(),
-    };
+    let other = app.session_from(&body, "device-supervisor9").await;
     let count = |s: &helpers::Session| {
         let app = &app;
         let s = s.clone();

@@ -939,7 +939,7 @@ async fn every_applied_op_is_audited_with_server_and_clinical_time_and_the_app_v
             .unwrap()
     });
     assert_eq!(user.as_deref(), d1.user["id"].as_str());
-    assert_eq!(device.as_deref(), Some(d1.device_id.as_str()));
+    assert_eq!(device.as_deref(), Some(d1.device_key.as_str()));
     let clinical = clinical.expect("clinical time kept");
     let expected = chrono::DateTime::parse_from_rfc3339(&occurred)
         .unwrap()
@@ -957,7 +957,7 @@ async fn every_applied_op_is_audited_with_server_and_clinical_time_and_the_app_v
     assert_eq!(team.as_deref(), d1.user["team_id"].as_str());
     let version: Option<String> = app.db(|c| {
         devices::table
-            .find(&d1.device_id)
+            .find(&d1.device_key)
             .select(devices::app_version)
             .first(c)
             .unwrap()

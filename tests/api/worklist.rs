@@ -60,12 +60,7 @@ async fn new_team(app: &TestApp) -> (Session, String) {
     let res = app.login_raw("wl_doc", "a-long-secret-1", "device-wl-doc").await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    let s = Session {
-        access: body["access_token"].as_str().unwrap().to_string(),
-        refresh: body["refresh_token"].as_str().unwrap().to_string(),
-        device_id: "device-wl-doc".into(),
-        user: body["user"].clone(),
-    };
+    let s = app.session_from(&body, "device-wl-doc").await;
     (s, team["id"].as_str().unwrap().to_string())
 }
 
@@ -532,12 +527,7 @@ async fn who_may_read_a_team_work_list() {
     assert_eq!(res.status(), StatusCode::CREATED);
     let res = app.login_raw("sup2", "a-long-secret-1", "device-sup2").await;
     let body: Value = res.json().await.unwrap();
-    let sup2 = Session {
-        access: body["access_token"].as_str().unwrap().to_string(),
-        refresh: String::new(),
-        device_id: "device-sup2".into(),
-        user: body["user"].clone(),
-    };
+    let sup2 = app.session_from(&body, "device-sup2").await;
     assert_error(app.get(&sup2, &path).await, StatusCode::FORBIDDEN, "forbidden").await;
     // No such team; not even a team id.
     let unknown = Uuid::now_v7();

@@ -1,0 +1,122 @@
+//! Devices as the server keeps them: one row per (user, the tablet's own `device_id`),
+//! named everywhere inside the server by its own id (`devices.id`). The tablet's id is only
+//! how a login or a refresh finds the row, so two users naming the same tablet id
+//! (a shared tablet, or a guessable id from the README) each get their own row: nobody's
+//! login can take over, revoke or block another user's device, in any county.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::db::DbConn;
+use crate::domain::user::User;
+use crate::error::AppError;
+use crate::schema::devices;
+use crate::time::Millis;
+
+/// A device row as the token code needs it.
+#[derive(Debug, Clone, Queryable)]
+pub struct Device {
+    /// The server's id.
+    pub id: String,
+    /// The user it belongs to.
+    pub user_id: String,
+    /// The tablet's own id.
+    pub client_id: String,
+    /// When a supervisor revoked it.
+    pub revoked_at: Option<i64>,
+    /// Moves on when a refresh-token reuse ends the device's tokens.
+    pub token_generation: i64,
+}
+
+type Columns = (
+    devices::id,
+    devices::user_id,
+    devices::client_id,
+    devices::revoked_at,
+    devices::token_generation,
+);
+
+const COLUMNS: Columns = (
+    devices::id,
+    devices::user_id,
+    devices::client_id,
+    devices::revoked_at,
+    devices::token_generation,
+);
+
+/// The device with the server id `id`.
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Device>, AppError> {
+    Ok(devices::table.find(id).select(COLUMNS).first(conn).optional()?)
+}
+
+/// The answer for a revoked device.
+pub fn revoked() -> AppError {
+    AppError::unauthorized("device_revoked", "this device was revoked; wipe its local data")
+}
+
+/// Finds or registers the user's device named `client_id` by the tablet, recording its
+/// name and app version. A device a supervisor revoked stays revoked for this user.
+pub fn register(
+    conn: &mut DbConn,
+    user: &User,
+    client_id: &str,
+    name: &str,
+    app_version: Option<&str>,
+    now: Millis,
+) -> Result<Device, AppError> {
+    let existing: Option<Device> = devices::table
+        .filter(devices::user_id.eq(&user.id))
+        .filter(devices::client_id.eq(client_id))
+        .select(COLUMNS)
+        .first(conn)
+        .optional()?;
+    match existing {
+        Some(d) if d.revoked_at.is_some() => Err(revoked()),
+        Some(d) => {
+            diesel::update(devices::table.find(&d.id))
+                .set((
+                    devices::name.eq(name),
+                    devices::app_version.eq(app_version),
+                    devices::last_seen_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(d)
+        }
+        None => {
+            let id = Uuid::now_v7().to_string();
+            insert(conn, &id, user, client_id, name, app_version, now)?;
+            Ok(Device {
+                id,
+                user_id: user.id.clone(),
+                client_id: client_id.to_string(),
+                revoked_at: None,
+                token_generation: 0,
+            })
+        }
+    }
+}
+
+/// Inserts a device row with the server id `id`.
+pub fn insert(
+    conn: &mut DbConn,
+    id: &str,
+    user: &User,
+    client_id: &str,
+    name: &str,
+    app_version: Option<&str>,
+    now: Millis,
+) -> Result<(), AppError> {
+    diesel::insert_into(devices::table)
+        .values((
+            devices::id.eq(id),
+            devices::user_id.eq(&user.id),
+            devices::client_id.eq(client_id),
+            devices::name.eq(name),
+            devices::app_version.eq(app_version),
+            devices::county_code.eq(&user.county_code),
+            devices::first_seen_at.eq(now),
+            devices::last_seen_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
