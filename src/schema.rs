@@ -317,7 +317,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    applied_ops (op_id) {
+    applied_ops (device_id, op_id) {
         op_id -> Text,
         device_id -> Text,
         user_id -> Text,
@@ -328,6 +328,7 @@ diesel::table! {
         status -> Text,
         result -> Text,
         received_at -> BigInt,
+        digest -> Nullable<Text>,
     }
 }
 
