@@ -15,6 +15,7 @@ mod operations;
 mod questionnaires;
 mod report_exactness;
 mod report_incremental;
+mod replay;
 mod reports;
 mod residents;
 mod review;
