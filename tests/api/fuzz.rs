@@ -335,7 +335,12 @@ async fn a_retried_batch_with_malformed_ops_answers_their_first_results() {
     // Every one is refused again: those with a UUID op id are remembered and answer their
     // first verdict as replays; one without cannot be, and is judged again.
     assert_eq!(statuses, ["rejected", "rejected", "rejected"], "{again}");
-    let replayed: Vec<&Value> = again["results"].as_array().unwrap().iter().map(|r| &r["replayed"]).collect();
+    let replayed: Vec<&Value> = again["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["replayed"])
+        .collect();
     assert_eq!(replayed, [&json!(true), &json!(true), &Value::Null], "{again}");
     assert_eq!(again["results"][0]["error"]["code"], "malformed_op");
 }

@@ -45,7 +45,10 @@ async fn the_same_op_id_from_another_device_is_another_op() {
     second["op_id"] = first["op_id"].clone();
     let op_id = first["op_id"].as_str().unwrap().to_string();
 
-    assert_eq!(results(&app.push(&d1, vec![first.clone()]).await)[0]["status"], "applied");
+    assert_eq!(
+        results(&app.push(&d1, vec![first.clone()]).await)[0]["status"],
+        "applied"
+    );
     // Another team's tablet with a weak op-id generator: its op is its own, stored, and
     // learns nothing of the first sender's answer.
     let out = app.push(&d2, vec![second]).await;
@@ -98,17 +101,27 @@ async fn a_replay_keeps_its_first_verdict_and_says_it_is_a_replay() {
     let a = results(&again);
     assert_eq!(a[0]["status"], "duplicate", "{again}");
     assert_eq!(a[0]["version"], r[0]["version"]);
-    assert_eq!(a[1]["status"], "conflict", "a replayed conflict stays a conflict: {again}");
+    assert_eq!(
+        a[1]["status"], "conflict",
+        "a replayed conflict stays a conflict: {again}"
+    );
     assert_eq!(a[1]["conflict_id"], r[1]["conflict_id"]);
     assert_eq!(a[1]["version"], r[1]["version"]);
-    assert_eq!(a[2]["status"], "rejected", "a replayed rejection stays rejected: {again}");
+    assert_eq!(
+        a[2]["status"], "rejected",
+        "a replayed rejection stays rejected: {again}"
+    );
     assert_eq!(a[2]["error"], r[2]["error"]);
     for (x, y) in a.iter().zip(r) {
         assert_eq!(x["replayed"], true, "{again}");
         assert_eq!(x["op_id"], y["op_id"]);
     }
     assert_eq!(changes(&app), before, "a replay changes nothing");
-    assert_eq!(quarantined(&app, r[2]["op_id"].as_str().unwrap()), 1, "quarantined once");
+    assert_eq!(
+        quarantined(&app, r[2]["op_id"].as_str().unwrap()),
+        1,
+        "quarantined once"
+    );
 }
 
 #[tokio::test]

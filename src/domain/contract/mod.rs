@@ -476,7 +476,12 @@ pub fn create(
 /// Whether a stored contract holds what this create would store, in the state it was
 /// created in (a contract's content never changes; its state may have moved on, and then
 /// the tablet has to pull).
-fn same_contract(conn: &mut DbConn, stored: &Contract, wanted: &Contract, packages: &[String]) -> Result<bool, AppError> {
+fn same_contract(
+    conn: &mut DbConn,
+    stored: &Contract,
+    wanted: &Contract,
+    packages: &[String],
+) -> Result<bool, AppError> {
     let same = !stored.deleted
         && stored.resident_id == wanted.resident_id
         && stored.team_id == wanted.team_id
