@@ -320,7 +320,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    applied_ops (op_id) {
+    applied_ops (device_id, op_id) {
         op_id -> Text,
         device_id -> Text,
         user_id -> Text,
@@ -331,6 +331,7 @@ diesel::table! {
         status -> Text,
         result -> Text,
         received_at -> BigInt,
+        digest -> Nullable<Text>,
     }
 }
 

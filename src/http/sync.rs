@@ -146,7 +146,9 @@ pub async fn push(
     })
     .await?;
     for r in &res.results {
-        state.metrics.push_ops.with_label_values(&[r.status.as_str()]).inc();
+        // Replays are counted apart, as before they kept their first verdict.
+        let status = if r.replayed { "duplicate" } else { r.status.as_str() };
+        state.metrics.push_ops.with_label_values(&[status]).inc();
     }
     Ok(web::Json(res))
 }

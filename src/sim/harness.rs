@@ -85,7 +85,7 @@ pub async fn faults(
         let mut mid: Option<(f64, MidStorm)> = None;
         match name.as_str() {
             "none" => {}
-            // Answers lost on the way back: the tablet retries, the server answers duplicate.
+            // Answers lost on the way back: the tablet retries, the server answers the first verdict again.
             "drop" => cfg.faults.drop_answer = 0.4,
             "kill" => {
                 let s = server.clone();

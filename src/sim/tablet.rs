@@ -18,7 +18,7 @@ use crate::sync::push::OpResult;
 /// Faults a tablet's own sync injects.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
-    /// Every batch is sent twice; the second answer must be all `duplicate`.
+    /// Every batch is sent twice; the second answer must repeat the first, marked `replayed`.
     pub double: bool,
     /// Batches go out in a shuffled order.
     pub reorder: bool,
@@ -38,19 +38,17 @@ pub struct Entry {
     pub expected: Option<Intent>,
     /// The last answer received for it.
     pub result: Option<OpResult>,
-    /// Set when a replayed batch did not answer this op as `duplicate` of the first answer.
+    /// Set when a replayed batch did not answer this op with its first answer, marked `replayed`.
     pub replay_mismatch: Option<String>,
 }
 
-/// What an answer amounts to: a `duplicate` repeats the first answer's outcome.
+/// What an answer amounts to: a replay keeps its first verdict, and `duplicate` is the
+/// replay of an applied op.
 pub fn outcome(r: &OpResult) -> &'static str {
     match r.status.as_str() {
-        "applied" => "applied",
+        "applied" | "duplicate" => "applied",
         "conflict" => "conflict",
         "rejected" => "rejected",
-        "duplicate" if r.error.is_some() => "rejected",
-        "duplicate" if r.conflict_id.is_some() => "conflict",
-        "duplicate" => "applied",
         _ => "unknown",
     }
 }
@@ -231,7 +229,7 @@ impl Tablet {
                         for (i, e) in self.ledger[range.clone()].iter_mut().enumerate() {
                             let first = &results[i];
                             let same = again.get(i).is_some_and(|a| {
-                                a.status == "duplicate"
+                                a.replayed
                                     && a.op_id == first.op_id
                                     && outcome(a) == outcome(first)
                                     && a.version == first.version

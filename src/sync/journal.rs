@@ -25,6 +25,7 @@ use crate::schema::{
 
 use super::changelog::{self, Change};
 use super::push::AppliedOpRow;
+use super::replay::Earlier;
 
 /// Rows waiting for the end of the batch.
 #[derive(Default)]
@@ -33,7 +34,7 @@ pub struct Journal {
     audits: Vec<AuditRow>,
     applied: Vec<AppliedOpRow>,
     /// Results of ops applied earlier in this batch, by op id.
-    pub(crate) seen: HashMap<String, String>,
+    pub(crate) seen: HashMap<String, Earlier>,
     /// New residents checked on the fast path, written together (with their tag rows).
     pending_residents: Vec<Resident>,
     pending_tags: Vec<TagRow>,
@@ -74,7 +75,11 @@ impl Journal {
     }
     /// Adds an idempotency record.
     pub fn applied(&mut self, row: AppliedOpRow) {
-        self.seen.insert(row.op_id.clone(), row.result.clone());
+        let first = Earlier {
+            result: row.result.clone(),
+            digest: row.digest.clone(),
+        };
+        self.seen.insert(row.op_id.clone(), first);
         self.applied.push(row);
     }
     /// Adds a new visit's row (fast path).

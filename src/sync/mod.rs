@@ -10,4 +10,5 @@ pub mod journal;
 pub mod pull;
 pub mod push;
 pub mod rate_limit;
+pub mod replay;
 pub mod snapshot;

@@ -1,7 +1,8 @@
 //! `POST /api/v1/sync/push`: one batch, one short transaction; every op applied or
 //! refused on its own (a savepoint each), its first result stored with its `op_id` so a
-//! replay answers `duplicate` and changes nothing. A refused op's raw payload goes to
-//! quarantine: nothing the tablet sent is lost, and nothing blocks the rest of the queue.
+//! replay answers that first verdict again and changes nothing (`replay`). A refused op's
+//! raw payload goes to quarantine: nothing the tablet sent is lost, and nothing blocks the
+//! rest of the queue.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
@@ -24,6 +25,7 @@ use crate::schema::{applied_ops, devices, quarantine};
 use crate::time::now_ms;
 
 use super::journal::Journal;
+use super::replay::{self, Earlier};
 
 /// The push request body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,9 +64,15 @@ pub struct PushOp {
 /// What happened to one op.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct OpResult {
+    /// The op's position in the batch, from 0: names the op even when its `op_id` could
+    /// not be read.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub index: usize,
     /// The op's id (empty when the op was too malformed to carry one).
     pub op_id: String,
-    /// `applied`, `duplicate`, `conflict` or `rejected`.
+    /// `applied`, `duplicate` (a replay of an applied op), `conflict` or `rejected`. A
+    /// replay keeps its first verdict, so a replayed `conflict` or `rejected` reads the same.
     pub status: String,
     /// The entity's version after the op.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,6 +83,10 @@ pub struct OpResult {
     /// Why the op was rejected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorDetail>,
+    /// Present (`true`) when this device sent the op id before: the answer is the first
+    /// one, and nothing changed this time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// The push answer: one result per op, in order.
@@ -135,7 +147,7 @@ pub fn push(
             now,
             limits,
             journal: &journal,
-            replayed: earlier_results(c, &req.ops)?,
+            replayed: replay::earlier_results(c, auth, &req.ops)?,
             residents: RefCell::new(fast.residents),
             merged: fast.merged,
             redirected: RefCell::new(fast.redirected),
@@ -149,7 +161,8 @@ pub fn push(
         let results = req
             .ops
             .iter()
-            .map(|raw| apply_one(c, &batch, raw))
+            .enumerate()
+            .map(|(index, raw)| apply_one(c, &batch, index, raw))
             .collect::<Result<Vec<_>, _>>()?;
         let mut journal = journal.into_inner();
         journal.write_unsequenced(c)?;
@@ -183,8 +196,9 @@ struct Batch<'a> {
     now: i64,
     limits: &'a PushLimits<'a>,
     journal: &'a RefCell<Journal>,
-    /// First results of ops seen in earlier batches, by op id (one query per batch).
-    replayed: HashMap<String, String>,
+    /// First results of the device's ops seen in earlier batches, by op id (one query
+    /// per batch).
+    replayed: HashMap<String, Earlier>,
     /// Residents the batch's new visits refer to, visible to the caller, loaded at once;
     /// a resident an op changes is dropped from here (later visits take the full path).
     residents: RefCell<HashMap<String, Resident>>,
@@ -481,6 +495,8 @@ pub(crate) fn reapply(
     };
     let applied = conn.transaction::<Applied, AppError, _>(|c| dispatch(c, &ctx, &op))?;
     let result = OpResult {
+        // A replay answers with its own position in its batch.
+        index: 0,
         op_id: op_id.clone(),
         status: if applied.conflict_id.is_some() {
             "conflict"
@@ -491,8 +507,9 @@ pub(crate) fn reapply(
         version: Some(applied.version),
         conflict_id: applied.conflict_id.clone(),
         error: None,
+        replayed: false,
     };
-    diesel::update(applied_ops::table.find(&op_id))
+    diesel::update(applied_ops::table.find((replay::device_key(ctx.auth), &op_id)))
         .set((
             applied_ops::status.eq(&result.status),
             applied_ops::result.eq(serde_json::to_string(&result).map_err(AppError::internal)?),
@@ -509,37 +526,21 @@ fn residents_by_id(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Resident>, A
         .load(conn)?)
 }
 
-/// Looks up, in one query per 500 ops, which of the batch's op ids were seen before.
-fn earlier_results(conn: &mut DbConn, ops: &[serde_json::Value]) -> Result<HashMap<String, String>, AppError> {
-    let ids: Vec<String> = ops
-        .iter()
-        .filter_map(|o| o.get("op_id").and_then(|v| v.as_str()))
-        .filter_map(|s| uuid::Uuid::parse_str(s).ok())
-        .map(|u| u.hyphenated().to_string())
-        .collect();
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let rows: Vec<(String, String)> = applied_ops::table
-            .filter(applied_ops::op_id.eq_any(chunk))
-            .select((applied_ops::op_id, applied_ops::result))
-            .load(conn)?;
-        out.extend(rows);
-    }
-    Ok(out)
-}
-
-fn rejected(op_id: &str, e: &AppError) -> OpResult {
+fn rejected(index: usize, op_id: &str, e: &AppError) -> OpResult {
     OpResult {
+        index,
         op_id: op_id.to_string(),
         status: "rejected".into(),
         version: None,
         conflict_id: None,
         error: Some(e.detail()),
+        replayed: false,
     }
 }
 
-/// Applies one op; only a database failure escapes (and aborts the batch for a retry).
-fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<OpResult, AppError> {
+/// Applies the op at `index` in the batch; only a database failure escapes (and aborts
+/// the batch for a retry).
+fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value) -> Result<OpResult, AppError> {
     // A replayed op answers its first result, even one too malformed to parse: a retried
     // batch must never trip over its own earlier refusals.
     let raw_op_id = raw
@@ -547,18 +548,20 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
         .and_then(|v| v.as_str())
         .and_then(|s| uuid::Uuid::parse_str(s).ok())
         .map(|u| u.hyphenated().to_string());
-    if let Some(first) = raw_op_id.as_ref().and_then(|id| first_result(b, id)) {
-        let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
-        r.status = "duplicate".into();
-        return Ok(r);
+    let digest = replay::digest(raw);
+    if let Some((id, first)) = raw_op_id.as_ref().and_then(|id| first_result(b, id).map(|f| (id, f))) {
+        return replay::answer(&first, id, &digest, index);
     }
+    let refused = |conn: &mut DbConn, entity: Option<&str>, op_id: &str, err: &AppError| {
+        refuse(conn, b, index, raw, entity, op_id, &digest, err)
+    };
     if has_nul(raw) {
         let err = AppError::invalid(
             "invalid_character",
             "ops",
             "text in an op must not contain NUL characters",
         );
-        return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
+        return refused(conn, None, raw_op_id.as_deref().unwrap_or(""), &err);
     }
     let mut op: PushOp = match PushOp::deserialize(raw) {
         Ok(op) => op,
@@ -569,21 +572,16 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
                 crate::error::without_quoted_values(&e.to_string()),
             );
             // Only a UUID op id is remembered, in the canonical form replays are looked up by.
-            return refuse(conn, b, raw, None, raw_op_id.as_deref().unwrap_or(""), &err);
+            return refused(conn, None, raw_op_id.as_deref().unwrap_or(""), &err);
         }
     };
     let op_id = match uuid::Uuid::parse_str(&op.op_id) {
         Ok(u) => u.hyphenated().to_string(),
         Err(_) => {
             let err = AppError::invalid("invalid_id", "op_id", "op_id must be a UUID");
-            return refuse(conn, b, raw, Some(&op.entity), "", &err);
+            return refused(conn, Some(&op.entity), "", &err);
         }
     };
-    if let Some(first) = first_result(b, &op_id) {
-        let mut r: OpResult = serde_json::from_str(&first).map_err(AppError::internal)?;
-        r.status = "duplicate".into();
-        return Ok(r);
-    }
     let ctx = WriteCtx {
         auth: b.auth,
         op_id: Some(&op_id),
@@ -600,18 +598,20 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
         match applied {
             Ok(Some(a)) => {
                 let result = OpResult {
+                    index,
                     op_id: op_id.clone(),
                     status: "applied".into(),
                     version: Some(a.version),
                     conflict_id: None,
                     error: None,
+                    replayed: false,
                 };
-                remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
+                remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &digest, &result)?;
                 return Ok(result);
             }
             Ok(None) => {}
             Err(e) if matches!(e.kind, Kind::Internal | Kind::Unavailable) => return Err(e),
-            Err(e) => return refuse(conn, b, raw, Some(&op.entity), &op_id, &e),
+            Err(e) => return refused(conn, Some(&op.entity), &op_id, &e),
         }
     }
     // What the fast path holds back is written before an op reads the database.
@@ -627,16 +627,18 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
     let outcome = conn.transaction::<Applied, AppError, _>(|c| dispatch(c, &ctx, &op));
     let result = match outcome {
         Ok(a) => OpResult {
+            index,
             op_id: op_id.clone(),
             status: if a.conflict_id.is_some() { "conflict" } else { "applied" }.into(),
             version: Some(a.version),
             conflict_id: a.conflict_id,
             error: None,
+            replayed: false,
         },
         Err(e) if matches!(e.kind, Kind::Internal | Kind::Unavailable) => return Err(e),
         Err(e) => {
             b.journal.borrow_mut().rollback(mark);
-            return refuse(conn, b, raw, Some(&op.entity), &op_id, &e);
+            return refused(conn, Some(&op.entity), &op_id, &e);
         }
     };
     if op.entity == "resident" && op.action != "create" {
@@ -661,7 +663,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, raw: &serde_json::Value) -> Result<Op
             b.residents.borrow_mut().insert(r.id.clone(), r);
         }
     }
-    remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &result)?;
+    remember(b, &op_id, &op.entity, Some(&op.id), &op.action, &digest, &result)?;
     Ok(result)
 }
 
@@ -776,8 +778,8 @@ fn has_nul(v: &serde_json::Value) -> bool {
     }
 }
 
-/// The first result of an op id seen in an earlier batch or earlier in this one.
-fn first_result(b: &Batch, op_id: &str) -> Option<String> {
+/// The first result of an op id the device sent in an earlier batch or earlier in this one.
+fn first_result(b: &Batch, op_id: &str) -> Option<Earlier> {
     b.replayed
         .get(op_id)
         .cloned()
@@ -846,13 +848,17 @@ fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, A
     }
 }
 
-/// Keeps a refused op's raw payload for review and remembers the refusal under its op_id.
+/// Keeps a refused op's raw payload for review and remembers the refusal under its op_id
+/// with the op's content `digest`.
+#[allow(clippy::too_many_arguments)]
 fn refuse(
     conn: &mut DbConn,
     b: &Batch,
+    index: usize,
     raw: &serde_json::Value,
     entity: Option<&str>,
     op_id: &str,
+    digest: &str,
     err: &AppError,
 ) -> Result<OpResult, AppError> {
     // The record the op refers to may be one the fast path holds back.
@@ -875,11 +881,11 @@ fn refuse(
             quarantine::received_at.eq(b.now),
         ))
         .execute(conn)?;
-    let result = rejected(op_id, err);
+    let result = rejected(index, op_id, err);
     if !op_id.is_empty() {
         let id = raw.get("id").and_then(|v| v.as_str());
         let action = raw.get("action").and_then(|v| v.as_str()).unwrap_or("");
-        remember(b, op_id, entity.unwrap_or(""), id, action, &result)?;
+        remember(b, op_id, entity.unwrap_or(""), id, action, digest, &result)?;
     }
     Ok(result)
 }
@@ -939,6 +945,8 @@ pub struct AppliedOpRow {
     status: String,
     pub(crate) result: String,
     received_at: i64,
+    /// The op's content digest (`replay::digest`).
+    pub(crate) digest: Option<String>,
 }
 
 fn remember(
@@ -947,11 +955,12 @@ fn remember(
     entity: &str,
     entity_id: Option<&str>,
     action: &str,
+    digest: &str,
     result: &OpResult,
 ) -> Result<(), AppError> {
     b.journal.borrow_mut().applied(AppliedOpRow {
         op_id: op_id.to_string(),
-        device_id: b.auth.device_id.clone(),
+        device_id: replay::device_key(b.auth).to_string(),
         user_id: b.auth.user_id.clone(),
         county_code: b.auth.county_code.clone(),
         // Kept as the tablet sent them, less control characters (NUL cannot be stored).
@@ -961,6 +970,7 @@ fn remember(
         status: result.status.clone(),
         result: serde_json::to_string(result).map_err(AppError::internal)?,
         received_at: b.now,
+        digest: Some(digest.to_string()),
     });
     Ok(())
 }

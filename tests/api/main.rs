@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod operations;
 mod questionnaires;
+mod replay;
 mod report_exactness;
 mod report_incremental;
 mod reports;

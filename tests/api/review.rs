@@ -998,7 +998,7 @@ async fn a_quarantined_op_is_reapplied_on_accept_or_closed_on_void() {
     assert!(out["results"][0]["error"].is_null());
     let stored: String = app.db(|c| {
         applied_ops::table
-            .find(vop_id(&out))
+            .filter(applied_ops::op_id.eq(vop_id(&out)))
             .select(applied_ops::status)
             .first(c)
             .unwrap()

@@ -90,6 +90,7 @@ async fn a_replayed_batch_answers_duplicate_and_stores_nothing_twice() {
         .zip(again["results"].as_array().unwrap())
     {
         assert_eq!(b["status"], "duplicate");
+        assert_eq!(b["replayed"], true);
         assert_eq!(a["op_id"], b["op_id"]);
         assert_eq!(a["version"], b["version"]);
     }

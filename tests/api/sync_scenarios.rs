@@ -281,13 +281,14 @@ async fn a_500_op_batch_with_one_invalid_op_applies_499_and_quarantines_one() {
         raw.contains("400") && raw.contains(ops[250]["op_id"].as_str().unwrap()),
         "the op is kept as sent"
     );
-    // The same batch again (response lost): nothing new.
+    // The same batch again (response lost): nothing new, and each op keeps its first
+    // verdict, the refused one too (a client marking it synced would drop it silently).
     let again = app.push(&d1, ops).await;
-    assert!(again["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|r| r["status"] == "duplicate"));
+    let replayed = again["results"].as_array().unwrap();
+    assert!(replayed.iter().all(|r| r["replayed"] == true), "{again}");
+    assert_eq!(replayed.iter().filter(|r| r["status"] == "duplicate").count(), 499);
+    assert_eq!(replayed[250]["status"], "rejected", "{}", replayed[250]);
+    assert_eq!(replayed[250]["error"]["code"], "out_of_range");
     let stored: i64 = app.db(|c| {
         visits::table
             .filter(visits::resident_id.eq(&rid))

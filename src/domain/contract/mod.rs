@@ -414,10 +414,24 @@ pub fn create(
             ));
         }
     }
-    if let Some(held) = find(conn, &c.id)? {
+    if let Some(stored) = find(conn, &c.id)? {
+        let mine = ctx.auth.scope.covers_village(&stored.village_code);
+        // The same contract sent again under a new op id (a reinstalled tablet's queue):
+        // nothing to do. Other content, or another team's record, is a claim on the id
+        // that confirms nothing about that record.
+        if mine {
+            let wanted = build_row(ctx, &c, &res, to, false, recorded_at, 0);
+            if same_contract(conn, &stored, &wanted, &c.packages)? {
+                return Ok(Applied {
+                    id: c.id,
+                    version: stored.version,
+                    conflict_id: None,
+                });
+            }
+        }
         return Err(super::id_in_use(
-            ctx.auth.scope.covers_village(&held.village_code),
-            "a contract with this id exists",
+            mine,
+            "a contract with this id exists with other content; pull it",
         ));
     }
     // Another contract in effect over these dates → hold this one for review. Two teams
@@ -460,6 +474,30 @@ pub fn create(
         version: 1,
         conflict_id,
     })
+}
+
+/// Whether a stored contract holds what this create would store, in the state it was
+/// created in (a contract's content never changes; its state may have moved on, and then
+/// the tablet has to pull).
+fn same_contract(
+    conn: &mut DbConn,
+    stored: &Contract,
+    wanted: &Contract,
+    packages: &[String],
+) -> Result<bool, AppError> {
+    let same = !stored.deleted
+        && stored.resident_id == wanted.resident_id
+        && stored.team_id == wanted.team_id
+        && stored.doctor_id == wanted.doctor_id
+        && stored.status == wanted.status
+        && stored.signed_at == wanted.signed_at
+        && stored.effective_from == wanted.effective_from
+        && stored.effective_to == wanted.effective_to
+        && stored.signature_sha256 == wanted.signature_sha256
+        && stored.renews == wanted.renews;
+    let mut stored_packages = package_codes(conn, &stored.id)?;
+    stored_packages.sort();
+    Ok(same && stored_packages == packages)
 }
 
 /// A new contract checked inside a push batch: its row and package rows, to be written

@@ -401,12 +401,25 @@ pub fn create(
 ) -> Result<Applied, AppError> {
     let id = validate::uuid(id, "id")?;
     let v = validate(data, ctx)?;
-    if let Some(held) = find(conn, &id)? {
-        let mine = ctx.auth.scope.covers_village(&held.village_code);
-        return Err(super::id_in_use(mine, "a resident with this id exists; send an update"));
+    let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
+    if let Some(stored) = find(conn, &id)? {
+        let mine = ctx.auth.scope.covers_village(&stored.village_code);
+        // The same registration sent again under a new op id (a reinstalled tablet's
+        // queue): nothing to do. Other content, or another team's record, is a claim on
+        // the id that confirms nothing about that record.
+        if mine && same_registration(ctx, &stored, &v, &id_hash)? {
+            return Ok(Applied {
+                id,
+                version: stored.version,
+                conflict_id: None,
+            });
+        }
+        return Err(super::id_in_use(
+            mine,
+            "a resident with this id exists with other content; pull it, then send an update",
+        ));
     }
     let county = ctx.auth.county_code.clone();
-    let id_hash = v.id.keyed_hash(ctx.id_hash_secret);
     serialise_registrations(conn, &county)?;
     let mut twins = Vec::new();
     for (other, _) in registered(conn, &county, std::slice::from_ref(&id_hash))? {
@@ -452,6 +465,23 @@ pub fn create(
         version: 1,
         conflict_id,
     })
+}
+
+/// Whether a stored resident the caller may see holds exactly what this registration
+/// would store.
+fn same_registration(ctx: &WriteCtx, stored: &Resident, v: &Valid, id_hash: &str) -> Result<bool, AppError> {
+    let tags = serde_json::to_string(&v.tags).map_err(AppError::internal)?;
+    Ok(!stored.deleted
+        && stored.merged_into.is_none()
+        && ctx.auth.scope.covers_village(&stored.village_code)
+        && stored.village_code == v.village_code
+        && stored.name == v.name
+        && stored.sex == v.sex
+        && stored.birth_date == crate::time::fmt_date(v.birth_date)
+        && stored.id_hash == id_hash
+        && stored.phone == v.phone
+        && stored.tags == tags
+        && stored.household_id == v.household_id)
 }
 
 /// A new resident checked inside a push batch: the row and its tag rows, to be written
