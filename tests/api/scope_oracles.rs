@@ -26,12 +26,7 @@ async fn supervisor_of(app: &TestApp, username: &str, township: &str) -> Session
     let res = app.login_raw(username, "a-long-secret-9", &device).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    Session {
-        access: body["access_token"].as_str().unwrap().to_string(),
-        refresh: body["refresh_token"].as_str().unwrap().to_string(),
-        device_id: device,
-        user: body["user"].clone(),
-    }
+    app.session_from(&body, &device).await
 }
 
 /// A resident create op with a given ID number.
