@@ -9,5 +9,6 @@ pub mod cursor;
 pub mod journal;
 pub mod pull;
 pub mod push;
+pub mod quarantine;
 pub mod rate_limit;
 pub mod snapshot;

@@ -12,6 +12,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod operations;
+mod pii_at_rest;
 mod questionnaires;
 mod report_exactness;
 mod report_incremental;
