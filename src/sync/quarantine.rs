@@ -20,7 +20,7 @@ use crate::db::DbConn;
 use crate::domain::id_number::{mask_of_18, IdNumber, KeptId};
 use crate::domain::resident::mask_phone;
 use crate::error::AppError;
-use crate::schema::quarantine;
+use crate::schema::{conflicts, quarantine};
 
 /// The largest kept form of an op stored whole (re-appliable).
 pub const MAX_KEPT_BYTES: usize = 64 * 1024;
@@ -70,7 +70,8 @@ pub fn kept_form(raw: &Value, secret: &str) -> String {
 }
 
 /// Rewrites stored ops into their kept form where they are not yet (ops quarantined by
-/// an older version, verbatim); answers how many changed. Keeping is idempotent, so a
+/// an older version, verbatim), and the phones of field clashes; answers how many rows
+/// changed. Keeping is idempotent, so a
 /// row already kept is left as it is.
 pub fn rewrite_stored(conn: &mut DbConn, secret: &str) -> Result<usize, AppError> {
     let rows: Vec<(String, String)> = quarantine::table
@@ -90,7 +91,37 @@ pub fn rewrite_stored(conn: &mut DbConn, secret: &str) -> Result<usize, AppError
             changed += 1;
         }
     }
+    // Field clashes on a phone, recorded before conflicts kept phones this way.
+    let rows: Vec<(String, Option<String>, Option<String>)> = conflicts::table
+        .filter(
+            conflicts::server_value
+                .like("%phone%")
+                .or(conflicts::client_value.like("%phone%")),
+        )
+        .select((conflicts::id, conflicts::server_value, conflicts::client_value))
+        .load(conn)?;
+    let keep = |v: &Option<String>| -> Option<String> {
+        let parsed = serde_json::from_str::<Value>(v.as_deref()?).ok()?;
+        Some(sealed(&parsed, secret).to_string())
+    };
+    for (id, server, client) in rows {
+        let (s, c) = (keep(&server).or(server.clone()), keep(&client).or(client.clone()));
+        if s != server || c != client {
+            diesel::update(conflicts::table.find(&id))
+                .set((conflicts::server_value.eq(s), conflicts::client_value.eq(c)))
+                .execute(conn)?;
+            changed += 1;
+        }
+    }
     Ok(changed)
+}
+
+/// A value with its ID numbers and phones kept as above, whatever its size (conflict
+/// records: field clashes keep the losing phone of either side).
+pub fn sealed(v: &Value, secret: &str) -> Value {
+    let mut kept = v.clone();
+    seal_in(&mut kept, secret);
+    kept
 }
 
 /// Whether a stored op was too large to keep whole.
@@ -163,10 +194,10 @@ fn seal_phone_value(v: &mut Value, secret: &str) {
     }
 }
 
-/// Text that shows no more digits than it hides (a mask already, as `mask_phone` makes).
-fn is_masked(s: &str) -> bool {
-    let digits = s.chars().filter(char::is_ascii_digit).count();
-    digits <= s.chars().filter(|c| *c == '*').count()
+/// Text that is a phone mask already: masking it again, its stars read as hidden digits,
+/// gives it back. (Anything else is masked, which can only hide more.)
+pub fn is_masked(s: &str) -> bool {
+    s.contains('*') && mask_phone(&s.replace('*', "0")) == s
 }
 
 fn open_in(v: &mut Value, secret: &str) {
@@ -283,6 +314,8 @@ mod tests {
             kept_phone_mask(stored["data"]["phone"].as_str().unwrap()).unwrap(),
             "138******00"
         );
+        assert!(is_masked("138******00") && is_masked("84****34"));
+        assert!(!is_masked("13800138000") && !is_masked("13800138000***********"));
         // Another secret opens nothing.
         assert!(reopened(&stored, "another secret")["data"]["phone"]
             .as_str()

@@ -131,9 +131,29 @@ async fn refused_ops_leave_no_id_number_or_phone_in_clear_and_accept_still_appli
     assert_eq!(hash, parsed.keyed_hash(&app.state.config.id_hash_secret));
     assert_eq!(masked, parsed.masked());
     assert_eq!(phone.as_deref(), Some("0731-84561234"));
-    // Only the resident's own record holds the phone; still nothing else in clear.
+
+    // An older edit of the phone from another tablet loses: the field clash keeps its value,
+    // not in clear, and keep_client still applies it.
+    let d1b = app.login_on("doctor1", "tablet-pii-second").await;
+    let mut stale = op("resident", "update", &rid, json!({ "phone": "13600000001" }));
+    stale["base_version"] = json!(1);
+    stale["recorded_at"] = json!("2026-02-01T09:30:00+08:00");
+    let out = app.push(&d1b, vec![stale]).await;
+    assert_eq!(out["results"][0]["status"], "conflict", "{out}");
+    let clash = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
+    // Only the resident's own record holds phones; nothing else in clear.
     let (code, report) = scan_database(&app).await;
     assert_eq!(code, 0, "{report}");
+    let res = app
+        .post(
+            &sup,
+            &format!("/api/v1/review/items/{clash}/decision"),
+            &json!({ "decision": "keep_client", "reason": "居民换了号码" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let phone: Option<String> = app.db(|c| residents::table.find(&rid).select(residents::phone).first(c).unwrap());
+    assert_eq!(phone.as_deref(), Some("13600000001"));
 }
 
 #[tokio::test]

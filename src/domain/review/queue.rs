@@ -646,7 +646,9 @@ fn mask_in(v: &mut serde_json::Value) {
                 match k.as_str() {
                     "id_number" => mask_all(x, &mask_id),
                     "phone" => mask_all(x, &|s| {
-                        crate::sync::quarantine::kept_phone_mask(s).unwrap_or_else(|| mask_phone(s))
+                        use crate::sync::quarantine::{is_masked, kept_phone_mask};
+                        // A resident summary's phone is masked already.
+                        kept_phone_mask(s).unwrap_or_else(|| if is_masked(s) { s.to_string() } else { mask_phone(s) })
                     }),
                     _ => mask_in(x),
                 }
