@@ -64,6 +64,11 @@ pub struct Config {
     pub push_queue: usize,
     /// Longest a push batch waits for a turn before it is answered 503 `server_busy`.
     pub push_queue_wait: Duration,
+    /// Refused push ops one device may leave in quarantine per UTC day; beyond, they are
+    /// answered `rejected` but not kept.
+    pub quarantine_per_device_per_day: u32,
+    /// How long an uploaded blob that no record names is kept before it is collected.
+    pub blob_grace: Duration,
 }
 
 /// Where the embedded database lives unless `DATABASE_URL` says otherwise.
@@ -96,6 +101,7 @@ impl std::fmt::Debug for Config {
             .field("max_batch_ops", &self.max_batch_ops)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("pool_size", &self.pool_size)
+            .field("quarantine_per_device_per_day", &self.quarantine_per_device_per_day)
             .finish_non_exhaustive()
     }
 }
@@ -190,6 +196,8 @@ impl Config {
             push_concurrency: num("JIAYI_PUSH_CONCURRENCY", 0)? as usize,
             push_queue: num("JIAYI_PUSH_QUEUE", 16)? as usize,
             push_queue_wait: Duration::from_millis(num("JIAYI_PUSH_QUEUE_WAIT_MS", 250)?),
+            quarantine_per_device_per_day: num("JIAYI_QUARANTINE_PER_DEVICE_PER_DAY", 500)? as u32,
+            blob_grace: Duration::from_secs(num("JIAYI_BLOB_GRACE_SECS", 30 * 24 * 3600)?),
         };
         // Demo tokens are signed with a secret anyone can read in the source, and the demo
         // logins are printed: on a network, anyone could act as any demo user.
@@ -232,6 +240,8 @@ impl Config {
             push_concurrency: 0,
             push_queue: 16,
             push_queue_wait: Duration::from_millis(250),
+            quarantine_per_device_per_day: 500,
+            blob_grace: Duration::from_secs(30 * 24 * 3600),
         }
     }
 

@@ -263,22 +263,34 @@ pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) 
     AppError::bad_request("invalid_path", format!("bad path parameter: {err}")).into()
 }
 
-/// serde quotes offending string values in its messages ("invalid type: string \"…\"");
-/// a value may be an ID number, so it is blanked. Field names (in backticks) stay.
+/// serde quotes the offending value in its messages, strings in double quotes
+/// ("invalid type: string \"…\"") and numbers, characters and unknown names in backticks
+/// ("invalid type: integer `…`"). Any value may be an ID number or a phone, so every quoted
+/// text is blanked, except the names serde quotes in backticks that are field or variant
+/// names this server defines (a letter or `_`, then letters, digits and `_`): a key the
+/// client made up that looks like a number is blanked like a value.
 pub fn without_quoted_values(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
-    let mut inside = false;
-    for ch in msg.chars() {
-        if ch == '"' {
-            inside = !inside;
-            out.push('"');
-            if inside {
-                out.push('…');
-            }
-        } else if !inside {
-            out.push(ch);
-        }
+    let mut rest = msg;
+    while let Some(open) = rest.find(['"', '`']) {
+        let q = rest.as_bytes()[open] as char;
+        out.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(q) else {
+            // An unclosed quote: blank to the end.
+            out.push('…');
+            return out;
+        };
+        let inner = &after[..close];
+        let a_name = q == '`'
+            && inner.len() <= 64
+            && inner.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        out.push_str(if a_name { inner } else { "…" });
+        out.push(q);
+        rest = &after[close + 1..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -289,6 +301,37 @@ mod tests {
 
     fn db_error(kind: DatabaseErrorKind, message: &str) -> AppError {
         AppError::from(Error::DatabaseError(kind, Box::new(message.to_string())))
+    }
+
+    #[test]
+    fn serde_messages_lose_every_quoted_value_however_quoted() {
+        let cases = [
+            (
+                "invalid type: integer `431126198001011236`, expected a string",
+                "invalid type: integer `…`, expected a string",
+            ),
+            (
+                "invalid type: string \"13800138000\", expected i64",
+                "invalid type: string \"…\", expected i64",
+            ),
+            (
+                "invalid type: floating point `13800138000.5`, expected a string",
+                "invalid type: floating point `…`, expected a string",
+            ),
+            (
+                "unknown field `431126198001011236`, expected one of `village_code`, `name`",
+                "unknown field `…`, expected one of `village_code`, `name`",
+            ),
+            ("missing field `id_number`", "missing field `id_number`"),
+            (
+                "unknown variant `x y`, expected `a`",
+                "unknown variant `…`, expected `a`",
+            ),
+            ("broken `4311261980", "broken `…"),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(without_quoted_values(msg), want);
+        }
     }
 
     #[test]

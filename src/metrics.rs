@@ -26,6 +26,8 @@ pub struct Metrics {
     pub pull_pages: IntCounter,
     /// Open conflicts plus open quarantine entries.
     pub review_queue_open: IntGauge,
+    /// Refused push ops answered but not kept: the device's daily quarantine cap was reached.
+    pub quarantine_not_kept: IntCounter,
 }
 
 impl Metrics {
@@ -46,11 +48,17 @@ impl Metrics {
         let pull_pages = IntCounter::new("jiayi_sync_pull_pages_total", "Pull pages served").expect("valid metric");
         let review_queue_open =
             IntGauge::new("jiayi_review_queue_open", "Open conflicts and quarantined ops").expect("valid metric");
+        let quarantine_not_kept = IntCounter::new(
+            "jiayi_quarantine_not_kept_total",
+            "Refused push ops not kept in quarantine (the device's daily cap was reached)",
+        )
+        .expect("valid metric");
         for m in [
             Box::new(http_latency.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(push_ops.clone()),
             Box::new(pull_pages.clone()),
             Box::new(review_queue_open.clone()),
+            Box::new(quarantine_not_kept.clone()),
         ] {
             registry.register(m).expect("unique metric");
         }
@@ -60,6 +68,7 @@ impl Metrics {
             push_ops,
             pull_pages,
             review_queue_open,
+            quarantine_not_kept,
         }
     }
 

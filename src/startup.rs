@@ -42,6 +42,23 @@ impl Application {
         {
             let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
             write_tx(&mut conn, catalog::ensure).map_err(|e| format!("cannot seed the catalog: {e}"))?;
+            // Ops quarantined before the kept form existed lose their clear ID numbers and phones.
+            let rewritten = write_tx(&mut conn, |c| {
+                crate::sync::quarantine::rewrite_stored(c, &config.id_hash_secret)
+            })
+            .map_err(|e| format!("cannot rewrite quarantined ops: {e}"))?;
+            let grace = config.blob_grace.as_millis() as i64;
+            let collected = write_tx(&mut conn, |c| {
+                crate::sync::blob::collect_unreferenced(c, crate::time::now_ms(), grace)
+            })
+            .map_err(|e| format!("cannot collect blobs: {e}"))?;
+            if rewritten + collected > 0 {
+                tracing::info!(
+                    rewritten,
+                    collected,
+                    "quarantined ops rewritten, unreferenced blobs collected"
+                );
+            }
         }
         let demo = match config.mode {
             Mode::Demo => crate::demo::load_if_empty(&pool, &config).map_err(|e| format!("demo county: {e}"))?,

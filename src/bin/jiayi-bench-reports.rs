@@ -332,7 +332,7 @@ fn generate(conn: &mut DbConn, n: usize) -> Result<Counts, AppError> {
             sex: if i % 2 == 0 { "M" } else { "F" }.into(),
             birth_date: date(birth),
             id_hash: format!("{:064x}", rng.gen::<u128>()),
-            id_masked: "4311**********000X".into(),
+            id_masked: "****************0*".into(),
             phone: None,
             tags: serde_json::to_string(&my_tags).unwrap(),
             household_id: None,
@@ -760,6 +760,8 @@ fn push_batch(
         max_ops: 10_000,
         max_skew_ms: 10 * 60 * 1000,
         id_hash_secret: "bench-id-hash-secret",
+        quarantine_per_day: u32::MAX,
+        quarantine_full: None,
     };
     let out = jiayi::sync::push::push(conn, auth, None, &req, &limits)?;
     let mut statuses = std::collections::BTreeMap::new();

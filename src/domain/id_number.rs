@@ -118,9 +118,12 @@ impl IdNumber {
         Ok(())
     }
 
-    /// The form every output shows: first 4, ten stars, last 4.
+    /// The form every output shows: only the 17th character, `****************2*`. Every
+    /// view that shows the mask also shows the birth date, the sex and the village, which
+    /// give the first 14 characters and the 17th's parity; what stays unknown must be
+    /// neither short nor checkable (docs/security.md, "Masked ID numbers").
     pub fn masked(&self) -> String {
-        format!("{}**********{}", &self.0[..4], &self.0[14..])
+        mask_of_18(&self.0)
     }
 
     /// The lookup hash: HMAC-SHA256 under the server secret, hex.
@@ -148,6 +151,142 @@ impl IdNumber {
     }
 }
 
+/// The prefix of an ID number the server kept as its hash and mask (`KeptId::seal`).
+const KEPT_PREFIX: &str = "kept-id:v1:";
+
+/// An ID number the server keeps in place of the clear one in a refused op (quarantine):
+/// what a resident's own row keeps (the keyed hash and the mask), with the birth date and
+/// sex it encodes so the record can still be checked against it. Sealed with a MAC under
+/// the hash secret, so only the server can make one: a write that meets this form in an
+/// op knows the server re-applies its own kept op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptId {
+    /// The keyed hash, as `IdNumber::keyed_hash`.
+    pub hash: String,
+    /// The mask, as `IdNumber::masked`.
+    pub masked: String,
+    birth_date: NaiveDate,
+    sex: char,
+}
+
+impl KeptId {
+    /// The text that stands for `id` in a stored op.
+    pub fn seal(id: &IdNumber, secret: &str) -> String {
+        let body = format!(
+            "{}:{}:{}:{}",
+            id.keyed_hash(secret),
+            &id.0[6..14],
+            id.sex(),
+            id.masked()
+        );
+        format!("{KEPT_PREFIX}{body}:{}", kept_mac(&body, secret))
+    }
+
+    /// Reads a sealed text back; `None` unless it is one the server made under `secret`.
+    pub fn open(s: &str, secret: &str) -> Option<KeptId> {
+        let body = s.strip_prefix(KEPT_PREFIX)?;
+        let (body, mac) = body.rsplit_once(':')?;
+        let expected = kept_mac(body, secret);
+        // Compared in constant time, as any MAC.
+        let same =
+            mac.len() == expected.len() && mac.bytes().zip(expected.bytes()).fold(0, |a, (x, y)| a | (x ^ y)) == 0;
+        if !same {
+            return None;
+        }
+        let mut parts = body.split(':');
+        let (hash, birth, sex, masked) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        Some(KeptId {
+            hash: hash.to_string(),
+            masked: masked.to_string(),
+            birth_date: NaiveDate::parse_from_str(birth, "%Y%m%d").ok()?,
+            sex: sex.chars().next()?,
+        })
+    }
+
+    /// The mask a sealed text carries (no secret needed: display only).
+    pub fn mask_in(s: &str) -> Option<String> {
+        let body = s.strip_prefix(KEPT_PREFIX)?;
+        let (body, _) = body.rsplit_once(':')?;
+        body.rsplit(':').next().map(str::to_string)
+    }
+}
+
+fn kept_mac(body: &str, secret: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(b"jiayi kept id number\0");
+    mac.update(body.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
+/// An ID number as a write receives it: in clear from a tablet, or kept by the server
+/// (a quarantined op re-applied by a supervisor's decision).
+#[derive(Debug, Clone)]
+pub enum IdInput {
+    /// Sent by a tablet.
+    Clear(IdNumber),
+    /// The server's own kept form.
+    Kept(KeptId),
+}
+
+impl IdInput {
+    /// Parses a clear number, or opens a kept one (refused when its MAC does not verify).
+    pub fn parse(raw: &str, secret: &str) -> Result<IdInput, AppError> {
+        if raw.starts_with(KEPT_PREFIX) {
+            return KeptId::open(raw, secret)
+                .map(IdInput::Kept)
+                .ok_or_else(|| refuse("invalid_id_number", "an ID number has 17 digits and a digit or X"));
+        }
+        IdNumber::parse(raw).map(IdInput::Clear)
+    }
+
+    /// The lookup hash.
+    pub fn keyed_hash(&self, secret: &str) -> String {
+        match self {
+            IdInput::Clear(id) => id.keyed_hash(secret),
+            IdInput::Kept(k) => k.hash.clone(),
+        }
+    }
+
+    /// The display mask.
+    pub fn masked(&self) -> String {
+        match self {
+            IdInput::Clear(id) => id.masked(),
+            IdInput::Kept(k) => k.masked.clone(),
+        }
+    }
+
+    /// Checks the number against the record's birth date and sex, as `IdNumber::check_matches`.
+    pub fn check_matches(&self, birth_date: NaiveDate, sex: char) -> Result<(), AppError> {
+        match self {
+            IdInput::Clear(id) => id.check_matches(birth_date, sex),
+            IdInput::Kept(k) => {
+                let born = IdNumber(format!("000000{}0000", k.birth_date.format("%Y%m%d")));
+                if born.birth_date() != Some(birth_date) {
+                    return Err(refuse(
+                        "id_number_birth_date_mismatch",
+                        "the ID number's birth date differs from birth_date",
+                    ));
+                }
+                if k.sex != sex {
+                    return Err(refuse(
+                        "id_number_sex_mismatch",
+                        "the ID number's sex digit differs from sex",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The mask of an 18-character number-like text: sixteen stars, the 17th character,
+/// a star. Also right for a number masked the older way (first and last four kept), whose
+/// 17th character is the same.
+pub fn mask_of_18(s: &str) -> String {
+    let c17 = s.chars().nth(16).filter(char::is_ascii_digit).unwrap_or('*');
+    format!("****************{c17}*")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,7 +298,27 @@ mod tests {
         assert_eq!(id.sex(), 'F');
         assert_eq!(id.birth_date(), NaiveDate::from_ymd_opt(1949, 12, 31));
         assert_eq!(IdNumber::parse("11010519491231002x").unwrap(), id);
-        assert_eq!(id.masked(), "1101**********002X");
+        assert_eq!(id.masked(), "****************2*");
+    }
+
+    #[test]
+    fn the_mask_leaves_a_hundred_unconfirmable_candidates_beside_the_view() {
+        // What a reader sees beside the mask: the county (village code), the birth date and
+        // the sex. Count the full numbers consistent with all of it and the mask.
+        let born = NaiveDate::from_ymd_opt(1958, 7, 3).unwrap();
+        let id = IdNumber::generate("431126", born, 123, 'M');
+        let mask = id.masked();
+        assert_eq!(mask.chars().filter(|c| *c != '*').count(), 1);
+        let candidates = (0..1000)
+            .map(|seq| IdNumber::generate("431126", born, seq, 'M'))
+            .filter(|c| c.masked() == mask)
+            .map(|c| c.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        assert_eq!(candidates, 100);
+        // The older mask kept the 17th character too: it masks anew to the same text.
+        let old = format!("{}**********{}", &id.expose()[..4], &id.expose()[14..]);
+        assert_eq!(mask_of_18(&old), mask);
     }
 
     #[test]
@@ -267,8 +426,41 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_number_opens_only_under_the_server_s_secret_and_checks_like_the_clear_one() {
+        let id = IdNumber::parse("11010519491231002X").unwrap();
+        let sealed = KeptId::seal(&id, "secret-one");
+        assert!(!sealed.contains("19491231002X") && !sealed.contains("110105"));
+        let kept = IdInput::parse(&sealed, "secret-one").unwrap();
+        assert_eq!(kept.keyed_hash("ignored"), id.keyed_hash("secret-one"));
+        assert_eq!(kept.masked(), id.masked());
+        assert_eq!(KeptId::mask_in(&sealed).unwrap(), id.masked());
+        let born = NaiveDate::from_ymd_opt(1949, 12, 31).unwrap();
+        kept.check_matches(born, 'F').unwrap();
+        assert_eq!(
+            kept.check_matches(born, 'M').unwrap_err().code,
+            "id_number_sex_mismatch"
+        );
+        let other = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap();
+        assert_eq!(
+            kept.check_matches(other, 'F').unwrap_err().code,
+            "id_number_birth_date_mismatch"
+        );
+        // Another secret, or any change, and it is no ID number at all.
+        assert_eq!(
+            IdInput::parse(&sealed, "secret-two").unwrap_err().code,
+            "invalid_id_number"
+        );
+        let forged = sealed.replacen(":F:", ":M:", 1);
+        assert_eq!(
+            IdInput::parse(&forged, "secret-one").unwrap_err().code,
+            "invalid_id_number"
+        );
+    }
+
+    #[test]
     fn debug_output_is_masked() {
         let id = IdNumber::parse("11010519491231002X").unwrap();
         assert!(!format!("{id:?}").contains("19491231"));
+        assert!(!format!("{id:?}").contains("002X"));
     }
 }

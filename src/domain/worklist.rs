@@ -48,7 +48,7 @@ pub struct WorkResident {
     pub village_code: String,
     /// Village name.
     pub village_name: String,
-    /// ID number, masked (`4311**********123X`).
+    /// ID number, masked (only the 17th character: `****************3*`).
     pub id_number_masked: String,
 }
 

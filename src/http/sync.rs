@@ -141,6 +141,8 @@ pub async fn push(
             max_ops: st.config.max_batch_ops,
             max_skew_ms: st.config.max_clock_skew.as_millis() as i64,
             id_hash_secret: &st.config.id_hash_secret,
+            quarantine_per_day: st.config.quarantine_per_device_per_day,
+            quarantine_full: Some(st.metrics.quarantine_not_kept.clone()),
         };
         push::push(c, &auth, version.as_deref(), &body, &limits)
     })

@@ -41,6 +41,19 @@ fn writer() -> csv::Writer<Vec<u8>> {
         .from_writer(BOM.to_vec())
 }
 
+/// A text cell as Excel will not run it: a cell beginning with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return is a formula to a spreadsheet (OWASP "CSV injection"), so it gets a
+/// leading apostrophe, which Excel hides. Names come from admins' imports and tablets, so
+/// every text cell goes through here; the counts and rates are formatted from numbers by
+/// this module and cannot start with those characters except a minus sign, which no count
+/// or rate here has.
+fn text_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}").into(),
+        _ => s.into(),
+    }
+}
+
 fn rows(
     w: &mut csv::Writer<Vec<u8>>,
     period: &str,
@@ -52,16 +65,16 @@ fn rows(
     for i in DICTIONARY.iter() {
         let Some(f) = figures.get(i.id) else { continue };
         w.write_record([
-            period,
-            region,
-            code,
-            name,
-            i.id,
-            i.name_zh,
+            &*text_cell(period),
+            &text_cell(region),
+            &text_cell(code),
+            &text_cell(name),
+            &text_cell(i.id),
+            &text_cell(i.name_zh),
             &f.numerator.to_string(),
             &f.denominator.map(|d| d.to_string()).unwrap_or_default(),
             &f.rate.map(|r| format!("{r:.4}")).unwrap_or_default(),
-            source_zh(&f.denominator_source),
+            &text_cell(source_zh(&f.denominator_source)),
         ])
         .map_err(AppError::internal)?;
     }
@@ -98,4 +111,52 @@ pub fn trend_csv(r: &TrendReport) -> Result<Vec<u8>, AppError> {
         rows(&mut w, &m.period, &r.region, &r.region, &r.region_name, &m.indicators)?;
     }
     finish(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::coverage::{Group, GroupBy, Total};
+
+    #[test]
+    fn names_that_start_like_formulas_are_written_as_text() {
+        let figure = Figure {
+            numerator: 3,
+            denominator: Some(4),
+            rate: Some(0.75),
+            denominator_source: "registered".into(),
+            version: 1,
+        };
+        let indicators: BTreeMap<String, Figure> = [(DICTIONARY[0].id.to_string(), figure)].into();
+        let hostile = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx"];
+        let report = CoverageReport {
+            region: "431126".into(),
+            region_name: "=1+1".into(),
+            period: "2026".into(),
+            period_start: "2026-01-01".into(),
+            period_end: "2026-12-31".into(),
+            dictionary_version: "v1".into(),
+            group_by: GroupBy::Village,
+            groups: hostile
+                .iter()
+                .map(|name| Group {
+                    code: "-431126001".into(),
+                    name: name.to_string(),
+                    indicators: indicators.clone(),
+                })
+                .collect(),
+            total: Total { indicators },
+        };
+        let bytes = coverage_csv(&report).unwrap();
+        let mut reader = csv::Reader::from_reader(&bytes[BOM.len()..]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), hostile.len() + 1);
+        for (row, name) in rows.iter().zip(hostile) {
+            assert_eq!(&row[3], format!("'{name}"));
+            assert_eq!(&row[2], "'-431126001");
+            assert_eq!((&row[6], &row[7], &row[8]), ("3", "4", "0.7500"));
+        }
+        assert_eq!(&rows[hostile.len()][3], "'=1+1");
+        assert_eq!(&rows[0][0], "2026");
+    }
 }

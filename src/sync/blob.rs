@@ -129,3 +129,19 @@ pub fn missing(conn: &mut DbConn, auth: &Auth) -> Result<Vec<MissingBlob>, AppEr
         })
         .collect())
 }
+
+/// Deletes blobs nothing references that were uploaded more than `grace_ms` before `now`,
+/// and answers how many. A blob is referenced by a contract naming it (deleted or not: its
+/// history shows the signature) or by an open quarantined op mentioning its hash (a
+/// supervisor may re-apply it). The grace lets a tablet upload a signature before pushing
+/// the contract that names it, and be offline in between (docs/operations.md).
+pub fn collect_unreferenced(conn: &mut DbConn, now: i64, grace_ms: i64) -> Result<usize, AppError> {
+    crate::db::raw::execute(
+        conn,
+        "DELETE FROM blobs WHERE created_at < ? \
+         AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.signature_sha256 = blobs.sha256) \
+         AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.status = 'open' \
+                         AND q.raw LIKE '%' || blobs.sha256 || '%')",
+        &[(now - grace_ms).into()],
+    )
+}

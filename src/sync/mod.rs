@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod journal;
 pub mod pull;
 pub mod push;
+pub mod quarantine;
 pub mod rate_limit;
 pub mod replay;
 pub mod snapshot;

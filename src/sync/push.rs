@@ -106,6 +106,11 @@ pub struct PushLimits<'a> {
     pub max_skew_ms: i64,
     /// ID-number hash key.
     pub id_hash_secret: &'a str,
+    /// Refused ops a device may leave in quarantine per UTC day; the rest are answered
+    /// `rejected` as ever but not kept.
+    pub quarantine_per_day: u32,
+    /// Counts the refused ops not kept for that cap.
+    pub quarantine_full: Option<prometheus::IntCounter>,
 }
 
 /// Applies a batch. `app_version` (the tablet's `X-App-Version`) is recorded on the device
@@ -157,6 +162,7 @@ pub fn push(
             in_effect: RefCell::new(fast.in_effect),
             contracts_touched: Cell::new(false),
             signing: fast.signing,
+            quarantined_today: Cell::new(None),
         };
         let results = req
             .ops
@@ -222,6 +228,8 @@ struct Batch<'a> {
     contracts_touched: Cell<bool>,
     /// The package catalog and contract term, when the batch signs contracts.
     signing: Option<(contract::Catalog, u32)>,
+    /// Refused ops the device left in quarantine today, counted at the batch's first refusal.
+    quarantined_today: Cell<Option<i64>>,
 }
 
 /// New residents, contracts, visits and survey responses whose references and ids the
@@ -461,6 +469,14 @@ pub(crate) fn reapply(
     ctx: &WriteCtx,
     raw: &serde_json::Value,
 ) -> Result<(String, Applied), AppError> {
+    if super::quarantine::is_excerpt(raw) {
+        return Err(AppError::invalid(
+            "op_not_kept",
+            "decision",
+            "the op was larger than quarantine keeps whole; only an excerpt and its digest are stored, so it can only be voided",
+        ));
+    }
+    let raw = &super::quarantine::reopened(raw, ctx.id_hash_secret);
     let mut op: PushOp = serde_json::from_value(raw.clone()).map_err(|e| {
         AppError::invalid(
             "malformed_op",
@@ -863,24 +879,26 @@ fn refuse(
 ) -> Result<OpResult, AppError> {
     // The record the op refers to may be one the fast path holds back.
     b.journal.borrow_mut().write_pending(conn)?;
-    let village = village_of(conn, b.auth, raw)?;
-    diesel::insert_into(quarantine::table)
-        .values((
-            quarantine::id.eq(uuid::Uuid::now_v7().to_string()),
-            quarantine::county_code.eq(&b.auth.county_code),
-            quarantine::village_code.eq(village),
-            quarantine::device_id.eq(&b.auth.device_id),
-            quarantine::user_id.eq(&b.auth.user_id),
-            quarantine::op_id.eq(Some(op_id).filter(|s| !s.is_empty())),
-            quarantine::entity.eq(entity),
-            quarantine::raw.eq(raw.to_string()),
-            quarantine::error_code.eq(err.code),
-            quarantine::error_field.eq(&err.field),
-            quarantine::error_message.eq(&err.message),
-            quarantine::status.eq("open"),
-            quarantine::received_at.eq(b.now),
-        ))
-        .execute(conn)?;
+    if quarantine_has_room(conn, b)? {
+        let village = village_of(conn, b.auth, raw)?;
+        diesel::insert_into(quarantine::table)
+            .values((
+                quarantine::id.eq(uuid::Uuid::now_v7().to_string()),
+                quarantine::county_code.eq(&b.auth.county_code),
+                quarantine::village_code.eq(village),
+                quarantine::device_id.eq(&b.auth.device_id),
+                quarantine::user_id.eq(&b.auth.user_id),
+                quarantine::op_id.eq(Some(op_id).filter(|s| !s.is_empty())),
+                quarantine::entity.eq(entity),
+                quarantine::raw.eq(super::quarantine::kept_form(raw, b.limits.id_hash_secret)),
+                quarantine::error_code.eq(err.code),
+                quarantine::error_field.eq(&err.field),
+                quarantine::error_message.eq(&err.message),
+                quarantine::status.eq("open"),
+                quarantine::received_at.eq(b.now),
+            ))
+            .execute(conn)?;
+    }
     let result = rejected(index, op_id, err);
     if !op_id.is_empty() {
         let id = raw.get("id").and_then(|v| v.as_str());
@@ -888,6 +906,40 @@ fn refuse(
         remember(b, op_id, entity.unwrap_or(""), id, action, digest, &result)?;
     }
     Ok(result)
+}
+
+/// Whether the device may leave one more refused op in quarantine today (UTC). When it
+/// may not, the refusal is counted and logged, and the op is answered all the same.
+fn quarantine_has_room(conn: &mut DbConn, b: &Batch) -> Result<bool, AppError> {
+    let kept = match b.quarantined_today.get() {
+        Some(n) => n,
+        None => {
+            let day_start = b.now - b.now.rem_euclid(24 * 3600 * 1000);
+            quarantine::table
+                .filter(quarantine::device_id.eq(&b.auth.device_id))
+                .filter(quarantine::received_at.ge(day_start))
+                .count()
+                .get_result(conn)?
+        }
+    };
+    if kept >= i64::from(b.limits.quarantine_per_day) {
+        if let Some(c) = &b.limits.quarantine_full {
+            c.inc();
+        }
+        // Once per batch: `i64::MAX` marks a batch that met the cap already.
+        if kept != i64::MAX {
+            tracing::warn!(
+                device_id = %b.auth.device_id,
+                kept,
+                cap = b.limits.quarantine_per_day,
+                "quarantine cap reached for this device today; refused ops answered but not kept"
+            );
+        }
+        b.quarantined_today.set(Some(i64::MAX));
+        return Ok(false);
+    }
+    b.quarantined_today.set(Some(kept + 1));
+    Ok(true)
 }
 
 /// The village a refused op's review item belongs to, from what the server holds: the

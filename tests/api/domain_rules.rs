@@ -83,8 +83,10 @@ async fn id_numbers_are_checked_on_registration() {
     });
     assert_eq!(stored.len(), 3, "only the valid ones are stored");
     let masked = |i: usize| stored.iter().find(|s| s.0 == ids[i]).unwrap().1.clone();
-    assert_eq!(masked(0), format!("{}**********{}", &good[..4], &good[14..]));
-    assert!(masked(5).ends_with('X'), "stored upper-case: {}", masked(5));
+    assert_eq!(masked(0), format!("****************{}*", &good[16..17]));
+    // Nothing beside the 17th character: neither the area, the date nor the check character.
+    assert_eq!(masked(5), with_x.masked());
+    assert_eq!(masked(5).matches('*').count(), 17, "{}", masked(5));
     // The legacy number became 18 digits: 19 inserted before the year, a check character added.
     let full = IdNumber::parse(legacy).unwrap();
     assert_eq!(&full.expose()[6..14], "19520303");

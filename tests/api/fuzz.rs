@@ -190,6 +190,8 @@ async fn generated_push_batches_always_answer_one_result_per_op_and_never_fail()
         max_ops: 1000,
         max_skew_ms: 300_000,
         id_hash_secret: &secret,
+        quarantine_per_day: u32::MAX,
+        quarantine_full: None,
     };
     let batch = proptest::collection::vec(arb_op(&ctx), 1..5);
     let mut runner = TestRunner::new(Config {

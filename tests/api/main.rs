@@ -12,6 +12,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod operations;
+mod pii_at_rest;
 mod questionnaires;
 mod replay;
 mod report_exactness;

@@ -444,7 +444,7 @@ async fn the_work_list_of_a_hand_built_team_is_exact() {
             assert_eq!(r["village_name"], "工作清单村");
             let masked = r["id_number_masked"].as_str().unwrap();
             assert_eq!(masked.len(), 18);
-            assert_eq!(&masked[4..14], "**********");
+            assert_eq!(&masked[..16], "****************");
             assert!(!e["reason"].as_str().unwrap().is_empty());
         }
     }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::id_number::IdNumber;
+use super::id_number::IdInput;
 use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -126,7 +126,7 @@ pub struct ResidentView {
     pub name: String,
     pub sex: String,
     pub birth_date: String,
-    /// Masked, e.g. `4311**********123X`.
+    /// Masked: only the 17th character, e.g. `****************2*`.
     pub id_number_masked: String,
     pub phone: Option<String>,
     /// Recorded tags.
@@ -137,15 +137,27 @@ pub struct ResidentView {
     pub version: i64,
 }
 
-/// Masks a phone number for readers outside the owning team: `138****5678`.
+/// Masks a phone number for readers outside the owning team: at least half of its digits
+/// hidden, whatever its length (`138******00` for a mobile, `12****78` for a landline).
+/// The shown digits are the first ⌊n/2⌋ − ⌊n/4⌋ and the last ⌊n/4⌋ of its n digits;
+/// other characters become stars too.
 pub fn mask_phone(p: &str) -> String {
-    let chars: Vec<char> = p.chars().collect();
-    if chars.len() <= 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}****{tail}")
+    let n = p.chars().filter(char::is_ascii_digit).count();
+    let (head, tail) = (n / 2 - n / 4, n / 4);
+    let mut seen = 0;
+    p.chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return '*';
+            }
+            seen += 1;
+            if seen <= head || seen > n - tail {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
 }
 
 impl Resident {
@@ -177,7 +189,7 @@ struct Valid {
     name: String,
     sex: String,
     birth_date: NaiveDate,
-    id: IdNumber,
+    id: IdInput,
     phone: Option<String>,
     tags: Vec<String>,
     household_id: Option<String>,
@@ -193,7 +205,7 @@ fn validate(d: &ResidentData, ctx: &WriteCtx) -> Result<Valid, AppError> {
     }
     let sex = check_sex(&d.sex)?;
     let birth_date = check_birth_date(&d.birth_date)?;
-    let id = IdNumber::parse(&d.id_number)?;
+    let id = IdInput::parse(&d.id_number, ctx.id_hash_secret)?;
     id.check_matches(birth_date, sex.chars().next().unwrap_or('?'))?;
     Ok(Valid {
         village_code: d.village_code.clone(),
@@ -569,4 +581,30 @@ fn build_row(
         created_by: ctx.auth.user_id.clone(),
         device_id: Some(ctx.auth.device_id.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_phone;
+
+    #[test]
+    fn a_phone_mask_hides_at_least_half_of_the_digits() {
+        assert_eq!(mask_phone("13800138000"), "138******00");
+        assert_eq!(mask_phone("84561234"), "84****34");
+        assert_eq!(mask_phone("0731-84561234"), "073*******234");
+        for p in [
+            "1234567",
+            "84561234",
+            "13800138000",
+            "0731-84561234",
+            "+8613800138000",
+            "12345678901234567890",
+        ] {
+            let m = mask_phone(p);
+            let digits = p.chars().filter(char::is_ascii_digit).count();
+            let shown = m.chars().filter(char::is_ascii_digit).count();
+            assert!(shown * 2 <= digits, "{p} → {m}");
+            assert_eq!(m.chars().count(), p.chars().count());
+        }
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{check_birth_date, check_name, check_phone, check_sex, check_tags, find, write_tags, Resident, FIELDS};
 use crate::db::DbConn;
-use crate::domain::id_number::IdNumber;
+use crate::domain::id_number::IdInput;
 use crate::domain::region::{self, Level};
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
 use crate::error::AppError;
@@ -108,7 +108,7 @@ fn parse_patch(
     let sex = obj.get("sex").and_then(Value::as_str).unwrap_or(&current.sex);
     match obj.get("id_number").and_then(Value::as_str) {
         Some(raw) => {
-            let id = IdNumber::parse(raw)?;
+            let id = IdInput::parse(raw, ctx.id_hash_secret)?;
             let birth = validate::date(birth, "birth_date")?;
             id.check_matches(birth, sex.chars().next().unwrap_or('?'))?;
         }
@@ -155,7 +155,7 @@ fn parse_fields(
             "sex" => NewValue::Text(check_sex(&text_of(v, field)?)?),
             "birth_date" => NewValue::Text(fmt_date(check_birth_date(&text_of(v, field)?)?)),
             "id_number" => {
-                let id = IdNumber::parse(&text_of(v, field)?)?;
+                let id = IdInput::parse(&text_of(v, field)?, ctx.id_hash_secret)?;
                 NewValue::Id {
                     hash: id.keyed_hash(ctx.id_hash_secret),
                     masked: id.masked(),

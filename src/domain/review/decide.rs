@@ -212,7 +212,7 @@ fn apply(
                 // The record is a tombstone now: its stored values are history, kept as they are.
                 return Ok(Vec::new());
             }
-            let values = field_values(conn, &item.id, d == decision::KEEP_CLIENT)?;
+            let values = field_values(conn, &item.id, d == decision::KEEP_CLIENT, ctx.id_hash_secret)?;
             Ok(resident::update::apply_review_values(conn, ctx, &entity_id, &values)?
                 .map(|a| vec![changed("resident", &a)])
                 .unwrap_or_default())
@@ -257,11 +257,13 @@ fn apply(
     }
 }
 
-/// One side's values of a field clash, as the conflict record keeps them (unmasked).
+/// One side's values of a field clash, as the conflict record keeps them, a kept phone
+/// opened again (unmasked).
 fn field_values(
     conn: &mut DbConn,
     conflict_id: &str,
     client: bool,
+    secret: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
     let (server, client_side): (Option<String>, Option<String>) = conflicts::table
         .find(conflict_id)
@@ -270,6 +272,7 @@ fn field_values(
     let raw = if client { client_side } else { server };
     Ok(raw
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .map(|v| crate::sync::quarantine::reopened(&v, secret))
         .and_then(|v| v.as_object().cloned())
         .unwrap_or_default())
 }

@@ -15,6 +15,7 @@ use super::WriteCtx;
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::conflicts;
+use crate::sync::quarantine::sealed;
 
 /// Conflict kinds.
 pub mod kind {
@@ -98,8 +99,9 @@ pub fn open_conflict(conn: &mut DbConn, ctx: &WriteCtx, c: NewConflict) -> Resul
             conflicts::field.eq(c.field),
             conflicts::op_id.eq(ctx.op_id),
             conflicts::device_id.eq(&ctx.auth.device_id),
-            conflicts::server_value.eq(c.server_value.map(|v| v.to_string())),
-            conflicts::client_value.eq(c.client_value.map(|v| v.to_string())),
+            // Phones (a field clash on one) are kept as quarantine keeps them: not in clear.
+            conflicts::server_value.eq(c.server_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
+            conflicts::client_value.eq(c.client_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
             conflicts::status.eq("open"),
             conflicts::created_at.eq(ctx.now),
         ))

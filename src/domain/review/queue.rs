@@ -665,7 +665,9 @@ fn contract_summary(conn: &mut DbConn, id: Option<&str>) -> Result<Option<serde_
     Ok(Some(v))
 }
 
-/// Masks every `id_number` and `phone` anywhere in a value (a raw op may carry both in clear).
+/// Masks every `id_number` and `phone` anywhere in a value (a raw op may carry both in
+/// clear), whatever the value's type: a number is masked like the text of its digits, and
+/// everything inside an array or object under those names is masked the same way.
 pub fn masked(mut v: serde_json::Value) -> serde_json::Value {
     mask_in(&mut v);
     v
@@ -675,9 +677,13 @@ fn mask_in(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(o) => {
             for (k, x) in o.iter_mut() {
-                match (k.as_str(), x.as_str()) {
-                    ("id_number", Some(s)) => *x = mask_id(s).into(),
-                    ("phone", Some(s)) => *x = mask_phone(s).into(),
+                match k.as_str() {
+                    "id_number" => mask_all(x, &mask_id),
+                    "phone" => mask_all(x, &|s| {
+                        use crate::sync::quarantine::{is_masked, kept_phone_mask};
+                        // A resident summary's phone is masked already.
+                        kept_phone_mask(s).unwrap_or_else(|| if is_masked(s) { s.to_string() } else { mask_phone(s) })
+                    }),
                     _ => mask_in(x),
                 }
             }
@@ -687,16 +693,27 @@ fn mask_in(v: &mut serde_json::Value) {
     }
 }
 
-/// `4311**********123X` for an 18-character number; anything else keeps at most its first
-/// and last four characters. A value already masked stays as it is.
-fn mask_id(s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    if chars.len() <= 8 {
-        return "*".repeat(chars.len());
+/// Masks every string and number inside `v` with `mask`.
+fn mask_all(v: &mut serde_json::Value, mask: &dyn Fn(&str) -> String) {
+    match v {
+        serde_json::Value::String(s) => *v = mask(s).into(),
+        serde_json::Value::Number(n) => *v = mask(&n.to_string()).into(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| mask_all(x, mask)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| mask_all(x, mask)),
+        _ => {}
     }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+}
+
+/// The mask of an 18-character number (also of one masked already, old or new form);
+/// anything else is all stars. A number kept as its hash shows the mask kept with it.
+fn mask_id(s: &str) -> String {
+    if let Some(kept) = crate::domain::id_number::KeptId::mask_in(s) {
+        return kept;
+    }
+    match s.chars().count() {
+        18 => crate::domain::id_number::mask_of_18(s),
+        n => "*".repeat(n.min(18)),
+    }
 }
 
 #[cfg(test)]
@@ -708,12 +725,33 @@ mod tests {
         let v = serde_json::json!({ "data": { "id_number": "43112619800101123X", "phone": "13800138000",
             "nested": [{ "phone": "13912345678" }], "name": "x" } });
         let m = masked(v);
-        assert_eq!(m["data"]["id_number"], "4311**********123X");
-        assert_eq!(m["data"]["phone"], "138****8000");
-        assert_eq!(m["data"]["nested"][0]["phone"], "139****5678");
+        assert_eq!(m["data"]["id_number"], "****************3*");
+        assert_eq!(m["data"]["phone"], "138******00");
+        assert_eq!(m["data"]["nested"][0]["phone"], "139******78");
         assert_eq!(m["data"]["name"], "x");
-        assert_eq!(mask_id("4311**********123X"), "4311**********123X");
+        assert_eq!(mask_id("4311**********123X"), "****************3*");
         assert_eq!(mask_id("1234"), "****");
+    }
+
+    #[test]
+    fn numbers_and_nested_values_under_pii_names_are_masked_too() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{ "data": { "id_number": 431126198001011235, "phone": 13800138000,
+                 "x": [{ "id_number": ["431126198001011235", { "a": 13912345678 }] }],
+                 "y": { "phone": { "home": "84561234", "n": [13800138000.0] } } } }"#,
+        )
+        .unwrap();
+        let m = masked(v).to_string();
+        for clear in [
+            "431126198001011235",
+            "13800138000",
+            "13912345678",
+            "84561234",
+            "1380013800",
+        ] {
+            assert!(!m.contains(clear), "{clear} in {m}");
+        }
+        assert!(m.contains(r#""id_number":"****************3*""#), "{m}");
     }
 
     #[test]
