@@ -379,7 +379,7 @@ impl World {
                 let bytes = format!("matrix blob {n} {}", Uuid::new_v4()).into_bytes();
                 (
                     path.replace("{sha256}", &sha_hex(&bytes)),
-                    Some((bytes, "application/octet-stream")),
+                    Some((bytes, "image/png")),
                 )
             }
             Req::TeamBBlob => (path.replace("{sha256}", &self.blob_b), None),
