@@ -166,6 +166,7 @@ pub const CODES: &[ErrorCode] = &[
     entry("out_of_range", None, true, &[], "a measurement outside its plausible range; `field` names it"),
     entry("out_of_scope", None, true, &[], "the record lies outside the caller's villages or team"),
     entry("outside_scope", Some(Kind::Forbidden), false, &[Surface::Review], "one of the records lies outside the supervisor's township"),
+    entry("package_exists", Some(Kind::Conflict), false, &[Surface::Import], "that package code exists already"),
     entry("payload_too_large", Some(Kind::PayloadTooLarge), false, &[Surface::JsonBody, Surface::Blobs, Surface::Reports], "the body is larger than the server takes"),
     entry("questionnaire_exists", Some(Kind::Conflict), false, &[Surface::Questionnaires], "that questionnaire version exists already with other content"),
     entry("rate_limited", Some(Kind::TooManyRequests), false, &[Surface::Sync], "the device syncs too often: wait `Retry-After` seconds"),
@@ -257,7 +258,13 @@ pub const TABLET_ENDPOINTS: &[(&str, &[Surface])] = &[
     ),
     (
         "`GET /sync/pull`",
-        &[Surface::Every, Surface::Bearer, Surface::Query, Surface::Sync, Surface::Pull],
+        &[
+            Surface::Every,
+            Surface::Bearer,
+            Surface::Query,
+            Surface::Sync,
+            Surface::Pull,
+        ],
     ),
     (
         "`GET /sync/bootstrap`",
@@ -278,13 +285,12 @@ pub fn markdown() -> String {
     let mut out = String::new();
     out.push_str("| endpoint | codes it can answer for the whole request |\n| --- | --- |\n");
     for (endpoint, surfaces) in TABLET_ENDPOINTS {
-        let codes: Vec<String> = answered_on(surfaces)
-            .iter()
-            .map(|c| format!("`{}`", c.code))
-            .collect();
+        let codes: Vec<String> = answered_on(surfaces).iter().map(|c| format!("`{}`", c.code)).collect();
         out.push_str(&format!("| {endpoint} | {} |\n", codes.join(", ")));
     }
-    out.push_str("\nA push answers these codes in one op's `rejected` result (`error.code`); the rest of the batch goes on:\n\n");
+    out.push_str(
+        "\nA push answers these codes in one op's `rejected` result (`error.code`); the rest of the batch goes on:\n\n",
+    );
     let refusals: Vec<String> = push_refusals().iter().map(|c| format!("`{}`", c.code)).collect();
     out.push_str(&refusals.join(", "));
     out.push_str("\n\n| code | HTTP status | refuses one op | meaning |\n| --- | --- | --- | --- |\n");

@@ -115,7 +115,9 @@ struct PulledData;
 impl Modify for PulledData {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
-        let Some(components) = api.components.as_mut() else { return };
+        let Some(components) = api.components.as_mut() else {
+            return;
+        };
         let Some(RefOr::T(Schema::Object(change))) = components.schemas.get_mut("PulledChange") else {
             return;
         };

@@ -21,18 +21,14 @@ pub const CONTENT_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "
 /// 415 `unsupported_blob_type`.
 pub fn content_type(header: &str) -> Result<&'static str, AppError> {
     let essence = header.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    CONTENT_TYPES
-        .iter()
-        .find(|t| **t == essence)
-        .copied()
-        .ok_or_else(|| {
-            AppError::new(
-                Kind::UnsupportedMediaType,
-                "unsupported_blob_type",
-                format!("a blob's Content-Type is one of: {}", CONTENT_TYPES.join(", ")),
-            )
-            .with_field("Content-Type")
-        })
+    CONTENT_TYPES.iter().find(|t| **t == essence).copied().ok_or_else(|| {
+        AppError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_blob_type",
+            format!("a blob's Content-Type is one of: {}", CONTENT_TYPES.join(", ")),
+        )
+        .with_field("Content-Type")
+    })
 }
 
 /// Stores a blob after checking its hash. `Ok(true)` when new, `Ok(false)` when already present.

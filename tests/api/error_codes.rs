@@ -41,8 +41,11 @@ const CONSTRUCTORS: &[&str] = &[
 fn literal(rest: &str) -> Option<&str> {
     let rest = rest.trim_start().strip_prefix('"')?;
     let code = &rest[..rest.find('"')?];
-    (!code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
-        .then_some(code)
+    (!code.is_empty()
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+    .then_some(code)
 }
 
 /// Every code literal the server's source passes to an error constructor, or writes into
@@ -109,7 +112,11 @@ fn every_error_code_the_server_answers_is_in_the_vocabulary_and_only_those() {
             )
         })
         .collect();
-    assert!(missing.is_empty(), "error codes without an entry in the vocabulary:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "error codes without an entry in the vocabulary:\n{}",
+        missing.join("\n")
+    );
     let unused: Vec<&str> = known.iter().copied().filter(|c| !used.contains_key(*c)).collect();
     assert!(
         unused.is_empty(),
@@ -124,7 +131,10 @@ fn the_vocabulary_is_sorted_unique_and_says_something_of_each_code() {
     let mut sorted = codes.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    assert_eq!(codes, sorted, "CODES in src/error_codes.rs must be in alphabetical order, each once");
+    assert_eq!(
+        codes, sorted,
+        "CODES in src/error_codes.rs must be in alphabetical order, each once"
+    );
     for c in CODES {
         assert!(!c.meaning.trim().is_empty(), "{}: no meaning", c.code);
         assert!(
@@ -173,7 +183,10 @@ fn enumerations() -> String {
             "contract `status` on create",
             codes(&[contract::status::DRAFT, contract::status::SIGNED]),
         ),
-        ("contract states (pulled `status`, transition `to`)", codes(&contract::transition::STATES)),
+        (
+            "contract states (pulled `status`, transition `to`)",
+            codes(&contract::transition::STATES),
+        ),
         ("contract `packages` (the default catalog)", packages.join(", ")),
         (
             "termination `reason` (transition to `TERMINATED`)",
@@ -185,7 +198,10 @@ fn enumerations() -> String {
         ),
         ("visit `kind`", codes(&visit::KINDS)),
         ("not-signed `reason`", codes(&not_signed::REASONS)),
-        ("survey answers of the seeded `satisfaction` version 1", options.join("; ")),
+        (
+            "survey answers of the seeded `satisfaction` version 1",
+            options.join("; "),
+        ),
     ];
     let mut out = String::from("| value of | one of |\n| --- | --- |\n");
     for (what, values) in rows {
@@ -200,7 +216,9 @@ fn generated_block(name: &str, generated: &str) {
     let path = Path::new(ROOT).join("docs/sync-protocol.md");
     let doc = std::fs::read_to_string(&path).expect("docs/sync-protocol.md");
     let begin = format!("<!-- {name}:begin");
-    let at = doc.find(&begin).unwrap_or_else(|| panic!("docs/sync-protocol.md has no {begin} marker"));
+    let at = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/sync-protocol.md has no {begin} marker"));
     let start = at + doc[at..].find('\n').expect("a line break after the begin marker") + 1;
     let end_marker = format!("<!-- {name}:end -->");
     let end = start
@@ -234,8 +252,7 @@ fn the_protocol_documents_enumerated_values_are_the_servers_lists() {
 #[test]
 fn every_code_the_openapi_document_names_is_in_the_vocabulary_with_its_status() {
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("api-spec/openapi.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(Path::new(ROOT).join("api-spec/openapi.json")).unwrap()).unwrap();
     let mut problems = Vec::new();
     let mut named = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -245,10 +262,12 @@ fn every_code_the_openapi_document_names_is_in_the_vocabulary_with_its_status() 
                     continue;
                 }
                 let desc = r["description"].as_str().unwrap_or("");
-                for word in desc.split(|c: char| !(c.is_ascii_lowercase() || c == '_')) {
+                for word in desc.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')) {
                     let Some(entry) = error_codes::lookup(word) else {
                         if word.contains('_') {
-                            problems.push(format!("{method} {path} {status}: `{word}` is not in src/error_codes.rs"));
+                            problems.push(format!(
+                                "{method} {path} {status}: `{word}` is not in src/error_codes.rs"
+                            ));
                         }
                         continue;
                     };

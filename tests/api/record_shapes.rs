@@ -60,7 +60,13 @@ fn shape(entity: &str) -> (&'static str, &'static str) {
     (push, pulled)
 }
 
-async fn push_checked(app: &TestApp, s: &Session, ops: Vec<Value>, schemas: &Schemas, problems: &mut Vec<String>) -> Value {
+async fn push_checked(
+    app: &TestApp,
+    s: &Session,
+    ops: Vec<Value>,
+    schemas: &Schemas,
+    problems: &mut Vec<String>,
+) -> Value {
     let body = json!({ "device_id": s.device_id, "ops": ops });
     schemas.check("PushRequest", &body, problems);
     for o in &ops {
@@ -78,7 +84,10 @@ async fn push_checked(app: &TestApp, s: &Session, ops: Vec<Value>, schemas: &Sch
     let out: Value = res.json().await.unwrap();
     schemas.check("PushResponse", &out, problems);
     for r in out["results"].as_array().unwrap() {
-        assert!(["applied", "conflict"].contains(&r["status"].as_str().unwrap()), "refused: {out}");
+        assert!(
+            ["applied", "conflict"].contains(&r["status"].as_str().unwrap()),
+            "refused: {out}"
+        );
     }
     out
 }
@@ -117,7 +126,12 @@ async fn pulled(app: &TestApp, s: &Session, cursor: &str, schemas: &Schemas, pro
     }
 }
 
-async fn bootstrapped(app: &TestApp, s: &Session, schemas: &Schemas, problems: &mut Vec<String>) -> (Vec<Value>, String) {
+async fn bootstrapped(
+    app: &TestApp,
+    s: &Session,
+    schemas: &Schemas,
+    problems: &mut Vec<String>,
+) -> (Vec<Value>, String) {
     let mut records = Vec::new();
     let mut path = "/api/v1/sync/bootstrap?limit=3".to_string();
     loop {
@@ -132,9 +146,22 @@ async fn bootstrapped(app: &TestApp, s: &Session, schemas: &Schemas, problems: &
         match page["next_page"].as_str() {
             Some(next) => path = format!("/api/v1/sync/bootstrap?limit=3&page={next}"),
             None => {
-                for q in page["questionnaires"].as_array().expect("questionnaires on the last page") {
+                let questionnaires = page["questionnaires"]
+                    .as_array()
+                    .expect("questionnaires on the last page");
+                for q in questionnaires {
                     schemas.check("QuestionnaireView", q, problems);
                 }
+                // The seeded version carries the labels a tablet shows for its options.
+                let seeded = questionnaires
+                    .iter()
+                    .find(|q| q["code"] == "satisfaction" && q["version"] == 1)
+                    .expect("the seeded questionnaire");
+                assert_eq!(
+                    seeded["definition"]["items"][0]["option_texts"]["basically_satisfied"],
+                    "基本满意"
+                );
+                assert_eq!(seeded["definition"]["items"][1]["option_texts"]["unaware"], "不知道");
                 return (records, page["cursor"].as_str().unwrap().to_string());
             }
         }
@@ -164,12 +191,22 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
     let (c1, c1op) = contract_op(&r1, &team, &["BASIC", "HTN"]);
     let (c2, c2op) = contract_op(&r2, &team, &["BASIC"]);
     let c3 = Uuid::now_v7().to_string();
-    let c3op = op("contract", "create", &c3, json!({ "resident_id": r2, "team_id": team,
-        "packages": ["BASIC"], "status": "DRAFT", "effective_from": today }));
+    let c3op = op(
+        "contract",
+        "create",
+        &c3,
+        json!({ "resident_id": r2, "team_id": team,
+        "packages": ["BASIC"], "status": "DRAFT", "effective_from": today }),
+    );
     push_checked(&app, &d1, vec![r1op, r2op, c1op, c2op, c3op], &schemas, &mut problems).await;
     let edit = json!({ "op_id": Uuid::now_v7().to_string(), "entity": "resident", "action": "update", "id": r1,
         "base_version": 1, "recorded_at": now, "data": { "phone": "13900000001" } });
-    let terminate = op("contract", "transition", &c2, json!({ "to": "TERMINATED", "reason": "moved_away", "at": now }));
+    let terminate = op(
+        "contract",
+        "transition",
+        &c2,
+        json!({ "to": "TERMINATED", "reason": "moved_away", "at": now }),
+    );
     let cancel = op("contract", "transition", &c3, json!({ "to": "CANCELLED", "at": now }));
     // A visit amended, another deleted; a survey amended; a not-signed record.
     let (v1id, v2id, s1id, s2id, n1id) = (
@@ -201,8 +238,13 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
             op("visit", "create", &visit2, visit(None, 130)),
             op("survey", "create", &s1id, survey(None, "satisfied")),
             op("survey", "amend", &s2id, survey(Some(&s1id), "very_satisfied")),
-            op("not_signed", "create", &n1id, json!({ "resident_id": r2, "reason": "other",
-                "reason_text": "外出务工", "recorded_at": now })),
+            op(
+                "not_signed",
+                "create",
+                &n1id,
+                json!({ "resident_id": r2, "reason": "other",
+                "reason_text": "外出务工", "recorded_at": now }),
+            ),
             op("visit", "delete", &visit2, json!({})),
         ],
         &schemas,
@@ -215,15 +257,22 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
     let no = id_number("1955-04-04", 'F');
     let resident_with = |village: &str| {
         let id = Uuid::now_v7().to_string();
-        let o = op("resident", "create", &id, json!({ "village_code": village, "name": "测试居民", "sex": "F",
-            "birth_date": "1955-04-04", "id_number": no, "tags": [] }));
+        let o = op(
+            "resident",
+            "create",
+            &id,
+            json!({ "village_code": village, "name": "测试居民", "sex": "F",
+            "birth_date": "1955-04-04", "id_number": no, "tags": [] }),
+        );
         (id, o)
     };
     let (a, aop) = resident_with(&v1);
     let (b, bop) = resident_with(&v2);
     push_checked(&app, &d1, vec![aop], &schemas, &mut problems).await;
     let out = push_checked(&app, &d2, vec![bop], &schemas, &mut problems).await;
-    let item = out["results"][0]["conflict_id"].as_str().expect("a duplicate to review");
+    let item = out["results"][0]["conflict_id"]
+        .as_str()
+        .expect("a duplicate to review");
     let res = app
         .post(
             &sup,
@@ -236,7 +285,11 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
     let changes1 = pulled(&app, &d1, &cursor1, &schemas, &mut problems).await;
     let changes2 = pulled(&app, &d2, &cursor2, &schemas, &mut problems).await;
     let (records, _) = bootstrapped(&app, &d1, &schemas, &mut problems).await;
-    assert!(problems.is_empty(), "answers that do not fit the OpenAPI document:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "answers that do not fit the OpenAPI document:\n{}",
+        problems.join("\n")
+    );
 
     // The scenario reached what it means to check.
     let find = |list: &[Value], entity: &str, id: &str| {
@@ -256,6 +309,9 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
         .unwrap()
         .ends_with('Z'));
     let tomb = find(&changes2, "resident", &b);
-    assert_eq!((tomb["deleted"].clone(), tomb["merged_into"].clone()), (json!(true), json!(a)));
+    assert_eq!(
+        (tomb["deleted"].clone(), tomb["merged_into"].clone()),
+        (json!(true), json!(a))
+    );
     assert!(find(&records, "resident", &r1)["data"]["id_number_masked"].is_string());
 }

@@ -1007,7 +1007,12 @@ async fn a_blob_of_a_type_the_protocol_does_not_list_is_refused_and_not_stored()
         }
         async move { (sha, req.send().await.unwrap()) }
     };
-    for t in [Some("text/plain"), Some("application/octet-stream"), Some("image/svg+xml"), None] {
+    for t in [
+        Some("text/plain"),
+        Some("application/octet-stream"),
+        Some("image/svg+xml"),
+        None,
+    ] {
         let (sha, res) = put(format!("refused {t:?}").into_bytes(), t).await;
         assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_blob_type").await;
         let head = app
@@ -1019,7 +1024,10 @@ async fn a_blob_of_a_type_the_protocol_does_not_list_is_refused_and_not_stored()
             .unwrap();
         assert_eq!(head.status(), StatusCode::NOT_FOUND, "{t:?} was stored");
     }
-    for (t, served) in [("application/pdf", "application/pdf"), ("IMAGE/JPEG; q=1", "image/jpeg")] {
+    for (t, served) in [
+        ("application/pdf", "application/pdf"),
+        ("IMAGE/JPEG; q=1", "image/jpeg"),
+    ] {
         let (sha, res) = put(format!("accepted {t}").into_bytes(), Some(t)).await;
         assert_eq!(res.status(), StatusCode::CREATED, "{t}");
         let got = app
