@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod error_codes;
 pub mod http;
 pub mod import;
 pub mod metrics;

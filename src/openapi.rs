@@ -62,6 +62,10 @@ use crate::http;
         crate::domain::resident::ResidentData,
         crate::domain::contract::ContractData,
         crate::domain::contract::ContractView,
+        crate::domain::resident::ResidentView,
+        crate::sync::snapshot::VisitPulled,
+        crate::sync::snapshot::SurveyPulled,
+        crate::sync::snapshot::NotSignedPulled,
         crate::domain::visit::VisitData,
         crate::domain::visit::Measurements,
         crate::domain::survey::SurveyData,
@@ -75,7 +79,7 @@ use crate::http;
         crate::domain::questionnaire::QuestionnaireView,
         crate::domain::review::decide::Changed,
     )),
-    modifiers(&BearerAuth, &StandardErrors),
+    modifiers(&BearerAuth, &StandardErrors, &PulledData),
     tags(
         (name = "auth", description = "Login, tokens, devices"),
         (name = "admin", description = "Regions, teams, users"),
@@ -90,6 +94,55 @@ use crate::http;
     )
 )]
 pub struct ApiDoc;
+
+/// Each entity's schemas: (entity, `data` of its create op, `data` of its pulled change).
+/// docs/sync-protocol.md §6 names the same; `tests/api/record_shapes.rs` checks real records
+/// against them.
+pub const RECORD_SHAPES: [(&str, &str, &str); 5] = [
+    ("resident", "ResidentPush", "ResidentPulled"),
+    ("contract", "ContractPush", "ContractPulled"),
+    ("visit", "VisitPush", "VisitPulled"),
+    ("survey", "SurveyPush", "SurveyPulled"),
+    ("not_signed", "NotSignedPush", "NotSignedPulled"),
+];
+
+/// A pulled change's `data` is one of the entities' pulled shapes, or null for a tombstone.
+/// Their required fields tell them apart, so exactly one matches a record. A pushed op's
+/// `data` stays an object described by entity: an update carries only some of a shape's
+/// fields, so no one schema per entity would hold for it.
+struct PulledData;
+
+impl Modify for PulledData {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+        let Some(components) = api.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(change))) = components.schemas.get_mut("PulledChange") else {
+            return;
+        };
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "The entity's current fields, by `entity` (null for a tombstone): see docs/sync-protocol.md §6.",
+        ));
+        for (_, _, pulled) in RECORD_SHAPES {
+            one_of = one_of.item(Ref::from_schema_name(pulled));
+        }
+        one_of = one_of.item(ObjectBuilder::new().schema_type(Type::Null));
+        change.properties.insert("data".into(), one_of.into());
+        // The codes of a rejected op, from the vocabulary, so the list cannot fall behind.
+        if let Some(RefOr::T(Schema::Object(result))) = components.schemas.get_mut("OpResult") {
+            let codes: Vec<&str> = crate::error_codes::push_refusals().iter().map(|c| c.code).collect();
+            let description = format!(
+                "Why the op was rejected; `code` is one of: {} (docs/sync-protocol.md §8).",
+                codes.join(", ")
+            );
+            let error = OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .item(Ref::from_schema_name("ErrorDetail").description(Some(description)));
+            result.properties.insert("error".into(), error.into());
+        }
+    }
+}
 
 struct BearerAuth;
 

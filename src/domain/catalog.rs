@@ -17,13 +17,17 @@ pub const PACKAGES: [(&str, &str, &str, i64, i64); 5] = [
     ("MCH", "母婴健康包", "personalised", 15000, 5000),
 ];
 
-/// The satisfaction questionnaire, version 1.
+/// The satisfaction questionnaire, version 1, with the labels tablets show for its options
+/// (databases seeded before the labels gain them by migration `questionnaire_labels`).
 pub fn satisfaction_v1() -> serde_json::Value {
     serde_json::json!({
         "items": [
             { "code": "satisfaction", "text": "您对家庭医生签约服务是否满意？",
-              "options": ["very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"] },
-            { "code": "awareness", "text": "您是否知道自己已签约家庭医生？", "options": ["aware", "unaware"] }
+              "options": ["very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied"],
+              "option_texts": { "very_satisfied": "非常满意", "satisfied": "满意", "basically_satisfied": "基本满意",
+                                "dissatisfied": "不满意", "very_dissatisfied": "非常不满意" } },
+            { "code": "awareness", "text": "您是否知道自己已签约家庭医生？", "options": ["aware", "unaware"],
+              "option_texts": { "aware": "知道", "unaware": "不知道" } }
         ],
         "satisfied_options": ["very_satisfied", "satisfied", "basically_satisfied"],
         "aware_options": ["aware"]

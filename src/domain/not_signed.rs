@@ -17,6 +17,7 @@ pub const REASONS: [&str; 6] = ["declined", "signed_elsewhere", "away", "cost", 
 /// A not-signed record as a tablet sends it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NotSignedPush)]
 pub struct NotSignedData {
     /// The resident.
     pub resident_id: String,

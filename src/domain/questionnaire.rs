@@ -71,7 +71,8 @@ pub struct ItemInput {
     pub text: String,
     /// Option codes (2–20), unique in the item.
     pub options: Vec<String>,
-    /// Option code → label shown on the tablet (optional).
+    /// Option code → label the tablet shows for it (optional; a tablet shows the code of an
+    /// option without a label).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub option_texts: BTreeMap<String, String>,
 }
@@ -85,8 +86,9 @@ pub struct QuestionnaireView {
     pub version: i32,
     /// Title.
     pub title: String,
-    /// Items, options and which options count as satisfied / aware.
-    #[schema(value_type = Object)]
+    /// Items, options (with their display labels in `option_texts`) and which options
+    /// count as satisfied / aware: a definition as it was created.
+    #[schema(value_type = DefinitionInput)]
     pub definition: serde_json::Value,
     /// The satisfaction item's code.
     pub satisfaction_item: Option<String>,

@@ -17,6 +17,7 @@ use crate::time::fmt_date;
 /// A response as a tablet sends it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SurveyPush)]
 pub struct SurveyData {
     /// The resident answering.
     pub resident_id: String,

@@ -13,7 +13,7 @@ use crate::schema::visits;
 use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
-/// Visit kinds (DESIGN §7).
+/// Visit kinds (docs/sync-protocol.md, "Enumerated values").
 pub const KINDS: [&str; 10] = [
     "htn_followup",
     "dm_followup",
@@ -112,6 +112,7 @@ impl Measurements {
 /// A visit as a tablet sends it (`data` of a `visit` create op).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = VisitPush)]
 pub struct VisitData {
     /// The resident.
     pub resident_id: String,

@@ -231,12 +231,15 @@ pub async fn bootstrap(
 /// Uploads a blob under its SHA-256 (hex). 201 when stored, 200 when already present.
 #[utoipa::path(put, path = "/api/v1/blobs/{sha256}", tag = "sync", security(("bearer" = [])),
     params(("sha256" = String, Path, description = "SHA-256 of the body, 64 hex characters")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(description = "the bytes, as one of the accepted content types",
+        content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/webp"), (Vec<u8> = "application/pdf"))),
     responses(
         (status = 201, description = "stored"),
         (status = 200, description = "already present"),
+        (status = 400, description = "incomplete_body", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 413, description = "payload_too_large", body = ErrorBody),
+        (status = 415, description = "unsupported_blob_type: the Content-Type is not image/png, image/jpeg, image/webp or application/pdf", body = ErrorBody),
         (status = 422, description = "hash_mismatch, invalid_sha256, empty_blob", body = ErrorBody)))]
 pub async fn put_blob(
     state: State,
@@ -245,6 +248,13 @@ pub async fn put_blob(
     path: web::Path<String>,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
+    // Refused before the body is read: a wrong type costs the tablet no upload.
+    let content_type = blob::content_type(
+        req.headers()
+            .get("content-type")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    )?;
     let limit = state.config.max_blob_bytes;
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -258,14 +268,8 @@ pub async fn put_blob(
         }
         bytes.extend_from_slice(&chunk);
     }
-    let content_type = req
-        .headers()
-        .get("content-type")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_string();
     let sha = path.into_inner();
-    let new = db::run(&state.pool, move |c| blob::put(c, &auth, &sha, &bytes, &content_type)).await?;
+    let new = db::run(&state.pool, move |c| blob::put(c, &auth, &sha, &bytes, content_type)).await?;
     Ok(if new {
         HttpResponse::Created().finish()
     } else {

@@ -9,12 +9,27 @@ use utoipa::ToSchema;
 use crate::auth::{Auth, Scope};
 use crate::db::DbConn;
 use crate::domain::{audit, validate};
-use crate::error::AppError;
+use crate::error::{AppError, Kind};
 use crate::schema::{blobs, contracts};
 use crate::time::now_ms;
 
-/// Content types a blob may have.
-pub const CONTENT_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "application/octet-stream"];
+/// Content types a blob may have: signature images, photos and scanned paper forms. Anything
+/// else is refused, so that what a reader downloads is only ever what the protocol names.
+pub const CONTENT_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "application/pdf"];
+
+/// The accepted content type a `Content-Type` header names (parameters and case aside), or
+/// 415 `unsupported_blob_type`.
+pub fn content_type(header: &str) -> Result<&'static str, AppError> {
+    let essence = header.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    CONTENT_TYPES.iter().find(|t| **t == essence).copied().ok_or_else(|| {
+        AppError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_blob_type",
+            format!("a blob's Content-Type is one of: {}", CONTENT_TYPES.join(", ")),
+        )
+        .with_field("Content-Type")
+    })
+}
 
 /// Stores a blob after checking its hash. `Ok(true)` when new, `Ok(false)` when already present.
 pub fn put(conn: &mut DbConn, auth: &Auth, sha256: &str, bytes: &[u8], content_type: &str) -> Result<bool, AppError> {
@@ -30,11 +45,7 @@ pub fn put(conn: &mut DbConn, auth: &Auth, sha256: &str, bytes: &[u8], content_t
             "the body's SHA-256 differs from the one in the path",
         ));
     }
-    let content_type = if CONTENT_TYPES.contains(&content_type) {
-        content_type
-    } else {
-        "application/octet-stream"
-    };
+    let content_type = self::content_type(content_type)?;
     let present: i64 = blobs::table.find(&sha).count().get_result(conn)?;
     if present > 0 {
         return Ok(false);

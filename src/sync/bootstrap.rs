@@ -54,8 +54,13 @@ fn encode(secret: &str, scope: &Scope, p: &Position) -> String {
 }
 
 fn decode(secret: &str, scope: &Scope, token: &str) -> Result<Position, AppError> {
-    let bad =
-        || AppError::bad_request("invalid_page", "the page token is not one this server issued").with_field("page");
+    let bad = || {
+        AppError::bad_request(
+            "invalid_page",
+            format!("the page token is not one this server issued; {}", cursor::RESYNC),
+        )
+        .with_field("page")
+    };
     let body = cursor::verify(secret, token).ok_or_else(bad)?;
     let parts: Vec<&str> = body.split('.').collect();
     let [b, head, entity, after, hash] = parts.as_slice() else {
@@ -67,7 +72,7 @@ fn decode(secret: &str, scope: &Scope, token: &str) -> Result<Position, AppError
     if *hash != cursor::scope_hash(scope) {
         return Err(AppError::conflict(
             "resync_required",
-            "this page token belongs to another scope; start again",
+            format!("this page token belongs to another scope; {}", cursor::RESYNC),
         ));
     }
     let entity: usize = entity.parse().map_err(|_| bad())?;

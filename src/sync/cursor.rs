@@ -38,11 +38,22 @@ pub fn encode(secret: &str, scope: &Scope, position: i64) -> String {
     sign(secret, &format!("v1.{position}.{}", scope_hash(scope)))
 }
 
+/// What a tablet does when its cursor or page token is refused: the one re-sync procedure
+/// of docs/sync-protocol.md, named in every such error's message.
+pub const RESYNC: &str =
+    "re-sync: drop the synced records (keep the unsent ops), bootstrap from the first page, then push the unsent ops";
+
 /// Decodes a cursor presented by a caller with `scope`. A forged or garbled cursor is a
 /// 400; a genuine cursor of another scope (or of this caller before their scope changed)
 /// is a 409 `resync_required`.
 pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError> {
-    let bad = || AppError::bad_request("invalid_cursor", "the cursor is not one this server issued");
+    let bad = || {
+        AppError::bad_request(
+            "invalid_cursor",
+            format!("the cursor is not one this server issued; {RESYNC}"),
+        )
+        .with_field("cursor")
+    };
     let body = verify(secret, cursor).ok_or_else(bad)?;
     let mut parts = body.split('.');
     let (Some("v1"), Some(pos), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -52,7 +63,7 @@ pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError
     if hash != scope_hash(scope) {
         return Err(AppError::conflict(
             "resync_required",
-            "this cursor belongs to another scope; bootstrap again",
+            format!("this cursor belongs to another scope; {RESYNC}"),
         ));
     }
     Ok(position)

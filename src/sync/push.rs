@@ -54,7 +54,10 @@ pub struct PushOp {
     /// The version the tablet's edit was based on (updates).
     #[serde(default)]
     pub base_version: Option<i64>,
-    /// The entity's fields (DESIGN §7).
+    /// The entity's fields, by entity and action (docs/sync-protocol.md §6): `resident`
+    /// create `ResidentPush`, update the changed fields of it; `contract` create
+    /// `ContractPush`, transition `ContractTransitionPush`; `visit` and `survey` create or
+    /// amend `VisitPush`, `SurveyPush`; `not_signed` create `NotSignedPush`; any delete `{}`.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
     /// Clinical time the tablet recorded the op, RFC 3339 with offset.

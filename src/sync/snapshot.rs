@@ -2,8 +2,11 @@
 
 use std::collections::HashMap;
 
+use std::collections::BTreeMap;
+
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::db::DbConn;
 use crate::domain::contract::Contract;
@@ -27,6 +30,71 @@ pub struct Snapshot {
     pub data: serde_json::Value,
     /// A resident merged into another record: the survivor's id.
     pub merged_into: Option<String>,
+}
+
+/// A visit as pull and bootstrap send it (`data` of a `visit` change).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VisitPulled {
+    /// The visit's id.
+    pub id: String,
+    /// The resident visited.
+    pub resident_id: String,
+    /// The contract the visit was made under, if the tablet named one.
+    pub contract_id: Option<String>,
+    /// Visit kind (docs/sync-protocol.md, "Enumerated values").
+    pub kind: String,
+    /// When it took place: the pushed instant, in UTC (`…Z`).
+    pub occurred_at: String,
+    /// The measurements taken; those not taken are absent.
+    pub measurements: crate::domain::visit::Measurements,
+    /// Free-text notes.
+    pub notes: Option<String>,
+    /// The visit this one corrects.
+    pub amends: Option<String>,
+    /// The correction that replaced this visit.
+    pub amended_by: Option<String>,
+    /// Server version.
+    pub version: i64,
+}
+
+/// A survey response as pull and bootstrap send it (`data` of a `survey` change).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SurveyPulled {
+    /// The response's id.
+    pub id: String,
+    /// The resident who answered.
+    pub resident_id: String,
+    /// Questionnaire code.
+    pub questionnaire: String,
+    /// The questionnaire version the resident was shown.
+    pub questionnaire_version: i32,
+    /// Item code → option code.
+    pub answers: BTreeMap<String, String>,
+    /// When it was answered: the pushed instant, in UTC (`…Z`).
+    pub answered_at: String,
+    /// The response this one corrects.
+    pub amends: Option<String>,
+    /// The correction that replaced this response.
+    pub amended_by: Option<String>,
+    /// Server version.
+    pub version: i64,
+}
+
+/// A not-signed record as pull and bootstrap send it (`data` of a `not_signed` change).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NotSignedPulled {
+    /// The record's id.
+    pub id: String,
+    /// The resident who did not sign.
+    pub resident_id: String,
+    /// Why (docs/sync-protocol.md, "Enumerated values").
+    pub reason: String,
+    /// The reason in words (given for `other`).
+    pub reason_text: Option<String>,
+    /// When it was recorded: the pushed instant, in UTC (`…Z`).
+    pub recorded_at: String,
+    /// Server version.
+    pub version: i64,
 }
 
 fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, AppError> {
@@ -122,12 +190,18 @@ pub fn load(
             for (id, village, version, deleted, resident_id, contract_id, kind, at, m, notes, amends, amended_by) in
                 list
             {
-                let data = serde_json::json!({
-                    "id": id, "resident_id": resident_id, "contract_id": contract_id, "kind": kind,
-                    "occurred_at": crate::time::fmt_instant(at),
-                    "measurements": serde_json::from_str::<serde_json::Value>(&m).unwrap_or_default(),
-                    "notes": notes, "amends": amends, "amended_by": amended_by, "version": version,
-                });
+                let data = to_json(VisitPulled {
+                    id: id.clone(),
+                    resident_id,
+                    contract_id,
+                    kind,
+                    occurred_at: crate::time::fmt_instant(at),
+                    measurements: serde_json::from_str(&m).unwrap_or_default(),
+                    notes,
+                    amends,
+                    amended_by,
+                    version,
+                })?;
                 out.insert(
                     id,
                     Snapshot {
@@ -171,12 +245,17 @@ pub fn load(
                 ))
                 .load(conn)?;
             for (id, village, version, deleted, resident_id, q, qv, answers, at, amends, amended_by) in list {
-                let data = serde_json::json!({
-                    "id": id, "resident_id": resident_id, "questionnaire": q, "questionnaire_version": qv,
-                    "answers": serde_json::from_str::<serde_json::Value>(&answers).unwrap_or_default(),
-                    "answered_at": crate::time::fmt_instant(at), "amends": amends, "amended_by": amended_by,
-                    "version": version,
-                });
+                let data = to_json(SurveyPulled {
+                    id: id.clone(),
+                    resident_id,
+                    questionnaire: q,
+                    questionnaire_version: qv,
+                    answers: serde_json::from_str(&answers).unwrap_or_default(),
+                    answered_at: crate::time::fmt_instant(at),
+                    amends,
+                    amended_by,
+                    version,
+                })?;
                 out.insert(
                     id,
                     Snapshot {
@@ -205,10 +284,14 @@ pub fn load(
                 ))
                 .load(conn)?;
             for (id, village, version, deleted, resident_id, reason, text, at) in list {
-                let data = serde_json::json!({
-                    "id": id, "resident_id": resident_id, "reason": reason, "reason_text": text,
-                    "recorded_at": crate::time::fmt_instant(at), "version": version,
-                });
+                let data = to_json(NotSignedPulled {
+                    id: id.clone(),
+                    resident_id,
+                    reason,
+                    reason_text: text,
+                    recorded_at: crate::time::fmt_instant(at),
+                    version,
+                })?;
                 out.insert(
                     id,
                     Snapshot {

@@ -373,10 +373,7 @@ impl World {
             Req::AuditOfTeamBResident => (format!("{path}?entity_id={}", self.resident_b), None),
             Req::PutBlob => {
                 let bytes = format!("matrix blob {n} {}", Uuid::new_v4()).into_bytes();
-                (
-                    path.replace("{sha256}", &sha_hex(&bytes)),
-                    Some((bytes, "application/octet-stream")),
-                )
+                (path.replace("{sha256}", &sha_hex(&bytes)), Some((bytes, "image/png")))
             }
             Req::TeamBBlob => (path.replace("{sha256}", &self.blob_b), None),
             Req::CoverageOfTeamBVillage => (format!("{path}?region={}&period={year}", self.village_b), None),

@@ -260,7 +260,7 @@ async fn the_mask_migration_rewrites_older_masks_from_what_is_stored() {
         "postgres"
     };
     let sql = std::fs::read_to_string(format!(
-        "{}/migrations/{backend}/2026-12-01-000001_id_mask_seventeenth/up.sql",
+        "{}/migrations/{backend}/2026-12-01-000003_id_mask_seventeenth/up.sql",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();

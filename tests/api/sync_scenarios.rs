@@ -976,6 +976,7 @@ async fn a_blob_over_the_size_limit_is_refused_and_not_stored() {
         .client
         .put(app.url(&format!("/api/v1/blobs/{sha}")))
         .bearer_auth(&d1.access)
+        .header("content-type", "image/png")
         .body(bytes)
         .send()
         .await
@@ -989,6 +990,56 @@ async fn a_blob_over_the_size_limit_is_refused_and_not_stored() {
         .await
         .unwrap();
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_blob_of_a_type_the_protocol_does_not_list_is_refused_and_not_stored() {
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let put = |bytes: Vec<u8>, content_type: Option<&'static str>| {
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let mut req = app
+            .client
+            .put(app.url(&format!("/api/v1/blobs/{sha}")))
+            .bearer_auth(&d1.access)
+            .body(bytes);
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        async move { (sha, req.send().await.unwrap()) }
+    };
+    for t in [
+        Some("text/plain"),
+        Some("application/octet-stream"),
+        Some("image/svg+xml"),
+        None,
+    ] {
+        let (sha, res) = put(format!("refused {t:?}").into_bytes(), t).await;
+        assert_error(res, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_blob_type").await;
+        let head = app
+            .client
+            .head(app.url(&format!("/api/v1/blobs/{sha}")))
+            .bearer_auth(&d1.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), StatusCode::NOT_FOUND, "{t:?} was stored");
+    }
+    for (t, served) in [
+        ("application/pdf", "application/pdf"),
+        ("IMAGE/JPEG; q=1", "image/jpeg"),
+    ] {
+        let (sha, res) = put(format!("accepted {t}").into_bytes(), Some(t)).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{t}");
+        let got = app
+            .client
+            .get(app.url(&format!("/api/v1/blobs/{sha}")))
+            .bearer_auth(&d1.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.headers()["content-type"], served);
+    }
 }
 
 #[tokio::test]

@@ -64,6 +64,7 @@ pub fn effective_status<'a>(stored: &'a str, from: &str, to: &str, today: &str) 
 /// A contract as a tablet sends it (`data` of a `contract` create op).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ContractPush)]
 pub struct ContractData {
     /// The resident.
     pub resident_id: String,
@@ -126,6 +127,7 @@ pub struct Contract {
 
 /// A contract as outputs show it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = ContractPulled)]
 pub struct ContractView {
     pub id: String,
     pub resident_id: String,

@@ -29,7 +29,7 @@ use crate::schema::contracts;
 use crate::sync::changelog::{self, Change};
 use crate::time::{fmt_date, today_cst};
 
-/// Why a contract was terminated (DESIGN §7).
+/// Why a contract was terminated (docs/sync-protocol.md, "Enumerated values").
 pub const TERMINATION_REASONS: [&str; 6] = [
     "moved_away",
     "unreachable_1y",
@@ -55,6 +55,7 @@ pub const STATES: [&str; 9] = [
 /// `data` of a contract `transition` op.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ContractTransitionPush)]
 pub struct TransitionData {
     /// Target state: `SIGNED` (from DRAFT), `ACTIVE`, `EXPIRED`, `TERMINATED`, `CANCELLED` or `VOIDED`.
     pub to: String,
@@ -209,7 +210,7 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
                 return Err(AppError::invalid(
                     "invalid_reason",
                     "reason",
-                    "termination reason must be one of DESIGN §7's codes",
+                    format!("reason must be one of: {}", TERMINATION_REASONS.join(", ")),
                 ));
             }
             if reason == "other" && reason_text.is_none() {

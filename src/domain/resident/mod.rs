@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::schema::{resident_tags, residents};
 use crate::sync::changelog::{self, Change};
 
-/// Key-population tags recorded on a resident (DESIGN §7).
+/// Key-population tags recorded on a resident (docs/sync-protocol.md, "Enumerated values").
 pub const RECORDED_TAGS: [&str; 10] = [
     "hypertension",
     "diabetes",
@@ -68,6 +68,7 @@ pub fn derived_tags(birth: NaiveDate, on: NaiveDate) -> Vec<&'static str> {
 /// A resident as a tablet sends it (`data` of a `resident` create op).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResidentPush)]
 pub struct ResidentData {
     /// 12-digit village code, in the caller's scope.
     pub village_code: String,
@@ -120,6 +121,7 @@ pub struct Resident {
 
 /// A resident as every output shows it: the ID number masked.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = ResidentPulled)]
 pub struct ResidentView {
     pub id: String,
     pub village_code: String,

@@ -1,0 +1,15 @@
+-- The seeded satisfaction questionnaire, version 1, gains display labels for its options
+-- (option code → label), so that tablets show what the server serves instead of labels of
+-- their own. Codes and which options count are unchanged; a definition that already has
+-- labels, or was stored otherwise, is left alone.
+UPDATE questionnaires
+SET definition = json_set(
+    definition,
+    '$.items[0].option_texts', json('{"very_satisfied":"非常满意","satisfied":"满意","basically_satisfied":"基本满意","dissatisfied":"不满意","very_dissatisfied":"非常不满意"}'),
+    '$.items[1].option_texts', json('{"aware":"知道","unaware":"不知道"}')
+)
+WHERE code = 'satisfaction' AND version = 1
+  AND json_extract(definition, '$.items[0].code') = 'satisfaction'
+  AND json_extract(definition, '$.items[1].code') = 'awareness'
+  AND json_extract(definition, '$.items[0].option_texts') IS NULL
+  AND json_extract(definition, '$.items[1].option_texts') IS NULL;

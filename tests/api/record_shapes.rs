@@ -1,0 +1,317 @@
+//! Real push, pull and bootstrap answers against the schemas of api-spec/openapi.json: a
+//! scenario with every entity, a contract's transitions, amendments, a delete and a merge
+//! tombstone, each record checked against its own entity's pushed and pulled schema.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{contract_op, id_number, now_cst, resident_op, spawn_app, Session, TestApp};
+use jiayi::openapi::RECORD_SHAPES;
+
+/// Validates instances against one component schema of the committed OpenAPI document,
+/// its `$ref`s resolved inside that document (JSON Schema 2020-12, as OpenAPI 3.1 is).
+struct Schemas {
+    doc: Value,
+}
+
+impl Schemas {
+    fn load() -> Schemas {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/api-spec/openapi.json")).unwrap();
+        Schemas {
+            doc: serde_json::from_str(&text).unwrap(),
+        }
+    }
+
+    /// The problems of `instance` as a `name`; none when it fits.
+    fn problems(&self, name: &str, instance: &Value) -> Vec<String> {
+        assert!(
+            self.doc["components"]["schemas"][name].is_object(),
+            "api-spec/openapi.json has no schema {name}"
+        );
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": format!("#/components/schemas/{name}"),
+            "components": self.doc["components"],
+        });
+        let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+        validator
+            .iter_errors(instance)
+            .map(|e| format!("{name} at {}: {e}", e.instance_path))
+            .collect()
+    }
+
+    fn check(&self, name: &str, instance: &Value, problems: &mut Vec<String>) {
+        problems.extend(self.problems(name, instance));
+    }
+}
+
+fn op(entity: &str, action: &str, id: &str, data: Value) -> Value {
+    let (now, _) = now_cst();
+    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
+            "recorded_at": now, "data": data })
+}
+
+fn shape(entity: &str) -> (&'static str, &'static str) {
+    let (_, push, pulled) = RECORD_SHAPES
+        .iter()
+        .find(|(e, _, _)| *e == entity)
+        .unwrap_or_else(|| panic!("no schemas for {entity}"));
+    (push, pulled)
+}
+
+async fn push_checked(
+    app: &TestApp,
+    s: &Session,
+    ops: Vec<Value>,
+    schemas: &Schemas,
+    problems: &mut Vec<String>,
+) -> Value {
+    let body = json!({ "device_id": s.device_id, "ops": ops });
+    schemas.check("PushRequest", &body, problems);
+    for o in &ops {
+        schemas.check("PushOp", o, problems);
+        let (entity, action) = (o["entity"].as_str().unwrap(), o["action"].as_str().unwrap());
+        let name = match (entity, action) {
+            (_, "delete") | ("resident", "update") => continue,
+            ("contract", "transition") => "ContractTransitionPush",
+            (e, _) => shape(e).0,
+        };
+        schemas.check(name, &o["data"], problems);
+    }
+    let res = app.post(s, "/api/v1/sync/push", &body).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let out: Value = res.json().await.unwrap();
+    schemas.check("PushResponse", &out, problems);
+    for r in out["results"].as_array().unwrap() {
+        assert!(
+            ["applied", "conflict"].contains(&r["status"].as_str().unwrap()),
+            "refused: {out}"
+        );
+    }
+    out
+}
+
+/// Checks one pulled change against `PulledChange` and its entity's pulled schema.
+fn check_change(schemas: &Schemas, c: &Value, problems: &mut Vec<String>) {
+    schemas.check("PulledChange", c, problems);
+    if c["deleted"] == false {
+        let entity = c["entity"].as_str().unwrap();
+        schemas.check(shape(entity).1, &c["data"], problems);
+        // Only the entity's own schema fits: the pulled shapes are told apart.
+        for (other, _, pulled) in RECORD_SHAPES {
+            if other != entity && schemas.problems(pulled, &c["data"]).is_empty() {
+                problems.push(format!("a {entity} also fits {pulled}: {c}"));
+            }
+        }
+    }
+}
+
+async fn pulled(app: &TestApp, s: &Session, cursor: &str, schemas: &Schemas, problems: &mut Vec<String>) -> Vec<Value> {
+    let mut cursor = cursor.to_string();
+    let mut out = Vec::new();
+    loop {
+        let res = app.get(s, &format!("/api/v1/sync/pull?cursor={cursor}&limit=3")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        schemas.check("PullResponse", &page, problems);
+        for c in page["changes"].as_array().unwrap() {
+            check_change(schemas, c, problems);
+            out.push(c.clone());
+        }
+        cursor = page["cursor"].as_str().unwrap().to_string();
+        if page["has_more"] == false {
+            return out;
+        }
+    }
+}
+
+async fn bootstrapped(
+    app: &TestApp,
+    s: &Session,
+    schemas: &Schemas,
+    problems: &mut Vec<String>,
+) -> (Vec<Value>, String) {
+    let mut records = Vec::new();
+    let mut path = "/api/v1/sync/bootstrap?limit=3".to_string();
+    loop {
+        let res = app.get(s, &path).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        schemas.check("BootstrapPage", &page, problems);
+        for r in page["records"].as_array().unwrap() {
+            check_change(schemas, r, problems);
+            records.push(r.clone());
+        }
+        match page["next_page"].as_str() {
+            Some(next) => path = format!("/api/v1/sync/bootstrap?limit=3&page={next}"),
+            None => {
+                let questionnaires = page["questionnaires"]
+                    .as_array()
+                    .expect("questionnaires on the last page");
+                for q in questionnaires {
+                    schemas.check("QuestionnaireView", q, problems);
+                }
+                // The seeded version carries the labels a tablet shows for its options.
+                let seeded = questionnaires
+                    .iter()
+                    .find(|q| q["code"] == "satisfaction" && q["version"] == 1)
+                    .expect("the seeded questionnaire");
+                assert_eq!(
+                    seeded["definition"]["items"][0]["option_texts"]["basically_satisfied"],
+                    "基本满意"
+                );
+                assert_eq!(seeded["definition"]["items"][1]["option_texts"]["unaware"], "不知道");
+                return (records, page["cursor"].as_str().unwrap().to_string());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
+    let schemas = Schemas::load();
+    let mut problems = Vec::new();
+    let app = spawn_app().await;
+    let (d1, d2, sup) = (
+        app.login("doctor1").await,
+        app.login("doctor2").await,
+        app.login("supervisor1").await,
+    );
+    let (_, cursor1) = bootstrapped(&app, &d1, &schemas, &mut problems).await;
+    let (_, cursor2) = bootstrapped(&app, &d2, &schemas, &mut problems).await;
+    let v1 = app.villages(&d1).await[0].clone();
+    let v2 = app.villages(&d2).await[0].clone();
+    let team = d1.user["team_id"].as_str().unwrap().to_string();
+    let (now, today) = now_cst();
+
+    // Residents, one edited; a contract signed, one drafted and cancelled, one terminated.
+    let (r1, r1op) = resident_op(&v1, "1950-06-01", 'F', &["hypertension"]);
+    let (r2, r2op) = resident_op(&v1, "2021-02-02", 'M', &[]);
+    let (c1, c1op) = contract_op(&r1, &team, &["BASIC", "HTN"]);
+    let (c2, c2op) = contract_op(&r2, &team, &["BASIC"]);
+    let c3 = Uuid::now_v7().to_string();
+    let c3op = op(
+        "contract",
+        "create",
+        &c3,
+        json!({ "resident_id": r2, "team_id": team,
+        "packages": ["BASIC"], "status": "DRAFT", "effective_from": today }),
+    );
+    push_checked(&app, &d1, vec![r1op, r2op, c1op, c2op, c3op], &schemas, &mut problems).await;
+    let edit = json!({ "op_id": Uuid::now_v7().to_string(), "entity": "resident", "action": "update", "id": r1,
+        "base_version": 1, "recorded_at": now, "data": { "phone": "13900000001" } });
+    let terminate = op(
+        "contract",
+        "transition",
+        &c2,
+        json!({ "to": "TERMINATED", "reason": "moved_away", "at": now }),
+    );
+    let cancel = op("contract", "transition", &c3, json!({ "to": "CANCELLED", "at": now }));
+    // A visit amended, another deleted; a survey amended; a not-signed record.
+    let (v1id, v2id, s1id, s2id, n1id) = (
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+    );
+    let visit = |amends: Option<&str>, systolic: i32| {
+        json!({ "resident_id": r1, "contract_id": c1, "kind": "htn_followup", "occurred_at": now,
+                "measurements": { "systolic": systolic, "diastolic": 85, "weight_kg": 61.5 },
+                "notes": "复查", "amends": amends })
+    };
+    let survey = |amends: Option<&str>, answer: &str| {
+        json!({ "resident_id": r1, "questionnaire": "satisfaction", "questionnaire_version": 1,
+                "answers": { "satisfaction": answer, "awareness": "aware" }, "answered_at": now, "amends": amends })
+    };
+    let visit2 = Uuid::now_v7().to_string();
+    push_checked(
+        &app,
+        &d1,
+        vec![
+            edit,
+            terminate,
+            cancel,
+            op("visit", "create", &v1id, visit(None, 150)),
+            op("visit", "amend", &v2id, visit(Some(&v1id), 145)),
+            op("visit", "create", &visit2, visit(None, 130)),
+            op("survey", "create", &s1id, survey(None, "satisfied")),
+            op("survey", "amend", &s2id, survey(Some(&s1id), "very_satisfied")),
+            op(
+                "not_signed",
+                "create",
+                &n1id,
+                json!({ "resident_id": r2, "reason": "other",
+                "reason_text": "外出务工", "recorded_at": now }),
+            ),
+            op("visit", "delete", &visit2, json!({})),
+        ],
+        &schemas,
+        &mut problems,
+    )
+    .await;
+
+    // The same person registered by the other team, merged by the supervisor: a tombstone
+    // with `merged_into` for the second team.
+    let no = id_number("1955-04-04", 'F');
+    let resident_with = |village: &str| {
+        let id = Uuid::now_v7().to_string();
+        let o = op(
+            "resident",
+            "create",
+            &id,
+            json!({ "village_code": village, "name": "测试居民", "sex": "F",
+            "birth_date": "1955-04-04", "id_number": no, "tags": [] }),
+        );
+        (id, o)
+    };
+    let (a, aop) = resident_with(&v1);
+    let (b, bop) = resident_with(&v2);
+    push_checked(&app, &d1, vec![aop], &schemas, &mut problems).await;
+    let out = push_checked(&app, &d2, vec![bop], &schemas, &mut problems).await;
+    let item = out["results"][0]["conflict_id"]
+        .as_str()
+        .expect("a duplicate to review");
+    let res = app
+        .post(
+            &sup,
+            &format!("/api/v1/review/items/{item}/decision"),
+            &json!({ "decision": "merge", "reason": "同一身份证号" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let changes1 = pulled(&app, &d1, &cursor1, &schemas, &mut problems).await;
+    let changes2 = pulled(&app, &d2, &cursor2, &schemas, &mut problems).await;
+    let (records, _) = bootstrapped(&app, &d1, &schemas, &mut problems).await;
+    assert!(
+        problems.is_empty(),
+        "answers that do not fit the OpenAPI document:\n{}",
+        problems.join("\n")
+    );
+
+    // The scenario reached what it means to check.
+    let find = |list: &[Value], entity: &str, id: &str| {
+        list.iter()
+            .find(|c| c["entity"] == entity && c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {entity} {id}"))
+    };
+    assert_eq!(find(&changes1, "visit", &visit2)["deleted"], true);
+    assert_eq!(find(&changes1, "visit", &v1id)["data"]["amended_by"], v2id.as_str());
+    assert_eq!(find(&changes1, "survey", &s1id)["data"]["amended_by"], s2id.as_str());
+    assert_eq!(find(&changes1, "contract", &c1)["data"]["status"], "ACTIVE");
+    assert_eq!(find(&changes1, "contract", &c2)["data"]["end_reason"], "moved_away");
+    assert_eq!(find(&changes1, "contract", &c3)["data"]["status"], "CANCELLED");
+    assert!(find(&changes1, "not_signed", &n1id)["data"]["recorded_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    let tomb = find(&changes2, "resident", &b);
+    assert_eq!(
+        (tomb["deleted"].clone(), tomb["merged_into"].clone()),
+        (json!(true), json!(a))
+    );
+    assert!(find(&records, "resident", &r1)["data"]["id_number_masked"].is_string());
+}
