@@ -136,9 +136,11 @@ impl Modify for PulledData {
                 "Why the op was rejected; `code` is one of: {} (docs/sync-protocol.md §8).",
                 codes.join(", ")
             );
+            let mut detail = Ref::from_schema_name("ErrorDetail");
+            detail.description = description;
             let error = OneOfBuilder::new()
                 .item(ObjectBuilder::new().schema_type(Type::Null))
-                .item(Ref::from_schema_name("ErrorDetail").description(Some(description)));
+                .item(detail);
             result.properties.insert("error".into(), error.into());
         }
     }
