@@ -163,6 +163,8 @@ pub const CODES: &[ErrorCode] = &[
     entry("not_pending", Some(Kind::Invalid), false, &[Surface::Review], "the contract is no longer held for review"),
     entry("not_yet_effective", None, true, &[], "a contract becomes `ACTIVE` only on or after its `effective_from`"),
     entry("not_yet_expired", None, true, &[], "a contract becomes `EXPIRED` only after its `effective_to`"),
+    entry("op_id_reused", None, true, &[], "this device already used the `op_id` for another op: nothing stored; send it again with a new `op_id`"),
+    entry("op_not_kept", Some(Kind::Invalid), false, &[Surface::Review], "the quarantined op was larger than quarantine keeps whole: it can only be voided"),
     entry("out_of_range", None, true, &[], "a measurement outside its plausible range; `field` names it"),
     entry("out_of_scope", None, true, &[], "the record lies outside the caller's villages or team"),
     entry("outside_scope", Some(Kind::Forbidden), false, &[Surface::Review], "one of the records lies outside the supervisor's township"),
