@@ -170,7 +170,15 @@ async fn the_same_field_edited_on_two_tablets_goes_to_the_later_clinical_time_an
             .unwrap()
     });
     assert_eq!(field.as_deref(), Some("phone"));
-    assert!(client.unwrap().contains("13922222222"), "the losing value is kept");
+    // Kept, but not in clear (docs/security.md, "Refused ops at rest").
+    let client: serde_json::Value = serde_json::from_str(&client.unwrap()).unwrap();
+    assert!(!client.to_string().contains("13922222222"), "{client}");
+    let secret = &app.state.config.id_hash_secret;
+    assert_eq!(
+        jiayi::sync::quarantine::reopened(&client, secret)["phone"],
+        "13922222222",
+        "the losing value is kept"
+    );
 
     // Now B edits the name later in clinical time than A's earlier name edit: B wins.
     let out = app
