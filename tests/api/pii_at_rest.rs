@@ -218,7 +218,7 @@ async fn a_huge_refused_op_is_kept_bounded_and_a_device_s_daily_cap_holds() {
     );
     let kept: i64 = app.db(|c| {
         quarantine::table
-            .filter(quarantine::device_id.eq(&d1.device_id))
+            .filter(quarantine::device_id.eq(&d1.device_key))
             .count()
             .get_result(c)
             .unwrap()

@@ -176,7 +176,7 @@ async fn an_op_id_reused_for_other_content_is_refused_and_nothing_is_stored() {
     let out: Value = res.json().await.unwrap();
     assert_eq!(results(&out)[0]["status"], "duplicate", "{out}");
     // A record kept before digests were answers a reused op id as it always did.
-    let device = d1.device_id.clone();
+    let device = d1.device_key.clone();
     app.db(|c| {
         jiayi::db::raw::execute(
             c,
@@ -229,7 +229,10 @@ fn documented_delete(field: impl Fn(&str) -> Value) -> Value {
         .expect("the example is JSON")
         .expect("the example is JSON");
     for (k, v) in op.as_object_mut().unwrap() {
-        if v == "…" {
+        // Placeholders: `…`, or a name in angle brackets such as `<visit>`.
+        if v.as_str()
+            .is_some_and(|s| s == "…" || (s.starts_with('<') && s.ends_with('>')))
+        {
             *v = field(k);
         }
     }
