@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN §6).
+//! Configuration from the environment (README.md "Configuration", docs/operations.md).
 
 use std::time::Duration;
 

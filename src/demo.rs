@@ -1,4 +1,4 @@
-//! The demo county (DESIGN §6): `cargo run --release` on an empty embedded database loads a
+//! The demo county (docs/operations.md): `cargo run --release` on an empty embedded database loads a
 //! small, believable county so the dashboard and the tablets have something to show.
 //!
 //! Everything is written through the domain functions a sync push uses, acting as each

@@ -1,5 +1,6 @@
-//! CSV imports from the command line (`jiayi import KIND FILE.csv`, DESIGN §6 and §7
-//! "CSV imports"): regions, population denominators, teams, users and service packages.
+//! CSV imports from the command line (`jiayi import KIND FILE.csv`, docs/operations.md
+//! "Command-line imports"): regions, population denominators, teams, users and service
+//! packages.
 //!
 //! UTF-8 with a header row (a BOM is tolerated). The header must name exactly the expected
 //! columns, or nothing is imported. Each row then goes through the same domain function the

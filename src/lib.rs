@@ -1,6 +1,6 @@
 //! jiayi (家医): the sync and coverage server for family-doctor contracting teams.
 //!
-//! The layout follows `DESIGN.md` §2: `http` holds handlers only, `auth` the tokens and
+//! The layout is docs/architecture.md's: `http` holds handlers only, `auth` the tokens and
 //! the request extractor, `domain` the rules of the service, `sync` the tablet protocol,
 //! `reports` the indicator dictionary and its queries, `db` the two storage backends.
 

@@ -1,4 +1,4 @@
-//! Login, refresh-token rotation and device revocation (DESIGN §4 "Devices and auth").
+//! Login, refresh-token rotation and device revocation (docs/security.md, "Authentication" and "Devices").
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};

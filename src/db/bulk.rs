@@ -1,6 +1,6 @@
 //! Bulk inserts. `MultiConnection` cannot build multi-row inserts (its backend lacks the
 //! dialect), so they run on the inner connection. On PostgreSQL one statement per chunk
-//! keeps round trips few (DESIGN §2: ≈9× faster than a statement per row). SQLite has no
+//! keeps round trips few (docs/benchmarks.md, "Sync push, raw inserts and bootstrap"). SQLite has no
 //! round trips: there one prepared single-row statement, kept in diesel's statement cache,
 //! runs once per row — building and preparing a fresh 200-row statement each time cost
 //! about as much as SQLite's own work (push ≈ 17,500 → 20,000 ops/s, docs/benchmarks.md).

@@ -96,7 +96,7 @@ impl Manager {
     }
 }
 
-/// Pragmas every SQLite connection gets (DESIGN §2 Storage).
+/// Pragmas every SQLite connection gets (docs/architecture.md, "Storage conventions").
 /// `busy_timeout` comes first: switching a fresh file to WAL takes a lock that the pool's
 /// other new connections must wait for. The page cache stays at SQLite's 2 MiB: a larger
 /// one sped push up by ~10 % but every pooled connection fills its own, and under 500

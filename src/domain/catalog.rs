@@ -1,4 +1,4 @@
-//! The catalog every database starts with (DESIGN §7): service packages and the
+//! The catalog every database starts with (docs/domain.md, "Contracts"): service packages and the
 //! satisfaction questionnaire, version 1. Counties may add more; these are never edited.
 
 use diesel::prelude::*;

@@ -69,7 +69,7 @@ fn range<T: PartialOrd + Copy + std::fmt::Display>(v: Option<T>, lo: T, hi: T, f
 }
 
 impl Measurements {
-    /// Range checks (DESIGN §3) and what a kind requires.
+    /// Range checks (docs/domain.md, "Service visits") and what a kind requires.
     pub fn check(&self, kind: &str) -> Result<(), AppError> {
         range(self.systolic, 50, 300, "systolic")?;
         range(self.diastolic, 30, 200, "diastolic")?;

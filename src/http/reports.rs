@@ -16,7 +16,7 @@ use crate::reports::export;
 use crate::reports::indicators::{Indicator, DICTIONARY};
 use crate::reports::trend::{self, TrendReport};
 
-/// The indicator dictionary (`INDICATORS.md` v1).
+/// The indicator dictionary (v1, docs/reports.md "指标 / The indicators").
 #[utoipa::path(get, path = "/api/v1/reports/indicators", tag = "reports", security(("bearer" = [])),
     responses((status = 200, body = Vec<Indicator>), (status = 401, body = ErrorBody)))]
 pub async fn indicators(_auth: Auth) -> web::Json<Vec<Indicator>> {

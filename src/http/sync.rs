@@ -1,4 +1,4 @@
-//! Sync endpoints (DESIGN §4). Every request carries `X-Sync-Protocol: 1` and is counted
+//! Sync endpoints (docs/sync-protocol.md). Every request carries `X-Sync-Protocol: 1` and is counted
 //! against the device's request rate.
 
 use actix_web::{web, HttpRequest, HttpResponse};

@@ -3,7 +3,7 @@
 //! whose contract made the resident count (none for residents without a contract in the
 //! period). Reports sum these cells; nothing here knows about groups or denominators.
 //!
-//! Conventions (`INDICATORS.md`): clinical dates; voided, cancelled, pending-review, draft,
+//! Conventions (docs/reports.md, "How every figure is counted"): clinical dates; voided, cancelled, pending-review, draft,
 //! deleted and merged-away records never count; an amended visit or survey counts once,
 //! with its amended values (the row that is not `amended_by` anything).
 

@@ -1,4 +1,4 @@
-//! The indicator dictionary, version 1 (`INDICATORS.md`). Definitions change by adding a
+//! The indicator dictionary, version 1 (docs/reports.md). Definitions change by adding a
 //! version, never by editing one in place: a 2025 report made under v1 must come out the
 //! same after v2 exists.
 

@@ -4,7 +4,7 @@
 //! A writer locks the counter row (`SELECT … FOR UPDATE`) before taking the next position
 //! (`MAX(seq) + 1`) and holds the lock until commit, so on PostgreSQL writers take
 //! positions one at a time and commit in position order: a pull can never see position
-//! n+1 while n is still in flight (DESIGN §4, the skipped-change hazard). SQLite has one
+//! n+1 while n is still in flight (docs/architecture.md, "Change-log positions": the skipped-change hazard). SQLite has one
 //! writer anyway. The row is locked, not updated: updating one row hundreds of times in a
 //! transaction makes PostgreSQL walk an ever longer chain of row versions.
 

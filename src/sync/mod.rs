@@ -1,4 +1,4 @@
-//! The tablet sync protocol (DESIGN §4): the change log every write appends to, push,
+//! The tablet sync protocol (docs/sync-protocol.md): the change log every write appends to, push,
 //! pull with signed cursors.
 
 pub mod admission;

@@ -167,3 +167,47 @@ fn every_operation_documents_its_errors_in_the_one_error_shape() {
     }
     assert!(problems.is_empty(), "OpenAPI problems:\n{}", problems.join("\n"));
 }
+
+/// The repository carries its own design: code, tests, tools and docs cite files inside it
+/// (docs/…), never a design note or indicator list kept elsewhere.
+#[test]
+fn the_repository_cites_only_its_own_design_documents() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Spelled in pieces so this file does not match itself.
+    let outside = [
+        format!("{}{}", "DESIGN", " §"),
+        format!("{}{}", "DESIGN", ".md"),
+        format!("{}{}", "INDICATORS", ".md"),
+        format!("{}{}", "../", "shared"),
+    ];
+    let mut found = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = ["src", "docs", "tests", "tools", "migrations", "benches", "web", ".ci"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    stack.push(root.join("README.md"));
+    while let Some(path) = stack.pop() {
+        if path.ends_with("vendor") {
+            continue;
+        }
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if let Ok(text) = std::fs::read_to_string(&path) {
+            for (n, line) in text.lines().enumerate() {
+                if outside.iter().any(|o| line.contains(o.as_str())) {
+                    found.push(format!(
+                        "{}:{}: {}",
+                        path.strip_prefix(root).unwrap().display(),
+                        n + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "cite the repository's own docs (docs/architecture.md, docs/sync-protocol.md, docs/reports.md, …) instead:\n{}",
+        found.join("\n")
+    );
+}

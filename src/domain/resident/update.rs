@@ -1,5 +1,5 @@
 //! Editing a resident: a field-level merge against the version the tablet's edit was
-//! based on (DESIGN §4). Fields nobody else touched since that version are applied; a
+//! based on (docs/sync-protocol.md, "Update a resident: field-level merge"). Fields nobody else touched since that version are applied; a
 //! field changed on both sides goes to the later clinical time, and the losing value is
 //! kept in a conflict record. Moving to another village moves the resident and their
 //! records out of one team's scope and into another's.
