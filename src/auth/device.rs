@@ -84,7 +84,28 @@ pub fn register(
         }
         None => {
             let id = Uuid::now_v7().to_string();
-            insert(conn, &id, user, client_id, name, app_version, now)?;
+            // Two first logins of one user on one tablet at once: the later insert meets
+            // the unique (user, tablet id) index. Its savepoint rolls back and the login
+            // takes the row the other one made.
+            let inserted = conn.transaction(|c| {
+                insert(c, &id, user, client_id, name, app_version, now)
+                    .map_err(|_| diesel::result::Error::RollbackTransaction)
+            });
+            if inserted.is_err() {
+                let other: Option<Device> = devices::table
+                    .filter(devices::user_id.eq(&user.id))
+                    .filter(devices::client_id.eq(client_id))
+                    .select(COLUMNS)
+                    .first(conn)
+                    .optional()?;
+                return match other {
+                    Some(d) if d.revoked_at.is_some() => Err(revoked()),
+                    Some(d) => Ok(d),
+                    None => Err(AppError::internal(
+                        "device insert failed and no row holds its tablet id",
+                    )),
+                };
+            }
             Ok(Device {
                 id,
                 user_id: user.id.clone(),

@@ -540,3 +540,19 @@ async fn access_and_refresh_tokens_expire_on_their_own() {
     // A new login still works.
     app.login_on("doctor1", &s.device_id).await;
 }
+
+#[tokio::test]
+async fn first_logins_of_one_user_on_one_tablet_at_once_all_succeed_on_one_device() {
+    let app = spawn_app().await;
+    // Argon2 makes each login slow enough that the device look-ups of several logins
+    // overlap; the later inserts meet the (user, tablet id) index.
+    let logins = (0..6).map(|_| app.login_raw("doctor2", DEMO_PASSWORD, "tablet-race-0001"));
+    let answers = futures_util::future::join_all(logins).await;
+    let mut keys = std::collections::BTreeSet::new();
+    for res in answers {
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value = res.json().await.unwrap();
+        keys.insert(app.session_from(&body, "tablet-race-0001").await.device_key);
+    }
+    assert_eq!(keys.len(), 1, "one device row for the user's tablet: {keys:?}");
+}
