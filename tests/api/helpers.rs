@@ -277,3 +277,22 @@ pub fn now_cst() -> (String, String) {
         t.date_naive().to_string(),
     )
 }
+
+/// A new supervisor of a township, made by the county admin and logged in.
+pub async fn supervisor_of(app: &TestApp, username: &str, township: &str) -> Session {
+    let admin = app.login("admin").await;
+    let res = app
+        .post(
+            &admin,
+            "/api/v1/admin/users",
+            &json!({ "username": username, "password": "a-long-secret-9",
+                     "role": "supervisor", "region_code": township, "display_name": "乡镇督导" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let device = format!("device-{username}");
+    let res = app.login_raw(username, "a-long-secret-9", &device).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    app.session_from(&body, &device).await
+}

@@ -9,7 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, contract_op, id_number, now_cst, resident_op, spawn_app, Session, TestApp};
+use crate::helpers::{
+    assert_error, contract_op, id_number, now_cst, resident_op, spawn_app, supervisor_of, Session, TestApp,
+};
 use jiayi::schema::{applied_ops, audit_log, conflicts, contracts, quarantine, residents, survey_responses, visits};
 
 fn op(entity: &str, action: &str, id: &str, base: Option<i64>, recorded_at: &str, data: Value) -> Value {
@@ -66,25 +68,6 @@ async fn applied(app: &TestApp, s: &Session, ops: Vec<Value>) -> Value {
 /// A supervisor of another township (石桥镇).
 async fn other_supervisor(app: &TestApp) -> Session {
     supervisor_of(app, "supervisor9", "431126104000").await
-}
-
-/// A new supervisor of a township.
-async fn supervisor_of(app: &TestApp, username: &str, township: &str) -> Session {
-    let admin = app.login("admin").await;
-    let res = app
-        .post(
-            &admin,
-            "/api/v1/admin/users",
-            &json!({ "username": username, "password": "a-long-secret-9",
-            "role": "supervisor", "region_code": township, "display_name": "乡镇督导" }),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let device = format!("device-{username}");
-    let res = app.login_raw(username, "a-long-secret-9", &device).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    app.session_from(&body, &device).await
 }
 
 /// Every item of the list (all pages) for a query.

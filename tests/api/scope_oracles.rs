@@ -7,27 +7,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, contract_op, id_number, now_cst, resident_op, spawn_app, Session, TestApp};
+use crate::helpers::{
+    assert_error, contract_op, id_number, now_cst, resident_op, spawn_app, supervisor_of, Session, TestApp,
+};
 use jiayi::schema::{conflicts, quarantine};
-
-/// A new supervisor of a township.
-async fn supervisor_of(app: &TestApp, username: &str, township: &str) -> Session {
-    let admin = app.login("admin").await;
-    let res = app
-        .post(
-            &admin,
-            "/api/v1/admin/users",
-            &json!({ "username": username, "password": "a-long-secret-9",
-                     "role": "supervisor", "region_code": township, "display_name": "乡镇督导" }),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let device = format!("device-{username}");
-    let res = app.login_raw(username, "a-long-secret-9", &device).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    app.session_from(&body, &device).await
-}
 
 /// A resident create op with a given ID number.
 fn resident_with(village: &str, id_no: &str) -> (String, Value) {
