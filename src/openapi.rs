@@ -22,6 +22,7 @@ use crate::http;
         http::dashboard::style,
         http::dashboard::echarts,
         http::dashboard::echarts_license,
+        http::field::file,
         http::auth::login,
         http::auth::refresh,
         http::auth::me,

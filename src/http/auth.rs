@@ -65,12 +65,27 @@ pub struct Me {
     pub device_key: String,
     /// Villages in reach (team members only).
     pub villages: Vec<String>,
+    /// The server's limits a sync client sizes its requests by.
+    pub limits: SyncLimits,
+}
+
+/// The limits of this server a tablet must stay within (docs/sync-protocol.md §2).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SyncLimits {
+    /// Ops per push batch (`413 too_many_ops` beyond).
+    pub max_batch_ops: usize,
+    /// Bytes of a request body (`413 payload_too_large` beyond).
+    pub max_body_bytes: usize,
+    /// Bytes of one blob.
+    pub max_blob_bytes: usize,
+    /// Sync requests a device may make per minute (`429 rate_limited` beyond).
+    pub sync_requests_per_minute: u32,
 }
 
 /// Who am I?
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
-pub async fn me(auth: Auth) -> web::Json<Me> {
+pub async fn me(state: State, auth: Auth) -> web::Json<Me> {
     let villages = match &auth.scope {
         crate::auth::Scope::Team { villages, .. } => villages.clone(),
         _ => Vec::new(),
@@ -84,6 +99,12 @@ pub async fn me(auth: Auth) -> web::Json<Me> {
         device_id: auth.client_device_id,
         device_key: auth.device_id,
         villages,
+        limits: SyncLimits {
+            max_batch_ops: state.config.max_batch_ops,
+            max_body_bytes: state.config.max_body_bytes,
+            max_blob_bytes: state.config.max_blob_bytes,
+            sync_requests_per_minute: state.config.sync_rate_per_minute,
+        },
     })
 }
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod field;
 pub mod health;
 pub mod input;
 pub mod questionnaires;
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assets/dashboard.css", web::get().to(dashboard::style))
         .route("/assets/echarts.min.js", web::get().to(dashboard::echarts))
         .route("/assets/echarts-LICENSE.txt", web::get().to(dashboard::echarts_license))
+        .route("/field/{path:.*}", web::get().to(field::file))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))

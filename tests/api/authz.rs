@@ -22,6 +22,8 @@ use crate::helpers::{contract_op, resident_op, spawn_app, Session, TestApp, DEMO
 enum Req {
     /// No parameters, no body.
     Plain,
+    /// The field app's page (`/field/{path}` with `index.html`).
+    FieldPage,
     /// Login as doctor2 on a fresh device.
     Login,
     /// Refresh a fresh doctor2 session.
@@ -94,6 +96,7 @@ const ROWS: &[Row] = &[
     Row("GET",  "/assets/dashboard.css",               Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/assets/echarts.min.js",              Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/assets/echarts-LICENSE.txt",         Req::Plain,                    "200 200 200 200 200 200"),
+    Row("GET",  "/field/{path}",                       Req::FieldPage,                "200 200 200 200 200 200"),
     Row("POST", "/api/v1/auth/login",                  Req::Login,                    "200 200 200 200 200 200"),
     Row("POST", "/api/v1/auth/refresh",                Req::Refresh,                  "200 200 200 200 200 200"),
     Row("GET",  "/api/v1/me",                          Req::Plain,                    "200 200 200 200 200 200"),
@@ -360,6 +363,7 @@ impl World {
                 )
             }
             Req::TownshipXChildren => (path.replace("{code}", TOWNSHIP_X), None),
+            Req::FieldPage => (path.replace("{path}", "index.html"), None),
             Req::TeamBResident => (path.replace("{id}", &self.resident_b), None),
             Req::PushIntoTeamB => {
                 // A birth date per call, so the generated ID numbers never collide.

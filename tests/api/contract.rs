@@ -57,6 +57,8 @@ fn registered_routes() -> BTreeSet<(String, String)> {
         }
         if let Some(p) = quoted(line, ".route(\"") {
             let m = method(line).unwrap_or_else(|| panic!("a route without a method: {line}"));
+            // `{path:.*}` (a segment pattern) is `{path}` in the document.
+            let p = regex_free(&p);
             out.insert((m, format!("{prefix}{p}")));
             resource = None;
         } else if line.starts_with(".route(web::") {
@@ -68,6 +70,24 @@ fn registered_routes() -> BTreeSet<(String, String)> {
         }
     }
     assert!(out.len() > 20, "src/http/mod.rs could not be read: {out:?}");
+    out
+}
+
+/// A route path with its segment patterns dropped: `/field/{path:.*}` → `/field/{path}`.
+fn regex_free(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_pattern = false;
+    for ch in path.chars() {
+        match ch {
+            ':' if out.ends_with(|c: char| c.is_alphanumeric() || c == '_') && out.contains('{') => in_pattern = true,
+            '}' => {
+                in_pattern = false;
+                out.push(ch);
+            }
+            _ if in_pattern => {}
+            _ => out.push(ch),
+        }
+    }
     out
 }
 

@@ -7,6 +7,7 @@ mod authz;
 mod cli;
 mod contract;
 mod dashboard_browser;
+mod doc_examples;
 mod domain_rules;
 mod error_codes;
 mod fuzz;
