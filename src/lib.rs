@@ -19,7 +19,6 @@ pub mod openapi;
 mod proptests;
 pub mod reports;
 pub mod schema;
-pub mod sim;
 pub mod startup;
 pub mod state;
 pub mod sync;

@@ -295,8 +295,8 @@ async fn every_example_in_the_sync_protocol_does_what_the_document_says() {
     let device_id = body["device_id"].as_str().unwrap().to_string();
     let answer_login = answer(send(&app, None, login, &login.target, Some(&body)).await, "login").await;
     assert_conforms("login-answer", &json_example(&ex, "login-answer"), &answer_login);
-    let token = answer_login["access_token"].as_str().unwrap().to_string();
-    let token = Some(token.as_str());
+    let access = answer_login["access_token"].as_str().unwrap().to_string();
+    let token = Some(access.as_str());
 
     // §2: the push example registers its resident; the placeholders are fresh UUIDs.
     let push = &requests(&ex["push"])[0];
@@ -440,7 +440,7 @@ async fn every_example_in_the_sync_protocol_does_what_the_document_says() {
         let res = if r.method == Method::PUT {
             app.client
                 .put(app.url(&target))
-                .bearer_auth(token.unwrap())
+                .bearer_auth(&access)
                 .header("Content-Type", "image/png")
                 .body(bytes.clone())
                 .send()

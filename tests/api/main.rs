@@ -2,6 +2,7 @@
 //! SQLite file, or a fresh PostgreSQL database when `DATABASE_URL=postgres://…` is set.
 
 mod admin;
+mod architecture;
 mod auth;
 mod authz;
 mod cli;
@@ -24,7 +25,6 @@ mod reports;
 mod residents;
 mod review;
 mod scope_oracles;
-mod sim;
 mod storm;
 mod sync;
 mod sync_scenarios;

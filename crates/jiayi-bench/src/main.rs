@@ -33,6 +33,7 @@ use jiayi::domain::{catalog, population, region};
 use jiayi::error::AppError;
 use jiayi::reports::coverage::{self, CoverageQuery, GroupBy};
 use jiayi::schema::{contract_packages, contracts, resident_moves, resident_tags, residents, survey_responses, visits};
+use jiayi_testkit::stats::quantile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -556,11 +557,6 @@ fn caller(role: Role, scope: Scope, region: &str) -> Auth {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let k = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[k]
-}
-
 /// p50, p95 and group count of a report; `cold` forgets counted facts before each run
 /// (the first report after any write), otherwise repeated reads hit them.
 fn time(
@@ -590,7 +586,7 @@ fn time(
         groups = r.groups.len();
     }
     runs.sort();
-    (percentile(&runs, 0.5), percentile(&runs, 0.95), groups)
+    (quantile(&runs, 0.5), quantile(&runs, 0.95), groups)
 }
 
 /// A team lead of the county's first team with a registered tablet, for pushes.
@@ -799,7 +795,7 @@ fn time_after_writes(
         runs.push(t.elapsed());
     }
     runs.sort();
-    Ok((percentile(&runs, 0.5), percentile(&runs, 0.95), statuses))
+    Ok((quantile(&runs, 0.5), quantile(&runs, 0.95), statuses))
 }
 
 /// The process's resident set now and at its peak, from /proc (Linux), in MB.
@@ -843,7 +839,7 @@ fn time_worklist(conn: &mut DbConn, iterations: usize) -> Result<(Duration, Dura
             + w.elderly_checks_missing.len();
     }
     runs.sort();
-    Ok((percentile(&runs, 0.5), percentile(&runs, 0.95), people, entries))
+    Ok((quantile(&runs, 0.5), quantile(&runs, 0.95), people, entries))
 }
 
 fn main() -> Result<(), String> {
@@ -918,7 +914,7 @@ fn main() -> Result<(), String> {
     runs.sort();
     println!(
         "{backend}: county by township, grouped count without cache: p50 {:.1} ms ({} runs)",
-        percentile(&runs, 0.5).as_secs_f64() * 1e3,
+        quantile(&runs, 0.5).as_secs_f64() * 1e3,
         runs.len()
     );
     let (n, bytes) = jiayi::reports::cache::detail_stats();

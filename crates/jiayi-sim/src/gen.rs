@@ -4,9 +4,12 @@
 //! expects of it, written from the protocol's rules (`docs/sync-protocol.md`), never from
 //! the server's code: the simulator's ledger is the tablet's own view.
 //!
-//! The benchmark of the push path (`benches/sync.rs`) takes its ops from here too.
+//! The records themselves come from the test kit (`jiayi_testkit::records`).
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::NaiveDate;
+#[cfg(test)]
+use chrono::Utc;
+use jiayi_testkit::records::{contract_data, elderly, local_date, op, person, rfc3339, survey_data, visit_data};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -94,172 +97,6 @@ pub struct Profile {
     pub invalid_rate: f64,
     /// A key shared by the run (keeps ID numbers of separate runs apart).
     pub run_key: u64,
-}
-
-const SURNAMES: [&str; 24] = [
-    "李", "王", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴", "徐", "孙", "胡", "朱", "高", "林", "何", "郭", "罗",
-    "谭", "彭", "邓", "曾", "欧阳",
-];
-const GIVEN: [&str; 24] = [
-    "伟", "芳", "秀英", "建国", "桂英", "志强", "春梅", "德明", "玉兰", "海波", "丽娟", "卫东", "淑珍", "国庆", "冬梅",
-    "满仓", "金凤", "长青", "小红", "光明", "翠兰", "铁柱", "慧", "磊",
-];
-const RECORDED_TAGS: [&str; 4] = ["hypertension", "diabetes", "disability", "poverty"];
-
-/// GB 11643 check character of the first 17 digits.
-pub fn id_check_char(first17: &str) -> char {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
-    b"10X98765432"[(sum % 11) as usize] as char
-}
-
-/// A valid 18-character ID number: area, birth date, a sequence whose last digit is odd
-/// for a man.
-pub fn id_number(area: u32, birth: NaiveDate, seq: u32, male: bool) -> String {
-    let seq = (seq % 500) * 2 + u32::from(male);
-    let first17 = format!("{area:06}{}{seq:03}", birth.format("%Y%m%d"));
-    let c = id_check_char(&first17);
-    format!("{first17}{c}")
-}
-
-/// China Standard Time.
-pub fn cst() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8")
-}
-
-/// An instant as a tablet writes it: RFC 3339, seconds, +08:00.
-pub fn rfc3339(ms: i64) -> String {
-    at(ms).to_rfc3339_opts(SecondsFormat::Secs, false)
-}
-
-fn at(ms: i64) -> DateTime<FixedOffset> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .expect("instant in range")
-        .with_timezone(&cst())
-}
-
-fn local_date(ms: i64) -> NaiveDate {
-    at(ms).date_naive()
-}
-
-fn op(entity: &str, action: &str, id: &str, recorded_ms: i64, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": rfc3339(recorded_ms), "data": data })
-}
-
-/// A new resident's registration data.
-pub struct Person {
-    /// Resident id.
-    pub id: String,
-    /// Birth date.
-    pub birth: NaiveDate,
-    /// Recorded tags.
-    pub tags: Vec<String>,
-    /// The create op's `data`.
-    pub data: Value,
-}
-
-/// A believable person in one of the villages, with a valid ID number.
-pub fn person(rng: &mut StdRng, village: &str, area: u32, seq: u32, today: NaiveDate) -> Person {
-    let age: i32 = match rng.gen_range(0..100) {
-        0..=6 => rng.gen_range(1..7),
-        7..=40 => rng.gen_range(18..45),
-        41..=75 => rng.gen_range(45..65),
-        _ => rng.gen_range(65..92),
-    };
-    let birth = NaiveDate::from_ymd_opt(today.year() - age - 1, rng.gen_range(1..=12), rng.gen_range(1..=28))
-        .expect("valid date");
-    let male = rng.gen_bool(0.5);
-    let mut tags = Vec::new();
-    if age >= 35 && rng.gen_bool(0.3) {
-        tags.push("hypertension".to_string());
-    }
-    if age >= 35 && rng.gen_bool(0.12) {
-        tags.push("diabetes".to_string());
-    }
-    if rng.gen_bool(0.05) {
-        tags.push(RECORDED_TAGS[2 + rng.gen_range(0..2)].to_string());
-    }
-    let name = format!(
-        "{}{}",
-        SURNAMES[rng.gen_range(0..SURNAMES.len())],
-        GIVEN[rng.gen_range(0..GIVEN.len())]
-    );
-    let id = Uuid::now_v7().to_string();
-    let data = json!({ "village_code": village, "name": name, "sex": if male { "M" } else { "F" },
-        "birth_date": birth.to_string(), "id_number": id_number(area, birth, seq, male),
-        "phone": format!("13{:09}", rng.gen_range(0..1_000_000_000u64)), "tags": tags,
-        "household_id": format!("H{:08}", rng.gen_range(0..100_000_000u64)) });
-    Person { id, birth, tags, data }
-}
-
-/// A signed contract for a resident, packages fitting their tags and age.
-pub fn contract_data(resident_id: &str, team_id: &str, tags: &[String], elderly: bool, signed_ms: i64) -> Value {
-    let mut packages = vec!["BASIC"];
-    if tags.iter().any(|t| t == "hypertension") {
-        packages.push("HTN");
-    }
-    if tags.iter().any(|t| t == "diabetes") {
-        packages.push("DM");
-    }
-    if elderly {
-        packages.push("ELDERLY");
-    }
-    json!({ "resident_id": resident_id, "team_id": team_id, "packages": packages, "status": "SIGNED",
-            "signed_at": rfc3339(signed_ms), "effective_from": local_date(signed_ms).to_string() })
-}
-
-/// A follow-up visit that fits the resident: blood pressure for hypertension, glucose for
-/// diabetes, a health check for the elderly, a home visit otherwise.
-pub fn visit_data(rng: &mut StdRng, resident_id: &str, tags: &[String], elderly: bool, occurred_ms: i64) -> Value {
-    let bp = |rng: &mut StdRng| {
-        let s = rng.gen_range(105..175);
-        (s, rng.gen_range(60..(s - 20).min(110)))
-    };
-    let (kind, m) = if tags.iter().any(|t| t == "hypertension") {
-        let (s, d) = bp(rng);
-        (
-            "htn_followup",
-            json!({ "systolic": s, "diastolic": d, "heart_rate": rng.gen_range(58..96) }),
-        )
-    } else if tags.iter().any(|t| t == "diabetes") {
-        let g = f64::from(rng.gen_range(45..140)) / 10.0;
-        (
-            "dm_followup",
-            json!({ "fasting_glucose": g, "weight_kg": f64::from(rng.gen_range(450..850)) / 10.0 }),
-        )
-    } else if elderly {
-        let (s, d) = bp(rng);
-        let w = f64::from(rng.gen_range(420..800)) / 10.0;
-        let h = f64::from(rng.gen_range(1450..1780)) / 10.0;
-        (
-            "elderly_check",
-            json!({ "systolic": s, "diastolic": d, "weight_kg": w, "height_cm": h }),
-        )
-    } else {
-        ("home_visit", json!({}))
-    };
-    json!({ "resident_id": resident_id, "kind": kind, "occurred_at": rfc3339(occurred_ms), "measurements": m })
-}
-
-/// A satisfaction survey answer (questionnaire `satisfaction`, version 1).
-pub fn survey_data(rng: &mut StdRng, resident_id: &str, answered_ms: i64) -> Value {
-    const SAT: [&str; 5] = [
-        "very_satisfied",
-        "satisfied",
-        "satisfied",
-        "basically_satisfied",
-        "dissatisfied",
-    ];
-    let aware = if rng.gen_bool(0.8) { "aware" } else { "unaware" };
-    json!({ "resident_id": resident_id, "questionnaire": "satisfaction", "questionnaire_version": 1,
-            "answers": { "satisfaction": SAT[rng.gen_range(0..SAT.len())], "awareness": aware },
-            "answered_at": rfc3339(answered_ms) })
-}
-
-fn elderly(birth: Option<NaiveDate>, today: NaiveDate) -> bool {
-    birth.is_some_and(|b| today.years_since(b).unwrap_or(0) >= 65)
 }
 
 /// A tablet's residents as it sees them while offline.
@@ -486,49 +323,9 @@ pub fn offline_work(p: &Profile, shared: &[KnownResident], now_ms: i64) -> Vec<P
     out
 }
 
-/// The push benchmark's day in the field, per resident: registration (hypertension), a
-/// signed contract (BASIC + HTN), two hypertension follow-ups and a survey — five ops, all
-/// valid. `seed` keeps ID numbers of separate clients apart.
-pub fn bench_ops(team_id: &str, villages: &[String], n_ops: usize, seed: u32) -> Vec<Value> {
-    let mut rng = StdRng::seed_from_u64(u64::from(seed));
-    let now = Utc::now().timestamp_millis() - 3600 * 1000;
-    let today = local_date(now);
-    let mut ops = Vec::with_capacity(n_ops + 5);
-    let mut i = 0u32;
-    while ops.len() < n_ops {
-        let village = &villages[i as usize % villages.len()];
-        let area = 110_000 + seed * 1000 + i / 500;
-        let mut per = person(&mut rng, village, area, i, today);
-        i += 1;
-        per.tags = vec!["hypertension".into()];
-        per.data["tags"] = json!(per.tags);
-        ops.push(op("resident", "create", &per.id, now, per.data));
-        let data = contract_data(&per.id, team_id, &per.tags, false, now);
-        ops.push(op("contract", "create", &Uuid::now_v7().to_string(), now, data));
-        for _ in 0..2 {
-            let data = visit_data(&mut rng, &per.id, &per.tags, false, now);
-            ops.push(op("visit", "create", &Uuid::now_v7().to_string(), now, data));
-        }
-        let data = survey_data(&mut rng, &per.id, now);
-        ops.push(op("survey", "create", &Uuid::now_v7().to_string(), now, data));
-    }
-    ops.truncate(n_ops);
-    ops
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn id_numbers_carry_the_gb11643_check_character() {
-        // The standard's worked example.
-        assert_eq!(id_check_char("11010519491231002"), 'X');
-        let n = id_number(431126, NaiveDate::from_ymd_opt(1950, 3, 1).unwrap(), 7, true);
-        assert_eq!(n.len(), 18);
-        assert_eq!(n.as_bytes()[16] % 2, 1, "odd 17th digit for a man");
-        assert_eq!(n.chars().last(), Some(id_check_char(&n[..17])));
-    }
 
     #[test]
     fn a_clock_far_ahead_makes_recent_work_expected_rejected() {

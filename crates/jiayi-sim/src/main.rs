@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use jiayi::sim::harness::{self, ServerSetup};
-use jiayi::sim::RoundConfig;
+use jiayi_sim::harness::{self, ServerSetup};
+use jiayi_sim::RoundConfig;
 
 #[derive(Parser)]
 #[command(
@@ -210,7 +210,7 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
                 Some(u) => Some(jiayi::db::connect(u, 2)?),
                 None => None,
             };
-            let outcome = jiayi::sim::run_round(&c, None).await?;
+            let outcome = jiayi_sim::run_round(&c, None).await?;
             print!("{}", outcome.summary());
             let report = outcome.check(pool.as_ref())?;
             print!("{}", report.table());

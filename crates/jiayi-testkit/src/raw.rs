@@ -7,7 +7,7 @@ use std::time::Instant;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::schema::{residents, visits};
+use jiayi::schema::{residents, visits};
 
 #[derive(Insertable)]
 #[diesel(table_name = visits)]
@@ -32,9 +32,9 @@ struct Row {
 /// Writes `rows` visit rows for an existing resident; rows per second.
 pub fn insert_visits(url: &str, rows: usize) -> Result<f64, String> {
     const BATCH: usize = 500;
-    let pool = crate::db::connect(url, 1)?;
+    let pool = jiayi::db::connect(url, 1)?;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
-    if let crate::db::DbConn::Pg(c) = &mut *conn {
+    if let jiayi::db::DbConn::Pg(c) = &mut *conn {
         // The simplest loop runs with PostgreSQL's defaults, not the server's tuning.
         diesel::connection::SimpleConnection::batch_execute(c, "SET plan_cache_mode = auto")
             .map_err(|e| e.to_string())?;
@@ -65,7 +65,7 @@ pub fn insert_visits(url: &str, rows: usize) -> Result<f64, String> {
                 created_by: "raw-insert".into(),
             })
             .collect();
-        crate::db::write_tx(&mut conn, |c| crate::insert_many!(c, visits::table, &batch).map(|_| ()))
+        jiayi::db::write_tx(&mut conn, |c| jiayi::insert_many!(c, visits::table, &batch).map(|_| ()))
             .map_err(|e| e.to_string())?;
         done += batch.len();
     }
@@ -74,9 +74,9 @@ pub fn insert_visits(url: &str, rows: usize) -> Result<f64, String> {
 
 /// Removes the rows `insert_visits` wrote, so a later check of the county does not see them.
 pub fn remove_raw_rows(url: &str) -> Result<usize, String> {
-    let pool = crate::db::connect(url, 1)?;
+    let pool = jiayi::db::connect(url, 1)?;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
-    crate::db::write_tx(&mut conn, |c| {
+    jiayi::db::write_tx(&mut conn, |c| {
         Ok(diesel::delete(visits::table.filter(visits::created_by.eq("raw-insert"))).execute(c)?)
     })
     .map_err(|e| e.to_string())

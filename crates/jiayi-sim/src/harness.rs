@@ -62,10 +62,10 @@ pub async fn faults(
     names: &[String],
     pg_restart: Option<&str>,
 ) -> Result<bool, String> {
-    let pg = crate::db::is_postgres_url(&setup.url());
+    let pg = jiayi::db::is_postgres_url(&setup.url());
     let server = Arc::new(Mutex::new(setup.start()?));
     let base = server.lock().map_err(|e| e.to_string())?.base();
-    let pool = crate::db::connect(&setup.url(), 2)?;
+    let pool = jiayi::db::connect(&setup.url(), 2)?;
     println!(
         "fault harness: server {} on {}, {} tablets × {} days × {} records a day per round",
         setup.server_bin.display(),
@@ -180,7 +180,7 @@ pub struct LoadFigures {
 pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> Result<LoadFigures, String> {
     let url = setup.url();
     let server = setup.start()?;
-    let pool = crate::db::connect(&url, 2)?;
+    let pool = jiayi::db::connect(&url, 2)?;
     let mut cfg = round.clone();
     cfg.base = server.base();
     cfg.server_pid = server.pid();
@@ -191,7 +191,7 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
         cfg.days,
         cfg.ops_per_day,
         cfg.batch,
-        if crate::db::is_postgres_url(&url) { "PostgreSQL" } else { "SQLite" },
+        if jiayi::db::is_postgres_url(&url) { "PostgreSQL" } else { "SQLite" },
         rss_after_start as f64 / 1024.0
     );
     let outcome = run_round(&cfg, None).await?;
@@ -203,8 +203,8 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
     let server_lat = sorted(&outcome.stats.push_server_ms);
     let ops_per_sec = outcome.ops as f64 / outcome.storm.as_secs_f64().max(1e-9);
     drop(server);
-    let raw = super::raw::insert_visits(&url, raw_rows.max(outcome.ops))?;
-    super::raw::remove_raw_rows(&url)?;
+    let raw = jiayi_testkit::raw::insert_visits(&url, raw_rows.max(outcome.ops))?;
+    jiayi_testkit::raw::remove_raw_rows(&url)?;
     let figures = LoadFigures {
         ops: outcome.ops,
         ops_per_sec,

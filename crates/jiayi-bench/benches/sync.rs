@@ -2,15 +2,20 @@
 //! insert rate of the same rows straight into the same database, and the bootstrap of a
 //! 30,000-record team. Run:
 //!
-//!     cargo bench --bench sync                                   # SQLite (temp file)
-//!     cargo bench --bench sync -- postgres://postgres@127.0.0.1:5432/postgres
+//!     cargo bench -p jiayi-bench --bench sync                                   # SQLite (temp file)
+//!     cargo bench -p jiayi-bench --bench sync -- postgres://postgres@127.0.0.1:5432/postgres
 //!
 //! A PostgreSQL URL names a server where a scratch database is created and dropped.
 
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
 use diesel::prelude::*;
 use jiayi::config::Config;
+use jiayi_testkit::records::{contract_data, local_date, op, person, survey_data, visit_data};
+use jiayi_testkit::stats::quantile;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -110,7 +115,7 @@ async fn login(base: &str, user: &str) -> Client {
 /// A realistic offline day's mix per resident (shared with the simulator): registration,
 /// a signed contract, two follow-ups and a survey (5 ops, 5 records).
 fn ops_for(c: &Client, n_records: usize, seed: u32) -> Vec<Value> {
-    jiayi::sim::gen::bench_ops(&c.team, &c.villages, n_records, seed)
+    bench_ops(&c.team, &c.villages, n_records, seed)
 }
 
 fn records_per_client() -> usize {
@@ -118,10 +123,6 @@ fn records_per_client() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(RECORDS_PER_CLIENT)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn push_all(c: &Client, ops: Vec<Value>) -> Vec<Duration> {
@@ -153,7 +154,7 @@ async fn push_all(c: &Client, ops: Vec<Value>) -> Vec<Duration> {
 
 /// The same rows written by the simplest loop (shared with the load test).
 fn raw_insert(url: &str, rows: usize) -> f64 {
-    jiayi::sim::raw::insert_visits(url, rows).unwrap()
+    jiayi_testkit::raw::insert_visits(url, rows).unwrap()
 }
 
 async fn bootstrap(c: &Client) -> (Duration, usize, usize) {
@@ -229,8 +230,8 @@ fn main() {
         println!(
             "push: {push_rate:.0} ops/s ({:.1} s); batch latency p50 {:?} p99 {:?}",
             elapsed.as_secs_f64(),
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99)
+            quantile(&lat, 0.5),
+            quantile(&lat, 0.99)
         );
         println!(
             "raw insert of the same rows: {raw_rate:.0} rows/s; push/raw = {:.1} %",
@@ -242,4 +243,34 @@ fn main() {
             boot_bytes as f64 / 1e6
         );
     });
+}
+
+/// The push benchmark's day in the field, per resident: registration (hypertension), a
+/// signed contract (BASIC + HTN), two hypertension follow-ups and a survey — five ops, all
+/// valid. `seed` keeps ID numbers of separate clients apart.
+fn bench_ops(team_id: &str, villages: &[String], n_ops: usize, seed: u32) -> Vec<Value> {
+    let mut rng = StdRng::seed_from_u64(u64::from(seed));
+    let now = Utc::now().timestamp_millis() - 3600 * 1000;
+    let today = local_date(now);
+    let mut ops = Vec::with_capacity(n_ops + 5);
+    let mut i = 0u32;
+    while ops.len() < n_ops {
+        let village = &villages[i as usize % villages.len()];
+        let area = 110_000 + seed * 1000 + i / 500;
+        let mut per = person(&mut rng, village, area, i, today);
+        i += 1;
+        per.tags = vec!["hypertension".into()];
+        per.data["tags"] = json!(per.tags);
+        ops.push(op("resident", "create", &per.id, now, per.data));
+        let data = contract_data(&per.id, team_id, &per.tags, false, now);
+        ops.push(op("contract", "create", &Uuid::now_v7().to_string(), now, data));
+        for _ in 0..2 {
+            let data = visit_data(&mut rng, &per.id, &per.tags, false, now);
+            ops.push(op("visit", "create", &Uuid::now_v7().to_string(), now, data));
+        }
+        let data = survey_data(&mut rng, &per.id, now);
+        ops.push(op("survey", "create", &Uuid::now_v7().to_string(), now, data));
+    }
+    ops.truncate(n_ops);
+    ops
 }

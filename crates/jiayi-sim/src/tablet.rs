@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::client::{Net, Session};
 use super::gen::{self, Intent, KnownResident, Planned, Profile};
-use crate::sync::push::OpResult;
+use jiayi::sync::push::OpResult;
 
 /// Faults a tablet's own sync injects.
 #[derive(Debug, Clone, Default)]

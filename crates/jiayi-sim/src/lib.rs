@@ -15,7 +15,6 @@ pub mod client;
 pub mod gen;
 pub mod harness;
 pub mod ledger;
-pub mod raw;
 pub mod server;
 pub mod tablet;
 
@@ -79,9 +78,9 @@ impl RoundConfig {
             label: label.into(),
             base: base.into(),
             users: (1..=8).map(|i| format!("lead{i}")).collect(),
-            password: crate::demo::DEMO_PASSWORD.into(),
+            password: jiayi::demo::DEMO_PASSWORD.into(),
             admin: "admin".into(),
-            admin_password: crate::demo::DEMO_PASSWORD.into(),
+            admin_password: jiayi::demo::DEMO_PASSWORD.into(),
             tablets: 4,
             days: 2,
             ops_per_day: 12,
@@ -272,20 +271,7 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
     })
 }
 
-/// The `p`-quantile (0–1) of sorted values.
-pub fn quantile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// Latencies in ms, in any order, sorted for [`quantile`].
-pub fn sorted(ms: &[f64]) -> Vec<f64> {
-    let mut v = ms.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v
-}
+pub use jiayi_testkit::stats::{quantile, sorted};
 
 /// "p50 … ms, p95 … ms, p99 … ms, max … ms" of latencies in ms, in any order.
 fn spread(ms: &[f64]) -> String {
@@ -301,7 +287,7 @@ fn spread(ms: &[f64]) -> String {
 
 impl Outcome {
     /// Checks the server against the ledgers; with a pool, the database too.
-    pub fn check(&self, pool: Option<&crate::db::Pool>) -> Result<Report, String> {
+    pub fn check(&self, pool: Option<&jiayi::db::Pool>) -> Result<Report, String> {
         let facts = match pool {
             Some(p) => {
                 let mut op_ids = Vec::new();

@@ -1,11 +1,11 @@
-//! The tablet simulator (`jiayi::sim`) against the real app: a storm with faults keeps
+//! The tablet simulator (`jiayi_sim`) against the real app: a storm with faults keeps
 //! every record, and the ledger check is able to see a record lost, doubled or altered.
 
 use diesel::prelude::*;
 use jiayi::schema::{survey_responses, visits};
-use jiayi::sim::{self, RoundConfig};
+use jiayi_sim::{self as sim, RoundConfig};
 
-use crate::helpers::spawn_app;
+use jiayi_testkit::spawn_app;
 
 fn round(base: &str, label: &str, tablets: usize) -> RoundConfig {
     let mut c = RoundConfig::demo(base, label);

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::gen::{Group, Intent};
 use super::tablet::{outcome, Tablet};
-use crate::db::Pool;
-use crate::schema::{applied_ops, conflicts, quarantine};
+use jiayi::db::Pool;
+use jiayi::schema::{applied_ops, conflicts, quarantine};
 
 /// Every live record of the county: id → (entity, data).
 #[derive(Debug, Default, Clone)]
