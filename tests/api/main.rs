@@ -11,6 +11,8 @@ mod dashboard_browser;
 mod doc_examples;
 mod domain_rules;
 mod error_codes;
+mod field_browser;
+mod field_files;
 mod fuzz;
 mod helpers;
 mod hostile;

@@ -1,0 +1,224 @@
+// One sync: bootstrap (first sync, or after a re-sync), push the queue in batches, upload
+// blobs, pull by cursor, refresh the questionnaires. Every step stores its progress as it
+// goes (a pulled page with its cursor, a push answer with the queue), so a sync stopped
+// anywhere — a killed tab, a lost network — goes on from there when called again.
+
+import { SyncError } from './errors.js';
+import { errorOf } from './http.js';
+import { storeResults, takeBatch } from './queue.js';
+import { applyChanges, dropSyncedCopy } from './replica.js';
+import { uploadBlobs } from './blobs.js';
+import { getMeta, inTx, setMeta } from './store.js';
+
+/**
+ * What a sync did.
+ * @typedef {object} SyncSummary
+ * @property {number} pushed ops answered by the server
+ * @property {number} applied
+ * @property {number} duplicate
+ * @property {number} conflict
+ * @property {number} rejected
+ * @property {number} pulled records received (bootstrap and pull)
+ * @property {number} bootstrapped of them, by bootstrap
+ * @property {number} blobs blobs uploaded
+ * @property {boolean} resynced the re-sync procedure ran
+ */
+
+/**
+ * What a sync needs.
+ * @typedef {object} SyncContext
+ * @property {any} db
+ * @property {import('./session.js').Auth} auth
+ * @property {import('./http.js').Budget} budget
+ * @property {string} deviceId
+ * @property {{ batchSize?: number, pullLimit: number, bootstrapLimit: number }} options
+ * @property {(reason: string) => void} changed tells the app the local copy changed
+ */
+
+/** Codes after which the synced copy cannot be brought up to date by pulling (§3). */
+const RESYNC = ['resync_required', 'invalid_cursor', 'invalid_page'];
+
+/**
+ * Reads a JSON answer, or throws its error.
+ * @param {Response} resp
+ */
+async function json(resp) {
+  if (!resp.ok) throw await errorOf(resp);
+  return resp.json();
+}
+
+/**
+ * Runs one sync.
+ * @param {SyncContext} ctx
+ * @returns {Promise<SyncSummary>}
+ */
+export async function runSync(ctx) {
+  /** @type {SyncSummary} */
+  const summary = {
+    pushed: 0,
+    applied: 0,
+    duplicate: 0,
+    conflict: 0,
+    rejected: 0,
+    pulled: 0,
+    bootstrapped: 0,
+    blobs: 0,
+    resynced: false,
+  };
+  try {
+    const me = await json(await ctx.auth.call('GET', '/api/v1/me', { budget: ctx.budget }));
+    await setMeta(ctx.db, 'me', me);
+    for (;;) {
+      try {
+        if (!(await getMeta(ctx.db, 'cursor'))) await bootstrap(ctx, summary);
+        await push(ctx, summary, me.limits ?? {});
+        summary.blobs += await uploadBlobs(ctx.db, ctx.auth, ctx.budget);
+        await pull(ctx, summary);
+        break;
+      } catch (e) {
+        if (!(e instanceof SyncError) || !RESYNC.includes(e.code)) throw e;
+        if (summary.resynced) {
+          throw new SyncError('resync_failed', `the server asked for a re-sync again (${e.code})`, {
+            status: e.status,
+            serverCode: e.code,
+          });
+        }
+        // Re-sync (§3): drop the synced copy, keep the queue, bootstrap, push, pull.
+        summary.resynced = true;
+        await dropSyncedCopy(ctx.db);
+        ctx.changed('resync');
+      }
+    }
+    await refreshQuestionnaires(ctx);
+    await setMeta(ctx.db, 'lastSyncAt', new Date().toISOString());
+    return summary;
+  } catch (e) {
+    if (e && typeof e === 'object') e.summary = summary;
+    throw e;
+  }
+}
+
+/**
+ * Bootstrap, page by page from the stored page token (none: the first page). Each page is
+ * stored with the next page's token in one transaction, so a failed or interrupted page
+ * is fetched again alone, never the pages before it.
+ * @param {SyncContext} ctx
+ * @param {SyncSummary} summary
+ */
+async function bootstrap(ctx, summary) {
+  let page = await getMeta(ctx.db, 'bootstrapPage');
+  for (;;) {
+    const body = await json(
+      await ctx.auth.call('GET', '/api/v1/sync/bootstrap', {
+        query: { limit: ctx.options.bootstrapLimit, page },
+        budget: ctx.budget,
+        sync: true,
+      }),
+    );
+    const records = Array.isArray(body.records) ? body.records : [];
+    const last = !body.next_page;
+    if (last && !body.cursor) throw new SyncError('malformed_answer', 'the last bootstrap page has no cursor');
+    await inTx(ctx.db, ['server', 'records', 'queue', 'meta', 'questionnaires'], async (tx) => {
+      await applyChanges(tx, records);
+      const meta = tx.objectStore('meta');
+      if (last) {
+        await meta.put(body.cursor, 'cursor');
+        await meta.delete('bootstrapPage');
+        for (const q of body.questionnaires ?? []) await tx.objectStore('questionnaires').put(q);
+      } else {
+        await meta.put(body.next_page, 'bootstrapPage');
+      }
+    });
+    summary.pulled += records.length;
+    summary.bootstrapped += records.length;
+    if (records.length) ctx.changed('bootstrap');
+    if (last) return;
+    page = body.next_page;
+  }
+}
+
+/**
+ * Pushes the queue in order, in batches of at most `max_batch_ops` ops (and below
+ * `max_body_bytes`), storing each answer before the next batch.
+ * @param {SyncContext} ctx
+ * @param {SyncSummary} summary
+ * @param {{ max_batch_ops?: number, max_body_bytes?: number }} limits
+ */
+async function push(ctx, summary, limits) {
+  let max = Math.max(1, Math.min(limits.max_batch_ops ?? 1000, ctx.options.batchSize ?? Infinity));
+  const maxBytes = Math.floor((limits.max_body_bytes ?? 16 * 1024 * 1024) * 0.9);
+  for (;;) {
+    const batch = await takeBatch(ctx.db, max, maxBytes);
+    if (batch.length === 0) return;
+    const resp = await ctx.auth.call('POST', '/api/v1/sync/push', {
+      json: { device_id: ctx.deviceId, ops: batch.map((e) => e.op) },
+      budget: ctx.budget,
+      sync: true,
+    });
+    if (resp.status === 413 && batch.length > 1) {
+      // Too large for this server after all: nothing was applied, send halves.
+      await resp.body?.cancel().catch(() => {});
+      max = Math.ceil(batch.length / 2);
+      continue;
+    }
+    const answer = await json(resp);
+    const counts = await storeResults(ctx.db, batch, answer.results);
+    summary.pushed += counts.answered;
+    summary.applied += counts.applied;
+    summary.duplicate += counts.duplicate;
+    summary.conflict += counts.conflict;
+    summary.rejected += counts.rejected;
+    ctx.changed('push');
+    if (counts.answered === 0) {
+      // The same ops would be sent again and again.
+      throw new SyncError('malformed_answer', 'the server answered none of the batch');
+    }
+  }
+}
+
+/**
+ * Pulls from the stored cursor while `has_more`; each page is stored with its cursor.
+ * @param {SyncContext} ctx
+ * @param {SyncSummary} summary
+ */
+async function pull(ctx, summary) {
+  let cursor = await getMeta(ctx.db, 'cursor');
+  for (;;) {
+    const body = await json(
+      await ctx.auth.call('GET', '/api/v1/sync/pull', {
+        query: { cursor, limit: ctx.options.pullLimit },
+        budget: ctx.budget,
+        sync: true,
+      }),
+    );
+    const changes = Array.isArray(body.changes) ? body.changes : [];
+    await inTx(ctx.db, ['server', 'records', 'queue', 'meta'], async (tx) => {
+      await applyChanges(tx, changes);
+      if (body.cursor) await tx.objectStore('meta').put(body.cursor, 'cursor');
+    });
+    summary.pulled += changes.length;
+    if (changes.length) ctx.changed('pull');
+    if (!body.has_more || !body.cursor || body.cursor === cursor) return;
+    cursor = body.cursor;
+  }
+}
+
+/**
+ * Learns new questionnaire versions (they are not in the pull; docs/sync-protocol.md §4).
+ * Kept versions are never dropped: responses on them are still accepted. A failure here
+ * does not fail the sync, except one that concerns the session.
+ * @param {SyncContext} ctx
+ */
+async function refreshQuestionnaires(ctx) {
+  let list;
+  try {
+    list = await json(await ctx.auth.call('GET', '/api/v1/questionnaires', { budget: ctx.budget }));
+  } catch (e) {
+    if (e instanceof SyncError && ['device_revoked', 'login_required', 'upgrade_required'].includes(e.code)) throw e;
+    return;
+  }
+  if (!Array.isArray(list)) return;
+  await inTx(ctx.db, 'questionnaires', async (tx) => {
+    for (const q of list) await tx.store.put(q);
+  });
+}
