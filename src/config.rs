@@ -132,7 +132,7 @@ impl Config {
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let database_url = env("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        let embedded = !crate::db::is_postgres_url(&database_url);
+        let embedded = !is_postgres_url(&database_url);
         let mode = match env("JIAYI_MODE").as_deref() {
             None if embedded => Mode::Demo,
             None => Mode::Production,
@@ -164,7 +164,7 @@ impl Config {
         };
         let report_database_url = env("JIAYI_REPORT_DATABASE_URL");
         if let Some(url) = &report_database_url {
-            if !crate::db::is_postgres_url(url) || !crate::db::is_postgres_url(&database_url) {
+            if !is_postgres_url(url) || !is_postgres_url(&database_url) {
                 return Err(ConfigError(
                     "JIAYI_REPORT_DATABASE_URL names a PostgreSQL read replica and needs DATABASE_URL on PostgreSQL too"
                         .into(),
@@ -253,11 +253,16 @@ impl Config {
     pub fn push_turns(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         match self.push_concurrency {
-            0 if crate::db::is_postgres_url(&self.database_url) => (self.pool_size as usize / 2).min(cores).max(2),
+            0 if is_postgres_url(&self.database_url) => (self.pool_size as usize / 2).min(cores).max(2),
             0 => 2,
             n => n,
         }
     }
+}
+
+/// True when the URL names a PostgreSQL server.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 #[cfg(test)]

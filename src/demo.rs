@@ -15,9 +15,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
+use crate::access::Caller as Auth;
 use crate::auth::device;
-use crate::auth::extractor::{load_caller, Auth};
 use crate::db::{write_tx, DbConn, Pool};
+use crate::domain::caller::load_caller;
 use crate::domain::contract::{self, ContractData};
 use crate::domain::id_number::IdNumber;
 use crate::domain::not_signed::{self, NotSignedData};

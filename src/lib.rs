@@ -4,6 +4,7 @@
 //! the request extractor, `domain` the rules of the service, `sync` the tablet protocol,
 //! `reports` the indicator dictionary and its queries, `db` the two storage backends.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -2,13 +2,11 @@
 //! the one extractor ([`Auth`]) that gives every handler the caller's user, role, device
 //! and scope.
 
-pub mod device;
 pub mod extractor;
-pub mod password;
-pub mod scope;
 pub mod service;
 pub mod throttle;
 pub mod tokens;
 
+pub use crate::access::{password, scope, Role, Scope};
+pub use crate::domain::device;
 pub use extractor::Auth;
-pub use scope::{Role, Scope};

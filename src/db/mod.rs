@@ -55,10 +55,8 @@ pub type PooledConn = r2d2::PooledConnection<Manager>;
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// True when the URL names a PostgreSQL server.
-pub fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
+/// Whether a database URL names PostgreSQL (the one rule, in `config`).
+pub use crate::config::is_postgres_url;
 
 /// The SQLite file path of a `sqlite://` URL or a bare path.
 fn sqlite_path(url: &str) -> &str {

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::auth::Auth;
+use crate::access::Caller;
 use crate::db::DbConn;
 use crate::domain::user::User;
 use crate::error::AppError;
@@ -43,7 +43,7 @@ impl Entry {
         }
     }
     /// An action by the authenticated caller.
-    pub fn actor(a: &Auth, action: &'static str) -> Entry {
+    pub fn actor(a: &Caller, action: &'static str) -> Entry {
         Entry {
             action,
             county_code: Some(a.county_code.clone()),
@@ -201,8 +201,8 @@ pub struct AuditPage {
 
 /// Reads the audit log in the caller's reach: an admin their county, a supervisor what was
 /// done by the staff of their township. Nothing in the API edits or deletes it.
-pub fn list(conn: &mut DbConn, auth: &Auth, f: &AuditFilter) -> Result<AuditPage, AppError> {
-    use crate::auth::Scope;
+pub fn list(conn: &mut DbConn, auth: &Caller, f: &AuditFilter) -> Result<AuditPage, AppError> {
+    use crate::access::Scope;
     use crate::schema::users;
     let limit = f.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

@@ -2,8 +2,10 @@
 //! that change the same record go through the same function here.
 
 pub mod audit;
+pub mod caller;
 pub mod catalog;
 pub mod contract;
+pub mod device;
 pub mod followup;
 pub mod id_number;
 pub mod not_signed;
@@ -19,13 +21,13 @@ pub mod validate;
 pub mod visit;
 pub mod worklist;
 
-use crate::auth::Auth;
+use crate::access::Caller;
 use crate::time::Millis;
 
 /// Who is writing, from which device, in answer to which op, and when the server received it.
 pub struct WriteCtx<'a> {
     /// The caller.
-    pub auth: &'a Auth,
+    pub auth: &'a Caller,
     /// The sync op being applied, if any.
     pub op_id: Option<&'a str>,
     /// Server receive time.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::region::{self, Level};
 use super::team;
-use crate::auth::{password, Role};
+use crate::access::{password, Role};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::users;

@@ -25,7 +25,7 @@ use super::contract::status;
 use super::followup::{self, Condition, Duty, FollowupVisit, Quarter, Reading};
 use super::resident::age_on;
 use super::team::{self, Team};
-use crate::auth::{Auth, Role, Scope};
+use crate::access::{Caller, Role, Scope};
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -167,7 +167,7 @@ pub struct Worklist {
 
 /// Who may read a team's work list: its own members, the supervisor of its township,
 /// the county administrator. A team of another county is, to the caller, not there.
-pub fn authorise(auth: &Auth, team: &Team) -> Result<(), AppError> {
+pub fn authorise(auth: &Caller, team: &Team) -> Result<(), AppError> {
     if team.county_code != auth.county_code {
         return Err(AppError::not_found("team"));
     }

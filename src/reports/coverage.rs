@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::facts::{CodeRange, FactTable, Facts, CATEGORY_MEASURES, M};
 use super::indicators::{self, rate, Denominator, Indicator, DICTIONARY, DICTIONARY_VERSION};
 use super::period::Period;
-use crate::auth::{Auth, Scope};
+use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::domain::region::{self, Level, Region};
 use crate::error::AppError;
@@ -112,7 +112,7 @@ pub struct Reach {
 }
 
 /// Checks the region code and the caller's scope; another township's or team's region → 403.
-pub fn reach(conn: &mut DbConn, auth: &Auth, code: &str) -> Result<Reach, AppError> {
+pub fn reach(conn: &mut DbConn, auth: &Caller, code: &str) -> Result<Reach, AppError> {
     region::parse_code(code).map_err(|e| AppError {
         field: Some("region".into()),
         ..e
@@ -143,17 +143,17 @@ pub fn reach(conn: &mut DbConn, auth: &Auth, code: &str) -> Result<Reach, AppErr
 }
 
 /// Computes the report for a caller.
-pub fn coverage(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
+pub fn coverage(conn: &mut DbConn, auth: &Caller, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
     coverage_from(conn, auth, q, false)
 }
 
 /// The same report counted from scratch, bypassing the counted-facts cache: what every
 /// cached or incrementally refreshed report must equal (tests and benchmarks compare them).
-pub fn coverage_uncached(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
+pub fn coverage_uncached(conn: &mut DbConn, auth: &Caller, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
     coverage_from(conn, auth, q, true)
 }
 
-fn coverage_from(conn: &mut DbConn, auth: &Auth, q: &CoverageQuery, fresh: bool) -> Result<CoverageReport, AppError> {
+fn coverage_from(conn: &mut DbConn, auth: &Caller, q: &CoverageQuery, fresh: bool) -> Result<CoverageReport, AppError> {
     let period = Period::parse(&q.period)?;
     let reach = reach(conn, auth, &q.region)?;
     let table = if fresh {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Auth;
+use crate::access::Caller;
 use crate::db::{write_tx, DbConn};
 use crate::domain::{audit, population};
 use crate::error::{AppError, Kind};
@@ -146,7 +146,7 @@ pub fn parse_csv(body: &[u8]) -> Result<NumberedRows, AppError> {
 
 /// Stores the rows in one transaction when every one is valid and in the caller's county;
 /// otherwise stores nothing and names every refused row.
-pub fn store(conn: &mut DbConn, auth: &Auth, rows: NumberedRows) -> Result<Outcome, AppError> {
+pub fn store(conn: &mut DbConn, auth: &Caller, rows: NumberedRows) -> Result<Outcome, AppError> {
     if rows.is_empty() {
         return Err(AppError::invalid("no_rows", "rows", "the upload holds no rows"));
     }

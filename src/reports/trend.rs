@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::coverage::{self, Figure, Population};
 use super::indicators::DICTIONARY_VERSION;
 use super::period::Period;
-use crate::auth::Auth;
+use crate::access::Caller;
 use crate::db::DbConn;
 use crate::error::AppError;
 
@@ -39,7 +39,7 @@ pub struct TrendReport {
 }
 
 /// Computes the trend of a region for a year.
-pub fn trend(conn: &mut DbConn, auth: &Auth, region: &str, year: &str) -> Result<TrendReport, AppError> {
+pub fn trend(conn: &mut DbConn, auth: &Caller, region: &str, year: &str) -> Result<TrendReport, AppError> {
     let whole = Period::parse(year)?;
     if year.contains('-') {
         return Err(

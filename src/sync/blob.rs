@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::auth::{Auth, Scope};
+use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::domain::{audit, validate};
 use crate::error::{AppError, Kind};
@@ -32,7 +32,7 @@ pub fn content_type(header: &str) -> Result<&'static str, AppError> {
 }
 
 /// Stores a blob after checking its hash. `Ok(true)` when new, `Ok(false)` when already present.
-pub fn put(conn: &mut DbConn, auth: &Auth, sha256: &str, bytes: &[u8], content_type: &str) -> Result<bool, AppError> {
+pub fn put(conn: &mut DbConn, auth: &Caller, sha256: &str, bytes: &[u8], content_type: &str) -> Result<bool, AppError> {
     let sha = validate::sha256(sha256, "sha256")?;
     if bytes.is_empty() {
         return Err(AppError::invalid("empty_blob", "body", "the blob is empty"));
@@ -80,7 +80,7 @@ pub fn exists(conn: &mut DbConn, sha256: &str) -> Result<bool, AppError> {
 }
 
 /// A blob's bytes and type, for its uploader or a reader of a record in scope naming it.
-pub fn get(conn: &mut DbConn, auth: &Auth, sha256: &str) -> Result<(Vec<u8>, String), AppError> {
+pub fn get(conn: &mut DbConn, auth: &Caller, sha256: &str) -> Result<(Vec<u8>, String), AppError> {
     let sha = validate::sha256(sha256, "sha256")?;
     let row: Option<(Vec<u8>, String, String)> = blobs::table
         .find(&sha)
@@ -114,7 +114,7 @@ pub struct MissingBlob {
 }
 
 /// Records in the caller's scope whose blobs have not arrived.
-pub fn missing(conn: &mut DbConn, auth: &Auth) -> Result<Vec<MissingBlob>, AppError> {
+pub fn missing(conn: &mut DbConn, auth: &Caller) -> Result<Vec<MissingBlob>, AppError> {
     let mut q = contracts::table
         .left_join(blobs::table.on(blobs::sha256.nullable().eq(contracts::signature_sha256)))
         .filter(contracts::county_code.eq(&auth.county_code))

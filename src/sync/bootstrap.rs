@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::pull::PulledChange;
 use super::{changelog, cursor, snapshot};
-use crate::auth::{Auth, Scope};
+use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
 
@@ -115,7 +115,7 @@ macro_rules! live_ids {
 /// Reads one page of the snapshot.
 pub fn page(
     conn: &mut DbConn,
-    auth: &Auth,
+    auth: &Caller,
     secret: &str,
     token: Option<&str>,
     limit: Option<i64>,

@@ -4,7 +4,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::auth::Scope;
+use crate::access::Scope;
 use crate::error::AppError;
 
 /// A short hash of a scope, bound into cursors and bootstrap page tokens.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{cursor, snapshot};
-use crate::auth::{Auth, Scope};
+use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::change_log;
@@ -59,7 +59,7 @@ struct LogRow {
 /// Reads one page.
 pub fn pull(
     conn: &mut DbConn,
-    auth: &Auth,
+    auth: &Caller,
     secret: &str,
     cursor_in: Option<&str>,
     limit: Option<i64>,

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Auth;
+use crate::access::Caller;
 use crate::db::{write_tx_retrying, DbConn};
 use crate::domain::contract;
 use crate::domain::id_number::IdNumber;
@@ -120,7 +120,7 @@ pub struct PushLimits<'a> {
 /// in the batch's transaction.
 pub fn push(
     conn: &mut DbConn,
-    auth: &Auth,
+    auth: &Caller,
     app_version: Option<&str>,
     req: &PushRequest,
     limits: &PushLimits,
@@ -201,7 +201,7 @@ fn generic_plans_for_writes(conn: &mut DbConn) -> Result<(), AppError> {
 
 /// What every op of a batch shares.
 struct Batch<'a> {
-    auth: &'a Auth,
+    auth: &'a Caller,
     now: i64,
     limits: &'a PushLimits<'a>,
     journal: &'a RefCell<Journal>,
@@ -266,7 +266,7 @@ struct FastPath {
 /// term, and the questionnaire versions named.
 fn fast_path_context(
     conn: &mut DbConn,
-    auth: &Auth,
+    auth: &Caller,
     ops: &[serde_json::Value],
     id_hash_secret: &str,
 ) -> Result<FastPath, AppError> {
@@ -430,7 +430,7 @@ type Survivors = (HashMap<String, String>, HashMap<String, Resident>);
 
 /// Each merged-away resident's survivor (merged-away id → survivor id), and the survivors
 /// of those the caller could see (by merged-away id) for the fast path.
-fn survivors(conn: &mut DbConn, auth: &Auth, merged_away: Vec<Resident>) -> Result<Survivors, AppError> {
+fn survivors(conn: &mut DbConn, auth: &Caller, merged_away: Vec<Resident>) -> Result<Survivors, AppError> {
     let (mut merged, mut redirected) = (HashMap::new(), HashMap::new());
     for r in merged_away {
         if let Some(s) = domain::review::survivor_of(conn, &r.id)?.filter(|s| !s.deleted) {
@@ -987,7 +987,7 @@ fn quarantine_has_room(conn: &mut DbConn, b: &Batch) -> Result<bool, AppError> {
 /// data names — and only a village the sender reaches. `None` files the item with the
 /// sender's team (docs/review.md). A sender can neither place an item in a queue outside
 /// their scope nor learn anything from where it lands.
-fn village_of(conn: &mut DbConn, auth: &Auth, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
+fn village_of(conn: &mut DbConn, auth: &Caller, raw: &serde_json::Value) -> Result<Option<String>, AppError> {
     use crate::schema::{contracts, not_signed, residents, survey_responses, visits};
     if has_nul(raw) {
         return Ok(None);

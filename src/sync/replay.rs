@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::auth::Auth;
+use crate::access::Caller;
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::applied_ops;
@@ -19,7 +19,7 @@ use super::push::OpResult;
 /// The namespace a device's op ids live in: the device the token was issued to (push
 /// checks the body's `device_id` against it). The one place that says what a device is
 /// for idempotency.
-pub(crate) fn device_key(auth: &Auth) -> &str {
+pub(crate) fn device_key(auth: &Caller) -> &str {
     &auth.device_id
 }
 
@@ -98,7 +98,7 @@ impl std::io::Write for HashWriter<'_> {
 /// Looks up, in one query per 500 ops, which of the batch's op ids this device sent before.
 pub(crate) fn earlier_results(
     conn: &mut DbConn,
-    auth: &Auth,
+    auth: &Caller,
     ops: &[Value],
 ) -> Result<HashMap<String, Earlier>, AppError> {
     let ids: Vec<String> = ops

@@ -33,19 +33,14 @@ const TABLES: &str = "schema";
 #[rustfmt::skip]
 const NOT_YET: &[(&str, &str, &str)] = &[
     ("auth", "schema", "auth's queries move into domain::user / the device store"),
-    ("config", "db", "the backend is named by config, not detected by db"),
     ("metrics", "db", "gauges are set by the layers that know them, not read by metrics"),
     ("metrics", "schema", "gauges are set by the layers that know them, not read by metrics"),
     ("metrics", "state", "gauges are set by the layers that know them, not read by metrics"),
-    ("domain", "auth", "a plain access::Caller replaces the actix extractor below http"),
     ("domain", "sync", "the ledger below the domain takes the change log and the journal"),
     ("http", "openapi", "the document is served by the composition root"),
     ("http", "schema", "the device list and audit queries move out of the handlers"),
-    ("reports", "auth", "reports take access::Caller"),
     ("reports", "domain", "reports read the facts they need through db views, not domain types"),
-    ("review", "auth", "review takes access::Caller"),
     ("review", "schema", "review's queue queries move into its store module"),
-    ("sync", "auth", "sync takes access::Caller"),
     ("sync", "schema", "push and pull read and write through the ledger"),
 ];
 

@@ -183,7 +183,7 @@ async fn generated_push_batches_always_answer_one_result_per_op_and_never_fail()
     ids.push(uuid::Uuid::now_v7().to_string());
     let ctx = Ctx { villages, ids };
     let auth = app
-        .db(|c| jiayi::auth::extractor::load_caller(c, doctor.user["id"].as_str().unwrap(), &doctor.device_key))
+        .db(|c| jiayi::domain::caller::load_caller(c, doctor.user["id"].as_str().unwrap(), &doctor.device_key))
         .expect("caller");
     let secret = app.state.config.id_hash_secret.clone();
     let limits = jiayi::sync::push::PushLimits {

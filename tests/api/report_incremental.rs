@@ -79,7 +79,7 @@ async fn assert_exact(app: &TestApp, admin: &Session, sup: &Session, lead: &Sess
         assert_eq!(res.status(), StatusCode::OK);
         let got: Value = res.json().await.unwrap();
         let want = app.db(|c| {
-            let auth = jiayi::auth::extractor::load_caller(c, s.user["id"].as_str().unwrap(), &s.device_key).unwrap();
+            let auth = jiayi::domain::caller::load_caller(c, s.user["id"].as_str().unwrap(), &s.device_key).unwrap();
             let q = CoverageQuery {
                 region: region.to_string(),
                 period: period.to_string(),

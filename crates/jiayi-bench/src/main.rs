@@ -615,7 +615,7 @@ fn pusher(conn: &mut DbConn) -> Result<Auth, AppError> {
         let now = jiayi::time::now_ms();
         jiayi::auth::device::insert(conn, device, &u, device, "基准平板", Some("bench"), now)?;
     }
-    jiayi::auth::extractor::load_caller(conn, &u.id, device)
+    jiayi::domain::caller::load_caller(conn, &u.id, device)
 }
 
 /// One push batch of `n` mixed ops by the team, as a tablet sends after a day in its

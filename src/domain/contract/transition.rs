@@ -21,7 +21,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{find, find_rival, status, Contract};
-use crate::auth::Role;
+use crate::access::Role;
 use crate::db::DbConn;
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
 use crate::error::{AppError, Kind};

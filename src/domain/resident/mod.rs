@@ -327,7 +327,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Resident>, AppError> {
 }
 
 /// Finds a resident the caller may see (not deleted); absent and out of scope look alike.
-pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::auth::Scope, id: &str) -> Result<Resident, AppError> {
+pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::access::Scope, id: &str) -> Result<Resident, AppError> {
     match find(conn, id)? {
         Some(r) if !r.deleted && ctx_scope.covers_village(&r.village_code) => Ok(r),
         _ => Err(AppError::not_found("resident")),

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::queue::{self, item_kind, ReviewItem};
 use super::{decision, decisions_for, kind, merge};
-use crate::auth::{Auth, Role};
+use crate::access::{Caller, Role};
 use crate::db::{write_tx, DbConn};
 use crate::domain::contract::{self, status, transition};
 use crate::domain::{audit, resident, validate, Applied, WriteCtx};
@@ -63,7 +63,7 @@ pub struct DecideSettings<'a> {
 /// `already_resolved`; a decision the kind does not take → 422 `decision_not_allowed`.
 pub fn decide(
     conn: &mut DbConn,
-    auth: &Auth,
+    auth: &Caller,
     settings: &DecideSettings,
     item_id: &str,
     req: &DecisionRequest,
@@ -152,7 +152,7 @@ fn claim(
     item: &ReviewItem,
     decision: &str,
     reason: &str,
-    auth: &Auth,
+    auth: &Caller,
     now: i64,
 ) -> Result<(), AppError> {
     let n = match item.kind.as_str() {
@@ -333,7 +333,7 @@ fn reapply(conn: &mut DbConn, ctx: &WriteCtx, quarantine_id: &str) -> Result<Vec
         .find(quarantine_id)
         .select((quarantine::raw, quarantine::user_id, quarantine::device_id))
         .first(conn)?;
-    let sender = crate::auth::extractor::load_caller(conn, &user_id, &device_id).map_err(|_| {
+    let sender = crate::domain::caller::load_caller(conn, &user_id, &device_id).map_err(|_| {
         AppError::invalid(
             "sender_unavailable",
             "decision",

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::decisions_for;
-use crate::auth::{Auth, Scope};
+use crate::access::{Caller, Scope};
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::domain::contract::{self, Contract};
@@ -140,7 +140,7 @@ struct SourceCount {
 }
 
 /// The caller's place predicate on a row aliased `q` (with `village_code`, `device_id`).
-fn place(auth: &Auth) -> (String, Vec<Bind>) {
+fn place(auth: &Caller) -> (String, Vec<Bind>) {
     // Who sent a village-less row: device → user → team → township / villages.
     let sender = "SELECT 1 FROM devices d JOIN users u ON u.id = d.user_id JOIN teams t ON t.id = u.team_id \
                   WHERE d.id = q.device_id";
@@ -172,7 +172,7 @@ fn place(auth: &Auth) -> (String, Vec<Bind>) {
 /// the caller's scope too: a reviewer sees a pair only if they may read both records, so a
 /// pair across townships is the county administrator's, and a team sees (and counts) only
 /// pairs inside its villages.
-fn both_sides(auth: &Auth) -> (String, Vec<Bind>) {
+fn both_sides(auth: &Caller) -> (String, Vec<Bind>) {
     let other =
         "q.kind <> 'duplicate_resident' OR EXISTS (SELECT 1 FROM residents r WHERE r.id = q.other_entity_id AND";
     match &auth.scope {
@@ -195,7 +195,7 @@ fn both_sides(auth: &Auth) -> (String, Vec<Bind>) {
 /// The union of the three sources as `(id, source, kind, status, village_code, device_id,
 /// created_at)`, each branch limited to the caller's place plus `extra` (on the union's
 /// columns, repeated per branch with `extra_binds`).
-fn union(auth: &Auth, extra: &str, extra_binds: &[Bind]) -> (String, Vec<Bind>) {
+fn union(auth: &Caller, extra: &str, extra_binds: &[Bind]) -> (String, Vec<Bind>) {
     let (place, place_binds) = place(auth);
     let (pair, pair_binds) = both_sides(auth);
     let conflicts = format!(
@@ -230,7 +230,7 @@ fn union(auth: &Auth, extra: &str, extra_binds: &[Bind]) -> (String, Vec<Bind>) 
 }
 
 /// Counts the open items the caller may see: the same rows as the open list.
-pub fn count(conn: &mut DbConn, auth: &Auth) -> Result<ReviewCount, AppError> {
+pub fn count(conn: &mut DbConn, auth: &Caller) -> Result<ReviewCount, AppError> {
     let (sql, binds) = union(auth, "q.status = ?", &["open".into()]);
     let sql = format!("SELECT u.source AS source, CAST(COUNT(*) AS BIGINT) AS n FROM ({sql}) u GROUP BY u.source");
     let rows = raw::load::<SourceCount>(conn, &sql, &binds)?;
@@ -267,7 +267,7 @@ fn parse_cursor(c: &str) -> Result<(i64, String), AppError> {
 }
 
 /// Lists the review queue in the caller's scope, newest first.
-pub fn list(conn: &mut DbConn, auth: &Auth, f: &ReviewFilter) -> Result<ReviewPage, AppError> {
+pub fn list(conn: &mut DbConn, auth: &Caller, f: &ReviewFilter) -> Result<ReviewPage, AppError> {
     let limit = f.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::bad_request("invalid_limit", "limit must be 1–200").with_field("limit"));
@@ -344,7 +344,7 @@ pub fn list(conn: &mut DbConn, auth: &Auth, f: &ReviewFilter) -> Result<ReviewPa
 }
 
 /// One item by id, if the caller's scope holds it (open or resolved).
-pub fn find(conn: &mut DbConn, auth: &Auth, id: &str) -> Result<Option<ReviewItem>, AppError> {
+pub fn find(conn: &mut DbConn, auth: &Caller, id: &str) -> Result<Option<ReviewItem>, AppError> {
     let Ok(id) = uuid::Uuid::parse_str(id).map(|u| u.hyphenated().to_string()) else {
         return Ok(None);
     };
