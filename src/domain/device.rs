@@ -5,12 +5,14 @@
 //! login can take over, revoke or block another user's device, in any county.
 
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::DbConn;
 use crate::domain::user::User;
 use crate::error::AppError;
-use crate::schema::devices;
+use crate::schema::{devices, users};
 use crate::time::Millis;
 
 /// A device row as the token code needs it.
@@ -140,4 +142,50 @@ pub fn insert(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// A device as supervisors see it.
+#[derive(Debug, Serialize, Deserialize, ToSchema, Queryable)]
+pub struct DeviceView {
+    /// The server's id of the device (one per user and tablet id): what revoke names.
+    pub id: String,
+    /// The tablet's own id; a tablet shared by several users has a device per user.
+    pub device_id: String,
+    /// Name.
+    pub name: String,
+    /// The username of the device's user.
+    pub username: String,
+    /// App version.
+    pub app_version: Option<String>,
+    /// Last contact (epoch ms).
+    pub last_seen_at: i64,
+    /// Revoked at (epoch ms).
+    pub revoked_at: Option<i64>,
+}
+
+/// The devices a supervisor (their township's users) or an administrator (the county's)
+/// may see, the most recently seen first.
+pub fn list_in_reach(c: &mut DbConn, caller: &crate::access::Caller) -> Result<Vec<DeviceView>, AppError> {
+    let rows: Vec<(DeviceView, String)> = devices::table
+        .inner_join(users::table.on(users::id.eq(devices::user_id)))
+        .filter(devices::county_code.eq(&caller.county_code))
+        .order(devices::last_seen_at.desc())
+        .select((
+            (
+                devices::id,
+                devices::client_id,
+                devices::name,
+                users::username,
+                devices::app_version,
+                devices::last_seen_at,
+                devices::revoked_at,
+            ),
+            users::region_code,
+        ))
+        .load(c)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, region)| caller.scope.covers_region(region))
+        .map(|(d, _)| d)
+        .collect())
 }

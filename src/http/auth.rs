@@ -1,7 +1,6 @@
 //! Login, refresh, the caller's identity, devices.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -9,8 +8,8 @@ use super::State;
 use crate::auth::service::{self, LoginRequest, RefreshRequest, TokenResponse};
 use crate::auth::{Auth, Role};
 use crate::db;
+use crate::domain::device;
 use crate::error::{AppError, ErrorBody};
-use crate::schema::{devices, users};
 
 /// Logs in and registers the device.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
@@ -108,55 +107,14 @@ pub async fn me(state: State, auth: Auth) -> web::Json<Me> {
     })
 }
 
-/// A device as supervisors see it.
-#[derive(Debug, Serialize, Deserialize, ToSchema, Queryable)]
-pub struct DeviceView {
-    /// The server's id of the device (one per user and tablet id): what revoke names.
-    pub id: String,
-    /// The tablet's own id; a tablet shared by several users has a device per user.
-    pub device_id: String,
-    /// Name.
-    pub name: String,
-    /// The username of the device's user.
-    pub username: String,
-    /// App version.
-    pub app_version: Option<String>,
-    /// Last contact (epoch ms).
-    pub last_seen_at: i64,
-    /// Revoked at (epoch ms).
-    pub revoked_at: Option<i64>,
-}
+pub use crate::domain::device::DeviceView;
 
 /// Devices in the caller's township (supervisor) or county (admin).
 #[utoipa::path(get, path = "/api/v1/devices", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Vec<DeviceView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_devices(state: State, auth: Auth) -> Result<web::Json<Vec<DeviceView>>, AppError> {
     auth.require(&[Role::Supervisor, Role::Admin])?;
-    let list = db::run(&state.pool, move |c| {
-        let rows: Vec<(DeviceView, String)> = devices::table
-            .inner_join(users::table.on(users::id.eq(devices::user_id)))
-            .filter(devices::county_code.eq(&auth.county_code))
-            .order(devices::last_seen_at.desc())
-            .select((
-                (
-                    devices::id,
-                    devices::client_id,
-                    devices::name,
-                    users::username,
-                    devices::app_version,
-                    devices::last_seen_at,
-                    devices::revoked_at,
-                ),
-                users::region_code,
-            ))
-            .load(c)?;
-        Ok(rows
-            .into_iter()
-            .filter(|(_, region)| auth.scope.covers_region(region))
-            .map(|(d, _)| d)
-            .collect())
-    })
-    .await?;
+    let list = db::run(&state.pool, move |c| device::list_in_reach(c, &auth)).await?;
     Ok(web::Json(list))
 }
 

@@ -38,7 +38,6 @@ const NOT_YET: &[(&str, &str, &str)] = &[
     ("metrics", "state", "gauges are set by the layers that know them, not read by metrics"),
     ("domain", "sync", "the ledger below the domain takes the change log and the journal"),
     ("http", "openapi", "the document is served by the composition root"),
-    ("http", "schema", "the device list and audit queries move out of the handlers"),
     ("reports", "domain", "reports read the facts they need through db views, not domain types"),
     ("review", "schema", "review's queue queries move into its store module"),
     ("sync", "schema", "push and pull read and write through the ledger"),

@@ -632,6 +632,7 @@ async function withCounters(page, fn) {
 async function writePatterns(page, records) {
   return page.evaluate(async (recs) => {
     const { openStore } = await import('/field/sdk/store.js');
+    const { unwrap } = await import('/field/vendor/idb/index.js');
     const keyOf = (c) => `${c.entity}/${c.id}`;
     const row = (c) => ({ key: keyOf(c), entity: c.entity, id: c.id, version: c.version, deleted: !!c.deleted, data: c.data ?? null, merged_into: c.merged_into ?? null });
     const local = (x) => ({ key: x.key, entity: x.entity, id: x.id, version: x.version, deleted: false, pending: 0, data: x.data });
@@ -675,7 +676,7 @@ async function writePatterns(page, records) {
       });
     });
     const raw = (withReads, copies) => async (wrapped) => {
-      const tx = wrapped.unwrap ? wrapped.unwrap() : wrapped;
+      const tx = unwrap(wrapped);
       const server = tx.objectStore('server');
       const records = tx.objectStore('records');
       let held = [];
