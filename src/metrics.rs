@@ -1,19 +1,9 @@
 //! Prometheus metrics: request latency by route, push ops by status, pull pages, and the
 //! open review queue.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::web;
-use diesel::prelude::*;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
-
-use crate::db::DbConn;
-use crate::error::AppError;
-use crate::schema::{conflicts, contracts, quarantine};
-use crate::state::AppState;
 
 /// The server's metrics.
 pub struct Metrics {
@@ -84,47 +74,4 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Counts open review items (all counties: the metric is the server's).
-pub fn open_review_items(conn: &mut DbConn) -> Result<i64, AppError> {
-    let c: i64 = conflicts::table
-        .filter(conflicts::status.eq("open"))
-        .count()
-        .get_result(conn)?;
-    let q: i64 = quarantine::table
-        .filter(quarantine::status.eq("open"))
-        .count()
-        .get_result(conn)?;
-    // Contracts held for review that no open conflict names (the queue lists them too).
-    let held: i64 = contracts::table
-        .filter(contracts::status.eq("PENDING_REVIEW"))
-        .filter(contracts::deleted.eq(false))
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            conflicts::table
-                .filter(conflicts::entity_id.eq(contracts::id))
-                .filter(conflicts::status.eq("open")),
-        )))
-        .count()
-        .get_result(conn)?;
-    Ok(c + q + held)
-}
-
-/// Middleware recording each request's latency under its route pattern (never its ids).
-pub async fn track(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let start = std::time::Instant::now();
-    let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let res = next.call(req).await?;
-    if let Some(s) = state {
-        s.metrics
-            .http_latency
-            .with_label_values(&[&method, &route, res.status().as_str()])
-            .observe(start.elapsed().as_secs_f64());
-    }
-    Ok(res)
 }

@@ -104,7 +104,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .wrap(from_fn(crate::http::input::refuse_nul))
-                .wrap(from_fn(crate::metrics::track))
+                .wrap(from_fn(crate::http::latency::track))
                 .wrap(from_fn(crate::telemetry::request_id_header))
                 .wrap(Compress::default())
                 .wrap(TracingLogger::default())

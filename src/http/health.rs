@@ -22,7 +22,7 @@ pub async fn readyz(state: State) -> Result<HttpResponse, crate::AppError> {
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: State) -> Result<HttpResponse, crate::AppError> {
-    let open = db::run(&state.pool, crate::metrics::open_review_items).await?;
+    let open = db::run(&state.pool, crate::domain::review::queue::open_everywhere).await?;
     state.metrics.review_queue_open.set(open);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod field;
 pub mod health;
 pub mod input;
+pub mod latency;
 pub mod questionnaires;
 pub mod reports;
 pub mod residents;

@@ -196,8 +196,16 @@ fn both_sides(auth: &Caller) -> (String, Vec<Bind>) {
 /// created_at)`, each branch limited to the caller's place plus `extra` (on the union's
 /// columns, repeated per branch with `extra_binds`).
 fn union(auth: &Caller, extra: &str, extra_binds: &[Bind]) -> (String, Vec<Bind>) {
-    let (place, place_binds) = place(auth);
-    let (pair, pair_binds) = both_sides(auth);
+    union_over(place(auth), both_sides(auth), extra, extra_binds)
+}
+
+/// [`union`] over a place predicate and a pair predicate given as they are.
+fn union_over(
+    (place, place_binds): (String, Vec<Bind>),
+    (pair, pair_binds): (String, Vec<Bind>),
+    extra: &str,
+    extra_binds: &[Bind],
+) -> (String, Vec<Bind>) {
     let conflicts = format!(
         "SELECT q.id AS id, 'conflict' AS source, q.kind AS kind, q.status AS status, \
          q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM conflicts q \
@@ -242,6 +250,15 @@ pub fn count(conn: &mut DbConn, auth: &Caller) -> Result<ReviewCount, AppError> 
         pending_contracts,
         total: conflicts + quarantine + pending_contracts,
     })
+}
+
+/// Counts the open items of every county: the server's gauge (`jiayi_review_queue_open`),
+/// the same rows as every reviewer's open lists together.
+pub fn open_everywhere(conn: &mut DbConn) -> Result<i64, AppError> {
+    let everywhere = || ("TRUE".to_string(), Vec::new());
+    let (sql, binds) = union_over(everywhere(), everywhere(), "q.status = ?", &["open".into()]);
+    let sql = format!("SELECT u.source AS source, CAST(COUNT(*) AS BIGINT) AS n FROM ({sql}) u GROUP BY u.source");
+    Ok(raw::load::<SourceCount>(conn, &sql, &binds)?.iter().map(|r| r.n).sum())
 }
 
 /// Every item kind the list knows.
