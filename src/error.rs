@@ -2,6 +2,7 @@
 //! `{ "error": { "code": "snake_case", "message": "…", "field": "…"? } }`.
 //! Codes are stable API: tablets switch on them.
 
+use crate::error_codes::Code;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -42,8 +43,8 @@ pub enum Kind {
 pub struct AppError {
     /// Decides the HTTP status.
     pub kind: Kind,
-    /// Stable snake_case code.
-    pub code: &'static str,
+    /// Stable code (`error.code` on the wire is its text).
+    pub code: Code,
     /// Human-readable; never contains an ID number, phone or name.
     pub message: String,
     /// The offending field, when there is one.
@@ -73,7 +74,7 @@ pub struct ErrorDetail {
 
 impl AppError {
     /// A new error of a kind with a code and message.
-    pub fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, code: Code, message: impl Into<String>) -> Self {
         AppError {
             kind,
             code,
@@ -88,39 +89,43 @@ impl AppError {
         self
     }
     /// 422 for a field that fails validation.
-    pub fn invalid(code: &'static str, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(code: Code, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, code, message).with_field(field)
     }
     /// 400 for a request that cannot be read.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
         Self::new(Kind::BadRequest, code, message)
     }
     /// 401.
-    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthorized(code: Code, message: impl Into<String>) -> Self {
         Self::new(Kind::Unauthorized, code, message)
     }
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(Kind::Forbidden, "forbidden", message)
+        Self::new(Kind::Forbidden, Code::Forbidden, message)
     }
     /// 404.
     pub fn not_found(what: &str) -> Self {
-        Self::new(Kind::NotFound, "not_found", format!("{what} not found"))
+        Self::new(Kind::NotFound, Code::NotFound, format!("{what} not found"))
     }
     /// 409.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, message: impl Into<String>) -> Self {
         Self::new(Kind::Conflict, code, message)
     }
     /// 500; the detail goes to the log only.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        Self::new(Kind::Internal, "internal_error", "internal error; see the server log")
+        Self::new(
+            Kind::Internal,
+            Code::InternalError,
+            "internal error; see the server log",
+        )
     }
     /// 503 with `Retry-After: 1`: the transaction clashed with a concurrent one and was
     /// rolled back whole; sending the same request again is safe.
     pub fn write_clash() -> Self {
         Self::try_again(
-            "write_clash",
+            Code::WriteClash,
             "a concurrent write clashed with this one; nothing was kept, send it again",
             1,
         )
@@ -128,11 +133,11 @@ impl AppError {
     /// 503 with `Retry-After: 1`: no database connection could be had, or the one in use
     /// was cut (the database restarting). Nothing was kept; the same request again is safe.
     pub fn database_unavailable() -> Self {
-        Self::try_again("database_unavailable", "the database is unavailable", 1)
+        Self::try_again(Code::DatabaseUnavailable, "the database is unavailable", 1)
     }
     /// 503 with `Retry-After`: a passing condition; nothing was kept and the same request
     /// again after `secs` seconds is safe.
-    pub fn try_again(code: &'static str, message: impl Into<String>, secs: u64) -> Self {
+    pub fn try_again(code: Code, message: impl Into<String>, secs: u64) -> Self {
         let mut e = Self::new(Kind::Unavailable, code, message);
         e.retry_after = Some(secs);
         e
@@ -155,10 +160,10 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 // The table and constraint, never the values (they may be ID numbers).
                 tracing::debug!(table = ?info.table_name(), constraint = ?info.constraint_name(), "unique violation");
-                AppError::conflict("already_exists", "a record with that key already exists")
+                AppError::conflict(Code::AlreadyExists, "a record with that key already exists")
             }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                AppError::invalid("unknown_reference", "", "a referenced record does not exist")
+                AppError::invalid(Code::UnknownReference, "", "a referenced record does not exist")
             }
             // Two transactions waited on each other (PostgreSQL aborted one) or could not be
             // serialised: nothing was kept, and the same request again will go through.
@@ -233,34 +238,36 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _: &actix_web::HttpRe
     let e = match &err {
         J::OverflowKnownLength { .. } | J::Overflow { .. } => AppError::new(
             Kind::PayloadTooLarge,
-            "payload_too_large",
+            Code::PayloadTooLarge,
             "the request body is too large",
         ),
         J::ContentType => AppError::new(
             Kind::UnsupportedMediaType,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "send the body as application/json",
         ),
-        J::Deserialize(de) if de.is_data() => {
-            AppError::new(Kind::Invalid, "invalid_field", without_quoted_values(&de.to_string()))
-        }
+        J::Deserialize(de) if de.is_data() => AppError::new(
+            Kind::Invalid,
+            Code::InvalidField,
+            without_quoted_values(&de.to_string()),
+        ),
         J::Deserialize(de) => AppError::bad_request(
-            "malformed_json",
+            Code::MalformedJson,
             format!("the body is not valid JSON: {}", without_quoted_values(&de.to_string())),
         ),
-        _ => AppError::bad_request("malformed_json", "the body could not be read"),
+        _ => AppError::bad_request(Code::MalformedJson, "the body could not be read"),
     };
     e.into()
 }
 
 /// Turns query-string failures into the error shape.
 pub fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    AppError::bad_request("invalid_query", format!("bad query parameters: {err}")).into()
+    AppError::bad_request(Code::InvalidQuery, format!("bad query parameters: {err}")).into()
 }
 
 /// Turns path-segment failures into the error shape.
 pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
-    AppError::bad_request("invalid_path", format!("bad path parameter: {err}")).into()
+    AppError::bad_request(Code::InvalidPath, format!("bad path parameter: {err}")).into()
 }
 
 /// serde quotes the offending value in its messages, strings in double quotes
@@ -346,10 +353,10 @@ mod tests {
         ] {
             assert_eq!(
                 (e.kind, e.code, e.retry_after),
-                (Kind::Unavailable, "database_unavailable", Some(1))
+                (Kind::Unavailable, Code::DatabaseUnavailable, Some(1))
             );
         }
         let other = db_error(DatabaseErrorKind::Unknown, "division by zero");
-        assert_eq!(other.code, "internal_error");
+        assert_eq!(other.code, Code::InternalError);
     }
 }

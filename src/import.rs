@@ -18,6 +18,7 @@ use crate::domain::team::{self, NewTeam};
 use crate::domain::user::{self, NewUser};
 use crate::domain::{audit, catalog, population, region, validate};
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::service_packages;
 use crate::time::now_ms;
 
@@ -224,10 +225,10 @@ fn apply(conn: &mut DbConn, kind: ImportKind, f: &csv::StringRecord, line: usize
         ImportKind::Population => {
             let year: i32 = f[1]
                 .parse()
-                .map_err(|_| AppError::invalid("invalid_year", "year", "year must be a whole number"))?;
+                .map_err(|_| AppError::invalid(Code::InvalidYear, "year", "year must be a whole number"))?;
             let count: i64 = f[3]
                 .parse()
-                .map_err(|_| AppError::invalid("invalid_count", "count", "count must be a whole number"))?;
+                .map_err(|_| AppError::invalid(Code::InvalidCount, "count", "count must be a whole number"))?;
             population::set(conn, &f[0], year, &f[2], count, None)?;
             audit::Entry::system("csv_import")
                 .county(&region::county_of(&f[0]))
@@ -289,7 +290,7 @@ fn insert_package(
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     if !code_ok {
         return Err(AppError::invalid(
-            "invalid_package_code",
+            Code::InvalidPackageCode,
             "code",
             "a package code is 2–16 of A–Z 0–9 _",
         ));
@@ -297,30 +298,31 @@ fn insert_package(
     let name = validate::text(name, "name", 100)?;
     if kind != "basic" && kind != "personalised" {
         return Err(AppError::invalid(
-            "invalid_package_kind",
+            Code::InvalidPackageKind,
             "kind",
             "kind must be basic or personalised",
         ));
     }
-    let price: i64 = price
-        .parse()
-        .ok()
-        .filter(|p| *p >= 0)
-        .ok_or_else(|| AppError::invalid("invalid_price", "price_fen", "price_fen must be a whole number ≥ 0"))?;
+    let price: i64 =
+        price.parse().ok().filter(|p| *p >= 0).ok_or_else(|| {
+            AppError::invalid(Code::InvalidPrice, "price_fen", "price_fen must be a whole number ≥ 0")
+        })?;
     let self_pay: i64 = self_pay
         .parse()
         .ok()
         .filter(|s| (0..=price).contains(s))
         .ok_or_else(|| {
             AppError::invalid(
-                "invalid_self_pay",
+                Code::InvalidSelfPay,
                 "self_pay_fen",
                 "self_pay_fen must be a whole number from 0 to price_fen",
             )
         })?;
     let exists = service_packages::table.find(code).count().get_result::<i64>(conn)? > 0;
     if exists {
-        return Err(AppError::conflict("package_exists", format!("package {code} already exists")).with_field("code"));
+        return Err(
+            AppError::conflict(Code::PackageExists, format!("package {code} already exists")).with_field("code"),
+        );
     }
     diesel::insert_into(service_packages::table)
         .values((

@@ -8,6 +8,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// Shortest password accepted.
 pub const MIN_LEN: usize = 10;
@@ -19,21 +20,21 @@ pub fn check_rules(password: &str, username: &str, field: &str) -> Result<(), Ap
     let chars = password.chars().count();
     if chars < MIN_LEN {
         return Err(AppError::invalid(
-            "weak_password",
+            Code::WeakPassword,
             field,
             format!("a password needs at least {MIN_LEN} characters"),
         ));
     }
     if chars > MAX_LEN {
         return Err(AppError::invalid(
-            "weak_password",
+            Code::WeakPassword,
             field,
             format!("a password may have at most {MAX_LEN} characters"),
         ));
     }
     if password.eq_ignore_ascii_case(username) {
         return Err(AppError::invalid(
-            "weak_password",
+            Code::WeakPassword,
             field,
             "the password must differ from the username",
         ));
@@ -41,7 +42,7 @@ pub fn check_rules(password: &str, username: &str, field: &str) -> Result<(), Ap
     let first = password.chars().next();
     if password.chars().all(|c| Some(c) == first) {
         return Err(AppError::invalid(
-            "weak_password",
+            Code::WeakPassword,
             field,
             "the password must not repeat one character",
         ));

@@ -9,6 +9,7 @@ use crate::access::Caller;
 use crate::db;
 use crate::domain::caller;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::state::AppState;
 
 /// The authenticated caller, as handlers take it: an [`access::Caller`](Caller) built from
@@ -31,7 +32,9 @@ impl FromRequest for Caller {
             let token = header
                 .as_deref()
                 .and_then(|h| h.strip_prefix("Bearer "))
-                .ok_or_else(|| AppError::unauthorized("missing_token", "send Authorization: Bearer <access token>"))?;
+                .ok_or_else(|| {
+                    AppError::unauthorized(Code::MissingToken, "send Authorization: Bearer <access token>")
+                })?;
             let claims = state.keys.verify_access(token.trim())?;
             db::run(&state.pool, move |c| {
                 caller::load_for_token(c, &claims.sub, &claims.dev, claims.gen)

@@ -14,6 +14,7 @@ use crate::db::{write_tx, DbConn};
 use crate::domain::audit;
 use crate::domain::user::{self, User};
 use crate::error::{AppError, Kind};
+use crate::error_codes::Code;
 use crate::schema::{devices, refresh_tokens};
 use crate::time::{now_ms, Millis};
 
@@ -79,7 +80,7 @@ fn check_device_id(id: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::invalid(
-            "invalid_device_id",
+            Code::InvalidDeviceId,
             "device_id",
             "device_id must be 8–64 characters of A–Z, a–z, 0–9, - _ . :",
         ))
@@ -89,7 +90,7 @@ fn check_device_id(id: &str) -> Result<(), AppError> {
 fn check_text(value: &str, field: &str, max: usize) -> Result<(), AppError> {
     if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
         return Err(AppError::invalid(
-            "invalid_field",
+            Code::InvalidField,
             field,
             format!("{field} must be 1–{max} printable characters"),
         ));
@@ -114,7 +115,7 @@ pub fn login(
     }
     if req.password.len() > 4 * password::MAX_LEN {
         return Err(AppError::unauthorized(
-            "invalid_credentials",
+            Code::InvalidCredentials,
             "wrong username or password",
         ));
     }
@@ -122,7 +123,7 @@ pub fn login(
     if let Err(wait) = throttle.attempt(&username, client_ip) {
         let mut e = AppError::new(
             Kind::TooManyRequests,
-            "too_many_attempts",
+            Code::TooManyAttempts,
             "too many failed logins; wait and try again",
         );
         e.retry_after = Some(wait);
@@ -139,7 +140,7 @@ pub fn login(
         _ => {
             audit::record_now(conn, audit::Entry::system("login_failed").device(&req.device_id))?;
             return Err(AppError::unauthorized(
-                "invalid_credentials",
+                Code::InvalidCredentials,
                 "wrong username or password",
             ));
         }
@@ -275,7 +276,7 @@ pub fn refresh(
     req: &RefreshRequest,
 ) -> Result<TokenResponse, AppError> {
     check_device_id(&req.device_id)?;
-    let invalid = || AppError::unauthorized("invalid_refresh_token", "the refresh token is not valid");
+    let invalid = || AppError::unauthorized(Code::InvalidRefreshToken, "the refresh token is not valid");
     if req.refresh_token.len() > 200 {
         return Err(invalid());
     }
@@ -316,20 +317,20 @@ pub fn refresh(
                 }
                 end_device_tokens(c, &dev, &row.family_id, now)?;
                 return Ok(Err(AppError::unauthorized(
-                    "refresh_token_reused",
+                    Code::RefreshTokenReused,
                     "this refresh token was already used; the device must log in again",
                 )));
             }
             if row.revoked_at.is_some() {
                 end_device_tokens(c, &dev, &row.family_id, now)?;
                 return Ok(Err(AppError::unauthorized(
-                    "refresh_token_reused",
+                    Code::RefreshTokenReused,
                     "this refresh token was already used; the device must log in again",
                 )));
             }
             if row.expires_at <= now {
                 return Ok(Err(AppError::unauthorized(
-                    "refresh_token_expired",
+                    Code::RefreshTokenExpired,
                     "the refresh token has expired; log in again",
                 )));
             }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// The claims of an access token.
 #[derive(Debug, Serialize, Deserialize, Clone)]
@@ -71,9 +72,9 @@ impl Keys {
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => {
-                    AppError::unauthorized("token_expired", "the access token has expired; refresh it")
+                    AppError::unauthorized(Code::TokenExpired, "the access token has expired; refresh it")
                 }
-                _ => AppError::unauthorized("invalid_token", "the access token is not valid"),
+                _ => AppError::unauthorized(Code::InvalidToken, "the access token is not valid"),
             })
     }
 }

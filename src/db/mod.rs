@@ -14,6 +14,7 @@ use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// A connection to either backend. Queries written with diesel's DSL run on both.
 #[derive(diesel::MultiConnection)]
@@ -233,7 +234,7 @@ where
     loop {
         tries += 1;
         match write_tx(conn, &mut f) {
-            Err(e) if e.code == "write_clash" && tries < 3 => {
+            Err(e) if e.code == Code::WriteClash && tries < 3 => {
                 tracing::info!(
                     tries,
                     "write transaction clashed with a concurrent one; running it again"

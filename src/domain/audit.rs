@@ -7,6 +7,7 @@ use crate::access::Caller;
 use crate::db::DbConn;
 use crate::domain::user::User;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::audit_log;
 use crate::time::{now_ms, Millis};
 
@@ -206,13 +207,13 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &AuditFilter) -> Result<AuditPa
     use crate::schema::users;
     let limit = f.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request("invalid_limit", "limit must be 1–500").with_field("limit"));
+        return Err(AppError::bad_request(Code::InvalidLimit, "limit must be 1–500").with_field("limit"));
     }
     let instant = |v: &Option<String>, field: &str| -> Result<Option<i64>, AppError> {
         v.as_deref()
             .map(|s| {
                 crate::time::parse_clinical(s).map(|t| t.at).ok_or_else(|| {
-                    AppError::bad_request("invalid_time", format!("{field} must be RFC 3339 with offset"))
+                    AppError::bad_request(Code::InvalidTime, format!("{field} must be RFC 3339 with offset"))
                         .with_field(field)
                 })
             })
@@ -260,7 +261,7 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &AuditFilter) -> Result<AuditPa
     if let Some(v) = &f.before {
         // A page key is an entry id; anything else is a caller's mistake, not an empty page.
         let id = super::validate::uuid(v, "before").map_err(|_| {
-            AppError::bad_request("invalid_query", "before must be the next_before of a previous page")
+            AppError::bad_request(Code::InvalidQuery, "before must be the next_before of a previous page")
                 .with_field("before")
         })?;
         q = q.filter(audit_log::id.lt(id));

@@ -6,6 +6,7 @@ use crate::access::{Caller, Role, Scope};
 use crate::db::DbConn;
 use crate::domain::{device, team, user};
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// Builds the caller acting on their device `device_id` (the server's id).
 pub fn load_caller(conn: &mut DbConn, user_id: &str, device_id: &str) -> Result<Caller, AppError> {
@@ -21,20 +22,20 @@ pub fn load_for_token(conn: &mut DbConn, user_id: &str, device_id: &str, generat
 fn load(conn: &mut DbConn, user_id: &str, device_id: &str, generation: Option<i64>) -> Result<Caller, AppError> {
     let u = user::find(conn, user_id)?
         .filter(|u| u.active)
-        .ok_or_else(|| AppError::unauthorized("invalid_token", "the account is not active"))?;
+        .ok_or_else(|| AppError::unauthorized(Code::InvalidToken, "the account is not active"))?;
     let dev = match device::find(conn, device_id)? {
         Some(d) if d.revoked_at.is_some() => return Err(device::revoked()),
         Some(d) if d.user_id == u.id => d,
         _ => {
             return Err(AppError::unauthorized(
-                "invalid_token",
+                Code::InvalidToken,
                 "the token's device is not this user's",
             ))
         }
     };
     if generation.is_some_and(|g| g != dev.token_generation) {
         return Err(AppError::unauthorized(
-            "invalid_token",
+            Code::InvalidToken,
             "this device's tokens were ended after a refresh token was reused; log in again",
         ));
     }

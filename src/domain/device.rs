@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::db::DbConn;
 use crate::domain::user::User;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::{devices, users};
 use crate::time::Millis;
 
@@ -53,7 +54,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Device>, AppError> {
 
 /// The answer for a revoked device.
 pub fn revoked() -> AppError {
-    AppError::unauthorized("device_revoked", "this device was revoked; wipe its local data")
+    AppError::unauthorized(Code::DeviceRevoked, "this device was revoked; wipe its local data")
 }
 
 /// Finds or registers the user's device named `client_id` by the tablet, recording its

@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK: &[u8; 11] = b"10X98765432";
@@ -35,7 +36,7 @@ pub fn check_char(first17: &[u8]) -> char {
     CHECK[(sum % 11) as usize] as char
 }
 
-fn refuse(code: &'static str, message: &str) -> AppError {
+fn refuse(code: Code, message: &str) -> AppError {
     AppError::invalid(code, "id_number", message.to_string())
 }
 
@@ -57,13 +58,13 @@ impl IdNumber {
             18 => {
                 if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
                     return Err(refuse(
-                        "invalid_id_number",
+                        Code::InvalidIdNumber,
                         "an ID number has 17 digits and a digit or X",
                     ));
                 }
                 if check_char(&b[..17]) as u8 != b[17] {
                     return Err(refuse(
-                        "id_number_checksum",
+                        Code::IdNumberChecksum,
                         "the ID number's check character does not match",
                     ));
                 }
@@ -71,7 +72,7 @@ impl IdNumber {
             }
             _ => {
                 return Err(refuse(
-                    "invalid_id_number",
+                    Code::InvalidIdNumber,
                     "an ID number has 18 characters (or 15 digits for old cards)",
                 ))
             }
@@ -79,7 +80,7 @@ impl IdNumber {
         let id = IdNumber(full);
         if id.birth_date().is_none() {
             return Err(refuse(
-                "id_number_birth_date",
+                Code::IdNumberBirthDate,
                 "the ID number does not contain a real birth date",
             ));
         }
@@ -105,13 +106,13 @@ impl IdNumber {
     pub fn check_matches(&self, birth_date: NaiveDate, sex: char) -> Result<(), AppError> {
         if self.birth_date() != Some(birth_date) {
             return Err(refuse(
-                "id_number_birth_date_mismatch",
+                Code::IdNumberBirthDateMismatch,
                 "the ID number's birth date differs from birth_date",
             ));
         }
         if self.sex() != sex {
             return Err(refuse(
-                "id_number_sex_mismatch",
+                Code::IdNumberSexMismatch,
                 "the ID number's sex digit differs from sex",
             ));
         }
@@ -234,7 +235,7 @@ impl IdInput {
         if raw.starts_with(KEPT_PREFIX) {
             return KeptId::open(raw, secret)
                 .map(IdInput::Kept)
-                .ok_or_else(|| refuse("invalid_id_number", "an ID number has 17 digits and a digit or X"));
+                .ok_or_else(|| refuse(Code::InvalidIdNumber, "an ID number has 17 digits and a digit or X"));
         }
         IdNumber::parse(raw).map(IdInput::Clear)
     }
@@ -263,13 +264,13 @@ impl IdInput {
                 let born = IdNumber(format!("000000{}0000", k.birth_date.format("%Y%m%d")));
                 if born.birth_date() != Some(birth_date) {
                     return Err(refuse(
-                        "id_number_birth_date_mismatch",
+                        Code::IdNumberBirthDateMismatch,
                         "the ID number's birth date differs from birth_date",
                     ));
                 }
                 if k.sex != sex {
                     return Err(refuse(
-                        "id_number_sex_mismatch",
+                        Code::IdNumberSexMismatch,
                         "the ID number's sex digit differs from sex",
                     ));
                 }
@@ -325,18 +326,18 @@ mod tests {
     fn refuses_a_bad_checksum_an_impossible_date_and_junk() {
         assert_eq!(
             IdNumber::parse("110105194912310021").unwrap_err().code,
-            "id_number_checksum"
+            Code::IdNumberChecksum
         );
         let bad_date = "43112620230230123";
         let c = check_char(bad_date.as_bytes());
         assert_eq!(
             IdNumber::parse(&format!("{bad_date}{c}")).unwrap_err().code,
-            "id_number_birth_date"
+            Code::IdNumberBirthDate
         );
-        assert_eq!(IdNumber::parse("abc").unwrap_err().code, "invalid_id_number");
+        assert_eq!(IdNumber::parse("abc").unwrap_err().code, Code::InvalidIdNumber);
         assert_eq!(
             IdNumber::parse("1101051949123100Y").unwrap_err().code,
-            "invalid_id_number"
+            Code::InvalidIdNumber
         );
     }
 
@@ -346,10 +347,10 @@ mod tests {
         let id = IdNumber::parse("11010519491231002X").unwrap();
         let born = NaiveDate::from_ymd_opt(1949, 12, 31).unwrap();
         id.check_matches(born, 'F').unwrap();
-        assert_eq!(id.check_matches(born, 'M').unwrap_err().code, "id_number_sex_mismatch");
+        assert_eq!(id.check_matches(born, 'M').unwrap_err().code, Code::IdNumberSexMismatch);
         let other_day = NaiveDate::from_ymd_opt(1949, 12, 30).unwrap();
         let e = id.check_matches(other_day, 'F').unwrap_err();
-        assert_eq!(e.code, "id_number_birth_date_mismatch");
+        assert_eq!(e.code, Code::IdNumberBirthDateMismatch);
         assert_eq!(e.field.as_deref(), Some("id_number"));
         // An odd 17th digit is a man's.
         let man = IdNumber::generate("431126", born, 7, 'M');
@@ -360,7 +361,7 @@ mod tests {
                 .check_matches(born, 'F')
                 .unwrap_err()
                 .code,
-            "id_number_sex_mismatch"
+            Code::IdNumberSexMismatch
         );
     }
 
@@ -375,7 +376,7 @@ mod tests {
             let c = check_char(first17.as_bytes());
             assert_eq!(
                 IdNumber::parse(&format!("{first17}{c}")).unwrap_err().code,
-                "id_number_birth_date",
+                Code::IdNumberBirthDate,
                 "{first17}"
             );
         }
@@ -386,20 +387,20 @@ mod tests {
         // A legacy number with an impossible date (1949-02-30).
         assert_eq!(
             IdNumber::parse("110105490230002").unwrap_err().code,
-            "id_number_birth_date"
+            Code::IdNumberBirthDate
         );
         // X anywhere but last; wrong lengths.
         assert_eq!(
             IdNumber::parse("1101051949123100X2").unwrap_err().code,
-            "invalid_id_number"
+            Code::InvalidIdNumber
         );
         assert_eq!(
             IdNumber::parse("11010519491231002").unwrap_err().code,
-            "invalid_id_number"
+            Code::InvalidIdNumber
         );
         assert_eq!(
             IdNumber::parse("11010549123100X").unwrap_err().code,
-            "invalid_id_number"
+            Code::InvalidIdNumber
         );
         assert_eq!(
             IdNumber::parse(" 11010519491231002x ").unwrap().expose(),
@@ -438,22 +439,22 @@ mod tests {
         kept.check_matches(born, 'F').unwrap();
         assert_eq!(
             kept.check_matches(born, 'M').unwrap_err().code,
-            "id_number_sex_mismatch"
+            Code::IdNumberSexMismatch
         );
         let other = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap();
         assert_eq!(
             kept.check_matches(other, 'F').unwrap_err().code,
-            "id_number_birth_date_mismatch"
+            Code::IdNumberBirthDateMismatch
         );
         // Another secret, or any change, and it is no ID number at all.
         assert_eq!(
             IdInput::parse(&sealed, "secret-two").unwrap_err().code,
-            "invalid_id_number"
+            Code::InvalidIdNumber
         );
         let forged = sealed.replacen(":F:", ":M:", 1);
         assert_eq!(
             IdInput::parse(&forged, "secret-one").unwrap_err().code,
-            "invalid_id_number"
+            Code::InvalidIdNumber
         );
     }
 

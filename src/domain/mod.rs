@@ -22,6 +22,7 @@ pub mod visit;
 pub mod worklist;
 
 use crate::access::Caller;
+use crate::error_codes::Code;
 use crate::time::Millis;
 
 /// Who is writing, from which device, in answer to which op, and when the server received it.
@@ -59,10 +60,10 @@ pub struct Applied {
 /// `message` is the in-scope answer's.
 pub(crate) fn id_in_use(in_scope: bool, message: &'static str) -> crate::error::AppError {
     if in_scope {
-        crate::error::AppError::conflict("already_exists", message).with_field("id")
+        crate::error::AppError::conflict(Code::AlreadyExists, message).with_field("id")
     } else {
         crate::error::AppError::invalid(
-            "id_taken",
+            Code::IdTaken,
             "id",
             "this id cannot be used: give the record a new id and send it as a new op",
         )
@@ -176,7 +177,7 @@ macro_rules! tombstone {
                 }
             }
             _ => Err($crate::error::AppError::invalid(
-                "unknown_record",
+                $crate::error_codes::Code::UnknownRecord,
                 "id",
                 "no such record in your scope",
             )),

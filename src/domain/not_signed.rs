@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::{audit, resident, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::not_signed;
 use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
@@ -35,19 +36,19 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &NotSignedData) ->
     let id = validate::uuid(id, "id")?;
     let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
     if !REASONS.contains(&d.reason.as_str()) {
-        return Err(AppError::invalid("invalid_reason", "reason", "unknown reason code"));
+        return Err(AppError::invalid(Code::InvalidReason, "reason", "unknown reason code"));
     }
     let text = validate::opt_text(&d.reason_text, "reason_text", 500)?;
     if d.reason == "other" && text.is_none() {
         return Err(AppError::invalid(
-            "missing_field",
+            Code::MissingField,
             "reason_text",
             "reason other needs reason_text",
         ));
     }
     let when = validate::clinical(&d.recorded_at, "recorded_at", ctx)?;
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
-        .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
+        .map_err(|_| AppError::invalid(Code::UnknownResident, "resident_id", "no such resident in your scope"))?;
     let held: Option<String> = not_signed::table
         .find(&id)
         .select(not_signed::village_code)

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::region;
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::population;
 use crate::time::now_ms;
 
@@ -26,27 +27,27 @@ pub fn set(
     county: Option<&str>,
 ) -> Result<(), AppError> {
     let r = region::find(conn, region_code)?
-        .ok_or_else(|| AppError::invalid("unknown_region", "region_code", "no such region"))?;
+        .ok_or_else(|| AppError::invalid(Code::UnknownRegion, "region_code", "no such region"))?;
     if county.is_some_and(|c| c != r.county_code) {
         return Err(AppError::forbidden("that region is outside your county"));
     }
     if !(2000..=2100).contains(&year) {
         return Err(AppError::invalid(
-            "invalid_year",
+            Code::InvalidYear,
             "year",
             "year must be between 2000 and 2100",
         ));
     }
     if !is_category(category) {
         return Err(AppError::invalid(
-            "invalid_category",
+            Code::InvalidCategory,
             "category",
             "unknown population category",
         ));
     }
     if !(0..=100_000_000).contains(&count) {
         return Err(AppError::invalid(
-            "invalid_count",
+            Code::InvalidCount,
             "count",
             "count must be between 0 and 100000000",
         ));

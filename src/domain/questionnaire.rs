@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 use super::validate;
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::questionnaires;
 use crate::time::{fmt_instant, now_ms};
 
@@ -108,7 +109,7 @@ fn valid_code(s: &str) -> bool {
 
 fn code_error(field: String) -> AppError {
     AppError::invalid(
-        "invalid_code",
+        Code::InvalidCode,
         field,
         "a code is 1–32 of a–z 0–9 _, starting with a letter",
     )
@@ -128,21 +129,21 @@ fn check_counted(
             return Ok(());
         }
         return Err(AppError::invalid(
-            "missing_field",
+            Code::MissingField,
             item_field,
             format!("{counted_field} needs {item_field} to name the item they belong to"),
         ));
     };
     let it = def.items.iter().find(|i| &i.code == code).ok_or_else(|| {
         AppError::invalid(
-            "unknown_item",
+            Code::UnknownItem,
             item_field,
             format!("{item_field} names no item of this definition"),
         )
     })?;
     if counted.is_empty() {
         return Err(AppError::invalid(
-            "missing_field",
+            Code::MissingField,
             counted_field,
             format!("say which options of {code} count"),
         ));
@@ -152,13 +153,17 @@ fn check_counted(
         let field = format!("{counted_field}[{j}]");
         if !it.options.contains(o) {
             return Err(AppError::invalid(
-                "unknown_option",
+                Code::UnknownOption,
                 field,
                 format!("not an option of item {code}"),
             ));
         }
         if !seen.insert(o) {
-            return Err(AppError::invalid("duplicate_code", field, "an option is listed twice"));
+            return Err(AppError::invalid(
+                Code::DuplicateCode,
+                field,
+                "an option is listed twice",
+            ));
         }
     }
     Ok(())
@@ -170,20 +175,24 @@ pub fn check(q: &NewQuestionnaire) -> Result<(), AppError> {
         return Err(code_error("code".into()));
     }
     if q.version < 1 {
-        return Err(AppError::invalid("invalid_version", "version", "versions start at 1"));
+        return Err(AppError::invalid(
+            Code::InvalidVersion,
+            "version",
+            "versions start at 1",
+        ));
     }
     validate::text(&q.title, "title", 200)?;
     let def = &q.definition;
     if def.items.is_empty() {
         return Err(AppError::invalid(
-            "missing_field",
+            Code::MissingField,
             "definition.items",
             "a questionnaire has at least one item",
         ));
     }
     if def.items.len() > MAX_ITEMS {
         return Err(AppError::invalid(
-            "too_many_items",
+            Code::TooManyItems,
             "definition.items",
             format!("at most {MAX_ITEMS} items"),
         ));
@@ -196,7 +205,7 @@ pub fn check(q: &NewQuestionnaire) -> Result<(), AppError> {
         }
         if !item_codes.insert(item.code.as_str()) {
             return Err(AppError::invalid(
-                "duplicate_code",
+                Code::DuplicateCode,
                 format!("{at}.code"),
                 "two items have this code",
             ));
@@ -204,14 +213,14 @@ pub fn check(q: &NewQuestionnaire) -> Result<(), AppError> {
         validate::text(&item.text, &format!("{at}.text"), 500)?;
         if item.options.len() < 2 {
             return Err(AppError::invalid(
-                "too_few_options",
+                Code::TooFewOptions,
                 format!("{at}.options"),
                 "an item offers at least two options",
             ));
         }
         if item.options.len() > MAX_OPTIONS {
             return Err(AppError::invalid(
-                "too_many_options",
+                Code::TooManyOptions,
                 format!("{at}.options"),
                 format!("at most {MAX_OPTIONS} options"),
             ));
@@ -223,7 +232,7 @@ pub fn check(q: &NewQuestionnaire) -> Result<(), AppError> {
             }
             if !options.insert(o.as_str()) {
                 return Err(AppError::invalid(
-                    "duplicate_code",
+                    Code::DuplicateCode,
                     format!("{at}.options[{j}]"),
                     "two options of this item have this code",
                 ));
@@ -232,14 +241,18 @@ pub fn check(q: &NewQuestionnaire) -> Result<(), AppError> {
         for (o, label) in &item.option_texts {
             let field = format!("{at}.option_texts.{o}");
             if !options.contains(o.as_str()) {
-                return Err(AppError::invalid("unknown_option", field, "not an option of this item"));
+                return Err(AppError::invalid(
+                    Code::UnknownOption,
+                    field,
+                    "not an option of this item",
+                ));
             }
             validate::text(label, &field, 200)?;
         }
     }
     if q.satisfaction_item.is_some() && q.satisfaction_item == q.awareness_item {
         return Err(AppError::invalid(
-            "same_item",
+            Code::SameItem,
             "awareness_item",
             "the awareness item and the satisfaction item are different questions",
         ));
@@ -315,7 +328,7 @@ pub fn create(conn: &mut DbConn, q: &NewQuestionnaire) -> Result<QuestionnaireVi
     let next = latest.unwrap_or(0) + 1;
     if q.version < next {
         return Err(AppError::conflict(
-            "questionnaire_exists",
+            Code::QuestionnaireExists,
             format!(
                 "{} version {} exists and never changes; add version {next}",
                 q.code, q.version
@@ -325,7 +338,7 @@ pub fn create(conn: &mut DbConn, q: &NewQuestionnaire) -> Result<QuestionnaireVi
     }
     if q.version > next {
         return Err(AppError::invalid(
-            "invalid_version",
+            Code::InvalidVersion,
             "version",
             format!("the next version of {} is {next}", q.code),
         ));
@@ -353,8 +366,8 @@ pub fn create(conn: &mut DbConn, q: &NewQuestionnaire) -> Result<QuestionnaireVi
         .execute(conn)
         .map_err(|e| match AppError::from(e) {
             // Another administrator added the same version a moment ago.
-            x if x.code == "already_exists" => AppError::conflict(
-                "questionnaire_exists",
+            x if x.code == Code::AlreadyExists => AppError::conflict(
+                Code::QuestionnaireExists,
                 format!("{} version {} exists", q.code, q.version),
             )
             .with_field("version"),

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::regions;
 use crate::time::now_ms;
 
@@ -53,7 +54,7 @@ pub struct Region {
 
 /// Level and parent of a code, or why it is not a usable code.
 pub fn parse_code(code: &str) -> Result<(Level, Option<String>), AppError> {
-    let bad = |m: &str| AppError::invalid("invalid_region_code", "code", m.to_string());
+    let bad = |m: &str| AppError::invalid(Code::InvalidRegionCode, "code", m.to_string());
     if code.len() != 12 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("a region code has 12 digits"));
     }
@@ -100,7 +101,7 @@ pub fn create(conn: &mut DbConn, code: &str, name: &str, county: Option<&str>) -
     if let Some(p) = &parent {
         if find(conn, p)?.is_none() {
             return Err(AppError::invalid(
-                "unknown_parent_region",
+                Code::UnknownParentRegion,
                 "code",
                 format!("create the parent region {p} first"),
             ));
@@ -108,7 +109,7 @@ pub fn create(conn: &mut DbConn, code: &str, name: &str, county: Option<&str>) -
     }
     if find(conn, code)?.is_some() {
         return Err(AppError::conflict(
-            "region_exists",
+            Code::RegionExists,
             format!("region {code} already exists"),
         ));
     }

@@ -10,6 +10,7 @@ use super::resident::{self, Resident};
 use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::{questionnaires, survey_responses};
 use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
@@ -60,7 +61,7 @@ pub struct Item {
 pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &SurveyData) -> Result<Applied, AppError> {
     if d.amends.is_some() {
         return Err(AppError::invalid(
-            "use_amend",
+            Code::UseAmend,
             "amends",
             "send an amendment with action \"amend\"",
         ));
@@ -71,10 +72,13 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &SurveyData) -> Re
 /// Records a corrected response replacing `amends` (the newest of its chain); reports
 /// read the correction.
 pub fn amend(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &SurveyData) -> Result<Applied, AppError> {
-    let original = d
-        .amends
-        .as_deref()
-        .ok_or_else(|| AppError::invalid("missing_field", "amends", "an amendment names the response it corrects"))?;
+    let original = d.amends.as_deref().ok_or_else(|| {
+        AppError::invalid(
+            Code::MissingField,
+            "amends",
+            "an amendment names the response it corrects",
+        )
+    })?;
     let original = validate::uuid(original, "amends")?;
     record(conn, ctx, id, d, Some(&original))
 }
@@ -150,7 +154,7 @@ fn check(ctx: &WriteCtx, id: &str, d: &SurveyData, q: Option<&Questionnaire>) ->
     let when = validate::clinical(&d.answered_at, "answered_at", ctx)?;
     let Some(q) = q else {
         return Err(AppError::invalid(
-            "unknown_questionnaire",
+            Code::UnknownQuestionnaire,
             "questionnaire_version",
             "no such questionnaire version",
         ));
@@ -158,7 +162,7 @@ fn check(ctx: &WriteCtx, id: &str, d: &SurveyData, q: Option<&Questionnaire>) ->
     let def = &q.definition;
     if d.answers.is_empty() {
         return Err(AppError::invalid(
-            "missing_field",
+            Code::MissingField,
             "answers",
             "a response answers at least one item",
         ));
@@ -166,14 +170,14 @@ fn check(ctx: &WriteCtx, id: &str, d: &SurveyData, q: Option<&Questionnaire>) ->
     for (item, option) in &d.answers {
         let it = def.items.iter().find(|i| &i.code == item).ok_or_else(|| {
             AppError::invalid(
-                "unknown_item",
+                Code::UnknownItem,
                 format!("answers.{item}"),
                 "this version has no such item",
             )
         })?;
         if !it.options.contains(option) {
             return Err(AppError::invalid(
-                "invalid_option",
+                Code::InvalidOption,
                 format!("answers.{item}"),
                 "not an option of this item",
             ));
@@ -240,7 +244,7 @@ pub fn create_in_batch(
 ) -> Result<(Applied, SurveyRow), AppError> {
     if d.amends.is_some() {
         return Err(AppError::invalid(
-            "use_amend",
+            Code::UseAmend,
             "amends",
             "send an amendment with action \"amend\"",
         ));
@@ -276,7 +280,7 @@ fn record(
     let c = check(ctx, id, d, q.as_ref())?;
     let (id, resident_id, when, answers) = (c.id.clone(), c.resident_id.clone(), c.when, c.answers.clone());
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
-        .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
+        .map_err(|_| AppError::invalid(Code::UnknownResident, "resident_id", "no such resident in your scope"))?;
     let existing: Option<(String, String, i64, i64)> = survey_responses::table
         .find(&id)
         .select((
@@ -335,7 +339,7 @@ fn record(
                 .optional()?;
             if tip.is_none() {
                 return Err(AppError::invalid(
-                    "unknown_survey",
+                    Code::UnknownSurvey,
                     "amends",
                     "no such response of this resident",
                 ));

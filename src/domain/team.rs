@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::region::{self, Level};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::{team_villages, teams};
 use crate::time::now_ms;
 
@@ -76,7 +77,7 @@ pub fn create(conn: &mut DbConn, new: &NewTeam, county: Option<&str>) -> Result<
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         return Err(AppError::invalid(
-            "invalid_team_code",
+            Code::InvalidTeamCode,
             "code",
             "a team code is 2–32 of A–Z a–z 0–9 - _",
         ));
@@ -84,7 +85,7 @@ pub fn create(conn: &mut DbConn, new: &NewTeam, county: Option<&str>) -> Result<
     let name = super::validate::text(&new.name, "name", 100)?;
     let township = region::find(conn, &new.township_code)?
         .filter(|r| r.level == Level::Township.as_str())
-        .ok_or_else(|| AppError::invalid("unknown_region", "township_code", "no such township"))?;
+        .ok_or_else(|| AppError::invalid(Code::UnknownRegion, "township_code", "no such township"))?;
     if let Some(c) = county {
         if c != township.county_code {
             return Err(AppError::forbidden("that township is outside your county"));
@@ -92,7 +93,7 @@ pub fn create(conn: &mut DbConn, new: &NewTeam, county: Option<&str>) -> Result<
     }
     if new.village_codes.is_empty() {
         return Err(AppError::invalid(
-            "no_villages",
+            Code::NoVillages,
             "village_codes",
             "a team serves at least one village",
         ));
@@ -105,7 +106,7 @@ pub fn create(conn: &mut DbConn, new: &NewTeam, county: Option<&str>) -> Result<
             .is_some_and(|r| r.level == Level::Village.as_str() && r.parent_code.as_deref() == Some(&township.code));
         if !ok {
             return Err(AppError::invalid(
-                "unknown_region",
+                Code::UnknownRegion,
                 "village_codes",
                 format!("{v} is not a village of township {}", township.code),
             ));
@@ -113,7 +114,7 @@ pub fn create(conn: &mut DbConn, new: &NewTeam, county: Option<&str>) -> Result<
     }
     if find_by_code(conn, code)?.is_some() {
         return Err(AppError::conflict(
-            "team_exists",
+            Code::TeamExists,
             format!("a team with code {code} exists"),
         ));
     }
@@ -160,7 +161,7 @@ pub fn set_villages(
         .ok_or_else(|| AppError::not_found("team"))?;
     if village_codes.is_empty() {
         return Err(AppError::invalid(
-            "no_villages",
+            Code::NoVillages,
             "village_codes",
             "a team serves at least one village",
         ));
@@ -174,7 +175,7 @@ pub fn set_villages(
         });
         if !ok {
             return Err(AppError::invalid(
-                "unknown_region",
+                Code::UnknownRegion,
                 "village_codes",
                 format!("{v} is not a village of township {}", team.township_code),
             ));

@@ -11,6 +11,7 @@ use super::team;
 use crate::access::{password, Role};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::users;
 use crate::time::now_ms;
 
@@ -122,7 +123,7 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
     {
         return Err(AppError::invalid(
-            "invalid_username",
+            Code::InvalidUsername,
             "username",
             "a username is 3–32 of a–z 0–9 _ . -",
         ));
@@ -130,7 +131,7 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
     password::check_rules(&new.password, &username, "password")?;
     let role = Role::parse(&new.role).ok_or_else(|| {
         AppError::invalid(
-            "invalid_role",
+            Code::InvalidRole,
             "role",
             "role must be doctor, team_lead, supervisor or admin",
         )
@@ -142,15 +143,19 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
             .as_deref()
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| {
-                AppError::invalid("team_required", "team_code", "doctors and team leads belong to a team")
+                AppError::invalid(
+                    Code::TeamRequired,
+                    "team_code",
+                    "doctors and team leads belong to a team",
+                )
             })?;
         let t = team::find_by_code(conn, code.trim())?
-            .ok_or_else(|| AppError::invalid("unknown_team", "team_code", "no team with that code"))?;
+            .ok_or_else(|| AppError::invalid(Code::UnknownTeam, "team_code", "no team with that code"))?;
         (Some(t.id), t.township_code)
     } else {
         if new.team_code.as_deref().is_some_and(|c| !c.trim().is_empty()) {
             return Err(AppError::invalid(
-                "team_not_allowed",
+                Code::TeamNotAllowed,
                 "team_code",
                 "supervisors and admins have no team",
             ));
@@ -165,7 +170,7 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
             .filter(|r| r.level == want.as_str())
             .ok_or_else(|| {
                 AppError::invalid(
-                    "unknown_region",
+                    Code::UnknownRegion,
                     "region_code",
                     format!("region_code must be an existing {}", want.as_str()),
                 )
@@ -179,7 +184,7 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
         }
     }
     if find_by_username(conn, &username)?.is_some() {
-        return Err(AppError::conflict("username_taken", "that username is taken").with_field("username"));
+        return Err(AppError::conflict(Code::UsernameTaken, "that username is taken").with_field("username"));
     }
     let user = User {
         id: Uuid::now_v7().to_string(),

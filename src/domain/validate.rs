@@ -5,13 +5,14 @@ use uuid::Uuid;
 
 use super::WriteCtx;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::time::{parse_clinical, parse_date, ClinicalTime};
 
 /// A UUID in canonical text form, lower-cased.
 pub fn uuid(value: &str, field: &str) -> Result<String, AppError> {
     Uuid::parse_str(value)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| AppError::invalid("invalid_id", field, format!("{field} must be a UUID")))
+        .map_err(|_| AppError::invalid(Code::InvalidId, field, format!("{field} must be a UUID")))
 }
 
 /// Printable text of 1..=max characters (trimmed).
@@ -19,7 +20,7 @@ pub fn text(value: &str, field: &str, max: usize) -> Result<String, AppError> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(AppError::invalid(
-            "invalid_text",
+            Code::InvalidText,
             field,
             format!("{field} must be 1–{max} printable characters"),
         ));
@@ -36,7 +37,7 @@ pub fn opt_text(value: &Option<String>, field: &str, max: usize) -> Result<Optio
 pub fn date(value: &str, field: &str) -> Result<NaiveDate, AppError> {
     parse_date(value).ok_or_else(|| {
         AppError::invalid(
-            "invalid_date",
+            Code::InvalidDate,
             field,
             format!("{field} must be a date YYYY-MM-DD between 1900 and 9999"),
         )
@@ -47,14 +48,14 @@ pub fn date(value: &str, field: &str) -> Result<NaiveDate, AppError> {
 pub fn clinical(value: &str, field: &str, ctx: &WriteCtx) -> Result<ClinicalTime, AppError> {
     let t = parse_clinical(value).ok_or_else(|| {
         AppError::invalid(
-            "invalid_timestamp",
+            Code::InvalidTimestamp,
             field,
             format!("{field} must be an RFC 3339 time with offset, e.g. 2026-03-01T09:30:00+08:00"),
         )
     })?;
     if t.at > ctx.now + ctx.max_skew_ms {
         return Err(AppError::invalid(
-            "future_timestamp",
+            Code::FutureTimestamp,
             field,
             format!("{field} is in the future; check the tablet's clock"),
         ));
@@ -69,7 +70,7 @@ pub fn sha256(value: &str, field: &str) -> Result<String, AppError> {
         Ok(v)
     } else {
         Err(AppError::invalid(
-            "invalid_sha256",
+            Code::InvalidSha256,
             field,
             format!("{field} must be 64 hex characters"),
         ))

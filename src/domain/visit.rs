@@ -9,6 +9,7 @@ use super::resident::{self, Resident};
 use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::visits;
 use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
@@ -60,7 +61,7 @@ pub struct Measurements {
 fn range<T: PartialOrd + Copy + std::fmt::Display>(v: Option<T>, lo: T, hi: T, field: &str) -> Result<(), AppError> {
     match v {
         Some(x) if !(x >= lo && x <= hi) => Err(AppError::invalid(
-            "out_of_range",
+            Code::OutOfRange,
             format!("measurements.{field}"),
             format!("{field} must be between {lo} and {hi}"),
         )),
@@ -81,7 +82,7 @@ impl Measurements {
         if let (Some(s), Some(d)) = (self.systolic, self.diastolic) {
             if d >= s {
                 return Err(AppError::invalid(
-                    "out_of_range",
+                    Code::OutOfRange,
                     "measurements.diastolic",
                     "diastolic must be below systolic",
                 ));
@@ -92,7 +93,7 @@ impl Measurements {
                 Ok(())
             } else {
                 Err(AppError::invalid(
-                    "missing_field",
+                    Code::MissingField,
                     format!("measurements.{field}"),
                     format!("a {kind} records {field}"),
                 ))
@@ -140,7 +141,7 @@ pub struct VisitData {
 pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Result<Applied, AppError> {
     if d.amends.is_some() {
         return Err(AppError::invalid(
-            "use_amend",
+            Code::UseAmend,
             "amends",
             "send an amendment with action \"amend\"",
         ));
@@ -155,7 +156,7 @@ pub fn amend(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Resu
     let original = d
         .amends
         .as_deref()
-        .ok_or_else(|| AppError::invalid("missing_field", "amends", "an amendment names the visit it corrects"))?;
+        .ok_or_else(|| AppError::invalid(Code::MissingField, "amends", "an amendment names the visit it corrects"))?;
     let original = validate::uuid(original, "amends")?;
     record(conn, ctx, id, d, Some(&original))
 }
@@ -233,7 +234,7 @@ fn check(ctx: &WriteCtx, id: &str, d: &VisitData) -> Result<Checked, AppError> {
     let id = validate::uuid(id, "id")?;
     let resident_id = validate::uuid(&d.resident_id, "resident_id")?;
     if !KINDS.contains(&d.kind.as_str()) {
-        return Err(AppError::invalid("invalid_kind", "kind", "unknown visit kind"));
+        return Err(AppError::invalid(Code::InvalidKind, "kind", "unknown visit kind"));
     }
     let when = validate::clinical(&d.occurred_at, "occurred_at", ctx)?;
     d.measurements.check(&d.kind)?;
@@ -299,7 +300,7 @@ pub fn create_in_batch(
 ) -> Result<(Applied, VisitRow), AppError> {
     if d.amends.is_some() {
         return Err(AppError::invalid(
-            "use_amend",
+            Code::UseAmend,
             "amends",
             "send an amendment with action \"amend\"",
         ));
@@ -340,7 +341,7 @@ fn record(
         c.measurements.clone(),
     );
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)
-        .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
+        .map_err(|_| AppError::invalid(Code::UnknownResident, "resident_id", "no such resident in your scope"))?;
     if let Some((r, kind, at, m, n, a, version, _, _)) = load(conn, &id)? {
         // Another team's visit under this id: refused without a word about it.
         let village: String = visits::table.find(&id).select(visits::village_code).first(conn)?;
@@ -392,7 +393,7 @@ fn record(
                 Some((r, _, _, _, _, _, _, false, _)) if *r == resident_id => {}
                 _ => {
                     return Err(AppError::invalid(
-                        "unknown_visit",
+                        Code::UnknownVisit,
                         "amends",
                         "no such visit of this resident",
                     ))
@@ -489,7 +490,7 @@ mod tests {
         );
         assert_eq!(
             Measurements::default().check("htn_followup").unwrap_err().code,
-            "missing_field"
+            Code::MissingField
         );
     }
 
@@ -522,7 +523,7 @@ mod tests {
             assert!(with(hi).is_ok(), "{field} {hi}");
             for bad in [lo - step, hi + step] {
                 let e = with(bad).unwrap_err();
-                assert_eq!(e.code, "out_of_range", "{field} {bad}");
+                assert_eq!(e.code, Code::OutOfRange, "{field} {bad}");
                 assert_eq!(e.field.as_deref(), Some(format!("measurements.{field}").as_str()));
             }
         }

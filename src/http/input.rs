@@ -13,11 +13,12 @@ use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
 use crate::error::{AppError, Kind};
+use crate::error_codes::Code;
 use crate::state::AppState;
 
 fn refused(where_: &str) -> AppError {
     AppError::bad_request(
-        "invalid_character",
+        Code::InvalidCharacter,
         format!("the {where_} contains a NUL character, which no field accepts"),
     )
 }
@@ -64,11 +65,11 @@ pub async fn refuse_nul(
         let mut payload = req.take_payload();
         let mut body = BytesMut::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| AppError::bad_request("malformed_body", "the body could not be read"))?;
+            let chunk = chunk.map_err(|_| AppError::bad_request(Code::MalformedBody, "the body could not be read"))?;
             if body.len() + chunk.len() > limit {
                 return Err(AppError::new(
                     Kind::PayloadTooLarge,
-                    "payload_too_large",
+                    Code::PayloadTooLarge,
                     "the request body is too large",
                 )
                 .into());

@@ -10,6 +10,7 @@ use super::State;
 use crate::auth::{Auth, Role};
 use crate::db;
 use crate::error::{AppError, ErrorBody, ErrorDetail, Kind};
+use crate::error_codes::Code;
 use crate::reports::coverage::{self, CoverageQuery, CoverageReport, GroupBy};
 use crate::reports::denominators::{self, Outcome, PopulationStored, PopulationUpload, RowError};
 use crate::reports::export;
@@ -42,7 +43,7 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, AppError> 
     match format {
         Some("csv") => Ok(true),
         Some("json") => Ok(false),
-        Some(_) => Err(AppError::bad_request("invalid_query", "format must be json or csv").with_field("format")),
+        Some(_) => Err(AppError::bad_request(Code::InvalidQuery, "format must be json or csv").with_field("format")),
         None => Ok(req
             .headers()
             .get(header::ACCEPT)
@@ -159,11 +160,11 @@ pub async fn upload_population(
     let limit = state.config.max_body_bytes;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| AppError::bad_request("malformed_body", "the body could not be read"))?;
+        let chunk = chunk.map_err(|_| AppError::bad_request(Code::MalformedBody, "the body could not be read"))?;
         if body.len() + chunk.len() > limit {
             return Err(AppError::new(
                 Kind::PayloadTooLarge,
-                "payload_too_large",
+                Code::PayloadTooLarge,
                 "the request body is too large",
             ));
         }
@@ -181,9 +182,9 @@ pub async fn upload_population(
         let upload: PopulationUpload = serde_json::from_slice(&body).map_err(|e| {
             let msg = crate::error::without_quoted_values(&e.to_string());
             if e.is_data() {
-                AppError::new(Kind::Invalid, "invalid_field", msg)
+                AppError::new(Kind::Invalid, Code::InvalidField, msg)
             } else {
-                AppError::bad_request("malformed_json", format!("the body is not valid JSON: {msg}"))
+                AppError::bad_request(Code::MalformedJson, format!("the body is not valid JSON: {msg}"))
             }
         })?;
         upload
@@ -195,7 +196,7 @@ pub async fn upload_population(
     } else {
         return Err(AppError::new(
             Kind::UnsupportedMediaType,
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "send application/json or text/csv",
         ));
     };

@@ -10,6 +10,7 @@ use super::State;
 use crate::auth::Auth;
 use crate::db;
 use crate::error::{AppError, ErrorBody, Kind};
+use crate::error_codes::Code;
 use crate::sync::blob::{self, MissingBlob};
 use crate::sync::bootstrap::{self, BootstrapPage};
 use crate::sync::pull::{self, PullResponse};
@@ -29,7 +30,7 @@ fn require_protocol(req: &HttpRequest) -> Result<(), AppError> {
     } else {
         Err(AppError::new(
             Kind::UpgradeRequired,
-            "unsupported_protocol",
+            Code::UnsupportedProtocol,
             format!("send X-Sync-Protocol with one of: {}", SUPPORTED_PROTOCOLS.join(", ")),
         )
         .with_field("X-Sync-Protocol"))
@@ -42,7 +43,7 @@ fn admit(state: &State, req: &HttpRequest, auth: &Auth) -> Result<(), AppError> 
     state.sync_rate.take(&auth.device_id).map_err(|wait| {
         let mut e = AppError::new(
             Kind::TooManyRequests,
-            "rate_limited",
+            Code::RateLimited,
             "this device syncs too often; retry later",
         );
         e.retry_after = Some(wait);
@@ -258,11 +259,11 @@ pub async fn put_blob(
     let limit = state.config.max_blob_bytes;
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| AppError::bad_request("incomplete_body", "the upload was cut off"))?;
+        let chunk = chunk.map_err(|_| AppError::bad_request(Code::IncompleteBody, "the upload was cut off"))?;
         if bytes.len() + chunk.len() > limit {
             return Err(AppError::new(
                 Kind::PayloadTooLarge,
-                "payload_too_large",
+                Code::PayloadTooLarge,
                 format!("a blob is at most {limit} bytes"),
             ));
         }

@@ -9,6 +9,7 @@ use crate::auth::Auth;
 use crate::db;
 use crate::domain::worklist::{self, Worklist};
 use crate::error::{AppError, ErrorBody};
+use crate::error_codes::Code;
 use crate::time::{parse_date, today_cst};
 
 /// Work-list parameters.
@@ -39,7 +40,7 @@ pub async fn worklist(
 ) -> Result<web::Json<Worklist>, AppError> {
     let on = match q.into_inner().date {
         Some(s) => parse_date(&s).ok_or_else(|| {
-            AppError::bad_request("invalid_query", "date must be a date YYYY-MM-DD").with_field("date")
+            AppError::bad_request(Code::InvalidQuery, "date must be a date YYYY-MM-DD").with_field("date")
         })?,
         None => today_cst(),
     };

@@ -9,6 +9,7 @@ use crate::access::Caller;
 use crate::db::{write_tx, DbConn};
 use crate::domain::{audit, population};
 use crate::error::{AppError, Kind};
+use crate::error_codes::Code;
 
 /// One denominator.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -84,12 +85,12 @@ pub fn parse_csv(body: &[u8]) -> Result<NumberedRows, AppError> {
         .from_reader(body);
     let headers = reader
         .headers()
-        .map_err(|_| AppError::bad_request("malformed_csv", "the CSV header row cannot be read"))?
+        .map_err(|_| AppError::bad_request(Code::MalformedCsv, "the CSV header row cannot be read"))?
         .clone();
     let expected = ["region_code", "year", "category", "count"];
     if headers.iter().collect::<Vec<_>>() != expected {
         return Err(AppError::invalid(
-            "invalid_header",
+            Code::InvalidHeader,
             "header",
             "the header row must be region_code,year,category,count",
         ));
@@ -128,10 +129,10 @@ pub fn parse_csv(body: &[u8]) -> Result<NumberedRows, AppError> {
         let parsed = (|| {
             let year = record[1]
                 .parse()
-                .map_err(|_| AppError::invalid("invalid_year", "year", "year must be a whole number"))?;
+                .map_err(|_| AppError::invalid(Code::InvalidYear, "year", "year must be a whole number"))?;
             let count = record[3]
                 .parse()
-                .map_err(|_| AppError::invalid("invalid_count", "count", "count must be a whole number"))?;
+                .map_err(|_| AppError::invalid(Code::InvalidCount, "count", "count must be a whole number"))?;
             Ok::<_, AppError>(PopulationRow {
                 region_code: record[0].to_string(),
                 year,
@@ -148,7 +149,7 @@ pub fn parse_csv(body: &[u8]) -> Result<NumberedRows, AppError> {
 /// otherwise stores nothing and names every refused row.
 pub fn store(conn: &mut DbConn, auth: &Caller, rows: NumberedRows) -> Result<Outcome, AppError> {
     if rows.is_empty() {
-        return Err(AppError::invalid("no_rows", "rows", "the upload holds no rows"));
+        return Err(AppError::invalid(Code::NoRows, "rows", "the upload holds no rows"));
     }
     let mut refused = Vec::new();
     let result = write_tx(conn, |c| {
@@ -176,7 +177,7 @@ pub fn store(conn: &mut DbConn, auth: &Caller, rows: NumberedRows) -> Result<Out
         }
         if !refused.is_empty() {
             // Rolls the transaction back: nothing half-stored.
-            return Err(AppError::invalid("invalid_rows", "rows", "rows refused"));
+            return Err(AppError::invalid(Code::InvalidRows, "rows", "rows refused"));
         }
         audit::record_now(
             c,
@@ -186,7 +187,7 @@ pub fn store(conn: &mut DbConn, auth: &Caller, rows: NumberedRows) -> Result<Out
     });
     match result {
         Ok(n) => Ok(Outcome::Stored(n)),
-        Err(e) if e.code == "invalid_rows" => Ok(Outcome::Refused(refused)),
+        Err(e) if e.code == Code::InvalidRows => Ok(Outcome::Refused(refused)),
         Err(e) => Err(e),
     }
 }

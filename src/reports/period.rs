@@ -3,6 +3,7 @@
 use chrono::{Datelike, Months, NaiveDate};
 
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// A closed date range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +18,7 @@ impl Period {
     /// Parses `YYYY` or `YYYY-MM`.
     pub fn parse(s: &str) -> Result<Period, AppError> {
         let bad = || {
-            AppError::bad_request("invalid_period", "period must be a year (2026) or a month (2026-03)")
+            AppError::bad_request(Code::InvalidPeriod, "period must be a year (2026) or a month (2026-03)")
                 .with_field("period")
         };
         let (y, m) = match s.split_once('-') {

@@ -13,6 +13,7 @@ use super::period::Period;
 use crate::access::Caller;
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// One month's figures.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -43,7 +44,7 @@ pub fn trend(conn: &mut DbConn, auth: &Caller, region: &str, year: &str) -> Resu
     let whole = Period::parse(year)?;
     if year.contains('-') {
         return Err(
-            AppError::bad_request("invalid_period", "a trend covers a year: give year=2026").with_field("year"),
+            AppError::bad_request(Code::InvalidPeriod, "a trend covers a year: give year=2026").with_field("year"),
         );
     }
     let reach = coverage::reach(conn, auth, region)?;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// Seconds a refused tablet is told to wait before sending the batch again.
 pub const RETRY_AFTER_SECS: u64 = 1;
@@ -73,7 +74,7 @@ impl PushGate {
 /// 503 `server_busy` with `Retry-After`.
 pub fn busy() -> AppError {
     AppError::try_again(
-        "server_busy",
+        Code::ServerBusy,
         "the server is applying other tablets' batches; nothing of this one was applied, send it again after Retry-After",
         RETRY_AFTER_SECS,
     )
@@ -93,7 +94,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let refused = gate.enter().await.expect_err("the queue holds one");
-        assert_eq!(refused.code, "server_busy");
+        assert_eq!(refused.code, Code::ServerBusy);
         assert_eq!(refused.retry_after, Some(RETRY_AFTER_SECS));
         drop(first);
         second.await.unwrap().expect("the waiting batch gets the freed turn");
@@ -105,7 +106,7 @@ mod tests {
         let gate = PushGate::new(1, 10, Duration::from_millis(20));
         let _held = gate.enter().await.unwrap();
         let t = std::time::Instant::now();
-        assert_eq!(gate.enter().await.unwrap_err().code, "server_busy");
+        assert_eq!(gate.enter().await.unwrap_err().code, Code::ServerBusy);
         assert!(t.elapsed() >= Duration::from_millis(20));
         assert_eq!(gate.waiting(), 0, "a refused batch leaves the queue");
     }

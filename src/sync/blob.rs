@@ -10,6 +10,7 @@ use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::domain::{audit, validate};
 use crate::error::{AppError, Kind};
+use crate::error_codes::Code;
 use crate::schema::{blobs, contracts};
 use crate::time::now_ms;
 
@@ -24,7 +25,7 @@ pub fn content_type(header: &str) -> Result<&'static str, AppError> {
     CONTENT_TYPES.iter().find(|t| **t == essence).copied().ok_or_else(|| {
         AppError::new(
             Kind::UnsupportedMediaType,
-            "unsupported_blob_type",
+            Code::UnsupportedBlobType,
             format!("a blob's Content-Type is one of: {}", CONTENT_TYPES.join(", ")),
         )
         .with_field("Content-Type")
@@ -35,12 +36,12 @@ pub fn content_type(header: &str) -> Result<&'static str, AppError> {
 pub fn put(conn: &mut DbConn, auth: &Caller, sha256: &str, bytes: &[u8], content_type: &str) -> Result<bool, AppError> {
     let sha = validate::sha256(sha256, "sha256")?;
     if bytes.is_empty() {
-        return Err(AppError::invalid("empty_blob", "body", "the blob is empty"));
+        return Err(AppError::invalid(Code::EmptyBlob, "body", "the blob is empty"));
     }
     let actual = hex::encode(Sha256::digest(bytes));
     if actual != sha {
         return Err(AppError::invalid(
-            "hash_mismatch",
+            Code::HashMismatch,
             "sha256",
             "the body's SHA-256 differs from the one in the path",
         ));

@@ -20,6 +20,7 @@ use super::{changelog, cursor, snapshot};
 use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: i64 = 2000;
@@ -56,7 +57,7 @@ fn encode(secret: &str, scope: &Scope, p: &Position) -> String {
 fn decode(secret: &str, scope: &Scope, token: &str) -> Result<Position, AppError> {
     let bad = || {
         AppError::bad_request(
-            "invalid_page",
+            Code::InvalidPage,
             format!("the page token is not one this server issued; {}", cursor::RESYNC),
         )
         .with_field("page")
@@ -71,7 +72,7 @@ fn decode(secret: &str, scope: &Scope, token: &str) -> Result<Position, AppError
     }
     if *hash != cursor::scope_hash(scope) {
         return Err(AppError::conflict(
-            "resync_required",
+            Code::ResyncRequired,
             format!("this page token belongs to another scope; {}", cursor::RESYNC),
         ));
     }
@@ -122,7 +123,9 @@ pub fn page(
 ) -> Result<BootstrapPage, AppError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(AppError::bad_request("invalid_limit", format!("limit must be 1–{MAX_LIMIT}")).with_field("limit"));
+        return Err(
+            AppError::bad_request(Code::InvalidLimit, format!("limit must be 1–{MAX_LIMIT}")).with_field("limit"),
+        );
     }
     let mut pos = match token.filter(|t| !t.is_empty()) {
         Some(t) => decode(secret, &auth.scope, t)?,

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::access::Scope;
 use crate::error::AppError;
+use crate::error_codes::Code;
 
 /// A short hash of a scope, bound into cursors and bootstrap page tokens.
 pub(crate) fn scope_hash(scope: &Scope) -> String {
@@ -49,7 +50,7 @@ pub const RESYNC: &str =
 pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError> {
     let bad = || {
         AppError::bad_request(
-            "invalid_cursor",
+            Code::InvalidCursor,
             format!("the cursor is not one this server issued; {RESYNC}"),
         )
         .with_field("cursor")
@@ -62,7 +63,7 @@ pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError
     let position: i64 = pos.parse().map_err(|_| bad())?;
     if hash != scope_hash(scope) {
         return Err(AppError::conflict(
-            "resync_required",
+            Code::ResyncRequired,
             format!("this cursor belongs to another scope; {RESYNC}"),
         ));
     }
@@ -85,12 +86,12 @@ mod tests {
         let s = team(&["431126100201"]);
         let c = encode("k", &s, 42);
         assert_eq!(decode("k", &s, &c).unwrap(), 42);
-        assert_eq!(decode("other-key", &s, &c).unwrap_err().code, "invalid_cursor");
+        assert_eq!(decode("other-key", &s, &c).unwrap_err().code, Code::InvalidCursor);
         let forged = c.replace("v1.42.", "v1.41.");
-        assert_eq!(decode("k", &s, &forged).unwrap_err().code, "invalid_cursor");
+        assert_eq!(decode("k", &s, &forged).unwrap_err().code, Code::InvalidCursor);
         assert_eq!(
             decode("k", &team(&["431126100202"]), &c).unwrap_err().code,
-            "resync_required"
+            Code::ResyncRequired
         );
         for junk in ["", ".", "v1", "v1.x.y.z", "💥.💥", "v1.1.2.3.4"] {
             assert!(decode("k", &s, junk).is_err());

@@ -17,6 +17,7 @@ use crate::domain::resident::{Resident, TagRow};
 use crate::domain::survey::SurveyRow;
 use crate::domain::visit::VisitRow;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::insert_many;
 use crate::schema::{
     applied_ops, audit_log, change_log, contract_packages, contracts, resident_tags, residents, survey_responses,
@@ -264,7 +265,7 @@ impl Journal {
 /// first is still running); running this one again answers those ops as duplicates.
 fn failed(what: &'static str) -> impl Fn(AppError) -> AppError {
     move |e| {
-        if e.code == "already_exists" {
+        if e.code == Code::AlreadyExists {
             tracing::info!(
                 what,
                 "a concurrent batch wrote the same records; running the batch again"

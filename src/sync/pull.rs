@@ -11,6 +11,7 @@ use super::{cursor, snapshot};
 use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::change_log;
 
 /// Default and largest page.
@@ -66,7 +67,9 @@ pub fn pull(
 ) -> Result<PullResponse, AppError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(AppError::bad_request("invalid_limit", format!("limit must be 1–{MAX_LIMIT}")).with_field("limit"));
+        return Err(
+            AppError::bad_request(Code::InvalidLimit, format!("limit must be 1–{MAX_LIMIT}")).with_field("limit"),
+        );
     }
     let after = match cursor_in.filter(|c| !c.is_empty()) {
         Some(c) => cursor::decode(secret, &auth.scope, c)?,

@@ -21,6 +21,7 @@ use crate::domain::survey;
 use crate::domain::visit;
 use crate::domain::{self, Applied, WriteCtx};
 use crate::error::{AppError, ErrorDetail, Kind};
+use crate::error_codes::Code;
 use crate::schema::{applied_ops, devices, quarantine};
 use crate::time::now_ms;
 
@@ -127,7 +128,7 @@ pub fn push(
 ) -> Result<PushResponse, AppError> {
     if req.device_id != auth.client_device_id {
         return Err(AppError::invalid(
-            "device_mismatch",
+            Code::DeviceMismatch,
             "device_id",
             "device_id is not the device this token was issued to",
         ));
@@ -135,7 +136,7 @@ pub fn push(
     if req.ops.len() > limits.max_ops {
         return Err(AppError::new(
             Kind::PayloadTooLarge,
-            "too_many_ops",
+            Code::TooManyOps,
             format!("a batch holds at most {} ops", limits.max_ops),
         ));
     }
@@ -474,7 +475,7 @@ pub(crate) fn reapply(
 ) -> Result<(String, Applied), AppError> {
     if super::quarantine::is_excerpt(raw) {
         return Err(AppError::invalid(
-            "op_not_kept",
+            Code::OpNotKept,
             "decision",
             "the op was larger than quarantine keeps whole; only an excerpt and its digest are stored, so it can only be voided",
         ));
@@ -482,14 +483,14 @@ pub(crate) fn reapply(
     let raw = &super::quarantine::reopened(raw, ctx.id_hash_secret);
     let mut op: PushOp = serde_json::from_value(raw.clone()).map_err(|e| {
         AppError::invalid(
-            "malformed_op",
+            Code::MalformedOp,
             "ops",
             crate::error::without_quoted_values(&e.to_string()),
         )
     })?;
     let op_id = uuid::Uuid::parse_str(&op.op_id)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| AppError::invalid("invalid_id", "op_id", "op_id must be a UUID"))?;
+        .map_err(|_| AppError::invalid(Code::InvalidId, "op_id", "op_id must be a UUID"))?;
     let named: Vec<String> = [
         op.data.get("resident_id").and_then(|v| v.as_str()),
         Some(op.id.as_str()),
@@ -576,7 +577,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value
     };
     if has_nul(raw) {
         let err = AppError::invalid(
-            "invalid_character",
+            Code::InvalidCharacter,
             "ops",
             "text in an op must not contain NUL characters",
         );
@@ -586,7 +587,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value
         Ok(op) => op,
         Err(e) => {
             let err = AppError::invalid(
-                "malformed_op",
+                Code::MalformedOp,
                 "ops",
                 crate::error::without_quoted_values(&e.to_string()),
             );
@@ -597,7 +598,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value
     let op_id = match uuid::Uuid::parse_str(&op.op_id) {
         Ok(u) => u.hyphenated().to_string(),
         Err(_) => {
-            let err = AppError::invalid("invalid_id", "op_id", "op_id must be a UUID");
+            let err = AppError::invalid(Code::InvalidId, "op_id", "op_id must be a UUID");
             return refused(conn, Some(&op.entity), "", &err);
         }
     };
@@ -818,9 +819,9 @@ fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, App
             .map(|(name, _)| name)
             .filter(|name| is_name(name));
         match (missing, at) {
-            (Some(name), None) => AppError::invalid("missing_field", name, message),
-            (Some(name), Some(at)) => AppError::invalid("missing_field", format!("{at}.{name}"), message),
-            (None, at) => AppError::invalid("invalid_field", at.unwrap_or_else(|| "data".into()), message),
+            (Some(name), None) => AppError::invalid(Code::MissingField, name, message),
+            (Some(name), Some(at)) => AppError::invalid(Code::MissingField, format!("{at}.{name}"), message),
+            (None, at) => AppError::invalid(Code::InvalidField, at.unwrap_or_else(|| "data".into()), message),
         }
     })
 }
@@ -878,7 +879,7 @@ fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, A
         ("contract", "create") => contract::create(conn, ctx, &op.id, &parse(&op.data)?, recorded.at),
         ("contract", "transition") => contract::transition::transition(conn, ctx, &op.id, &parse(&op.data)?),
         ("contract", "update") => Err(AppError::invalid(
-            "contract_immutable",
+            Code::ContractImmutable,
             "action",
             "a contract's content does not change: a correction is a new contract; use transition for its state",
         )),
@@ -892,12 +893,12 @@ fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, A
         ("not_signed", "create") => not_signed::create(conn, ctx, &op.id, &parse(&op.data)?),
         ("not_signed", "delete") => not_signed::delete(conn, ctx, &op.id),
         ("resident" | "contract" | "visit" | "survey" | "not_signed", _) => Err(AppError::invalid(
-            "unsupported_action",
+            Code::UnsupportedAction,
             "action",
             "this entity does not take that action (see the sync protocol's table of entities and actions)",
         )),
         _ => Err(AppError::invalid(
-            "unknown_entity",
+            Code::UnknownEntity,
             "entity",
             "entity must be resident, contract, visit, survey or not_signed",
         )),
@@ -931,7 +932,7 @@ fn refuse(
                 quarantine::op_id.eq(Some(op_id).filter(|s| !s.is_empty())),
                 quarantine::entity.eq(entity),
                 quarantine::raw.eq(super::quarantine::kept_form(raw, b.limits.id_hash_secret)),
-                quarantine::error_code.eq(err.code),
+                quarantine::error_code.eq(err.code.as_str()),
                 quarantine::error_field.eq(&err.field),
                 quarantine::error_message.eq(&err.message),
                 quarantine::status.eq("open"),

@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 use crate::access::Caller;
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::applied_ops;
 
 use super::push::OpResult;
@@ -129,7 +130,7 @@ pub(crate) fn earlier_results(
 pub(crate) fn answer(first: &Earlier, op_id: &str, digest: &str, index: usize) -> Result<OpResult, AppError> {
     if first.digest.as_deref().is_some_and(|d| d != digest) {
         let err = AppError::invalid(
-            "op_id_reused",
+            Code::OpIdReused,
             "op_id",
             "this op_id was already used by this device for another op; send this one with a new op_id",
         );

@@ -19,24 +19,6 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The constructors that take a code as their first argument (after the kind, for `new`),
-/// and the helpers that pass theirs on to one (`domain::id_number`'s `refuse`).
-const CONSTRUCTORS: &[&str] = &[
-    "AppError::new(",
-    "Self::new(",
-    "AppError::invalid(",
-    "Self::invalid(",
-    "AppError::bad_request(",
-    "Self::bad_request(",
-    "AppError::unauthorized(",
-    "Self::unauthorized(",
-    "AppError::conflict(",
-    "Self::conflict(",
-    "AppError::try_again(",
-    "Self::try_again(",
-    "refuse(",
-];
-
 /// The quoted code at the start of `rest` (after blanks), if the argument is a literal.
 fn literal(rest: &str) -> Option<&str> {
     let rest = rest.trim_start().strip_prefix('"')?;
@@ -48,8 +30,25 @@ fn literal(rest: &str) -> Option<&str> {
     .then_some(code)
 }
 
-/// Every code literal the server's source passes to an error constructor, or writes into
-/// an `ErrorDetail` itself, with the files that do.
+/// `AlreadyExists` → `already_exists`.
+fn snake(variant: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in variant.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Every code the server's source names — a `Code::Variant` anywhere outside the
+/// vocabulary itself, or a literal written into an `ErrorDetail` (`code: "…".into()`) —
+/// with the files that do.
 fn codes_used() -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     rust_files(&Path::new(ROOT).join("src"), &mut files);
@@ -57,33 +56,29 @@ fn codes_used() -> BTreeMap<String, BTreeSet<String>> {
     let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let name = file.strip_prefix(ROOT).unwrap().display().to_string();
+        if name.ends_with("src/error_codes.rs") {
+            continue;
+        }
         let src = std::fs::read_to_string(&file).expect("readable source");
-        let mut found = |code: &str| {
-            used.entry(code.to_string()).or_default().insert(name.clone());
+        let mut found = |code: String| {
+            used.entry(code).or_default().insert(name.clone());
         };
-        for ctor in CONSTRUCTORS {
-            for (at, _) in src.match_indices(ctor) {
-                let before = src[..at].chars().next_back();
-                if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
-                    continue;
-                }
-                let mut rest = &src[at + ctor.len()..];
-                if ctor.ends_with("::new(") {
-                    let Some(kind) = rest.trim_start().strip_prefix("Kind::") else {
-                        continue;
-                    };
-                    rest = &kind[kind.find(',').map_or(kind.len(), |i| i + 1)..];
-                }
-                if let Some(code) = literal(rest) {
-                    found(code);
-                }
+        for (at, _) in src.match_indices("Code::") {
+            let before = src[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = &src[at + "Code::".len()..];
+            let variant: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            if variant.starts_with(|c: char| c.is_ascii_uppercase()) {
+                found(snake(&variant));
             }
         }
         for (at, _) in src.match_indices("code: \"") {
             let rest = &src[at + "code: ".len()..];
             if let Some(code) = literal(rest) {
                 if rest[code.len() + 2..].starts_with(".into()") {
-                    found(code);
+                    found(code.to_string());
                 }
             }
         }
@@ -104,10 +99,10 @@ fn every_error_code_the_server_answers_is_in_the_vocabulary_and_only_those() {
         .filter(|(code, _)| !known.contains(code.as_str()))
         .map(|(code, files)| {
             format!(
-                "`{code}` (used in {}): add `entry(\"{code}\", Some(Kind::…) or None when it only refuses one op, \
-                 push_op, &[Surface::…], \"what it means for a tablet\"),` to CODES in src/error_codes.rs \
-                 (alphabetical order), then run `UPDATE_DOCS=1 cargo test --test api error_codes` and commit \
-                 docs/sync-protocol.md",
+                "`{code}` (written in {}): name it by its `Code` variant, adding a row `Variant = \"{code}\", \
+                 Some(Kind::…) or None when it only refuses one op, push_op, &[Surface::…], \"what it means for \
+                 a tablet\";` to the vocabulary in src/error_codes.rs (alphabetical order), then run \
+                 `UPDATE_DOCS=1 cargo test --test api error_codes` and commit docs/sync-protocol.md",
                 files.iter().cloned().collect::<Vec<_>>().join(", ")
             )
         })
@@ -120,7 +115,7 @@ fn every_error_code_the_server_answers_is_in_the_vocabulary_and_only_those() {
     let unused: Vec<&str> = known.iter().copied().filter(|c| !used.contains_key(*c)).collect();
     assert!(
         unused.is_empty(),
-        "codes in src/error_codes.rs that no code in src/ answers (remove their entries, then run \
+        "codes in src/error_codes.rs that no code in src/ answers (remove their rows, then run \
          `UPDATE_DOCS=1 cargo test --test api error_codes`): {unused:?}"
     );
 }
@@ -137,6 +132,12 @@ fn the_vocabulary_is_sorted_unique_and_says_something_of_each_code() {
     );
     for c in CODES {
         assert!(!c.meaning.trim().is_empty(), "{}: no meaning", c.code);
+        assert_eq!(
+            snake(&format!("{:?}", c.variant)),
+            c.code,
+            "the variant's name is its code's"
+        );
+        assert_eq!(c.variant.as_str(), c.code);
         assert!(
             c.kind.is_some() || c.push_op,
             "{}: neither a request's error nor an op's refusal",

@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use super::{audit, resident, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::{contract_packages, contracts, county_settings, service_packages};
 use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
@@ -254,14 +255,14 @@ fn check(ctx: &WriteCtx, id: &str, d: &ContractData) -> Result<Checked, AppError
         Some(own) if *own == team_id => {}
         Some(_) => {
             return Err(AppError::invalid(
-                "out_of_scope",
+                Code::OutOfScope,
                 "team_id",
                 "a doctor signs for their own team",
             ))
         }
         None => {
             return Err(AppError::invalid(
-                "out_of_scope",
+                Code::OutOfScope,
                 "team_id",
                 "only team members sign contracts",
             ))
@@ -272,7 +273,7 @@ fn check(ctx: &WriteCtx, id: &str, d: &ContractData) -> Result<Checked, AppError
         status::SIGNED => true,
         _ => {
             return Err(AppError::invalid(
-                "invalid_status",
+                Code::InvalidStatus,
                 "status",
                 "a new contract is DRAFT or SIGNED",
             ))
@@ -282,7 +283,7 @@ fn check(ctx: &WriteCtx, id: &str, d: &ContractData) -> Result<Checked, AppError
         (Some(s), _) => Some(validate::clinical(s, "signed_at", ctx)?),
         (None, true) => {
             return Err(AppError::invalid(
-                "missing_field",
+                Code::MissingField,
                 "signed_at",
                 "a SIGNED contract needs signed_at",
             ))
@@ -300,14 +301,14 @@ fn check(ctx: &WriteCtx, id: &str, d: &ContractData) -> Result<Checked, AppError
     packages.dedup();
     if packages.len() != d.packages.len() {
         return Err(AppError::invalid(
-            "duplicate_package",
+            Code::DuplicatePackage,
             "packages",
             "a package is listed twice",
         ));
     }
     if !packages.iter().any(|c| c == "BASIC") {
         return Err(AppError::invalid(
-            "basic_package_required",
+            Code::BasicPackageRequired,
             "packages",
             "every contract includes the BASIC package",
         ));
@@ -335,7 +336,7 @@ fn check(ctx: &WriteCtx, id: &str, d: &ContractData) -> Result<Checked, AppError
 fn check_resident(res: &resident::Resident) -> Result<(), AppError> {
     if res.merged_into.is_some() {
         return Err(AppError::invalid(
-            "resident_merged",
+            Code::ResidentMerged,
             "resident_id",
             "this resident was merged; sign the surviving record",
         ));
@@ -351,18 +352,18 @@ fn last_day(c: &Checked, term_months: u32) -> Result<NaiveDate, AppError> {
             .from
             .checked_add_months(Months::new(term_months))
             .and_then(|x| x.pred_opt())
-            .ok_or_else(|| AppError::invalid("invalid_date", "effective_from", "effective_from is out of range"))?,
+            .ok_or_else(|| AppError::invalid(Code::InvalidDate, "effective_from", "effective_from is out of range"))?,
     };
     if to < c.from {
         return Err(AppError::invalid(
-            "invalid_period",
+            Code::InvalidPeriod,
             "effective_to",
             "effective_to is before effective_from",
         ));
     }
     if to > c.from + chrono::Days::new(5 * 366) {
         return Err(AppError::invalid(
-            "invalid_period",
+            Code::InvalidPeriod,
             "effective_to",
             "a contract term is at most five years",
         ));
@@ -383,7 +384,7 @@ fn priced(c: &Checked, catalog: &Catalog, county: &str) -> Result<Vec<PackageRow
                 county_code: county.to_string(),
             }),
             None => Err(AppError::invalid(
-                "unknown_package",
+                Code::UnknownPackage,
                 "packages",
                 "unknown or withdrawn package code",
             )),
@@ -402,7 +403,7 @@ pub fn create(
 ) -> Result<Applied, AppError> {
     let c = check(ctx, id, d)?;
     let res = resident::find_visible(conn, &ctx.auth.scope, &c.resident_id)
-        .map_err(|_| AppError::invalid("unknown_resident", "resident_id", "no such resident in your scope"))?;
+        .map_err(|_| AppError::invalid(Code::UnknownResident, "resident_id", "no such resident in your scope"))?;
     check_resident(&res)?;
     let to = last_day(&c, term_months(conn, &res.county_code)?)?;
     let packages = priced(&c, &catalog(conn)?, &res.county_code)?;
@@ -410,7 +411,7 @@ pub fn create(
         let ok = find(conn, p)?.is_some_and(|x| x.resident_id == c.resident_id && !x.deleted);
         if !ok {
             return Err(AppError::invalid(
-                "unknown_contract",
+                Code::UnknownContract,
                 "renews",
                 "renews must name a contract of the same resident",
             ));

@@ -25,6 +25,7 @@ use crate::access::Role;
 use crate::db::DbConn;
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
 use crate::error::{AppError, Kind};
+use crate::error_codes::Code;
 use crate::schema::contracts;
 use crate::sync::changelog::{self, Change};
 use crate::time::{fmt_date, today_cst};
@@ -94,7 +95,7 @@ pub fn check(from: &str, to: &str, actor: Actor) -> Result<(), AppError> {
     );
     if !legal {
         return Err(AppError::invalid(
-            "illegal_transition",
+            Code::IllegalTransition,
             "to",
             format!("a contract cannot go from {from} to {to}"),
         ));
@@ -103,13 +104,13 @@ pub fn check(from: &str, to: &str, actor: Actor) -> Result<(), AppError> {
     match (supervisors_only, actor) {
         (true, Actor::Team) => Err(AppError::new(
             Kind::Forbidden,
-            "transition_not_allowed",
+            Code::TransitionNotAllowed,
             format!("only a supervisor may take a contract from {from} to {to}"),
         )
         .with_field("to")),
         (false, Actor::Supervisor) => Err(AppError::new(
             Kind::Forbidden,
-            "transition_not_allowed",
+            Code::TransitionNotAllowed,
             format!("the signing team takes a contract from {from} to {to}"),
         )
         .with_field("to")),
@@ -124,14 +125,14 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
         Some(c) if !c.deleted && ctx.auth.scope.covers_village(&c.village_code) => c,
         _ => {
             return Err(AppError::invalid(
-                "unknown_contract",
+                Code::UnknownContract,
                 "id",
                 "no such contract in your scope",
             ))
         }
     };
     if !STATES.contains(&d.to.as_str()) {
-        return Err(AppError::invalid("invalid_status", "to", "unknown contract state"));
+        return Err(AppError::invalid(Code::InvalidStatus, "to", "unknown contract state"));
     }
     let at = validate::clinical(&d.at, "at", ctx)?;
     // The state the contract was in when the transition happened (a tablet may push days
@@ -151,7 +152,7 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
         _ => {
             return Err(AppError::new(
                 Kind::Forbidden,
-                "transition_not_allowed",
+                Code::TransitionNotAllowed,
                 "only the signing team changes this contract",
             )
             .with_field("team_id"))
@@ -192,14 +193,14 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
         }
         status::ACTIVE if from == status::SIGNED && at_date < c.effective_from => {
             return Err(AppError::invalid(
-                "not_yet_effective",
+                Code::NotYetEffective,
                 "at",
                 "a contract becomes active on its effective_from date",
             ))
         }
         status::EXPIRED if at_date < c.effective_to => {
             return Err(AppError::invalid(
-                "not_yet_expired",
+                Code::NotYetExpired,
                 "at",
                 "a contract expires after its effective_to date",
             ))
@@ -208,14 +209,14 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
             let reason = d.reason.as_deref().unwrap_or("");
             if !TERMINATION_REASONS.contains(&reason) {
                 return Err(AppError::invalid(
-                    "invalid_reason",
+                    Code::InvalidReason,
                     "reason",
                     format!("reason must be one of: {}", TERMINATION_REASONS.join(", ")),
                 ));
             }
             if reason == "other" && reason_text.is_none() {
                 return Err(AppError::invalid(
-                    "missing_field",
+                    Code::MissingField,
                     "reason_text",
                     "reason other needs reason_text",
                 ));
@@ -226,7 +227,7 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
         }
         status::VOIDED => {
             let reason = validate::opt_text(&d.reason, "reason", 500)?
-                .ok_or_else(|| AppError::invalid("missing_field", "reason", "voiding needs a reason"))?;
+                .ok_or_else(|| AppError::invalid(Code::MissingField, "reason", "voiding needs a reason"))?;
             next.end_reason = Some("voided".into());
             next.end_reason_text = Some(reason);
         }
@@ -293,7 +294,7 @@ fn review_move(conn: &mut DbConn, ctx: &WriteCtx, id: &str, to: &str, text: Opti
     let c = find(conn, id)?.ok_or_else(|| AppError::internal("a contract under review vanished"))?;
     if !matches!(c.status.as_str(), status::SIGNED | status::ACTIVE) || c.deleted {
         return Err(AppError::invalid(
-            "illegal_transition",
+            Code::IllegalTransition,
             "decision",
             format!("a {} contract is not in effect", c.status),
         ));
@@ -329,20 +330,20 @@ pub(crate) fn mark_renewed(
     predecessor: &str,
     successor: &str,
 ) -> Result<(), AppError> {
-    let c =
-        find(conn, predecessor)?.ok_or_else(|| AppError::invalid("unknown_contract", "renews", "no such contract"))?;
+    let c = find(conn, predecessor)?
+        .ok_or_else(|| AppError::invalid(Code::UnknownContract, "renews", "no such contract"))?;
     let today = fmt_date(today_cst());
     let from = super::effective_status(&c.status, &c.effective_from, &c.effective_to, &today);
     if !matches!(from, status::SIGNED | status::ACTIVE | status::EXPIRED) {
         return Err(AppError::invalid(
-            "illegal_transition",
+            Code::IllegalTransition,
             "renews",
             format!("a {from} contract cannot be renewed"),
         ));
     }
     if c.renewed_by.is_some() {
         return Err(AppError::invalid(
-            "already_renewed",
+            Code::AlreadyRenewed,
             "renews",
             "that contract was already renewed",
         ));
@@ -361,7 +362,7 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, Ap
         Some(c) if ctx.auth.scope.covers_village(&c.village_code) => c,
         _ => {
             return Err(AppError::invalid(
-                "unknown_contract",
+                Code::UnknownContract,
                 "id",
                 "no such contract in your scope",
             ))
@@ -376,7 +377,7 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, Ap
     }
     if c.status != status::DRAFT {
         return Err(AppError::invalid(
-            "contract_immutable",
+            Code::ContractImmutable,
             "id",
             "a signed contract is a legal record: cancel, terminate or void it by transition",
         ));
@@ -446,7 +447,7 @@ mod tests {
                     assert!(team.is_ok(), "{from}->{to} by the team");
                     assert_eq!(
                         sup.unwrap_err().code,
-                        "transition_not_allowed",
+                        Code::TransitionNotAllowed,
                         "{from}->{to} by a supervisor"
                     );
                     legal_count += 1;
@@ -454,15 +455,15 @@ mod tests {
                     assert!(sup.is_ok(), "{from}->{to} by a supervisor");
                     assert_eq!(
                         team.unwrap_err().code,
-                        "transition_not_allowed",
+                        Code::TransitionNotAllowed,
                         "{from}->{to} by the team"
                     );
                     legal_count += 1;
                 } else {
                     let e = team.unwrap_err();
-                    assert_eq!(e.code, "illegal_transition", "{from}->{to}");
+                    assert_eq!(e.code, Code::IllegalTransition, "{from}->{to}");
                     assert!(e.message.contains(from) && e.message.contains(to));
-                    assert_eq!(sup.unwrap_err().code, "illegal_transition", "{from}->{to}");
+                    assert_eq!(sup.unwrap_err().code, Code::IllegalTransition, "{from}->{to}");
                 }
             }
         }

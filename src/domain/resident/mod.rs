@@ -11,6 +11,7 @@ use super::id_number::IdInput;
 use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::{resident_tags, residents};
 use crate::sync::changelog::{self, Change};
 
@@ -200,7 +201,7 @@ struct Valid {
 fn validate(d: &ResidentData, ctx: &WriteCtx) -> Result<Valid, AppError> {
     if !ctx.auth.scope.covers_village(&d.village_code) {
         return Err(AppError::invalid(
-            "out_of_scope",
+            Code::OutOfScope,
             "village_code",
             "that village is not in your team's scope",
         ));
@@ -230,7 +231,7 @@ pub(crate) fn check_name(v: &str) -> Result<String, AppError> {
 pub(crate) fn check_sex(v: &str) -> Result<String, AppError> {
     match v {
         "M" | "F" => Ok(v.to_string()),
-        _ => Err(AppError::invalid("invalid_sex", "sex", "sex must be M or F")),
+        _ => Err(AppError::invalid(Code::InvalidSex, "sex", "sex must be M or F")),
     }
 }
 
@@ -239,7 +240,7 @@ pub(crate) fn check_birth_date(v: &str) -> Result<NaiveDate, AppError> {
     let d = validate::date(v, "birth_date")?;
     if d > crate::time::today_cst() + chrono::Days::new(1) {
         return Err(AppError::invalid(
-            "future_date",
+            Code::FutureDate,
             "birth_date",
             "birth_date is in the future",
         ));
@@ -256,7 +257,11 @@ pub(crate) fn check_phone(v: Option<&str>) -> Result<Option<String>, AppError> {
             if ok {
                 Ok(Some(p.to_string()))
             } else {
-                Err(AppError::invalid("invalid_phone", "phone", "phone must be 7–20 digits"))
+                Err(AppError::invalid(
+                    Code::InvalidPhone,
+                    "phone",
+                    "phone must be 7–20 digits",
+                ))
             }
         }
     }
@@ -268,13 +273,13 @@ pub(crate) fn check_tags(tags: &[String]) -> Result<Vec<String>, AppError> {
     for t in tags {
         if DERIVED_TAGS.contains(&t.as_str()) {
             return Err(AppError::invalid(
-                "derived_tag",
+                Code::DerivedTag,
                 "tags",
                 format!("{t} is derived from birth_date; do not send it"),
             ));
         }
         if !RECORDED_TAGS.contains(&t.as_str()) {
-            return Err(AppError::invalid("unknown_tag", "tags", "unknown tag code"));
+            return Err(AppError::invalid(Code::UnknownTag, "tags", "unknown tag code"));
         }
         out.push(t.clone());
     }

@@ -15,6 +15,7 @@ use crate::domain::id_number::IdInput;
 use crate::domain::region::{self, Level};
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
 use crate::error::AppError;
+use crate::error_codes::Code;
 use crate::schema::{contracts, not_signed, resident_moves, residents, survey_responses, visits};
 use crate::sync::changelog::{self, Change};
 use crate::time::{fmt_date, ClinicalTime};
@@ -66,7 +67,7 @@ fn current_value(r: &Resident, field: &str) -> NewValue {
 fn text_of(v: &Value, field: &str) -> Result<String, AppError> {
     v.as_str()
         .map(str::to_string)
-        .ok_or_else(|| AppError::invalid("invalid_field", field, format!("{field} must be a string")))
+        .ok_or_else(|| AppError::invalid(Code::InvalidField, field, format!("{field} must be a string")))
 }
 
 fn opt_text_of(v: &Value, field: &str) -> Result<Option<String>, AppError> {
@@ -74,7 +75,7 @@ fn opt_text_of(v: &Value, field: &str) -> Result<Option<String>, AppError> {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
         _ => Err(AppError::invalid(
-            "invalid_field",
+            Code::InvalidField,
             field,
             format!("{field} must be a string or null"),
         )),
@@ -90,10 +91,10 @@ fn parse_patch(
 ) -> Result<BTreeMap<&'static str, NewValue>, AppError> {
     let obj: &Map<String, Value> = data
         .as_object()
-        .ok_or_else(|| AppError::invalid("invalid_field", "data", "data must be an object"))?;
+        .ok_or_else(|| AppError::invalid(Code::InvalidField, "data", "data must be an object"))?;
     if obj.is_empty() {
         return Err(AppError::invalid(
-            "missing_field",
+            Code::MissingField,
             "data",
             "an update names at least one field",
         ));
@@ -114,7 +115,7 @@ fn parse_patch(
         }
         None if obj.contains_key("birth_date") || obj.contains_key("sex") => {
             return Err(AppError::invalid(
-                "id_number_required",
+                Code::IdNumberRequired,
                 "id_number",
                 "changing birth_date or sex needs the ID number in the same update",
             ))
@@ -136,7 +137,7 @@ fn parse_fields(
         let field = *FIELDS
             .iter()
             .find(|f| **f == k.as_str())
-            .ok_or_else(|| AppError::invalid("invalid_field", format!("data.{k}"), "not a resident field"))?;
+            .ok_or_else(|| AppError::invalid(Code::InvalidField, format!("data.{k}"), "not a resident field"))?;
         let value = match field {
             "village_code" => {
                 let code = text_of(v, field)?;
@@ -144,7 +145,7 @@ fn parse_fields(
                     .is_some_and(|r| r.level == Level::Village.as_str() && r.county_code == current.county_code);
                 if !ok {
                     return Err(AppError::invalid(
-                        "unknown_region",
+                        Code::UnknownRegion,
                         field,
                         "no such village in this county",
                     ));
@@ -164,7 +165,7 @@ fn parse_fields(
             "phone" => NewValue::OptText(check_phone(opt_text_of(v, field)?.as_deref())?),
             "tags" => {
                 let list: Vec<String> = serde_json::from_value(v.clone())
-                    .map_err(|_| AppError::invalid("invalid_field", field, "tags must be a list of tag codes"))?;
+                    .map_err(|_| AppError::invalid(Code::InvalidField, field, "tags must be a list of tag codes"))?;
                 NewValue::Tags(check_tags(&list)?)
             }
             _ => NewValue::OptText(validate::opt_text(&opt_text_of(v, field)?, field, 64)?),
@@ -189,7 +190,7 @@ pub fn update(
         Some(r) if !r.deleted && ctx.auth.scope.covers_village(&r.village_code) => r,
         _ => {
             return Err(AppError::invalid(
-                "unknown_resident",
+                Code::UnknownResident,
                 "id",
                 "no such resident in your scope",
             ))
@@ -197,16 +198,21 @@ pub fn update(
     };
     if current.merged_into.is_some() {
         return Err(AppError::invalid(
-            "resident_merged",
+            Code::ResidentMerged,
             "id",
             "this resident was merged; edit the surviving record",
         ));
     }
-    let base = base_version
-        .ok_or_else(|| AppError::invalid("missing_field", "base_version", "an update names the version it edited"))?;
+    let base = base_version.ok_or_else(|| {
+        AppError::invalid(
+            Code::MissingField,
+            "base_version",
+            "an update names the version it edited",
+        )
+    })?;
     if base < 1 || base > current.version {
         return Err(AppError::invalid(
-            "unknown_version",
+            Code::UnknownVersion,
             "base_version",
             "base_version is not a version of this resident",
         ));
@@ -284,14 +290,14 @@ pub fn apply_review_values(
         Some(r) if !r.deleted && ctx.auth.scope.covers_village(&r.village_code) => r,
         Some(r) if r.merged_into.is_some() => {
             return Err(AppError::invalid(
-                "resident_merged",
+                Code::ResidentMerged,
                 "decision",
                 "this resident was merged into another record; its values cannot be applied",
             ))
         }
         _ => {
             return Err(AppError::invalid(
-                "unknown_resident",
+                Code::UnknownResident,
                 "decision",
                 "the resident is no longer in your scope",
             ))
@@ -299,7 +305,7 @@ pub fn apply_review_values(
     };
     if fields.contains_key("id_number") {
         return Err(AppError::invalid(
-            "id_number_not_restorable",
+            Code::IdNumberNotRestorable,
             "decision",
             "only the masked ID number was kept; correct it on the tablet with the resident's card",
         ));
@@ -467,7 +473,7 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTim
         Some(r) if ctx.auth.scope.covers_village(&r.village_code) => r,
         _ => {
             return Err(AppError::invalid(
-                "unknown_resident",
+                Code::UnknownResident,
                 "id",
                 "no such resident in your scope",
             ))
@@ -488,7 +494,7 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTim
         .get_result(conn)?;
     if signed > 0 {
         return Err(AppError::invalid(
-            "has_signed_contract",
+            Code::HasSignedContract,
             "id",
             "a resident with a signed contract cannot be deleted; void or terminate the contract",
         ));

@@ -14,6 +14,7 @@ use crate::db::{write_tx, DbConn};
 use crate::domain::contract::{self, status, transition};
 use crate::domain::{audit, resident, validate, Applied, WriteCtx};
 use crate::error::{AppError, Kind};
+use crate::error_codes::Code;
 use crate::schema::{conflicts, quarantine};
 
 /// A supervisor's decision on one item.
@@ -71,7 +72,7 @@ pub fn decide(
     auth.require(&[Role::Supervisor, Role::Admin])?;
     if !decision::ALL.contains(&req.decision.as_str()) {
         return Err(AppError::invalid(
-            "invalid_decision",
+            Code::InvalidDecision,
             "decision",
             format!("decision must be one of: {}", decision::ALL.join(", ")),
         ));
@@ -90,20 +91,20 @@ pub fn decide(
         let item = queue::find(c, auth, item_id)?.ok_or_else(|| AppError::not_found("review item"))?;
         if item.status != "open" {
             return Err(AppError::conflict(
-                "already_resolved",
+                Code::AlreadyResolved,
                 "this item was already resolved; see its resolution",
             ));
         }
         if !decisions_for(&item.kind).contains(&req.decision) {
             return Err(AppError::invalid(
-                "decision_not_allowed",
+                Code::DecisionNotAllowed,
                 "decision",
                 format!("a {} item takes: {}", item.kind, decisions_for(&item.kind).join(", ")),
             ));
         }
         if req.keep.is_some() && req.decision != decision::MERGE {
             return Err(AppError::invalid(
-                "invalid_field",
+                Code::InvalidField,
                 "keep",
                 "keep goes with the merge decision",
             ));
@@ -180,7 +181,7 @@ fn claim(
         Ok(())
     } else {
         Err(AppError::conflict(
-            "already_resolved",
+            Code::AlreadyResolved,
             "this item was already resolved; see its resolution",
         ))
     }
@@ -220,10 +221,10 @@ fn apply(
         (kind::DOUBLE_SIGNING | item_kind::PENDING_CONTRACT, d) => {
             let held = contract::find(conn, &entity_id)?
                 .filter(|c| !c.deleted && ctx.auth.scope.covers_village(&c.village_code))
-                .ok_or_else(|| AppError::invalid("unknown_contract", "decision", "the held contract is gone"))?;
+                .ok_or_else(|| AppError::invalid(Code::UnknownContract, "decision", "the held contract is gone"))?;
             if held.status != status::PENDING_REVIEW {
                 return Err(AppError::invalid(
-                    "not_pending",
+                    Code::NotPending,
                     "decision",
                     format!("the contract is {} now, not held for review", held.status),
                 ));
@@ -319,7 +320,7 @@ fn dismiss_duplicate(conn: &mut DbConn, a: &str, b: Option<&str>) -> Result<(), 
     let (ha, hb) = (hash(conn, a)?, b.map(|b| hash(conn, b)).transpose()?.flatten());
     match (ha, hb) {
         (Some((x, false)), Some((y, false))) if x == y => Err(AppError::invalid(
-            "still_duplicate",
+            Code::StillDuplicate,
             "decision",
             "both records carry the same ID number, so they are one person: merge them, or correct the wrong ID number first",
         )),
@@ -335,14 +336,14 @@ fn reapply(conn: &mut DbConn, ctx: &WriteCtx, quarantine_id: &str) -> Result<Vec
         .first(conn)?;
     let sender = crate::domain::caller::load_caller(conn, &user_id, &device_id).map_err(|_| {
         AppError::invalid(
-            "sender_unavailable",
+            Code::SenderUnavailable,
             "decision",
             "the sending device was revoked or its account deactivated; the op cannot be applied as theirs",
         )
     })?;
     let raw: serde_json::Value = serde_json::from_str(&raw).map_err(|_| {
         AppError::invalid(
-            "malformed_op",
+            Code::MalformedOp,
             "decision",
             "the stored op is not JSON; it can only be voided",
         )
@@ -360,7 +361,7 @@ fn reapply(conn: &mut DbConn, ctx: &WriteCtx, quarantine_id: &str) -> Result<Vec
             e
         } else {
             let mut out = AppError::invalid(
-                "reapply_failed",
+                Code::ReapplyFailed,
                 e.field.clone().unwrap_or_else(|| "decision".into()),
                 format!("the op was refused again ({}): {}", e.code, e.message),
             );

@@ -12,6 +12,7 @@ use crate::domain::contract::{self, status, transition};
 use crate::domain::resident::{self, update::FieldClock, write_tags, Resident};
 use crate::domain::{audit, validate, WriteCtx};
 use crate::error::{AppError, Kind};
+use crate::error_codes::Code;
 use crate::schema::{contracts, not_signed, resident_moves, residents, survey_responses, visits};
 use crate::sync::changelog::{self, Change};
 
@@ -37,7 +38,13 @@ pub(crate) fn merge(
     b: &str,
     keep: Option<&str>,
 ) -> Result<Vec<Changed>, AppError> {
-    let gone = || AppError::invalid("unknown_resident", "decision", "a record of this pair no longer exists");
+    let gone = || {
+        AppError::invalid(
+            Code::UnknownResident,
+            "decision",
+            "a record of this pair no longer exists",
+        )
+    };
     let ra = survivor_of(conn, a)?.ok_or_else(gone)?;
     let rb = survivor_of(conn, b)?.ok_or_else(gone)?;
     // Pushes still writing records of either (PostgreSQL) finish first, so what they wrote
@@ -51,7 +58,7 @@ pub(crate) fn merge(
     }
     if ra.deleted || rb.deleted {
         return Err(AppError::invalid(
-            "resident_deleted",
+            Code::ResidentDeleted,
             "decision",
             "a record of this pair was deleted; only live records are merged",
         ));
@@ -60,7 +67,7 @@ pub(crate) fn merge(
         if !ctx.auth.scope.covers_village(&r.village_code) {
             return Err(AppError::new(
                 Kind::Forbidden,
-                "outside_scope",
+                Code::OutsideScope,
                 "one of the two records lives outside your township: the county administrator merges this pair",
             ));
         }
@@ -75,7 +82,7 @@ pub(crate) fn merge(
                 (rb, ra)
             } else {
                 return Err(AppError::invalid(
-                    "invalid_keep",
+                    Code::InvalidKeep,
                     "keep",
                     "keep must name one of the two records of this item",
                 ));

@@ -22,6 +22,7 @@ use crate::db::DbConn;
 use crate::domain::contract::{self, Contract};
 use crate::domain::resident::{self, mask_phone, Resident};
 use crate::error::{AppError, ErrorDetail};
+use crate::error_codes::Code;
 use crate::schema::{conflicts, contracts, devices, quarantine, survey_responses, users, visits};
 
 /// Item kinds besides the conflict kinds of [`super::kind`].
@@ -276,7 +277,8 @@ fn cursor_of(created_at: i64, id: &str) -> String {
 }
 
 fn parse_cursor(c: &str) -> Result<(i64, String), AppError> {
-    let bad = || AppError::bad_request("invalid_cursor", "cursor is not one this list handed out").with_field("cursor");
+    let bad =
+        || AppError::bad_request(Code::InvalidCursor, "cursor is not one this list handed out").with_field("cursor");
     let (at, id) = c.split_once('_').ok_or_else(bad)?;
     let at: i64 = at.parse().map_err(|_| bad())?;
     let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?.hyphenated().to_string();
@@ -287,17 +289,17 @@ fn parse_cursor(c: &str) -> Result<(i64, String), AppError> {
 pub fn list(conn: &mut DbConn, auth: &Caller, f: &ReviewFilter) -> Result<ReviewPage, AppError> {
     let limit = f.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(AppError::bad_request("invalid_limit", "limit must be 1–200").with_field("limit"));
+        return Err(AppError::bad_request(Code::InvalidLimit, "limit must be 1–200").with_field("limit"));
     }
     let status = f.status.as_deref().unwrap_or("open");
     if !matches!(status, "open" | "resolved") {
-        return Err(AppError::bad_request("invalid_status", "status must be open or resolved").with_field("status"));
+        return Err(AppError::bad_request(Code::InvalidStatus, "status must be open or resolved").with_field("status"));
     }
     let mut extra = vec!["q.status = ?".to_string()];
     let mut binds: Vec<Bind> = vec![status.into()];
     if let Some(k) = &f.kind {
         if !KINDS.contains(&k.as_str()) {
-            return Err(AppError::bad_request("invalid_kind", "unknown review item kind").with_field("kind"));
+            return Err(AppError::bad_request(Code::InvalidKind, "unknown review item kind").with_field("kind"));
         }
         extra.push("q.kind = ?".into());
         binds.push(k.clone().into());
@@ -307,7 +309,7 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &ReviewFilter) -> Result<Review
         let village = r.len() == 12 && r.bytes().all(|b| b.is_ascii_digit()) && !r.ends_with("000");
         if !(township || village) {
             return Err(
-                AppError::bad_request("invalid_region", "region must be a township or village code")
+                AppError::bad_request(Code::InvalidRegion, "region must be a township or village code")
                     .with_field("region"),
             );
         }
@@ -775,7 +777,7 @@ mod tests {
     fn cursors_round_trip_and_refuse_garbage() {
         let id = uuid::Uuid::now_v7().to_string();
         assert_eq!(parse_cursor(&cursor_of(42, &id)).unwrap(), (42, id));
-        assert_eq!(parse_cursor("nope").unwrap_err().code, "invalid_cursor");
-        assert_eq!(parse_cursor("1_x").unwrap_err().code, "invalid_cursor");
+        assert_eq!(parse_cursor("nope").unwrap_err().code, Code::InvalidCursor);
+        assert_eq!(parse_cursor("1_x").unwrap_err().code, Code::InvalidCursor);
     }
 }
