@@ -183,6 +183,7 @@ impl DemoSummary {
 /// banner warns that anyone can forge them.
 pub fn print_logins(port: u16, public_secret: bool) {
     println!("jiayi 示范县 demo: http://127.0.0.1:{port}  (API under /api/v1, spec at /api-docs/openapi.json)");
+    println!("  督导看板 dashboard http://127.0.0.1:{port}/   ·   家医随访 field app http://127.0.0.1:{port}/field/");
     if public_secret {
         println!(
             "警告 WARNING: demo tokens are signed with the public demo secret: anyone can forge them. \
