@@ -1,0 +1,80 @@
+//! The push request and answer as they travel (docs/sync-protocol.md §2).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ErrorDetail;
+
+/// The push request body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Must be the device the access token was issued to.
+    pub device_id: String,
+    /// The ops, applied in order. Each is checked on its own; a malformed op is refused
+    /// alone, so ops are taken as raw JSON here.
+    #[schema(value_type = Vec<PushOp>)]
+    pub ops: Vec<serde_json::Value>,
+}
+
+/// One op as the tablet queued it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushOp {
+    /// Client-generated UUID, the idempotency key.
+    pub op_id: String,
+    /// `resident`, `contract`, `visit`, `survey` or `not_signed`.
+    pub entity: String,
+    /// `create`, `update`, `transition`, `amend` or `delete`.
+    pub action: String,
+    /// The entity's id (UUIDv7 generated on the tablet).
+    pub id: String,
+    /// The version the tablet's edit was based on (updates).
+    #[serde(default)]
+    pub base_version: Option<i64>,
+    /// The entity's fields, by entity and action (docs/sync-protocol.md §6): `resident`
+    /// create `ResidentPush`, update the changed fields of it; `contract` create
+    /// `ContractPush`, transition `ContractTransitionPush`; `visit` and `survey` create or
+    /// amend `VisitPush`, `SurveyPush`; `not_signed` create `NotSignedPush`; any delete `{}`.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// Clinical time the tablet recorded the op, RFC 3339 with offset.
+    pub recorded_at: String,
+}
+
+/// What happened to one op.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct OpResult {
+    /// The op's position in the batch, from 0: names the op even when its `op_id` could
+    /// not be read.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub index: usize,
+    /// The op's id (empty when the op was too malformed to carry one).
+    pub op_id: String,
+    /// `applied`, `duplicate` (a replay of an applied op), `conflict` or `rejected`. A
+    /// replay keeps its first verdict, so a replayed `conflict` or `rejected` reads the same.
+    pub status: String,
+    /// The entity's version after the op.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// The conflict record keeping the losing side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict_id: Option<String>,
+    /// Why the op was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    /// Present (`true`) when this device sent the op id before: the answer is the first
+    /// one, and nothing changed this time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+/// The push answer: one result per op, in order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PushResponse {
+    /// Results in the order of the ops.
+    pub results: Vec<OpResult>,
+    /// The server's clock, RFC 3339.
+    pub server_time: String,
+}
