@@ -281,7 +281,6 @@ const STILL_LONG: &[(&str, usize)] = &[
     ("src/domain/review/queue.rs", 783),
     ("src/reports/facts.rs", 838),
     ("tests/api/authz.rs", 691),
-    ("tests/api/doc_examples.rs", 662),
     ("tests/api/hostile.rs", 763),
     ("tests/api/report_exactness.rs", 1308),
     ("tests/api/reports.rs", 622),

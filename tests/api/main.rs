@@ -7,6 +7,7 @@ mod auth;
 mod authz;
 mod cli;
 mod contract;
+mod create_fields;
 mod dashboard_browser;
 mod doc_examples;
 mod domain_rules;
