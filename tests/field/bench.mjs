@@ -24,8 +24,8 @@
 //
 // How to run (do not build here if other builds own the CPU; a built binary is enough):
 //
-//   mkdir -p /tmp/field-bench && cp /root/.cache/jiayi-target/release/jiayi /tmp/field-bench/jiayi
-//     (or .../debug/jiayi: the server's speed changes the network share of the numbers)
+//   cargo build --release   # or use a debug build: the server's speed changes the network share
+//   mkdir -p /tmp/field-bench && cp target/release/jiayi /tmp/field-bench/jiayi
 //   cd /work/main && DATABASE_URL=sqlite:///tmp/field-bench/db-$RANDOM.db \
 //     JIAYI_BIND=127.0.0.1:18383 JIAYI_DEMO_RESIDENTS=56200 JIAYI_SYNC_RATE_PER_MINUTE=100000 \
 //     /tmp/field-bench/jiayi

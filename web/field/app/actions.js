@@ -73,13 +73,41 @@ function sessionEnded(e) {
 let reloadTimer = 0;
 function scheduleReload() {
   clearTimeout(reloadTimer);
+  // A sync this app runs reloads once when it ends (sync() below): reloading the four
+  // lists after each of its pages (a first sync sends one 'change' per bootstrap page)
+  // would only compete with it for the tablet's CPU.
+  if (running) return;
   // Several ops in a row (a sync page of 500 records) make one reload, not 500.
   reloadTimer = setTimeout(() => { reload().catch((e) => console.error(e)); }, 30);
 }
 
-/** Reads the local copy through the SDK and rebuilds the screens' look-ups. */
-export async function reload() {
-  if (!client) return;
+/** @type {Promise<void>|null} the reload running now */
+let reloading = null;
+/** @type {Promise<void>|null} the one reload queued after it, shared by its callers */
+let reloadQueued = null;
+
+/**
+ * Reads the local copy through the SDK and rebuilds the screens' look-ups. At most one
+ * reload runs at a time and at most one more waits: a call made while one runs gets the
+ * queued one, which starts after it and so sees the caller's change.
+ * @returns {Promise<void>}
+ */
+export function reload() {
+  if (!client) return Promise.resolve();
+  if (!reloading) {
+    reloading = loadOnce().finally(() => { reloading = null; });
+    return reloading;
+  }
+  if (!reloadQueued) {
+    reloadQueued = reloading.catch(() => {}).then(() => {
+      reloadQueued = null;
+      return reload();
+    });
+  }
+  return reloadQueued;
+}
+
+async function loadOnce() {
   const [residents, contracts, visits, surveys, questionnaires] = await Promise.all([
     client.list('resident'),
     client.list('contract'),

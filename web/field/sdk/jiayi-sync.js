@@ -17,7 +17,7 @@ import { Emitter } from './events.js';
 import { Http, newBudget } from './http.js';
 import { enqueue } from './queue.js';
 import { keyOf } from './shapes.js';
-import { dropSyncedCopy } from './replica.js';
+import { dropSyncedCopy, fromServer, readLocal } from './replica.js';
 import { Auth, withLock } from './session.js';
 import { getMeta, inTx, openStore, setMeta, wipe } from './store.js';
 import { runSync } from './sync.js';
@@ -323,9 +323,9 @@ export class Client {
     const db = await this.db();
     let key = keyOf(entity, id);
     for (let hops = 0; hops < 8; hops++) {
-      const rec = await db.get('records', key);
+      const tx = db.transaction(['records', 'server']);
+      const { rec, server: s } = await readLocal(tx.objectStore('records'), tx.objectStore('server'), key);
       if (rec) return rec;
-      const s = await db.get('server', key);
       if (!s?.merged_into) return null;
       key = keyOf(entity, s.merged_into);
     }
@@ -342,7 +342,19 @@ export class Client {
    */
   async list(entity, filter, opts = {}) {
     const db = await this.db();
-    const all = await db.getAllFromIndex('records', 'entity', entity);
+    // The server copies, overlaid with the local rows of the records queued ops touch.
+    const tx = db.transaction(['records', 'server']);
+    const [held, local] = await Promise.all([
+      tx.objectStore('server').index('entity').getAll(entity),
+      tx.objectStore('records').index('entity').getAll(entity),
+    ]);
+    const byKey = new Map();
+    for (const s of held) {
+      const r = fromServer(s);
+      if (r) byKey.set(r.key, r);
+    }
+    for (const r of local) byKey.set(r.key, r);
+    const all = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const pred =
       typeof filter === 'function'
         ? filter

@@ -4,7 +4,8 @@
 // either both or neither.
 
 import { ACTIONS, applyOp, keyOf, touches } from './shapes.js';
-import { foldAnswered, rebuild } from './replica.js';
+import { unwrap } from '../vendor/idb/index.js';
+import { buildLocal, foldInto, getMany, opsByKey, readLocal, writeLocal } from './replica.js';
 import { inTx } from './store.js';
 import { chinaDate, timestamp } from './time.js';
 import { uuidv4 } from './uuid.js';
@@ -44,8 +45,9 @@ export async function enqueue(db, input) {
   const data = action === 'delete' ? {} : JSON.parse(JSON.stringify(input.data));
   return inTx(db, ['queue', 'records', 'server'], async (tx) => {
     const records = tx.objectStore('records');
+    const server = tx.objectStore('server');
     const own = keyOf(entity, id);
-    const current = (await records.get(own)) ?? null;
+    const current = (await readLocal(records, server, own)).rec;
     /** @type {import('./shapes.js').Op} */
     const op = { op_id: uuidv4(), entity, action, id, recorded_at: input.recordedAt ?? timestamp(), data };
     let base = input.baseVersion;
@@ -66,7 +68,7 @@ export async function enqueue(db, input) {
     await tx.objectStore('queue').add({ op, touches: keys, queuedAt: Date.now(), ...(chained ? { chained: true } : {}) });
     const today = chinaDate();
     for (const key of keys) {
-      const rec = key === own ? current : ((await records.get(key)) ?? null);
+      const rec = key === own ? current : (await readLocal(records, server, key)).rec;
       const next = applyOp(rec, op, key, today);
       if (next) await records.put({ ...next, pending: (rec?.pending ?? 0) + 1 });
     }
@@ -144,10 +146,18 @@ async function resolveBase(db, entry) {
 export async function storeResults(db, batch, results) {
   const counts = { answered: 0, applied: 0, duplicate: 0, conflict: 0, rejected: 0 };
   return inTx(db, ['queue', 'records', 'server', 'rejected', 'conflicts'], async (tx) => {
-    const queue = tx.objectStore('queue');
+    const queue = unwrap(tx.objectStore('queue'));
+    const server = unwrap(tx.objectStore('server'));
+    const records = unwrap(tx.objectStore('records'));
     const today = chinaDate();
     const at = new Date().toISOString();
-    const touched = new Set();
+    // Which of the batch's ops are still queued, in one read over the batch's seq range.
+    const seqs = batch.map((e) => e?.seq).filter((s) => typeof s === 'number');
+    const queued = new Set(
+      seqs.length ? await tx.objectStore('queue').getAllKeys(IDBKeyRange.bound(Math.min(...seqs), Math.max(...seqs))) : [],
+    );
+    /** @type {{ entry: QueueEntry, r: any }[]} */
+    const answered = [];
     for (const [i, r] of (results ?? []).entries()) {
       const index = typeof r?.index === 'number' ? r.index : i;
       const entry = batch[index];
@@ -155,12 +165,25 @@ export async function storeResults(db, batch, results) {
       // A result naming another op than the one sent at its index is not trusted.
       if (r.op_id && r.op_id !== entry.op.op_id) continue;
       // Gone already: another tab of this app stored the same answer.
-      if (!(await queue.get(entry.seq))) continue;
+      if (!queued.has(entry.seq)) continue;
+      const status = r.status;
+      // A status this SDK does not know: keep the op.
+      if (!['applied', 'duplicate', 'conflict', 'rejected'].includes(status)) continue;
+      queued.delete(entry.seq);
+      answered.push({ entry, r });
+    }
+    // The server copies of every record the answered ops touch, in one wait.
+    const keys = [...new Set(answered.flatMap((a) => a.entry.touches))];
+    const found = await getMany(server, keys);
+    const rows = new Map(keys.map((k, i) => [k, found[i]]));
+    // From here on the requests are not awaited one by one: they run in order, and inTx
+    // waits for them all and aborts the whole transaction if one fails.
+    for (const { entry, r } of answered) {
       const status = r.status;
       if (status === 'applied' || status === 'duplicate' || status === 'conflict') {
-        await foldAnswered(tx, entry, r.version, today);
+        foldInto(server, rows, entry, r.version, today);
         if (status === 'conflict') {
-          await tx.objectStore('conflicts').put({
+          unwrap(tx.objectStore('conflicts')).put({
             op_id: entry.op.op_id,
             seq: entry.seq,
             op: entry.op,
@@ -170,9 +193,9 @@ export async function storeResults(db, batch, results) {
             at,
           });
         }
-      } else if (status === 'rejected') {
+      } else {
         const err = r.error ?? {};
-        await tx.objectStore('rejected').put({
+        unwrap(tx.objectStore('rejected')).put({
           op_id: entry.op.op_id,
           seq: entry.seq,
           op: entry.op,
@@ -182,15 +205,15 @@ export async function storeResults(db, batch, results) {
           replayed: Boolean(r.replayed),
           at,
         });
-      } else {
-        continue; // a status this SDK does not know: keep the op
       }
       counts[status] += 1;
       counts.answered += 1;
-      await queue.delete(entry.seq);
-      for (const k of entry.touches) touched.add(k);
+      queue.delete(entry.seq);
     }
-    for (const k of touched) await rebuild(tx, k, undefined, today);
+    if (answered.length === 0) return counts;
+    // The ops still queued, read once after the deletes (requests run in order).
+    const byKey = await opsByKey(tx);
+    for (const k of keys) writeLocal(records, k, buildLocal(rows.get(k), byKey.get(k) ?? [], k, today));
     return counts;
   });
 }

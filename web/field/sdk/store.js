@@ -3,19 +3,21 @@
 // op's answer and its leaving the queue; a pulled page and its cursor) is written in one
 // IndexedDB transaction, which the browser commits whole or not at all.
 
-import { openDB } from '../vendor/idb/index.js';
+import { openDB, unwrap } from '../vendor/idb/index.js';
 
 /** Schema version of the database; bump with a new `upgrade` step. */
-const DB_VERSION = 1;
+const DB_VERSION = 2;
 
 /**
  * The object stores:
  * - `meta`: small values by name: `deviceId`, `session`, `me`, `cursor`, `bootstrapPage`,
  *   `lastSyncAt`.
- * - `server`: the synced copy, what the server last told (`LocalRecord` by `key`);
- *   tombstones are kept (`deleted: true`) so an older copy arriving later cannot revive
- *   a record.
- * - `records`: the local copy the app reads: `server` overlaid with the queue's ops.
+ * - `server`: the synced copy, what the server last told (`LocalRecord` by `key`, indexed
+ *   by `entity`); tombstones are kept (`deleted: true`) so an older copy arriving later
+ *   cannot revive a record.
+ * - `records`: the local copy of the records queued ops touch: their `server` copy
+ *   overlaid with those ops. Every other record's local copy is its `server` copy as it
+ *   is (version 1 kept a row here for every record; version 2 keeps each record once).
  * - `queue`: ops not yet answered, in the order recorded (`seq`).
  * - `rejected`, `conflicts`: answered ops the user must see, by `op_id`.
  * - `blobs`: signature images and photos by SHA-256, with their upload state.
@@ -31,10 +33,10 @@ export const STORES = ['meta', 'server', 'records', 'queue', 'rejected', 'confli
  */
 export function openStore(name, hooks = {}) {
   return openDB(name, DB_VERSION, {
-    upgrade(db, oldVersion) {
+    upgrade(db, oldVersion, _newVersion, transaction) {
       if (oldVersion < 1) {
         db.createObjectStore('meta');
-        db.createObjectStore('server', { keyPath: 'key' });
+        db.createObjectStore('server', { keyPath: 'key' }).createIndex('entity', 'entity');
         const records = db.createObjectStore('records', { keyPath: 'key' });
         records.createIndex('entity', 'entity');
         const queue = db.createObjectStore('queue', { keyPath: 'seq', autoIncrement: true });
@@ -47,6 +49,17 @@ export function openStore(name, hooks = {}) {
         const blobs = db.createObjectStore('blobs', { keyPath: 'sha256' });
         blobs.createIndex('state', 'state');
         db.createObjectStore('questionnaires', { keyPath: ['code', 'version'] });
+      } else if (oldVersion < 2) {
+        // Version 2: the local copy keeps rows only for records with queued ops (pending);
+        // the others are read from `server`, which gets the `entity` index for that.
+        transaction.objectStore('server').createIndex('entity', 'entity');
+        const req = unwrap(transaction.objectStore('records')).openCursor();
+        req.onsuccess = () => {
+          const cursor = req.result;
+          if (!cursor) return;
+          if (!(cursor.value?.pending > 0)) cursor.delete();
+          cursor.continue();
+        };
       }
     },
     blocking() {

@@ -106,18 +106,26 @@ export async function runSync(ctx) {
  * @param {SyncSummary} summary
  */
 async function bootstrap(ctx, summary) {
-  let page = await getMeta(ctx.db, 'bootstrapPage');
-  for (;;) {
-    const body = await json(
-      await ctx.auth.call('GET', '/api/v1/sync/bootstrap', {
+  const fetchPage = (page) =>
+    ctx.auth
+      .call('GET', '/api/v1/sync/bootstrap', {
         query: { limit: ctx.options.bootstrapLimit, page },
         budget: ctx.budget,
         sync: true,
-      }),
-    );
+      })
+      .then(json);
+  let next = fetchPage(await getMeta(ctx.db, 'bootstrapPage'));
+  for (;;) {
+    const body = await next;
     const records = Array.isArray(body.records) ? body.records : [];
     const last = !body.next_page;
     if (last && !body.cursor) throw new SyncError('malformed_answer', 'the last bootstrap page has no cursor');
+    // The next page is fetched while this one is stored. Its token is stored with this
+    // page's records, so an interrupted sync still resumes at the first page not stored.
+    if (!last) {
+      next = fetchPage(body.next_page);
+      next.catch(() => {}); // awaited on the next turn; a failed store leaves it unread
+    }
     await inTx(ctx.db, ['server', 'records', 'queue', 'meta', 'questionnaires'], async (tx) => {
       await applyChanges(tx, records);
       const meta = tx.objectStore('meta');
@@ -133,7 +141,6 @@ async function bootstrap(ctx, summary) {
     summary.bootstrapped += records.length;
     if (records.length) ctx.changed('bootstrap');
     if (last) return;
-    page = body.next_page;
   }
 }
 
