@@ -92,6 +92,7 @@ impl Application {
                 config.push_queue,
                 config.push_queue_wait,
             ),
+            openapi_json: crate::openapi::json(),
             config,
         });
         let workers = state.config.workers;

@@ -26,4 +26,6 @@ pub struct AppState {
     pub sync_rate: DeviceRateLimiter,
     /// Admission control for push batches.
     pub push_gate: PushGate,
+    /// This API's OpenAPI document, rendered once at start-up by the composition root.
+    pub openapi_json: String,
 }

@@ -31,8 +31,8 @@ pub async fn metrics(state: State) -> Result<HttpResponse, crate::AppError> {
 
 /// This API's OpenAPI document.
 #[utoipa::path(get, path = "/api-docs/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 JSON")))]
-pub async fn openapi() -> HttpResponse {
+pub async fn openapi(state: State) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(crate::openapi::json())
+        .body(state.openapi_json.clone())
 }
