@@ -270,6 +270,15 @@ pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) 
     AppError::bad_request(Code::InvalidPath, format!("bad path parameter: {err}")).into()
 }
 
+/// A field or variant name this server defines (a letter or `_`, then letters, digits and
+/// `_`, at most 64): text of that form may be echoed in an error; any other key or value
+/// the tablet sent may be personal data and is not.
+pub fn is_name(s: &str) -> bool {
+    s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// serde quotes the offending value in its messages, strings in double quotes
 /// ("invalid type: string \"…\"") and numbers, characters and unknown names in backticks
 /// ("invalid type: integer `…`"). Any value may be an ID number or a phone, so every quoted
@@ -289,10 +298,7 @@ pub fn without_quoted_values(msg: &str) -> String {
             return out;
         };
         let inner = &after[..close];
-        let a_name = q == '`'
-            && inner.len() <= 64
-            && inner.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && inner.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let a_name = q == '`' && is_name(inner);
         out.push_str(if a_name { inner } else { "…" });
         out.push(q);
         rest = &after[close + 1..];

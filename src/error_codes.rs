@@ -49,9 +49,7 @@ pub enum Surface {
 /// One stable error code.
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorCode {
-    /// The snake_case code on the wire (`error.code`).
-    pub code: &'static str,
-    /// The enum variant of the code.
+    /// The code (its wire text: [`ErrorCode::code`]).
     pub variant: Code,
     /// The kind, and so the HTTP status, when the code answers a whole request; `None`
     /// for a code that only ever refuses one op of a push.
@@ -62,6 +60,13 @@ pub struct ErrorCode {
     pub surfaces: &'static [Surface],
     /// What it means, and what the tablet does, in one line.
     pub meaning: &'static str,
+}
+
+impl ErrorCode {
+    /// The snake_case code on the wire (`error.code`).
+    pub const fn code(&self) -> &'static str {
+        self.variant.as_str()
+    }
 }
 
 /// Declares the vocabulary once: the `Code` enum (a variant per wire code), its text, and
@@ -85,7 +90,7 @@ macro_rules! vocabulary {
 
         /// Every code, in alphabetical order.
         pub const CODES: &[ErrorCode] = &[
-            $( ErrorCode { code: $code, variant: Code::$variant, kind: $kind, push_op: $push, surfaces: $surfaces, meaning: $meaning }, )*
+            $( ErrorCode { variant: Code::$variant, kind: $kind, push_op: $push, surfaces: $surfaces, meaning: $meaning }, )*
         ];
     };
 }
@@ -238,19 +243,9 @@ impl std::fmt::Display for Code {
     }
 }
 
-impl Code {
-    /// What the vocabulary says of this code.
-    pub fn entry(self) -> &'static ErrorCode {
-        CODES
-            .iter()
-            .find(|c| c.variant == self)
-            .expect("every variant has its entry")
-    }
-}
-
 /// The entry for `code`.
 pub fn lookup(code: &str) -> Option<&'static ErrorCode> {
-    CODES.iter().find(|c| c.code == code)
+    CODES.iter().find(|c| c.code() == code)
 }
 
 /// The HTTP status of a kind.
@@ -319,19 +314,22 @@ pub fn markdown() -> String {
     let mut out = String::new();
     out.push_str("| endpoint | codes it can answer for the whole request |\n| --- | --- |\n");
     for (endpoint, surfaces) in TABLET_ENDPOINTS {
-        let codes: Vec<String> = answered_on(surfaces).iter().map(|c| format!("`{}`", c.code)).collect();
+        let codes: Vec<String> = answered_on(surfaces)
+            .iter()
+            .map(|c| format!("`{}`", c.code()))
+            .collect();
         out.push_str(&format!("| {endpoint} | {} |\n", codes.join(", ")));
     }
     out.push_str(
         "\nA push answers these codes in one op's `rejected` result (`error.code`); the rest of the batch goes on:\n\n",
     );
-    let refusals: Vec<String> = push_refusals().iter().map(|c| format!("`{}`", c.code)).collect();
+    let refusals: Vec<String> = push_refusals().iter().map(|c| format!("`{}`", c.code())).collect();
     out.push_str(&refusals.join(", "));
     out.push_str("\n\n| code | HTTP status | refuses one op | meaning |\n| --- | --- | --- | --- |\n");
     for c in CODES {
         let status = c.kind.map(|k| status(k).to_string()).unwrap_or_else(|| "—".into());
         let op = if c.push_op { "yes" } else { "" };
-        out.push_str(&format!("| `{}` | {status} | {op} | {} |\n", c.code, c.meaning));
+        out.push_str(&format!("| `{}` | {status} | {op} | {} |\n", c.code(), c.meaning));
     }
     out
 }

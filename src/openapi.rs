@@ -132,7 +132,7 @@ impl Modify for PulledData {
         change.properties.insert("data".into(), one_of.into());
         // The codes of a rejected op, from the vocabulary, so the list cannot fall behind.
         if let Some(RefOr::T(Schema::Object(result))) = components.schemas.get_mut("OpResult") {
-            let codes: Vec<&str> = crate::error_codes::push_refusals().iter().map(|c| c.code).collect();
+            let codes: Vec<&str> = crate::error_codes::push_refusals().iter().map(|c| c.code()).collect();
             let description = format!(
                 "Why the op was rejected; `code` is one of: {} (docs/sync-protocol.md §8).",
                 codes.join(", ")

@@ -93,7 +93,7 @@ fn every_error_code_the_server_answers_is_in_the_vocabulary_and_only_those() {
     for code in ["malformed_json", "invalid_token", "resync_required", "malformed_op"] {
         assert!(used.contains_key(code), "the scan of src/ missed {code}: {used:?}");
     }
-    let known: BTreeSet<&str> = CODES.iter().map(|c| c.code).collect();
+    let known: BTreeSet<&str> = CODES.iter().map(|c| c.code()).collect();
     let missing: Vec<String> = used
         .iter()
         .filter(|(code, _)| !known.contains(code.as_str()))
@@ -122,7 +122,7 @@ fn every_error_code_the_server_answers_is_in_the_vocabulary_and_only_those() {
 
 #[test]
 fn the_vocabulary_is_sorted_unique_and_says_something_of_each_code() {
-    let codes: Vec<&str> = CODES.iter().map(|c| c.code).collect();
+    let codes: Vec<&str> = CODES.iter().map(|c| c.code()).collect();
     let mut sorted = codes.clone();
     sorted.sort_unstable();
     sorted.dedup();
@@ -131,23 +131,23 @@ fn the_vocabulary_is_sorted_unique_and_says_something_of_each_code() {
         "CODES in src/error_codes.rs must be in alphabetical order, each once"
     );
     for c in CODES {
-        assert!(!c.meaning.trim().is_empty(), "{}: no meaning", c.code);
+        assert!(!c.meaning.trim().is_empty(), "{}: no meaning", c.code());
         assert_eq!(
             snake(&format!("{:?}", c.variant)),
-            c.code,
+            c.code(),
             "the variant's name is its code's"
         );
-        assert_eq!(c.variant.as_str(), c.code);
+        assert_eq!(c.variant.as_str(), c.code());
         assert!(
             c.kind.is_some() || c.push_op,
             "{}: neither a request's error nor an op's refusal",
-            c.code
+            c.code()
         );
         assert_eq!(
             c.kind.is_some(),
             !c.surfaces.is_empty(),
             "{}: a request-level code names where it is answered, and only such a code",
-            c.code
+            c.code()
         );
     }
 }

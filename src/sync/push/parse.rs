@@ -2,6 +2,7 @@
 //! ids as stored.
 
 use super::*;
+use crate::error::is_name;
 
 /// An op's `data` as the entity's wire type; a mismatch is a per-op refusal naming the
 /// field: `missing_field` for an absent required one, `invalid_field` otherwise.
@@ -21,14 +22,6 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Re
             (None, at) => AppError::invalid(Code::InvalidField, at.unwrap_or_else(|| "data".into()), message),
         }
     })
-}
-
-/// A field or variant name this server defines; any other key (an answer's item code, or
-/// whatever the tablet sent) may be personal data and is not echoed.
-pub(super) fn is_name(s: &str) -> bool {
-    s.len() <= 64
-        && s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The path of a mismatch inside `data` (`measurements.systolic`, `tags[2]`), keys that
