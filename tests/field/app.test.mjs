@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+
+import { CHROMIUM, CHROMIUM_ARGS } from './lib/common.mjs';
 import { UNIT_TESTS, makeIdNumber } from './app/unit.mjs';
 import { checkChar } from '../../web/field/app/idnumber.js';
 
@@ -452,10 +454,9 @@ async function main() {
   const started = Date.now();
   const results = [];
   browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
   let failedBefore = false;
   for (const [name, fn] of Object.entries(SCENARIOS)) {

@@ -51,12 +51,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM, CHROMIUM_ARGS, cst, idNumber, rand } from './lib/common.mjs';
+
 const BASE = (process.argv[2] ?? '').replace(/\/+$/, '');
 if (!/^https?:\/\//.test(BASE)) {
   console.error('usage: node tests/field/bench.mjs <baseUrl>   e.g. http://127.0.0.1:18383');
   process.exit(2);
 }
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PASSWORD = 'jiayi-demo';
 const USER = 'doctor1';
 const HARNESS = `${BASE}/field/sdk/test/harness.html`;
@@ -72,40 +73,15 @@ const NODE_DEVICE = 'field-bench-node';
 // ---------------------------------------------------------------------------------------
 // Helpers
 
-const rand = (n) => Math.floor(Math.random() * n);
 const pick = (list) => list[rand(list.length)];
 const tag = () => `${Date.now().toString(36)}${rand(1e6).toString(36)}`;
 const log = (...a) => console.error('[bench]', ...a);
-
-/** An instant `agoMs` before now as RFC 3339 with +08:00 (China time). */
-function cst(agoMs) {
-  const d = new Date(Date.now() - agoMs + 8 * 3600 * 1000);
-  return `${d.toISOString().slice(0, 19)}+08:00`;
-}
 
 /** Milliseconds since January 1st of this year, China time (at least a day). */
 function sinceNewYearMs() {
   const now = new Date(Date.now() + 8 * 3600 * 1000);
   const jan1 = Date.UTC(now.getUTCFullYear(), 0, 1);
   return Math.max(24 * 3600 * 1000, now.getTime() - jan1);
-}
-
-/**
- * A valid GB 11643 ID number with area code 11xxxx (never a demo resident's), as in
- * tests/field/sdk.test.mjs.
- * @param {'M'|'F'} sex
- */
-function idNumber(sex) {
-  const y = 1940 + rand(50);
-  const m = 1 + rand(12);
-  const d = 1 + rand(28);
-  const birth = `${y}${String(m).padStart(2, '0')}${String(d).padStart(2, '0')}`;
-  let seq = rand(1000);
-  if ((seq % 2 === 1) !== (sex === 'M')) seq = (seq + 1) % 1000;
-  const body = `11${String(rand(10000)).padStart(4, '0')}${birth}${String(seq).padStart(3, '0')}`;
-  const W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...body].reduce((s, c, i) => s + Number(c) * W[i], 0);
-  return { id_number: body + '10X98765432'[sum % 11], birth_date: `${birth.slice(0, 4)}-${birth.slice(4, 6)}-${birth.slice(6)}` };
 }
 
 const SURNAMES = ['王', '李', '张', '刘', '陈', '杨', '黄', '赵', '周', '吴', '徐', '孙', '胡', '朱', '高', '林', '何', '郭', '马', '罗'];
@@ -259,15 +235,7 @@ async function openTablet(rate) {
     executablePath: CHROMIUM,
     headless: true,
     timezoneId: 'Asia/Shanghai',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: CHROMIUM_ARGS,
   });
   const page = context.pages()[0] ?? (await context.newPage());
   const problems = [];

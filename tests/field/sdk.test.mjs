@@ -15,12 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
+import { CHROMIUM, CHROMIUM_ARGS, cst, idNumber, rand } from './lib/common.mjs';
+
 const BASE = (process.argv[2] ?? '').replace(/\/+$/, '');
 if (!/^https?:\/\//.test(BASE)) {
   console.error('usage: node tests/field/sdk.test.mjs <baseUrl>   e.g. http://127.0.0.1:18181');
   process.exit(2);
 }
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PASSWORD = 'jiayi-demo';
 const HARNESS = `${BASE}/field/sdk/test/harness.html`;
 const SCENARIO_TIMEOUT_MS = 60_000;
@@ -40,34 +41,8 @@ function eq(a, b, msg) {
   if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
 }
 
-const rand = (n) => Math.floor(Math.random() * n);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tag = () => `${Date.now().toString(36)}${rand(1e6).toString(36)}`;
-
-/** An instant `agoMs` before now as RFC 3339 with +08:00 (China time). */
-function cst(agoMs = 60_000) {
-  const d = new Date(Date.now() - agoMs + 8 * 3600 * 1000);
-  return `${d.toISOString().slice(0, 19)}+08:00`;
-}
-
-/**
- * A valid GB 11643 ID number with area code 11xxxx (never a demo resident's), a random
- * birth date in 1940–1990 and the sex digit matching `sex`.
- * @param {'M'|'F'} sex
- * @returns {{ id_number: string, birth_date: string }}
- */
-function idNumber(sex) {
-  const y = 1940 + rand(50);
-  const m = 1 + rand(12);
-  const d = 1 + rand(28);
-  const birth = `${y}${String(m).padStart(2, '0')}${String(d).padStart(2, '0')}`;
-  let seq = rand(1000);
-  if ((seq % 2 === 1) !== (sex === 'M')) seq = (seq + 1) % 1000;
-  const body = `11${String(rand(10000)).padStart(4, '0')}${birth}${String(seq).padStart(3, '0')}`;
-  const W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-  const sum = [...body].reduce((s, c, i) => s + Number(c) * W[i], 0);
-  return { id_number: body + '10X98765432'[sum % 11], birth_date: `${birth.slice(0, 4)}-${birth.slice(4, 6)}-${birth.slice(6)}` };
-}
 
 /** A new resident's create data in `village`. */
 function residentData(village, name = `测试${rand(10000)}`) {
@@ -206,15 +181,7 @@ class Tablet {
       executablePath: CHROMIUM,
       headless: true,
       timezoneId: 'Asia/Shanghai',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
     return this;
   }
