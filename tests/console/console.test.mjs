@@ -321,6 +321,17 @@ async function setup() {
   assert(q, 'the refused op is in supervisor1\'s queue');
   ctx.quarantineId = q.id;
 
+  // A double signing: two doctor1 tablets sign one resident offline for the same term; the
+  // later signing is held for review.
+  const rid2 = uuid();
+  await pushOk(ctx.tabletA, [op('resident', 'create', rid2, residentData(ctx.tabletA.me.villages[1] || ctx.village, '双签测试' + RUN))]);
+  const today = cst(0).slice(0, 10);
+  const contract = () => op('contract', 'create', uuid(), { resident_id: rid2, team_id: ctx.tabletA.user.team_id, packages: ['BASIC', 'HTN'], status: 'SIGNED', signed_at: cst(60_000), effective_from: today });
+  eq((await pushOk(ctx.tabletA, [contract()]))[0].status, 'applied', 'the first signing');
+  res = await pushOk(ctx.tabletB, [contract()]);
+  eq(res[0].status, 'conflict', 'the second signing is held');
+  ctx.doubleId = res[0].conflict_id;
+
   // The second township's supervisor, made through the admin API.
   ctx.otherSupervisorName = 'sup-qs-' + RUN;
   await must(200, ctx.admin, 'POST', '/admin/users', {
@@ -359,6 +370,18 @@ const SCENARIOS = [
       await shoot(page, 'review-list');
 
       // The duplicate and the quarantined op, for the guide's pictures.
+      // Each kind offers the decisions the API lists for it, as buttons.
+      const buttons = () => page.$$eval('#decision button[data-decision]', (bs) => bs.map((b) => b.getAttribute('data-decision')));
+      for (const [id, table] of [[ctx.duplicateId, '#duplicate-table'], [ctx.quarantineId, '#quarantine-op'], [ctx.doubleId, '#contract-table']]) {
+        await goto(page, '#/review/' + id);
+        await page.waitForSelector(`.item[data-item-id="${id}"] ${table}`);
+        const item = await must(200, ctx.supervisor, 'GET', '/review/items/' + id);
+        eq(await buttons(), item.decisions, item.kind + ' decisions');
+      }
+      await page.waitForSelector('#contract-table td[data-side=client]');
+      assert((await page.textContent('#contract-table')).includes('待审核'), 'the held contract is shown as held');
+      await shoot(page, 'review-double-signing');
+
       await goto(page, '#/review/' + ctx.duplicateId);
       await page.waitForSelector('#duplicate-table');
       const dupText = await page.textContent('#duplicate-table');
@@ -487,7 +510,7 @@ const SCENARIOS = [
       eq([csv.query.region, csv.query.group_by], [v.code, 'team'], 'CSV of the village by team');
       assert(vill.groups.every((g) => csv.text.includes(g.name)), 'the CSV holds the teams');
       eq(await page.$$eval('#group-table tbody tr th a', (as) => as.length), 0, 'teams are the last level');
-      await shoot(page, 'dashboard-village', '#breadcrumb');
+      await shoot(page, 'dashboard-village', '.charts');
 
       // Back up by the breadcrumb, and by the browser's back button.
       await page.click(`#breadcrumb a[data-code="${CHENGGUAN}"]`);

@@ -112,8 +112,8 @@ function App() {
   const route = useRoute();
   if (!state.session) {
     return html`<${LoginScreen} message=${state.loginMessage} onLoggedIn=${async (s) => {
-      setState({ session: s, mustChangePassword: !!s.mustChangePassword, loginMessage: '', notice: s.mustChangePassword
-        ? { text: '管理员已重置您的密码：请先设置新密码，然后才能使用其他功能。', kind: 'warn' } : null });
+      // After a reset the account page says what to do (#must-change).
+      setState({ session: s, mustChangePassword: !!s.mustChangePassword, loginMessage: '', notice: null });
       if (s.mustChangePassword) location.hash = '#/me';
       await loadMe();
     }} />`;
@@ -130,7 +130,7 @@ function boot() {
   onSessionEvent((kind, message) => {
     if (kind === 'ended') logout(message || '');
     if (kind === 'password' && !getState().mustChangePassword) {
-      setState({ mustChangePassword: true, notice: { text: '管理员已重置您的密码：请先设置新密码，然后才能使用其他功能。', kind: 'warn' } });
+      setState({ mustChangePassword: true, notice: null });
       location.hash = '#/me';
     }
   });

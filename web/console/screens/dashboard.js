@@ -271,6 +271,7 @@ export function DashboardScreen({ route, me }) {
 
   return html`
     <section id="board" class="page">
+      <div class="board-head">
       <nav class="crumbs" id="breadcrumb" aria-label="地区层级">
         ${chain.map((c, i) => {
           const last = i === chain.length - 1;
@@ -300,6 +301,7 @@ export function DashboardScreen({ route, me }) {
           ? html`<a id="review" class="review" href="#/review" title=${count ? '同步冲突 ' + count.conflicts + ' 项，隔离记录 ' + count.quarantine + ' 项，待审核签约 ' + count.pending_contracts + ' 项' : '待处理的同步冲突与隔离记录'}>待审核：<b id="review-count">${count ? String(count.total) : '–'}</b> 项</a>`
           : html`<span id="review" class="review" title="本团队等待督导处理的事项">待审核：<b id="review-count">${count ? String(count.total) : '–'}</b> 项</span>`}
       </form>
+      </div>
       <p id="status" class="status" role="status">${status}</p>
       <${ErrorNote} error=${error} />
       <h2 id="report-title" class="report-title">${report ? report.region_name + '（' + report.region + '）· ' + periodZh : ''}</h2>

@@ -6,7 +6,7 @@ import { html, useState } from '../html.js';
 import { get, post } from '../api.js';
 import { href } from '../routes.js';
 import { dateTime, num } from '../format.js';
-import { noteDevices, useDirectory, teamName } from '../directory.js';
+import { noteDevices, useDirectory, teamName, allTeams } from '../directory.js';
 import { Page, ErrorNote, Loading, Empty, useAsync, Dialog, ReasonForm, Field, Chip } from '../ui.js';
 
 /**
@@ -18,6 +18,7 @@ export function DevicesScreen({ route, me }) {
   const q = route.query;
   const [text, setText] = useState(q.q || '');
   const [state, setStateFilter] = useState(q.revoked === 'true' ? 'revoked' : q.revoked === 'false' ? 'active' : '');
+  const [team, setTeam] = useState(q.team_id || '');
   const userId = q.user_id || '';
   const list = useAsync(() => get('/devices', userId ? { user_id: userId } : undefined)
     .then((l) => { noteDevices(l); return userId ? l.filter((d) => !d.user_id || d.user_id === userId) : l; }), [userId]);
@@ -25,7 +26,7 @@ export function DevicesScreen({ route, me }) {
   const [done, setDone] = useState('');
   const all = list.data || [];
   const needle = text.trim().toLowerCase();
-  const shown = all.filter((d) => (!state || (state === 'revoked') === !!d.revoked_at)
+  const shown = all.filter((d) => (!state || (state === 'revoked') === !!d.revoked_at) && (!team || d.team_id === team)
     && (!needle || [d.username, d.name, d.device_id, d.app_version].some((x) => String(x || '').toLowerCase().includes(needle))))
     .sort((a, b) => (b.last_seen_at || 0) - (a.last_seen_at || 0));
   const revoke = async (reason) => {
@@ -36,7 +37,8 @@ export function DevicesScreen({ route, me }) {
   };
   return html`
     <${Page} title="设备管理" id="devices"
-      sub=${'每位用户在每台平板（或浏览器）上是一台设备。平板丢失或被盗时，在这里停用：它的登录立即失效，并在下次联网时清除本机数据。'}>
+      sub=${'每位用户在每台平板（或浏览器）上是一台设备。平板丢失或被盗时，在这里停用：它的登录立即失效，并在下次联网时清除本机数据。'}
+      actions=${userId ? html`<a href="#/devices">显示全部设备</a>` : null}>
       <form class="filters" id="device-filters" onSubmit=${(e) => e.preventDefault()}>
         <${Field} label="查找"><input id="device-search" type="search" value=${text} placeholder="用户名、设备名称、设备号、版本"
           onInput=${(e) => setText(e.currentTarget.value)} /><//>
@@ -44,6 +46,10 @@ export function DevicesScreen({ route, me }) {
           <select id="device-state" value=${state} onChange=${(e) => setStateFilter(e.currentTarget.value)}>
             <option value="">全部</option><option value="active">正常</option><option value="revoked">已停用</option>
           </select><//>
+        ${all.some((d) => 'team_id' in d) ? html`<${Field} label="团队">
+          <select id="device-team" value=${team} onChange=${(e) => setTeam(e.currentTarget.value)}>
+            <option value="">全部</option>${allTeams().map((t) => html`<option value=${t.id}>${teamName(t.id)}</option>`)}
+          </select><//>` : null}
         <button type="button" onClick=${list.reload}>刷新</button>
         <span class="muted">${list.data ? '共 ' + num(all.length) + ' 台，显示 ' + num(shown.length) + ' 台' : ''}</span>
       </form>

@@ -5,7 +5,7 @@
 import { html, useState } from '../html.js';
 import { post, getSession, setSession } from '../api.js';
 import { ROLES } from '../labels.js';
-import { regionName, teamName, useDirectory } from '../directory.js';
+import { regionName, knowsRegion, teamName, useDirectory, ensure } from '../directory.js';
 import { getState, setState } from '../store.js';
 import { Page, ErrorNote, Field, KV } from '../ui.js';
 import { logout } from '../session.js';
@@ -35,6 +35,8 @@ export function MeScreen({ me }) {
       if (s) setSession({ ...s, mustChangePassword: false });
       setF({ old: '', next: '', again: '' });
       setState({ mustChangePassword: false, notice: null });
+      // What was refused while the password had to change is asked for again.
+      ensure(['regions', 'teams', 'users', 'devices'], true);
       setDone('密码已修改。下次登录请使用新密码。');
     } catch (e) {
       setError(e);
@@ -57,7 +59,7 @@ export function MeScreen({ me }) {
       <${KV} id="me-facts" rows=${[
         ['用户名', me.username],
         ['角色', ROLES[me.role] || me.role],
-        ['地区', regionName(me.region_code) + '（' + me.region_code + '）'],
+        ['地区', knowsRegion(me.region_code) ? regionName(me.region_code) + '（' + me.region_code + '）' : me.region_code],
         me.team_id ? ['团队', teamName(me.team_id)] : null,
         ['本浏览器的设备号', me.device_id],
       ]} />

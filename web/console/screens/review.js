@@ -9,7 +9,7 @@ import { get, post } from '../api.js';
 import { href, go } from '../routes.js';
 import { dateTime, date, plain, shortId } from '../format.js';
 import {
-  KINDS, FIELDS, TAGS, SEX, CONTRACT_STATUS, PACKAGES, ENTITIES, ACTIONS, PUSH_ERRORS, END_REASONS,
+  KINDS, FIELDS, TAGS, SEX, CONTRACT_STATUS, PACKAGES, ENTITIES, ACTIONS, PUSH_ERRORS, END_REASONS, VISIT_KINDS, MEASUREMENTS,
   decisionLabel, decisionHelp, errorText,
 } from '../labels.js';
 import { useDirectory, regionName, teamName, userName, deviceOf, childrenOf } from '../directory.js';
@@ -197,6 +197,7 @@ export function ReviewItemScreen({ id, me }) {
           ['团队', teamName(it.team_id)],
           ['发送人', sender(it)],
           ['服务器接收时间', dateTime(it.created_at)],
+          ['审计', html`<a href=${href('audit', null, { entity: it.kind === 'quarantine' ? 'quarantine' : it.kind === 'pending_contract' ? 'contract' : 'conflict', entity_id: it.id })}>这一事项的审计记录</a>`],
           it.entity ? ['记录', html`${ENTITIES[it.entity] || it.entity} ${it.entity === 'resident' && it.entity_id
             ? html`<a href=${href('resident', it.entity_id)}>${shortId(it.entity_id)}</a>` : html`<span title=${it.entity_id || ''}>${shortId(it.entity_id)}</span>`}`] : null,
         ]} />
@@ -368,17 +369,55 @@ export function flatten(v, prefix = '', out = []) {
   return out;
 }
 
+/** A visit's or survey's field for people (the divergent pair). */
+function recordValue(path, v) {
+  if (v === null || v === undefined || v === '') return '（空）';
+  if (path === 'kind') return VISIT_KINDS[v] || String(v);
+  if (/(_at)$/.test(path)) return dateTime(v);
+  return plain(v);
+}
+
+const RECORD_LABELS = {
+  kind: '类型', occurred_at: '服务时间', answered_at: '调查时间', notes: '备注', contract_id: '所依据的协议',
+  amends: '所更正的记录', questionnaire: '问卷', questionnaire_version: '问卷版本',
+};
+const SKIP = new Set(['id', 'version', 'resident_id', 'amended_by']);
+
+function recordLabel(path) {
+  if (RECORD_LABELS[path]) return RECORD_LABELS[path];
+  const [head, tail] = path.split('.');
+  if (head === 'measurements') return MEASUREMENTS[tail] || tail;
+  if (head === 'answers') return '答案：' + tail;
+  return path;
+}
+
 function Divergent({ item }) {
-  const a = Object.fromEntries(flatten(item.server_value || {}));
-  const b = Object.fromEntries(flatten(item.client_value || {}));
+  const other = item.client_value || {};
+  // The item keeps the other content; the stored record is read from the resident's record.
+  const rid = other.resident_id;
+  const stored = useAsync(async () => {
+    if (item.server_value) return item.server_value;
+    if (!rid) return null;
+    const rec = await get('/residents/' + encodeURIComponent(rid) + '/record');
+    const all = [...(rec.visits || []), ...(rec.surveys || [])].flatMap((x) => [x.record || x, ...((x.amendments || []).map((a) => a.record || a))]);
+    return all.find((r) => r.id === item.entity_id) || null;
+  }, [item.id]);
+  const a = Object.fromEntries(flatten(stored.data || {}).filter(([k]) => !SKIP.has(k)));
+  const b = Object.fromEntries(flatten(other).filter(([k]) => !SKIP.has(k)));
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
   return html`
     <section class="sides" id="divergent">
       <h3>已存的记录与另一份内容</h3>
+      <p class="muted">同一编号的${ENTITIES[item.entity] || '记录'}又收到一份不同的内容（例如平板重装后重发，或两台平板更正了同一条记录）。已存的记录不变，另一份内容保存在这里备查。</p>
+      <${ErrorNote} error=${stored.error} />
       <div class="table-wrap">
         <table class="grid compare" id="divergent-table">
-          <thead><tr><th scope="col">字段</th><th scope="col" data-side="server">服务器已存</th><th scope="col" data-side="client">另一份内容（${userName(item.user_id, item.device_id)}）</th></tr></thead>
-          <tbody>${keys.map((k) => html`<tr class=${plain(a[k]) !== plain(b[k]) ? 'differs' : ''}><th scope="row">${k}</th><td>${plain(a[k])}</td><td>${plain(b[k])}</td></tr>`)}</tbody>
+          <thead><tr><th scope="col">项目</th><th scope="col" data-side="server">服务器已存</th><th scope="col" data-side="client">另一份内容（${userName(item.user_id, item.device_id)}）</th></tr></thead>
+          <tbody>${keys.map((k) => {
+            const x = stored.data ? recordValue(k, a[k]) : stored.loading ? '…' : '（未能读取）';
+            const y = recordValue(k, b[k]);
+            return html`<tr class=${x !== y ? 'differs' : ''}><th scope="row">${recordLabel(k)}</th><td data-side="server">${x}</td><td data-side="client">${y}</td></tr>`;
+          })}</tbody>
         </table>
       </div>
     </section>`;
@@ -410,6 +449,15 @@ function Quarantined({ item }) {
       </div>
     </section>`;
 }
+
+const PLACEHOLDERS = {
+  field_clash: '例如：已电话联系居民核实，以平板录入的号码为准',
+  double_signing: '例如：已与两个团队核实，居民本人选择第二家医团队',
+  pending_contract: '例如：已核实签约属实',
+  duplicate_resident: '例如：身份证号、姓名、出生日期一致，为同一人',
+  divergent_append: '例如：已与团队核实，以服务器记录为准',
+  quarantine: '例如：该居民已补录，重新受理',
+};
 
 function DecisionPanel({ item, onDecided, onRefused }) {
   const [reason, setReason] = useState('');
@@ -450,7 +498,7 @@ function DecisionPanel({ item, onDecided, onRefused }) {
         </fieldset>` : null}
       <${Field} label="处理理由" hint="必填，1–500 字；与决定一起记入审计日志" wide>
         <textarea id="decision-reason" name="reason" maxlength="500" rows="3" required
-          placeholder="例如：已电话核实，以平板录入的号码为准" value=${reason}
+          placeholder=${PLACEHOLDERS[item.kind] || '写明核实的情况和依据'} value=${reason}
           onInput=${(e) => { setReason(e.currentTarget.value); if (error && error.code === 'reason_missing') setError(null); }}></textarea>
       <//>
       ${error && error.code === 'reason_missing' ? html`<p class="error" role="alert" id="reason-missing">请先填写处理理由。</p>` : html`<${ErrorNote} error=${error} id="decision-error" />`}
