@@ -44,6 +44,8 @@ pub enum Surface {
     Audit,
     /// The command-line imports.
     Import,
+    /// `/api/v1/me/…`: the caller's own account.
+    Account,
 }
 
 /// One stable error code.
@@ -161,7 +163,7 @@ vocabulary! {
     InvalidSha256 = "invalid_sha256", Some(Kind::Invalid), true, &[Surface::Blobs], "a SHA-256 that is not 64 hex characters";
     InvalidStatus = "invalid_status", Some(Kind::BadRequest), true, &[Surface::Review], "an unknown status: a contract's `status`, or a review queue filter";
     InvalidTeamCode = "invalid_team_code", Some(Kind::Invalid), false, &[Surface::Admin], "a team code that cannot be used";
-    InvalidText = "invalid_text", Some(Kind::Invalid), true, &[Surface::Questionnaires], "a text field that is empty, too long or holds control characters";
+    InvalidText = "invalid_text", Some(Kind::Invalid), true, &[Surface::Questionnaires, Surface::Admin], "a text field that is empty, too long or holds control characters";
     InvalidTime = "invalid_time", Some(Kind::BadRequest), false, &[Surface::Audit], "a time filter that is not RFC 3339 with an offset";
     InvalidTimestamp = "invalid_timestamp", None, true, &[], "a time that is not RFC 3339 with an offset";
     InvalidToken = "invalid_token", Some(Kind::Unauthorized), false, &[Surface::Bearer], "the access token is not one this server issued: log in again";
@@ -186,7 +188,9 @@ vocabulary! {
     OutOfRange = "out_of_range", None, true, &[], "a measurement outside its plausible range; `field` names it";
     OutOfScope = "out_of_scope", None, true, &[], "the record lies outside the caller's villages or team";
     OutsideScope = "outside_scope", Some(Kind::Forbidden), false, &[Surface::Review], "one of the records lies outside the supervisor's township";
+    OwnAccount = "own_account", Some(Kind::Invalid), false, &[Surface::Admin], "an administrator cannot deactivate their own account, reset its password or change its role";
     PackageExists = "package_exists", Some(Kind::Conflict), false, &[Surface::Import], "that package code exists already";
+    PasswordChangeRequired = "password_change_required", Some(Kind::Forbidden), false, &[Surface::Bearer], "the password was reset: set a new one with `POST /api/v1/me/password` before anything else";
     PayloadTooLarge = "payload_too_large", Some(Kind::PayloadTooLarge), false, &[Surface::JsonBody, Surface::Blobs, Surface::Reports], "the body is larger than the server takes";
     QuestionnaireExists = "questionnaire_exists", Some(Kind::Conflict), false, &[Surface::Questionnaires], "that questionnaire version exists already with other content";
     RateLimited = "rate_limited", Some(Kind::TooManyRequests), false, &[Surface::Sync], "the device syncs too often: wait `Retry-After` seconds";
@@ -233,8 +237,9 @@ vocabulary! {
     UnsupportedProtocol = "unsupported_protocol", Some(Kind::UpgradeRequired), false, &[Surface::Sync], "send `X-Sync-Protocol` with a version the server speaks";
     UseAmend = "use_amend", None, true, &[], "a visit or survey is never edited: send an `amend` with the corrected record";
     UsernameTaken = "username_taken", Some(Kind::Conflict), false, &[Surface::Admin], "that user name is taken";
-    WeakPassword = "weak_password", Some(Kind::Invalid), false, &[Surface::Admin], "the password is too short";
+    WeakPassword = "weak_password", Some(Kind::Invalid), false, &[Surface::Admin, Surface::Account], "the password breaks the password rules (length, not the username, not one repeated character)";
     WriteClash = "write_clash", Some(Kind::Unavailable), false, &[Surface::Every], "a concurrent write clashed with this one; nothing was kept: send the same request again after `Retry-After`";
+    WrongPassword = "wrong_password", Some(Kind::Invalid), false, &[Surface::Account], "the current password given is not the account's";
 }
 
 impl std::fmt::Display for Code {

@@ -61,6 +61,8 @@ diesel::table! {
         county_code -> Text,
         active -> Bool,
         created_at -> BigInt,
+        must_change_password -> Bool,
+        last_login_at -> Nullable<BigInt>,
     }
 }
 

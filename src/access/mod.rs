@@ -34,6 +34,9 @@ pub struct Caller {
     pub client_device_id: String,
     /// What the caller may reach.
     pub scope: Scope,
+    /// An administrator reset the password: until a new one is set, the caller may only
+    /// change it (the extractor refuses everything else with `password_change_required`).
+    pub must_change_password: bool,
 }
 
 impl Caller {

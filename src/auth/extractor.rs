@@ -8,9 +8,13 @@ use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use crate::access::Caller;
 use crate::db;
 use crate::domain::caller;
-use crate::error::AppError;
+use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
 use crate::state::AppState;
+
+/// What a caller whose password was reset may still reach: who they are, the change
+/// itself, and signing out.
+const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/api/v1/me", "/api/v1/me/password", "/api/v1/me/sign-out-everywhere"];
 
 /// The authenticated caller, as handlers take it: an [`access::Caller`](Caller) built from
 /// the request's access token.
@@ -22,6 +26,7 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let path = req.path().to_string();
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -36,10 +41,18 @@ impl FromRequest for Caller {
                     AppError::unauthorized(Code::MissingToken, "send Authorization: Bearer <access token>")
                 })?;
             let claims = state.keys.verify_access(token.trim())?;
-            db::run(&state.pool, move |c| {
+            let caller = db::run(&state.pool, move |c| {
                 caller::load_for_token(c, &claims.sub, &claims.dev, claims.gen)
             })
-            .await
+            .await?;
+            if caller.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&path.as_str()) {
+                return Err(AppError::new(
+                    Kind::Forbidden,
+                    Code::PasswordChangeRequired,
+                    "the password was reset: set a new one with POST /api/v1/me/password first",
+                ));
+            }
+            Ok(caller)
         })
     }
 }

@@ -2,6 +2,7 @@
 //! the one extractor ([`Auth`]) that gives every handler the caller's user, role, device
 //! and scope.
 
+pub mod account;
 pub mod extractor;
 pub mod service;
 pub mod throttle;

@@ -1,4 +1,4 @@
-//! Login, refresh-token rotation and device revocation (docs/security.md, "Authentication" and "Devices").
+//! Login, refresh-token rotation, device revocation and the caller's own password (docs/security.md, "Authentication" and "Devices").
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,10 @@ pub struct TokenResponse {
     pub token_type: String,
     /// The user.
     pub user: UserInfo,
+    /// The password was reset by an administrator: until `POST /api/v1/me/password` sets a
+    /// new one, every other call answers 403 `password_change_required`.
+    #[serde(default)]
+    pub password_change_required: bool,
 }
 
 /// The user as the client sees it.
@@ -158,6 +162,7 @@ pub fn login(
         )?;
         let family = Uuid::now_v7().to_string();
         let (res, _) = issue(c, config, keys, &user, &dev, &family, new_refresh_token(), now)?;
+        user::touch_login(c, &user.id, now)?;
         audit::record(c, audit::Entry::by(&user, &dev.id, "login").at(now))?;
         Ok(res)
     })
@@ -216,6 +221,7 @@ fn answer(
         refresh_token,
         expires_in: (claims.exp - now / 1000).max(0),
         token_type: "Bearer".into(),
+        password_change_required: user.must_change_password,
         user: UserInfo {
             id: user.id.clone(),
             role: user.role.clone(),

@@ -62,5 +62,6 @@ fn load(conn: &mut DbConn, user_id: &str, device_id: &str, generation: Option<i6
         device_id: dev.id,
         client_device_id: dev.client_id,
         scope,
+        must_change_password: u.must_change_password,
     })
 }

@@ -146,7 +146,7 @@ pub fn insert(
 }
 
 /// A device as supervisors see it.
-#[derive(Debug, Serialize, Deserialize, ToSchema, Queryable)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeviceView {
     /// The server's id of the device (one per user and tablet id): what revoke names.
     pub id: String,
@@ -156,18 +156,56 @@ pub struct DeviceView {
     pub name: String,
     /// The username of the device's user.
     pub username: String,
+    /// The device's user.
+    pub user_id: String,
+    /// That user's team, for doctors and team leads.
+    pub team_id: Option<String>,
     /// App version.
     pub app_version: Option<String>,
     /// Last contact (epoch ms).
     pub last_seen_at: i64,
     /// Revoked at (epoch ms).
     pub revoked_at: Option<i64>,
+    /// Open review items (conflicts and quarantined ops) its pushes left.
+    pub pending_review: i64,
+}
+
+/// Filters of the device list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeviceFilter {
+    /// Only this user's devices.
+    pub user_id: Option<String>,
+    /// Only devices of this team's members (id).
+    pub team_id: Option<String>,
+    /// Only revoked (`true`) or unrevoked (`false`) devices.
+    pub revoked: Option<bool>,
 }
 
 /// The devices a supervisor (their township's users) or an administrator (the county's)
 /// may see, the most recently seen first.
-pub fn list_in_reach(c: &mut DbConn, caller: &crate::access::Caller) -> Result<Vec<DeviceView>, AppError> {
-    let rows: Vec<(DeviceView, String)> = devices::table
+pub fn list_in_reach(
+    c: &mut DbConn,
+    caller: &crate::access::Caller,
+    f: &DeviceFilter,
+) -> Result<Vec<DeviceView>, AppError> {
+    use crate::schema::{conflicts, quarantine};
+    type Row = (
+        (
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<i64>,
+        ),
+        String,
+    );
+    let mut q = devices::table
         .inner_join(users::table.on(users::id.eq(devices::user_id)))
         .filter(devices::county_code.eq(&caller.county_code))
         .order(devices::last_seen_at.desc())
@@ -177,16 +215,72 @@ pub fn list_in_reach(c: &mut DbConn, caller: &crate::access::Caller) -> Result<V
                 devices::client_id,
                 devices::name,
                 users::username,
+                users::id,
+                users::team_id,
                 devices::app_version,
                 devices::last_seen_at,
                 devices::revoked_at,
             ),
             users::region_code,
         ))
-        .load(c)?;
-    Ok(rows
+        .into_boxed();
+    if let Some(u) = &f.user_id {
+        q = q.filter(users::id.eq(u.clone()));
+    }
+    if let Some(t) = &f.team_id {
+        q = q.filter(users::team_id.eq(t.clone()));
+    }
+    match f.revoked {
+        Some(true) => q = q.filter(devices::revoked_at.is_not_null()),
+        Some(false) => q = q.filter(devices::revoked_at.is_null()),
+        None => {}
+    }
+    let rows: Vec<Row> = q.load(c)?;
+    let rows: Vec<_> = rows
         .into_iter()
         .filter(|(_, region)| caller.scope.covers_region(region))
         .map(|(d, _)| d)
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|d| d.0.as_str()).collect();
+    let open_conflicts: Vec<(Option<String>, i64)> = conflicts::table
+        .filter(conflicts::status.eq("open"))
+        .filter(conflicts::device_id.eq_any(ids.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>()))
+        .group_by(conflicts::device_id)
+        .select((conflicts::device_id, diesel::dsl::count_star()))
+        .load(c)?;
+    let open_quarantine: Vec<(String, i64)> = quarantine::table
+        .filter(quarantine::status.eq("open"))
+        .filter(quarantine::device_id.eq_any(&ids))
+        .group_by(quarantine::device_id)
+        .select((quarantine::device_id, diesel::dsl::count_star()))
+        .load(c)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, device_id, name, username, user_id, team_id, app_version, last_seen_at, revoked_at)| {
+                let pending = open_conflicts
+                    .iter()
+                    .filter(|(d, _)| d.as_deref() == Some(id.as_str()))
+                    .map(|(_, n)| n)
+                    .sum::<i64>()
+                    + open_quarantine
+                        .iter()
+                        .filter(|(d, _)| *d == id)
+                        .map(|(_, n)| n)
+                        .sum::<i64>();
+                DeviceView {
+                    id,
+                    device_id,
+                    name,
+                    username,
+                    user_id,
+                    team_id,
+                    app_version,
+                    last_seen_at,
+                    revoked_at,
+                    pending_review: pending,
+                }
+            },
+        )
         .collect())
 }

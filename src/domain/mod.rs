@@ -14,6 +14,7 @@ pub mod questionnaire;
 pub mod region;
 pub mod resident;
 pub mod review;
+pub mod staff;
 pub mod survey;
 pub mod team;
 pub mod user;

@@ -193,3 +193,107 @@ pub fn set_villages(
     }
     Ok(team)
 }
+
+/// A team as the console lists it: the villages it serves and how many staff it has.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TeamView {
+    /// Team id.
+    pub id: String,
+    /// Short code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// The township the team works in.
+    pub township_code: String,
+    /// The villages it serves, sorted.
+    pub villages: Vec<String>,
+    /// Active doctors and team leads of the team.
+    pub member_count: i64,
+}
+
+/// The teams in `scope` (an administrator's county, a supervisor's township), by code.
+pub fn list_in_reach(conn: &mut DbConn, county: &str, scope: &crate::access::Scope) -> Result<Vec<TeamView>, AppError> {
+    use crate::schema::users;
+    let rows: Vec<Team> = teams::table
+        .filter(teams::county_code.eq(county))
+        .order(teams::code)
+        .select(Team::as_select())
+        .load(conn)?;
+    let rows: Vec<Team> = rows
+        .into_iter()
+        .filter(|t| scope.covers_region(&t.township_code))
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|t| t.id.as_str()).collect();
+    let links: Vec<(String, String)> = team_villages::table
+        .filter(team_villages::team_id.eq_any(&ids))
+        .order(team_villages::village_code)
+        .select((team_villages::team_id, team_villages::village_code))
+        .load(conn)?;
+    let members: Vec<(Option<String>, i64)> = users::table
+        .filter(users::team_id.eq_any(ids.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>()))
+        .filter(users::active.eq(true))
+        .group_by(users::team_id)
+        .select((users::team_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|t| TeamView {
+            villages: links
+                .iter()
+                .filter(|(id, _)| *id == t.id)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            member_count: members
+                .iter()
+                .find(|(id, _)| id.as_deref() == Some(t.id.as_str()))
+                .map_or(0, |(_, n)| *n),
+            id: t.id,
+            code: t.code,
+            name: t.name,
+            township_code: t.township_code,
+        })
+        .collect())
+}
+
+/// Moves a village to team `to` (in the village's township): every team that served it
+/// stops, `to` starts. The members of both teams reach other villages from their next
+/// call on, so their tablets' pull cursors are refused with `resync_required` and they
+/// bootstrap again (docs/sync-protocol.md, "Re-sync"). Answers the teams that served it
+/// before (none when it had no team).
+pub fn move_village(conn: &mut DbConn, village: &str, to: &str, county: &str) -> Result<Vec<Team>, AppError> {
+    let target = find(conn, to)?
+        .filter(|t| t.county_code == county)
+        .ok_or_else(|| AppError::invalid(Code::UnknownTeam, "team_id", "no team with that id in your county"))?;
+    let in_township = region::find(conn, village)?
+        .is_some_and(|r| r.level == Level::Village.as_str() && r.parent_code.as_deref() == Some(&target.township_code));
+    if !in_township {
+        return Err(AppError::not_found("village"));
+    }
+    let from_ids: Vec<String> = team_villages::table
+        .filter(team_villages::village_code.eq(village))
+        .filter(team_villages::team_id.ne(&target.id))
+        .select(team_villages::team_id)
+        .load(conn)?;
+    let mut from = Vec::new();
+    for id in &from_ids {
+        if village_codes(conn, id)?.len() <= 1 {
+            return Err(AppError::invalid(
+                Code::NoVillages,
+                "team_id",
+                "the team serving that village would be left with none: give it another village first",
+            ));
+        }
+        if let Some(t) = find(conn, id)? {
+            from.push(t);
+        }
+    }
+    diesel::delete(team_villages::table.filter(team_villages::village_code.eq(village))).execute(conn)?;
+    diesel::insert_into(team_villages::table)
+        .values((
+            team_villages::team_id.eq(&target.id),
+            team_villages::village_code.eq(village),
+            team_villages::county_code.eq(&target.county_code),
+        ))
+        .execute(conn)?;
+    Ok(from)
+}

@@ -39,6 +39,10 @@ pub struct User {
     pub active: bool,
     /// Created (server, epoch ms).
     pub created_at: i64,
+    /// The password was reset by an administrator: it must be changed before anything else.
+    pub must_change_password: bool,
+    /// Last successful login (server, epoch ms).
+    pub last_login_at: Option<i64>,
 }
 
 /// A user to create (API body and CSV row).
@@ -197,6 +201,8 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
         county_code,
         active: true,
         created_at: now_ms(),
+        must_change_password: false,
+        last_login_at: None,
     };
     diesel::insert_into(users::table)
         .values((
@@ -213,6 +219,26 @@ pub fn create(conn: &mut DbConn, new: &NewUser, county: Option<&str>) -> Result<
         ))
         .execute(conn)?;
     Ok(user)
+}
+
+/// Stores a new password hash; `must_change` marks a one-time password an administrator
+/// set (docs/security.md, "Password resets").
+pub fn set_password(conn: &mut DbConn, id: &str, hash: &str, must_change: bool) -> Result<(), AppError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::must_change_password.eq(must_change),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records a successful login (the staff list shows it).
+pub fn touch_login(conn: &mut DbConn, id: &str, at: i64) -> Result<(), AppError> {
+    diesel::update(users::table.find(id))
+        .set(users::last_login_at.eq(at))
+        .execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

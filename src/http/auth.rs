@@ -1,10 +1,11 @@
-//! Login, refresh, the caller's identity, devices.
+//! Login, refresh, the caller's identity and own password, devices.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::State;
+use crate::auth::account::{self, PasswordChange};
 use crate::auth::service::{self, LoginRequest, RefreshRequest, TokenResponse};
 use crate::auth::{Auth, Role};
 use crate::db;
@@ -110,12 +111,38 @@ pub async fn me(state: State, auth: Auth) -> web::Json<Me> {
 pub use crate::domain::device::DeviceView;
 
 /// Devices in the caller's township (supervisor) or county (admin).
-#[utoipa::path(get, path = "/api/v1/devices", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Vec<DeviceView>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_devices(state: State, auth: Auth) -> Result<web::Json<Vec<DeviceView>>, AppError> {
+#[utoipa::path(get, path = "/api/v1/devices", tag = "auth", security(("bearer" = [])), params(device::DeviceFilter),
+    responses((status = 200, body = Vec<DeviceView>), (status = 400, description = "invalid_query", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_devices(
+    state: State,
+    auth: Auth,
+    q: web::Query<device::DeviceFilter>,
+) -> Result<web::Json<Vec<DeviceView>>, AppError> {
     auth.require(&[Role::Supervisor, Role::Admin])?;
-    let list = db::run(&state.pool, move |c| device::list_in_reach(c, &auth)).await?;
+    let list = db::run(&state.pool, move |c| device::list_in_reach(c, &auth, &q)).await?;
     Ok(web::Json(list))
+}
+
+/// Changes the caller's own password; the caller's other devices are signed out.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
+    responses((status = 204, description = "changed"), (status = 401, body = ErrorBody),
+        (status = 422, description = "wrong_password, weak_password", body = ErrorBody)))]
+pub async fn change_password(
+    state: State,
+    auth: Auth,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, AppError> {
+    db::run(&state.pool, move |c| account::change_password(c, &auth, &body)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Signs the caller out on every device, this one included (every token ends).
+#[utoipa::path(post, path = "/api/v1/me/sign-out-everywhere", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "signed out"), (status = 401, body = ErrorBody)))]
+pub async fn sign_out_everywhere(state: State, auth: Auth) -> Result<HttpResponse, AppError> {
+    db::run(&state.pool, move |c| account::sign_out_everywhere(c, &auth)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Why a device is revoked.

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod field;
+pub mod files;
 pub mod health;
 pub mod input;
 pub mod latency;
@@ -12,6 +13,7 @@ pub mod questionnaires;
 pub mod reports;
 pub mod residents;
 pub mod review;
+pub mod staff;
 pub mod sync;
 pub mod worklist;
 
@@ -35,20 +37,40 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assets/echarts.min.js", web::get().to(dashboard::echarts))
         .route("/assets/echarts-LICENSE.txt", web::get().to(dashboard::echarts_license))
         .route("/field/{path:.*}", web::get().to(field::file))
+        .route("/console/{path:.*}", web::get().to(field::console_file))
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(auth::login))
                 .route("/auth/refresh", web::post().to(auth::refresh))
                 .route("/me", web::get().to(auth::me))
+                .route("/me/password", web::post().to(auth::change_password))
+                .route("/me/sign-out-everywhere", web::post().to(auth::sign_out_everywhere))
                 .route("/audit", web::get().to(audit::list))
                 .route("/devices", web::get().to(auth::list_devices))
                 .route("/devices/{id}/revoke", web::post().to(auth::revoke_device))
                 .route("/admin/regions", web::post().to(admin::create_region))
-                .route("/admin/teams", web::post().to(admin::create_team))
+                .service(
+                    web::resource("/admin/teams")
+                        .route(web::get().to(staff::list_teams))
+                        .route(web::post().to(admin::create_team)),
+                )
                 .route("/admin/teams/{id}/villages", web::put().to(admin::set_team_villages))
-                .route("/admin/users", web::post().to(admin::create_user))
+                .service(
+                    web::resource("/admin/users")
+                        .route(web::get().to(staff::list_users))
+                        .route(web::post().to(admin::create_user)),
+                )
+                .route("/admin/users/{id}", web::patch().to(staff::update_user))
+                .route("/admin/users/{id}/deactivate", web::post().to(staff::deactivate_user))
+                .route(
+                    "/admin/users/{id}/reset-password",
+                    web::post().to(staff::reset_password),
+                )
+                .route("/admin/villages/{code}/move", web::post().to(staff::move_village))
                 .route("/regions/{code}/children", web::get().to(admin::region_children))
+                .route("/residents", web::get().to(residents::search_residents))
                 .route("/residents/{id}", web::get().to(residents::get_resident))
+                .route("/residents/{id}/record", web::get().to(residents::resident_record))
                 .service(
                     web::resource("/sync/push")
                         .wrap(actix_web::middleware::from_fn(sync::push_gate))

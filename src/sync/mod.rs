@@ -11,5 +11,6 @@ pub mod pull;
 pub mod push;
 pub mod quarantine;
 pub mod rate_limit;
+pub mod record;
 pub mod replay;
 pub mod snapshot;

@@ -28,6 +28,7 @@ mod reports;
 mod residents;
 mod review;
 mod scope_oracles;
+mod staff;
 mod storm;
 mod sync;
 mod sync_scenarios;

@@ -55,3 +55,159 @@ async fn a_doctor_cannot_read_another_teams_resident() {
         .unwrap();
     assert_eq!(body["phone"], "138******00", "at least half of the digits hidden");
 }
+
+mod search {
+    use reqwest::StatusCode;
+    use serde_json::{json, Value};
+    use uuid::Uuid;
+
+    use crate::helpers::{assert_error, contract_op, now_cst, op, resident_op, spawn_app, supervisor_of};
+
+    const PHONE: &str = "13987654321";
+
+    async fn items(app: &crate::helpers::TestApp, s: &crate::helpers::Session, query: &str) -> Vec<Value> {
+        let res = app.get(s, &format!("/api/v1/residents?{query}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "{query}");
+        let page: Value = res.json().await.unwrap();
+        page["items"].as_array().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn residents_are_found_by_name_phone_end_and_id_number_within_scope_masked() {
+        let app = spawn_app().await;
+        let d1 = app.login("doctor1").await;
+        let village = app.villages(&d1).await[0].clone();
+        let (id, mut r) = resident_op(&village, "1948-02-03", 'M', &["hypertension"]);
+        r["data"]["name"] = json!("欧阳查找");
+        r["data"]["phone"] = json!(PHONE);
+        let id_number = r["data"]["id_number"].as_str().unwrap().to_string();
+        let out = app.push(&d1, vec![r]).await;
+        assert_eq!(out["results"][0]["status"], "applied", "{out}");
+        let sup = app.login("supervisor1").await;
+        let found_by = |list: &[Value]| list.iter().any(|x| x["id"] == id.as_str());
+        for q in [
+            "q=%E6%AC%A7%E9%98%B3",
+            "q=4321",
+            &format!("q={id_number}"),
+            &format!("q=4321&village={village}"),
+        ] {
+            let list = items(&app, &sup, q).await;
+            assert!(found_by(&list), "{q}: {list:?}");
+            let me = list.iter().find(|x| x["id"] == id.as_str()).unwrap();
+            assert_ne!(me["phone"], PHONE, "masked for a supervisor");
+            assert!(!me.to_string().contains(&id_number));
+        }
+        // The team sees its own phone; a wildcard typed is a character, not a pattern.
+        let own = items(&app, &d1, "q=4321").await;
+        assert!(own.iter().any(|x| x["phone"] == PHONE));
+        assert!(!found_by(&items(&app, &sup, "q=%25").await));
+        // Outside scope: another team, another township.
+        let d2 = app.login("doctor2").await;
+        assert!(!found_by(&items(&app, &d2, "q=4321").await));
+        let other = supervisor_of(&app, "sup_search", "431126101000").await;
+        assert!(!found_by(&items(&app, &other, "q=%E6%AC%A7%E9%98%B3").await));
+        let res = app.get(&other, &format!("/api/v1/residents?village={village}")).await;
+        assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+        // Bad input.
+        for (q, code) in [
+            ("limit=0", "invalid_limit"),
+            ("limit=201", "invalid_limit"),
+            ("village=12", "invalid_query"),
+            ("cursor=nope", "invalid_cursor"),
+        ] {
+            assert_error(
+                app.get(&sup, &format!("/api/v1/residents?{q}")).await,
+                StatusCode::BAD_REQUEST,
+                code,
+            )
+            .await;
+        }
+        // Searches are audited by kind, never by what was typed.
+        let admin = app.login("admin").await;
+        let res = app.get(&admin, "/api/v1/audit?limit=500").await;
+        let text = res.text().await.unwrap();
+        assert!(text.contains("residents_searched"));
+        assert!(!text.contains("4321") && !text.contains("欧阳") && !text.contains(&id_number[..17]));
+    }
+
+    #[tokio::test]
+    async fn a_residents_record_shows_contract_history_amendments_and_audit_and_is_itself_audited() {
+        let app = spawn_app().await;
+        let d1 = app.login("doctor1").await;
+        let village = app.villages(&d1).await[0].clone();
+        let team = d1.user["team_id"].as_str().unwrap().to_string();
+        let (rid, r) = resident_op(&village, "1951-06-07", 'F', &["diabetes"]);
+        let (cid, c) = contract_op(&rid, &team, &["BASIC"]);
+        let (now, _) = now_cst();
+        let (v1, v2) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+        let visit = |amends: Option<&str>, systolic: i32| {
+            json!({ "resident_id": rid, "contract_id": cid, "kind": "htn_followup", "occurred_at": now,
+                    "measurements": { "systolic": systolic, "diastolic": 85 }, "amends": amends })
+        };
+        let ops = vec![
+            r,
+            c,
+            op(
+                "contract",
+                "transition",
+                &cid,
+                json!({ "to": "TERMINATED", "reason": "moved_away", "at": now }),
+            ),
+            op("visit", "create", &v1, visit(None, 150)),
+            op("visit", "amend", &v2, visit(Some(&v1), 145)),
+        ];
+        let out = app.push(&d1, ops).await;
+        for r in out["results"].as_array().unwrap() {
+            assert_eq!(r["status"], "applied", "{out}");
+        }
+        let sup = app.login("supervisor1").await;
+        let res = app.get(&sup, &format!("/api/v1/residents/{rid}/record")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let rec: Value = res.json().await.unwrap();
+        assert_eq!(rec["resident"]["id"], rid.as_str());
+        assert_ne!(rec["resident"]["phone"], "13800138000", "masked for a supervisor");
+        let history: Vec<&str> = rec["contracts"][0]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(history, ["SIGNED", "TERMINATED"], "{rec}");
+        assert_eq!(rec["contracts"][0]["history"][1]["by"], "doctor1");
+        let visits = rec["visits"].as_array().unwrap();
+        assert_eq!(visits.len(), 1, "the correction sits under its original: {rec}");
+        assert_eq!(visits[0]["record"]["id"], v1.as_str());
+        assert_eq!(visits[0]["amendments"][0]["id"], v2.as_str());
+        let actions: Vec<&str> = rec["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
+        assert!(actions.contains(&"contract_transition"), "{actions:?}");
+        // The read itself is in the audit log, naming who looked at whom.
+        let admin = app.login("admin").await;
+        let res = app.get(&admin, &format!("/api/v1/audit?entity_id={rid}")).await;
+        let page: Value = res.json().await.unwrap();
+        let viewed = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "resident_viewed")
+            .unwrap();
+        assert_eq!(viewed["user_id"], sup.user["id"]);
+        // Outside scope it is absent, byte for byte like a missing id.
+        let other = supervisor_of(&app, "sup_record", "431126101000").await;
+        let a = app.get(&other, &format!("/api/v1/residents/{rid}/record")).await;
+        let b = app
+            .get(&other, &format!("/api/v1/residents/{}/record", Uuid::now_v7()))
+            .await;
+        assert_eq!(a.status(), StatusCode::NOT_FOUND);
+        assert_eq!(a.text().await.unwrap(), b.text().await.unwrap());
+        let d2 = app.login("doctor2").await;
+        assert_eq!(
+            app.get(&d2, &format!("/api/v1/residents/{rid}/record")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}

@@ -7,22 +7,7 @@ use crate::helpers::{assert_error, contract_op, resident_op, spawn_app, TestApp}
 use jiayi::schema::{contracts, quarantine, residents};
 
 async fn pull_all(app: &TestApp, s: &crate::helpers::Session, cursor: Option<&str>) -> (Vec<Value>, String) {
-    let mut changes = Vec::new();
-    let mut cursor = cursor.map(str::to_string);
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/sync/pull?limit=50&cursor={c}"),
-            None => "/api/v1/sync/pull?limit=50".to_string(),
-        };
-        let res = app.get(s, &path).await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let page: Value = res.json().await.unwrap();
-        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
-        cursor = Some(page["cursor"].as_str().unwrap().to_string());
-        if !page["has_more"].as_bool().unwrap() {
-            return (changes, cursor.unwrap());
-        }
-    }
+    app.pull_all(s, cursor).await
 }
 
 #[tokio::test]

@@ -13,12 +13,9 @@
 //! `change_seq = 0` and no change-log entries; reports never read the change log.
 //! Regions, teams and population rows go through the domain functions.
 //!
-//! The county: 20 townships × 20 villages, 40 teams, 430,000 residents, ~205,000
-//! contracts signed in the year, ~33,000 elderly health checks, 23,000 hypertension and
-//! 9,000 diabetes patients with four follow-ups each, 100,000 survey responses. Then it
-//! times `coverage()` as a county administrator (county by township) and as a township
-//! supervisor (township by village), on one connection, and prints p50 / p95; then the
-//! work list of one team (`time_worklist`).
+//! The county it generates is described in docs/benchmarks.md. It times `coverage()` as a
+//! county administrator (county by township) and as a township supervisor (township by
+//! village), on one connection, and prints p50 / p95; then one team's work list.
 
 use std::time::{Duration, Instant};
 
@@ -554,6 +551,7 @@ fn caller(role: Role, scope: Scope, region: &str) -> Auth {
         device_id: "bench".into(),
         client_device_id: "bench".into(),
         scope,
+        must_change_password: false,
     }
 }
 

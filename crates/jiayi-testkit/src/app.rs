@@ -204,6 +204,27 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Pulls every page from `cursor` (the start when `None`); returns the changes and
+    /// the last cursor.
+    pub async fn pull_all(&self, s: &Session, cursor: Option<&str>) -> (Vec<Value>, String) {
+        let mut changes = Vec::new();
+        let mut cursor = cursor.map(str::to_string);
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/sync/pull?limit=200&cursor={c}"),
+                None => "/api/v1/sync/pull?limit=200".to_string(),
+            };
+            let res = self.get(s, &path).await;
+            assert_eq!(res.status(), StatusCode::OK, "pull");
+            let page: Value = res.json().await.unwrap();
+            changes.extend(page["changes"].as_array().unwrap().iter().cloned());
+            cursor = Some(page["cursor"].as_str().unwrap().to_string());
+            if !page["has_more"].as_bool().unwrap() {
+                return (changes, cursor.unwrap());
+            }
+        }
+    }
+
     /// The caller's villages (team members).
     pub async fn villages(&self, s: &Session) -> Vec<String> {
         let me: Value = self.get(s, "/api/v1/me").await.json().await.unwrap();
@@ -242,6 +263,13 @@ pub fn id_number(birth: &str, sex: char) -> String {
     jiayi::domain::id_number::IdNumber::generate(&area, d, (n % 500) * 2, sex)
         .expose()
         .to_string()
+}
+
+/// Any op: `entity`, `action`, the record's `id` and its `data`, recorded a minute ago.
+pub fn op(entity: &str, action: &str, id: &str, data: Value) -> Value {
+    let (now, _) = now_cst();
+    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
+            "recorded_at": now, "data": data })
 }
 
 /// A resident create op.

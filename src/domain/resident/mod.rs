@@ -1,6 +1,11 @@
 //! Residents and their health records (居民健康档案).
 
+mod phone;
+pub mod search;
 pub mod update;
+
+pub(crate) use phone::check_phone;
+pub use phone::mask_phone;
 
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
@@ -140,29 +145,6 @@ pub struct ResidentView {
     pub version: i64,
 }
 
-/// Masks a phone number for readers outside the owning team: at least half of its digits
-/// hidden, whatever its length (`138******00` for a mobile, `12****78` for a landline).
-/// The shown digits are the first ⌊n/2⌋ − ⌊n/4⌋ and the last ⌊n/4⌋ of its n digits;
-/// other characters become stars too.
-pub fn mask_phone(p: &str) -> String {
-    let n = p.chars().filter(char::is_ascii_digit).count();
-    let (head, tail) = (n / 2 - n / 4, n / 4);
-    let mut seen = 0;
-    p.chars()
-        .map(|c| {
-            if !c.is_ascii_digit() {
-                return '*';
-            }
-            seen += 1;
-            if seen <= head || seen > n - tail {
-                c
-            } else {
-                '*'
-            }
-        })
-        .collect()
-}
-
 impl Resident {
     /// The output form; `own_team` decides whether the phone is shown in full.
     pub fn view(&self, own_team: bool) -> ResidentView {
@@ -246,25 +228,6 @@ pub(crate) fn check_birth_date(v: &str) -> Result<NaiveDate, AppError> {
         ));
     }
     Ok(d)
-}
-
-/// A phone number (7–20 digits, `-` and `+` allowed), or none.
-pub(crate) fn check_phone(v: Option<&str>) -> Result<Option<String>, AppError> {
-    match v.map(str::trim).filter(|p| !p.is_empty()) {
-        None => Ok(None),
-        Some(p) => {
-            let ok = (7..=20).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+');
-            if ok {
-                Ok(Some(p.to_string()))
-            } else {
-                Err(AppError::invalid(
-                    Code::InvalidPhone,
-                    "phone",
-                    "phone must be 7–20 digits",
-                ))
-            }
-        }
-    }
 }
 
 /// Recorded tag codes, sorted and de-duplicated; derived tags are refused.
@@ -588,30 +551,4 @@ fn build_row(
         created_by: ctx.auth.user_id.clone(),
         device_id: Some(ctx.auth.device_id.clone()),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_phone;
-
-    #[test]
-    fn a_phone_mask_hides_at_least_half_of_the_digits() {
-        assert_eq!(mask_phone("13800138000"), "138******00");
-        assert_eq!(mask_phone("84561234"), "84****34");
-        assert_eq!(mask_phone("0731-84561234"), "073*******234");
-        for p in [
-            "1234567",
-            "84561234",
-            "13800138000",
-            "0731-84561234",
-            "+8613800138000",
-            "12345678901234567890",
-        ] {
-            let m = mask_phone(p);
-            let digits = p.chars().filter(char::is_ascii_digit).count();
-            let shown = m.chars().filter(char::is_ascii_digit).count();
-            assert!(shown * 2 <= digits, "{p} → {m}");
-            assert_eq!(m.chars().count(), p.chars().count());
-        }
-    }
 }
