@@ -253,7 +253,7 @@ function FieldClash({ item }) {
       <p class="muted">两台平板修改了同一字段：临床时间较晚的修改已自动采用，另一方的值保存在这里，由您决定最终采用哪一方。身份证号、电话已遮盖。</p>
       <${ErrorNote} error=${now.error} />
       <div class="table-wrap">
-        <table class="grid compare" id="clash-table">
+        <table class="grid compare" id="clash-table" data-ready=${String(!atOpen.loading && !now.loading && !audit.loading)}>
           <thead><tr>
             <th scope="col">字段</th>
             <th scope="col">服务器上的值<br /><small class="muted" id="server-who">${serverWho}</small></th>

@@ -113,7 +113,7 @@ function Users({ route, me, admin }) {
       onPrev=${pages.pop} onNext=${() => pages.push(next)} />
 
     <${Dialog} open=${!!editing} title="修改用户" id="edit-dialog" onClose=${() => setEditing(null)}>
-      ${editing ? html`<${EditUser} user=${editing} teams=${teams} onDone=${(u) => { setEditing(null); setDone('已保存 ' + u.username + '。'); page.reload(); }} onCancel=${() => setEditing(null)} />` : null}
+      ${editing ? html`<${EditUser} user=${editing} teams=${teams} me=${me} onDone=${(u) => { setEditing(null); setDone('已保存 ' + u.username + '。'); page.reload(); }} onCancel=${() => setEditing(null)} />` : null}
     <//>
     <${Dialog} open=${!!deactivating} title="停用账号" id="deactivate-dialog" onClose=${() => setDeactivating(null)}>
       ${deactivating ? html`
@@ -160,8 +160,9 @@ function Confirm({ text, label, onConfirm, onCancel }) {
     </div>`;
 }
 
-function EditUser({ user, teams, onDone, onCancel }) {
-  const [f, setF] = useState({ display_name: user.display_name, role: user.role, team_id: user.team_id || '' });
+function EditUser({ user, teams, me, onDone, onCancel }) {
+  const [f, setF] = useState({ display_name: user.display_name, role: user.role, team_id: user.team_id || '', region_code: user.team_id ? '' : user.region_code });
+  const townships = useAsync(() => childrenOf(me.region_code), [me.region_code]);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const teamRole = f.role === 'doctor' || f.role === 'team_lead';
@@ -171,6 +172,8 @@ function EditUser({ user, teams, onDone, onCancel }) {
     if (f.display_name.trim() !== user.display_name) body.display_name = f.display_name.trim();
     if (f.role !== user.role) body.role = f.role;
     if (teamRole && f.team_id !== (user.team_id || '')) body.team_id = f.team_id;
+    if (f.role === 'admin' && user.region_code !== me.region_code) body.region_code = me.region_code;
+    if (f.role === 'supervisor' && f.region_code && f.region_code !== user.region_code) body.region_code = f.region_code;
     if (!Object.keys(body).length) { onCancel(); return; }
     setBusy(true);
     setError(null);
@@ -187,6 +190,9 @@ function EditUser({ user, teams, onDone, onCancel }) {
       ${teamRole ? html`<${Field} label="团队">
         <select name="team_id" value=${f.team_id} onChange=${(e) => setF({ ...f, team_id: e.currentTarget.value })}>
           <option value="">（请选择）</option>${teams.map((t) => html`<option value=${t.id}>${teamName(t.id)}</option>`)}
+        </select><//>` : f.role === 'supervisor' ? html`<${Field} label="乡镇">
+        <select name="region_code" value=${f.region_code} onChange=${(e) => setF({ ...f, region_code: e.currentTarget.value })}>
+          <option value="">（请选择）</option>${(townships.data || []).map((t) => html`<option value=${t.code}>${t.name}</option>`)}
         </select><//>` : null}
       <${ErrorNote} error=${error} />
       <div class="buttons"><button type="submit" class="primary" disabled=${busy}>保存</button><button type="button" onClick=${onCancel}>取消</button></div>
@@ -261,7 +267,8 @@ function Teams({ me, admin }) {
     <${Dialog} open=${!!moving} title="调整村（社区）的负责团队" id="move-dialog" onClose=${() => setMoving(null)}>
       ${moving ? html`<${MoveVillage} moving=${moving} teams=${teams} onDone=${(out) => {
         setMoving(null);
-        setDone(regionName(moving.village) + ' 已由 ' + ((out.from && out.from.name) || moving.from.name) + ' 调整到 ' + ((out.to && out.to.name) || '') + '；两个团队的平板下次同步时更新。');
+        const from = (Array.isArray(out.from) ? out.from : [out.from]).filter(Boolean).map((t) => t.name).join('、') || moving.from.name;
+        setDone(regionName(moving.village) + ' 已由 ' + from + ' 调整到 ' + ((out.to && out.to.name) || '') + '；两个团队的平板下次同步时更新。');
         list.reload();
         ensure(['teams'], true);
       }} onCancel=${() => setMoving(null)} />` : null}
