@@ -79,9 +79,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         }
     });
     let (url, dir, pg) = fresh_database();
-    let mut config = Config::demo(url);
+    let mut config = Config::demo(url.clone());
     config.demo_residents = 60;
     adjust(&mut config);
+    crate::template::copy_into(&mut config, &url, &pg);
     let app = jiayi::startup::Application::build(config).expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();

@@ -8,5 +8,6 @@ pub mod app;
 pub mod raw;
 pub mod records;
 pub mod stats;
+pub mod template;
 
 pub use app::*;
