@@ -2,6 +2,7 @@
 //! few places where the two backends need different SQL.
 
 pub mod bulk;
+pub mod dialect;
 pub mod raw;
 
 use std::sync::Arc;

@@ -57,29 +57,9 @@ fn cache() -> &'static Mutex<Cache> {
 }
 
 #[derive(QueryableByName)]
-struct Identity {
-    #[diesel(sql_type = Text)]
-    id: String,
-}
-
-#[derive(QueryableByName)]
 struct Version {
     #[diesel(sql_type = BigInt)]
     v: i64,
-}
-
-/// Which database this connection reads (one process may serve several, as tests do).
-fn database_identity(conn: &mut DbConn) -> Result<String, AppError> {
-    let sql = match conn {
-        DbConn::Sqlite(_) => "SELECT 'sqlite:' || file AS id FROM pragma_database_list WHERE name = 'main'",
-        DbConn::Pg(_) => {
-            "SELECT 'pg:' || current_database() || '@' || COALESCE(CAST(inet_server_addr() AS TEXT), 'socket') \
-             || ':' || COALESCE(CAST(inet_server_port() AS TEXT), '') || '/' || \
-             CAST(pg_postmaster_start_time() AS TEXT) AS id"
-        }
-    };
-    let rows = raw::load::<Identity>(conn, sql, &[])?;
-    Ok(rows.into_iter().next().map(|r| r.id).unwrap_or_default())
 }
 
 /// The county's newest change-log position.
@@ -95,7 +75,7 @@ fn data_version(conn: &mut DbConn, county: &str) -> Result<i64, AppError> {
 /// The facts of a county's villages in `range` over a period: from memory when nothing in
 /// the county changed since they were counted, else counted now.
 pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> Result<FactTable, AppError> {
-    let database = database_identity(conn)?;
+    let database = crate::db::dialect::database_identity(conn)?;
     if is_year(p) {
         if let Some(table) = count_year(conn, &database, county, range, p)? {
             return Ok(table);

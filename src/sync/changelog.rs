@@ -102,9 +102,7 @@ impl Change {
 /// Locks the position counter until commit (PostgreSQL; SQLite's writer already holds
 /// the database) and returns the newest position.
 pub(crate) fn lock_head(conn: &mut DbConn) -> Result<i64, AppError> {
-    if let DbConn::Pg(pg) = conn {
-        diesel::sql_query("SELECT value FROM sync_counters WHERE name = 'change_log' FOR UPDATE").execute(pg)?;
-    }
+    crate::db::dialect::lock_counter(conn, "change_log")?;
     head(conn)
 }
 

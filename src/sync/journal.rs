@@ -157,7 +157,7 @@ impl Journal {
     /// duplicate as the full path would have.
     pub fn confirm_registrations(&self, conn: &mut DbConn, county: &str) -> Result<(), AppError> {
         use crate::domain::resident;
-        if self.fast_id_hashes.is_empty() || !matches!(conn, DbConn::Pg(_)) {
+        if self.fast_id_hashes.is_empty() || crate::db::dialect::writers_are_serial(conn) {
             return Ok(());
         }
         resident::serialise_registrations(conn, county)?;

@@ -335,3 +335,31 @@ fn no_hand_written_file_is_over_600_lines_but_the_ones_still_to_cut_and_those_do
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// Backend branches live in `src/db` only (docs/architecture.md): everything else calls
+/// `db::dialect` for what the two backends do differently.
+#[test]
+fn only_src_db_branches_on_the_backend() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![root.clone()];
+    let mut branching = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if !path.ends_with("db") || path.parent() != Some(root.as_path()) {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                if text.contains("DbConn::Pg") || text.contains("DbConn::Sqlite") {
+                    branching.push(path.strip_prefix(&root).unwrap().display().to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        branching.is_empty(),
+        "files outside src/db branch on the backend; move the branch into src/db/dialect.rs: {branching:?}"
+    );
+}

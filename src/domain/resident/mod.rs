@@ -309,14 +309,7 @@ pub fn find_visible(conn: &mut DbConn, ctx_scope: &crate::access::Scope, id: &st
 /// people would otherwise hold hundreds of locks and can exhaust the server's shared lock
 /// table. SQLite has one writer at a time anyway.
 pub(crate) fn serialise_registrations(conn: &mut DbConn, county: &str) -> Result<(), AppError> {
-    if let DbConn::Pg(_) = conn {
-        crate::db::raw::execute(
-            conn,
-            "SELECT CAST(COUNT(pg_advisory_xact_lock(hashtext(?))) AS BIGINT) AS n",
-            &[format!("register:{county}").into()],
-        )?;
-    }
-    Ok(())
+    crate::db::dialect::advisory_xact_lock(conn, &format!("register:{county}"))
 }
 
 /// The live residents (not deleted, not merged away) of the county registered under any
@@ -351,21 +344,7 @@ pub(crate) fn lock_row(conn: &mut DbConn, id: &str) -> Result<(), AppError> {
 
 /// [`lock_row`] for several residents, in id order so that two batches cannot deadlock.
 pub(crate) fn lock_rows(conn: &mut DbConn, ids: &[String]) -> Result<(), AppError> {
-    if let DbConn::Pg(_) = conn {
-        let mut ids: Vec<&String> = ids.iter().collect();
-        ids.sort();
-        ids.dedup();
-        for chunk in ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            // NO KEY UPDATE: batches locking the same resident still take turns, but a batch
-            // adding a visit or response for that resident (a foreign-key check, KEY SHARE)
-            // does not wait; waiting there deadlocked against the registration lock.
-            let sql = format!("SELECT id FROM residents WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE");
-            let binds: Vec<crate::db::raw::Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
-            crate::db::raw::execute(conn, &sql, &binds)?;
-        }
-    }
-    Ok(())
+    crate::db::dialect::lock_rows(conn, "residents", ids)
 }
 
 /// Registers a resident. The same ID number already registered in the county (two teams

@@ -113,7 +113,7 @@ pub fn push(
         let mut journal = journal.into_inner();
         journal.write_unsequenced(c)?;
         journal.confirm_registrations(c, &auth.county_code)?;
-        generic_plans_for_writes(c)?;
+        crate::db::dialect::generic_plans_for_writes(c)?;
         journal.flush(c)?;
         Ok(results)
     })?;
@@ -121,19 +121,6 @@ pub fn push(
         results,
         server_time: crate::time::fmt_instant(now),
     })
-}
-
-/// Lets PostgreSQL reuse plans for the rest of the batch's transaction. Connections
-/// plan every statement afresh (`db::Manager`: generic plans made while a county's tables
-/// were small go bad as they grow, and the batch's look-ups by lists of ids are such
-/// statements). What follows is multi-row inserts, whose foreign-key checks are one
-/// primary-key look-up per row: planning each of those again took about a seventh of
-/// PostgreSQL's time on a push (docs/benchmarks.md).
-fn generic_plans_for_writes(conn: &mut DbConn) -> Result<(), AppError> {
-    if let DbConn::Pg(_) = conn {
-        diesel::connection::SimpleConnection::batch_execute(conn, "SET LOCAL plan_cache_mode = auto")?;
-    }
-    Ok(())
 }
 
 /// What every op of a batch shares.
