@@ -18,8 +18,6 @@ use crate::http;
         http::health::metrics,
         http::health::openapi,
         http::dashboard::index,
-        http::dashboard::script,
-        http::dashboard::style,
         http::dashboard::echarts,
         http::dashboard::echarts_license,
         http::field::file,

@@ -157,6 +157,8 @@ pub struct AuditFilter {
     pub user_id: Option<String>,
     /// Acting device.
     pub device_id: Option<String>,
+    /// What was done, e.g. `review_decided`.
+    pub action: Option<String>,
     /// Server time from (RFC 3339, inclusive).
     pub from: Option<String>,
     /// Server time to (RFC 3339, exclusive).
@@ -251,6 +253,9 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &AuditFilter) -> Result<AuditPa
     }
     if let Some(v) = &f.device_id {
         q = q.filter(audit_log::device_id.eq(v.clone()));
+    }
+    if let Some(v) = &f.action {
+        q = q.filter(audit_log::action.eq(v.clone()));
     }
     if let Some(v) = from {
         q = q.filter(audit_log::at.ge(v));

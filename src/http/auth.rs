@@ -53,6 +53,10 @@ pub struct Me {
     pub id: String,
     /// Username.
     pub username: String,
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// The password was reset: it must be changed before anything else.
+    pub must_change_password: bool,
     /// Role.
     pub role: Role,
     /// Team.
@@ -85,14 +89,23 @@ pub struct SyncLimits {
 /// Who am I?
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
-pub async fn me(state: State, auth: Auth) -> web::Json<Me> {
+pub async fn me(state: State, auth: Auth) -> Result<web::Json<Me>, AppError> {
+    let id = auth.user_id.clone();
+    let display_name = db::run(&state.pool, move |c| {
+        Ok(crate::domain::user::find(c, &id)?
+            .map(|u| u.display_name)
+            .unwrap_or_default())
+    })
+    .await?;
     let villages = match &auth.scope {
         crate::auth::Scope::Team { villages, .. } => villages.clone(),
         _ => Vec::new(),
     };
-    web::Json(Me {
+    Ok(web::Json(Me {
         id: auth.user_id,
         username: auth.username,
+        display_name,
+        must_change_password: auth.must_change_password,
         role: auth.role,
         team_id: auth.team_id,
         region_code: auth.region_code,
@@ -105,7 +118,7 @@ pub async fn me(state: State, auth: Auth) -> web::Json<Me> {
             max_blob_bytes: state.config.max_blob_bytes,
             sync_requests_per_minute: state.config.sync_rate_per_minute,
         },
-    })
+    }))
 }
 
 pub use crate::domain::device::DeviceView;

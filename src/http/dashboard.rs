@@ -1,13 +1,12 @@
-//! The supervisors' dashboard: a static page, its script and style, and Apache ECharts,
-//! all compiled into the binary so it works without any network at run time. The page
-//! talks to the reports API with the access token it gets from `/api/v1/auth/login`.
+//! The console's page (`/`) and Apache ECharts, compiled into the binary so the console
+//! works without any network at run time. The page loads the console's modules from
+//! `/console/` (web/console/, docs/console.md), which talk to the API with the access
+//! token they get from `/api/v1/auth/login`.
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
 
 const INDEX_HTML: &str = include_str!("../../web/index.html");
-const DASHBOARD_JS: &str = include_str!("../../web/dashboard.js");
-const DASHBOARD_CSS: &str = include_str!("../../web/dashboard.css");
 const ECHARTS_JS: &str = include_str!("../../web/vendor/echarts/echarts.common.min.js");
 const ECHARTS_LICENSE: &str = include_str!("../../web/vendor/echarts/LICENSE");
 
@@ -34,20 +33,6 @@ pub async fn index() -> HttpResponse {
         ),
     );
     res
-}
-
-/// `GET /assets/dashboard.js`.
-#[utoipa::path(get, path = "/assets/dashboard.js", tag = "dashboard",
-    responses((status = 200, description = "the dashboard's script", content_type = "text/javascript")))]
-pub async fn script() -> HttpResponse {
-    asset("text/javascript; charset=utf-8", DASHBOARD_JS, false)
-}
-
-/// `GET /assets/dashboard.css`.
-#[utoipa::path(get, path = "/assets/dashboard.css", tag = "dashboard",
-    responses((status = 200, description = "the dashboard's style", content_type = "text/css")))]
-pub async fn style() -> HttpResponse {
-    asset("text/css; charset=utf-8", DASHBOARD_CSS, false)
 }
 
 /// `GET /assets/echarts.min.js`: Apache ECharts 5 (vendored, Apache-2.0).

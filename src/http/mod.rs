@@ -32,8 +32,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(health::metrics))
         .route("/api-docs/openapi.json", web::get().to(health::openapi))
         .route("/", web::get().to(dashboard::index))
-        .route("/assets/dashboard.js", web::get().to(dashboard::script))
-        .route("/assets/dashboard.css", web::get().to(dashboard::style))
         .route("/assets/echarts.min.js", web::get().to(dashboard::echarts))
         .route("/assets/echarts-LICENSE.txt", web::get().to(dashboard::echarts_license))
         .route("/field/{path:.*}", web::get().to(field::file))

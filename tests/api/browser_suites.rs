@@ -1,10 +1,11 @@
-//! The field SDK's and the field app's browser suites (tests/field/*.test.mjs, Node with
-//! playwright-core driving Debian's Chromium), each against the real app started here on
-//! port 0 with its own database — SQLite, or PostgreSQL when DATABASE_URL says so. The
-//! suites' npm packages are installed from tests/field/package-lock.json when missing.
-//! Without Node or Chromium they fail, never skip (CI installs Chromium).
+//! The browser suites written in JavaScript — the field SDK's and the field app's
+//! (tests/field/*.test.mjs) and the console's (tests/console/console.test.mjs), Node with
+//! playwright-core driving Debian's Chromium — each against the real app started here on
+//! port 0 with its own database — SQLite, or PostgreSQL when DATABASE_URL says so. Each
+//! suite's npm packages are installed from its package-lock.json when missing. Without
+//! Node or Chromium they fail, never skip (CI installs Chromium).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -13,33 +14,34 @@ use crate::helpers::spawn_app;
 /// One `npm ci` at a time, however many suites start together.
 static NPM: Mutex<()> = Mutex::new(());
 
-fn field_dir() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/field"))
+/// `tests/<suite>`, where a suite's scripts and package.json are.
+fn suite_dir(suite: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(suite)
 }
 
-fn ensure_packages() {
+fn ensure_packages(suite: &str) {
     let _one = NPM.lock().unwrap_or_else(|p| p.into_inner());
-    if field_dir().join("node_modules/playwright-core").is_dir() {
+    if suite_dir(suite).join("node_modules/playwright-core").is_dir() {
         return;
     }
     let out = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(field_dir())
+        .arg(suite_dir(suite))
         .output()
-        .expect("npm runs (Node.js and npm are needed for the field suites)");
+        .expect("npm runs (Node.js and npm are needed for the browser suites)");
     assert!(
         out.status.success(),
-        "npm ci in tests/field failed: {}",
+        "npm ci in tests/{suite} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
-/// Runs one suite against a fresh app; panics with its output when it fails.
-async fn run_suite(script: &str) {
-    ensure_packages();
+/// Runs `tests/<suite>/<script>` against a fresh app; panics with its output when it fails.
+async fn run_suite(suite: &str, script: &str) {
+    ensure_packages(suite);
     let app = spawn_app().await;
     let base = app.base.clone();
-    let script = field_dir().join(script);
+    let script = suite_dir(suite).join(script);
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(&script)
@@ -61,10 +63,15 @@ async fn run_suite(script: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_field_sdk_suite_passes_in_chromium() {
-    run_suite("sdk.test.mjs").await;
+    run_suite("field", "sdk.test.mjs").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_field_app_suite_passes_in_chromium() {
-    run_suite("app.test.mjs").await;
+    run_suite("field", "app.test.mjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_suite_passes_in_chromium() {
+    run_suite("console", "console.test.mjs").await;
 }

@@ -45,7 +45,22 @@ fn registered_routes() -> BTreeSet<(String, String)> {
     let mut prefix = String::new();
     let mut resource = None::<String>;
     let mut out = BTreeSet::new();
+    // A call rustfmt wrapped (`.route(` alone on its line, its arguments below, `)` last)
+    // is read as one line.
+    let mut lines: Vec<String> = Vec::new();
+    let mut open: Option<String> = None;
     for line in src.lines().map(str::trim) {
+        match open.as_mut() {
+            Some(call) if line == ")" || line == ")," => {
+                call.push(')');
+                lines.push(open.take().unwrap());
+            }
+            Some(call) => call.push_str(line),
+            None if line == ".route(" => open = Some(line.to_string()),
+            None => lines.push(line.to_string()),
+        }
+    }
+    for line in lines.iter().map(String::as_str) {
         if line.starts_with("//") {
             continue;
         }

@@ -579,8 +579,8 @@ async fn the_dashboard_is_served_from_the_binary() {
     let html = res.text().await.unwrap();
     assert!(html.contains("lang=\"zh-CN\"") && html.contains("督导看板"));
     for (path, kind, needle) in [
-        ("/assets/dashboard.js", "text/javascript", "/reports/coverage"),
-        ("/assets/dashboard.css", "text/css", ".card"),
+        ("/console/screens/dashboard.js", "text/javascript", "/reports/coverage"),
+        ("/console/console.css", "text/css", ".card"),
         ("/assets/echarts.min.js", "text/javascript", "Apache"),
         ("/assets/echarts-LICENSE.txt", "text/plain", "Apache License"),
     ] {

@@ -60,6 +60,9 @@ async fn the_staff_list_shows_each_account_in_reach_and_pages() {
     assert!(d1["device_count"].as_i64().unwrap() >= 1);
     assert!(d1.get("password_hash").is_none());
     assert_eq!(d1["id"], user_id(&doctor));
+    let me = json_of(app.get(&doctor, "/api/v1/me").await).await;
+    assert_eq!(me["display_name"], d1["display_name"]);
+    assert_eq!(me["must_change_password"], false);
     // Pages of 2 walk the same accounts in the same order.
     let mut walked = Vec::new();
     let mut path = "/api/v1/admin/users?limit=2".to_string();
@@ -183,13 +186,14 @@ async fn a_deactivated_doctor_is_refused_at_once_and_cannot_log_in() {
     let res = app.login_raw("doctor1", DEMO_PASSWORD, &tablet.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     // Their records stay; the audit names who did it and why.
-    let audit = json_of(app.get(&admin, &format!("/api/v1/audit?entity_id={id}")).await).await;
-    let entry = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "user_deactivated")
-        .unwrap();
+    let path = format!("/api/v1/audit?entity_id={id}&action=user_deactivated");
+    let audit = json_of(app.get(&admin, &path).await).await;
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(
+        !entries.is_empty() && entries.iter().all(|e| e["action"] == "user_deactivated"),
+        "{audit}"
+    );
+    let entry = &entries[0];
     assert_eq!(entry["detail"]["reason"], "调离本乡");
     assert_eq!(entry["user_id"], user_id(&admin));
 }

@@ -45,8 +45,6 @@ const ROWS: &[Row] = &[
     Row("GET",  "/metrics",                            Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/api-docs/openapi.json",              Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/",                                   Req::Plain,                    "200 200 200 200 200 200"),
-    Row("GET",  "/assets/dashboard.js",                Req::Plain,                    "200 200 200 200 200 200"),
-    Row("GET",  "/assets/dashboard.css",               Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/assets/echarts.min.js",              Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/assets/echarts-LICENSE.txt",         Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/field/{path}",                       Req::FieldPage,                "200 200 200 200 200 200"),
