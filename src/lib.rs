@@ -25,6 +25,7 @@ pub mod state;
 pub mod sync;
 pub mod telemetry;
 pub mod time;
+pub mod vocabulary;
 
 pub use config::Config;
 pub use error::AppError;

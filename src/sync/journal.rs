@@ -279,11 +279,5 @@ fn failed(what: &'static str) -> impl Fn(AppError) -> AppError {
 
 /// The table an entity kind lives in (a fixed list: never user input).
 fn table_of(entity: &str) -> &'static str {
-    match entity {
-        "resident" => "residents",
-        "contract" => "contracts",
-        "visit" => "visits",
-        "survey" => "survey_responses",
-        _ => "not_signed",
-    }
+    crate::vocabulary::Entity::parse(entity).map_or("not_signed", |e| e.table())
 }

@@ -13,9 +13,16 @@ use crate::domain::contract::Contract;
 use crate::domain::resident::Resident;
 use crate::error::AppError;
 use crate::schema::{contract_packages, contracts, not_signed, residents, survey_responses, visits};
+use crate::vocabulary::Entity;
 
 /// Entity kinds in the order bootstrap sends them (parents before children).
-pub const ENTITIES: [&str; 5] = ["resident", "contract", "visit", "survey", "not_signed"];
+pub const ENTITIES: [&str; 5] = [
+    Entity::Resident.as_str(),
+    Entity::Contract.as_str(),
+    Entity::Visit.as_str(),
+    Entity::Survey.as_str(),
+    Entity::NotSigned.as_str(),
+];
 
 /// One entity's current state.
 #[derive(Debug, Clone)]

@@ -21,7 +21,15 @@ const RULE: &[(&str, &[&str])] = &[
 ];
 
 /// Modules every layer may use: errors, the code vocabulary, time, configuration, metrics.
-const FOUNDATION: &[&str] = &["error", "error_codes", "time", "config", "metrics", "telemetry"];
+const FOUNDATION: &[&str] = &[
+    "error",
+    "error_codes",
+    "vocabulary",
+    "time",
+    "config",
+    "metrics",
+    "telemetry",
+];
 
 /// The composition root: it wires the layers together, and no layer imports it.
 const ROOT: &[&str] = &["startup", "state", "openapi", "demo", "import", "proptests"];

@@ -402,38 +402,48 @@ fn first_result(b: &Batch, op_id: &str) -> Option<Earlier> {
 
 fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, AppError> {
     let recorded = domain::validate::clinical(&op.recorded_at, "recorded_at", ctx)?;
+    use crate::vocabulary::{Action as A, Entity as E};
     use domain::{contract, not_signed, resident, survey, visit};
-    match (op.entity.as_str(), op.action.as_str()) {
-        ("resident", "create") => {
+    let entity = E::parse(&op.entity).ok_or_else(|| {
+        AppError::invalid(
+            Code::UnknownEntity,
+            "entity",
+            "entity must be resident, contract, visit, survey or not_signed",
+        )
+    })?;
+    let unsupported = || {
+        AppError::invalid(
+            Code::UnsupportedAction,
+            "action",
+            "this entity does not take that action (see the sync protocol's table of entities and actions)",
+        )
+    };
+    let action = A::parse(&op.action).ok_or_else(unsupported)?;
+    match (entity, action) {
+        (E::Resident, A::Create) => {
             resident::create(conn, ctx, &op.id, &parse(&op.data)?, recorded.at, recorded.local_date)
         }
-        ("resident", "update") => resident::update::update(conn, ctx, &op.id, op.base_version, &op.data, recorded),
-        ("resident", "delete") => resident::update::delete(conn, ctx, &op.id, recorded),
-        ("contract", "create") => contract::create(conn, ctx, &op.id, &parse(&op.data)?, recorded.at),
-        ("contract", "transition") => contract::transition::transition(conn, ctx, &op.id, &parse(&op.data)?),
-        ("contract", "update") => Err(AppError::invalid(
+        (E::Resident, A::Update) => resident::update::update(conn, ctx, &op.id, op.base_version, &op.data, recorded),
+        (E::Resident, A::Delete) => resident::update::delete(conn, ctx, &op.id, recorded),
+        (E::Contract, A::Create) => contract::create(conn, ctx, &op.id, &parse(&op.data)?, recorded.at),
+        (E::Contract, A::Transition) => contract::transition::transition(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Contract, A::Update) => Err(AppError::invalid(
             Code::ContractImmutable,
             "action",
             "a contract's content does not change: a correction is a new contract; use transition for its state",
         )),
-        ("contract", "delete") => contract::transition::delete(conn, ctx, &op.id),
-        ("visit", "create") => visit::create(conn, ctx, &op.id, &parse(&op.data)?),
-        ("visit", "amend") => visit::amend(conn, ctx, &op.id, &parse(&op.data)?),
-        ("visit", "delete") => visit::delete(conn, ctx, &op.id),
-        ("survey", "create") => survey::create(conn, ctx, &op.id, &parse(&op.data)?),
-        ("survey", "amend") => survey::amend(conn, ctx, &op.id, &parse(&op.data)?),
-        ("survey", "delete") => survey::delete(conn, ctx, &op.id),
-        ("not_signed", "create") => not_signed::create(conn, ctx, &op.id, &parse(&op.data)?),
-        ("not_signed", "delete") => not_signed::delete(conn, ctx, &op.id),
-        ("resident" | "contract" | "visit" | "survey" | "not_signed", _) => Err(AppError::invalid(
-            Code::UnsupportedAction,
-            "action",
-            "this entity does not take that action (see the sync protocol's table of entities and actions)",
-        )),
-        _ => Err(AppError::invalid(
-            Code::UnknownEntity,
-            "entity",
-            "entity must be resident, contract, visit, survey or not_signed",
-        )),
+        (E::Contract, A::Delete) => contract::transition::delete(conn, ctx, &op.id),
+        (E::Visit, A::Create) => visit::create(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Visit, A::Amend) => visit::amend(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Visit, A::Delete) => visit::delete(conn, ctx, &op.id),
+        (E::Survey, A::Create) => survey::create(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Survey, A::Amend) => survey::amend(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Survey, A::Delete) => survey::delete(conn, ctx, &op.id),
+        (E::NotSigned, A::Create) => not_signed::create(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::NotSigned, A::Delete) => not_signed::delete(conn, ctx, &op.id),
+        (E::Resident, A::Transition | A::Amend)
+        | (E::Contract, A::Amend)
+        | (E::Visit | E::Survey, A::Update | A::Transition)
+        | (E::NotSigned, A::Update | A::Transition | A::Amend) => Err(unsupported()),
     }
 }

@@ -1,0 +1,116 @@
+//! The protocol's record kinds and op actions as types (docs/sync-protocol.md, "Entities
+//! and actions"). A pushed op keeps its `entity` and `action` as sent, so an unknown one
+//! is refused and quarantined like any other bad op rather than failing the batch; the
+//! code that acts on an op parses them into these and matches exhaustively.
+
+/// A kind of record a tablet syncs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Entity {
+    /// 居民: a resident's record.
+    Resident,
+    /// 签约: a service contract.
+    Contract,
+    /// 随访: a follow-up or other visit.
+    Visit,
+    /// 满意度调查: a survey response.
+    Survey,
+    /// 未签约: why a resident did not sign.
+    NotSigned,
+}
+
+impl Entity {
+    /// Every kind, in the order bootstrap sends them (parents before children).
+    pub const ALL: [Entity; 5] = [
+        Entity::Resident,
+        Entity::Contract,
+        Entity::Visit,
+        Entity::Survey,
+        Entity::NotSigned,
+    ];
+
+    /// The kind named on the wire, if the protocol knows it.
+    pub fn parse(s: &str) -> Option<Entity> {
+        Entity::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Entity::Resident => "resident",
+            Entity::Contract => "contract",
+            Entity::Visit => "visit",
+            Entity::Survey => "survey",
+            Entity::NotSigned => "not_signed",
+        }
+    }
+
+    /// The table its rows live in.
+    pub fn table(self) -> &'static str {
+        match self {
+            Entity::Resident => "residents",
+            Entity::Contract => "contracts",
+            Entity::Visit => "visits",
+            Entity::Survey => "survey_responses",
+            Entity::NotSigned => "not_signed",
+        }
+    }
+}
+
+/// What an op does to its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A new record.
+    Create,
+    /// Changed fields of a resident.
+    Update,
+    /// A contract's change of state.
+    Transition,
+    /// A correcting visit or survey that replaces another.
+    Amend,
+    /// A tombstone.
+    Delete,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 5] = [
+        Action::Create,
+        Action::Update,
+        Action::Transition,
+        Action::Amend,
+        Action::Delete,
+    ];
+
+    /// The action named on the wire, if the protocol knows it.
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Transition => "transition",
+            Action::Amend => "amend",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Action, Entity};
+
+    #[test]
+    fn wire_names_round_trip_and_unknown_ones_parse_to_nothing() {
+        for e in Entity::ALL {
+            assert_eq!(Entity::parse(e.as_str()), Some(e));
+        }
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Entity::parse("Resident"), None);
+        assert_eq!(Action::parse("merge"), None);
+    }
+}
