@@ -1,4 +1,4 @@
-//! The protocol's record kinds and op actions as types (docs/sync-protocol.md, "Entities
+//! The protocol's record kinds, op actions and review-item states as types (docs/sync-protocol.md, "Entities
 //! and actions"). A pushed op keeps its `entity` and `action` as sent, so an unknown one
 //! is refused and quarantined like any other bad op rather than failing the batch; the
 //! code that acts on an op parses them into these and matches exhaustively.
@@ -98,9 +98,35 @@ impl Action {
     }
 }
 
+/// Where a review item stands (conflicts and quarantined ops alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemStatus {
+    /// Waiting for a reviewer's decision.
+    Open,
+    /// Decided.
+    Resolved,
+}
+
+impl ItemStatus {
+    /// The stored and wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Open => "open",
+            ItemStatus::Resolved => "resolved",
+        }
+    }
+
+    /// The status named, if it is one.
+    pub fn parse(s: &str) -> Option<ItemStatus> {
+        [ItemStatus::Open, ItemStatus::Resolved]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Action, Entity};
+    use super::{Action, Entity, ItemStatus};
 
     #[test]
     fn wire_names_round_trip_and_unknown_ones_parse_to_nothing() {
@@ -110,6 +136,8 @@ mod tests {
         for a in Action::ALL {
             assert_eq!(Action::parse(a.as_str()), Some(a));
         }
+        assert_eq!(ItemStatus::parse("open"), Some(ItemStatus::Open));
+        assert_eq!(ItemStatus::parse("resolved"), Some(ItemStatus::Resolved));
         assert_eq!(Entity::parse("Resident"), None);
         assert_eq!(Action::parse("merge"), None);
     }

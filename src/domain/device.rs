@@ -243,13 +243,13 @@ pub fn list_in_reach(
         .collect();
     let ids: Vec<&str> = rows.iter().map(|d| d.0.as_str()).collect();
     let open_conflicts: Vec<(Option<String>, i64)> = conflicts::table
-        .filter(conflicts::status.eq("open"))
+        .filter(conflicts::status.eq(crate::vocabulary::ItemStatus::Open.as_str()))
         .filter(conflicts::device_id.eq_any(ids.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>()))
         .group_by(conflicts::device_id)
         .select((conflicts::device_id, diesel::dsl::count_star()))
         .load(c)?;
     let open_quarantine: Vec<(String, i64)> = quarantine::table
-        .filter(quarantine::status.eq("open"))
+        .filter(quarantine::status.eq(crate::vocabulary::ItemStatus::Open.as_str()))
         .filter(quarantine::device_id.eq_any(&ids))
         .group_by(quarantine::device_id)
         .select((quarantine::device_id, diesel::dsl::count_star()))

@@ -89,7 +89,7 @@ pub fn decide(
     };
     write_tx(conn, |c| {
         let item = queue::find(c, auth, item_id)?.ok_or_else(|| AppError::not_found("review item"))?;
-        if item.status != "open" {
+        if item.status != crate::vocabulary::ItemStatus::Open.as_str() {
             return Err(AppError::conflict(
                 Code::AlreadyResolved,
                 "this item was already resolved; see its resolution",
@@ -114,7 +114,7 @@ pub fn decide(
         // A held contract without a conflict leaves the queue once decided: its answer is
         // the item as it was, marked resolved.
         let resolved = ReviewItem {
-            status: "resolved".into(),
+            status: crate::vocabulary::ItemStatus::Resolved.as_str().into(),
             decisions: Vec::new(),
             resolution: Some(req.decision.clone()),
             resolution_reason: Some(reason.clone()),
@@ -158,24 +158,32 @@ fn claim(
 ) -> Result<(), AppError> {
     let n = match item.kind.as_str() {
         item_kind::PENDING_CONTRACT => 1,
-        item_kind::QUARANTINE => diesel::update(quarantine::table.find(&item.id).filter(quarantine::status.eq("open")))
-            .set((
-                quarantine::status.eq("resolved"),
-                quarantine::resolution.eq(decision),
-                quarantine::resolution_reason.eq(reason),
-                quarantine::resolved_by.eq(&auth.user_id),
-                quarantine::resolved_at.eq(now),
-            ))
-            .execute(conn)?,
-        _ => diesel::update(conflicts::table.find(&item.id).filter(conflicts::status.eq("open")))
-            .set((
-                conflicts::status.eq("resolved"),
-                conflicts::resolution.eq(decision),
-                conflicts::resolution_reason.eq(reason),
-                conflicts::resolved_by.eq(&auth.user_id),
-                conflicts::resolved_at.eq(now),
-            ))
-            .execute(conn)?,
+        item_kind::QUARANTINE => diesel::update(
+            quarantine::table
+                .find(&item.id)
+                .filter(quarantine::status.eq(crate::vocabulary::ItemStatus::Open.as_str())),
+        )
+        .set((
+            quarantine::status.eq(crate::vocabulary::ItemStatus::Resolved.as_str()),
+            quarantine::resolution.eq(decision),
+            quarantine::resolution_reason.eq(reason),
+            quarantine::resolved_by.eq(&auth.user_id),
+            quarantine::resolved_at.eq(now),
+        ))
+        .execute(conn)?,
+        _ => diesel::update(
+            conflicts::table
+                .find(&item.id)
+                .filter(conflicts::status.eq(crate::vocabulary::ItemStatus::Open.as_str())),
+        )
+        .set((
+            conflicts::status.eq(crate::vocabulary::ItemStatus::Resolved.as_str()),
+            conflicts::resolution.eq(decision),
+            conflicts::resolution_reason.eq(reason),
+            conflicts::resolved_by.eq(&auth.user_id),
+            conflicts::resolved_at.eq(now),
+        ))
+        .execute(conn)?,
     };
     if n == 1 {
         Ok(())

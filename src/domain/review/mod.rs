@@ -102,7 +102,7 @@ pub fn open_conflict(conn: &mut DbConn, ctx: &WriteCtx, c: NewConflict) -> Resul
             // Phones (a field clash on one) are kept as quarantine keeps them: not in clear.
             conflicts::server_value.eq(c.server_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
             conflicts::client_value.eq(c.client_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
-            conflicts::status.eq("open"),
+            conflicts::status.eq(crate::vocabulary::ItemStatus::Open.as_str()),
             conflicts::created_at.eq(ctx.now),
         ))
         .execute(conn)?;

@@ -1,6 +1,5 @@
-//! Reading the supervisor review queue (审核队列): one list over sync conflicts, quarantined
-//! ops and contracts held `PENDING_REVIEW` without a conflict naming them, and the count the
-//! dashboard shows. Both come from the same SQL, so the count always agrees with the list.
+//! The supervisor review queue (审核队列) as read: one list over sync conflicts, quarantined ops
+//! and contracts held `PENDING_REVIEW` that no conflict names, and its count, from one SQL.
 //!
 //! Scope: a row belongs to its village; a row without a village (an op refused before its
 //! village was known) belongs to the team of the user whose device sent it — their villages,
@@ -24,6 +23,7 @@ use crate::domain::resident::{self, mask_phone, Resident};
 use crate::error::{AppError, ErrorDetail};
 use crate::error_codes::Code;
 use crate::schema::{conflicts, contracts, devices, quarantine, survey_responses, users, visits};
+use crate::vocabulary::ItemStatus;
 
 /// Item kinds besides the conflict kinds of [`super::kind`].
 pub mod item_kind {
@@ -240,7 +240,7 @@ fn union_over(
 
 /// Counts the open items the caller may see: the same rows as the open list.
 pub fn count(conn: &mut DbConn, auth: &Caller) -> Result<ReviewCount, AppError> {
-    let (sql, binds) = union(auth, "q.status = ?", &["open".into()]);
+    let (sql, binds) = union(auth, "q.status = ?", &[ItemStatus::Open.as_str().into()]);
     let sql = format!("SELECT u.source AS source, CAST(COUNT(*) AS BIGINT) AS n FROM ({sql}) u GROUP BY u.source");
     let rows = raw::load::<SourceCount>(conn, &sql, &binds)?;
     let n = |s: &str| rows.iter().find(|r| r.source == s).map_or(0, |r| r.n);
@@ -257,7 +257,8 @@ pub fn count(conn: &mut DbConn, auth: &Caller) -> Result<ReviewCount, AppError> 
 /// the same rows as every reviewer's open lists together.
 pub fn open_everywhere(conn: &mut DbConn) -> Result<i64, AppError> {
     let everywhere = || ("TRUE".to_string(), Vec::new());
-    let (sql, binds) = union_over(everywhere(), everywhere(), "q.status = ?", &["open".into()]);
+    let open = [ItemStatus::Open.as_str().into()];
+    let (sql, binds) = union_over(everywhere(), everywhere(), "q.status = ?", &open);
     let sql = format!("SELECT u.source AS source, CAST(COUNT(*) AS BIGINT) AS n FROM ({sql}) u GROUP BY u.source");
     Ok(raw::load::<SourceCount>(conn, &sql, &binds)?.iter().map(|r| r.n).sum())
 }
@@ -291,10 +292,9 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &ReviewFilter) -> Result<Review
     if !(1..=200).contains(&limit) {
         return Err(AppError::bad_request(Code::InvalidLimit, "limit must be 1–200").with_field("limit"));
     }
-    let status = f.status.as_deref().unwrap_or("open");
-    if !matches!(status, "open" | "resolved") {
-        return Err(AppError::bad_request(Code::InvalidStatus, "status must be open or resolved").with_field("status"));
-    }
+    let bad = || AppError::bad_request(Code::InvalidStatus, "status must be open or resolved").with_field("status");
+    let status = f.status.as_deref().map_or(Some(ItemStatus::Open), ItemStatus::parse);
+    let status = status.ok_or_else(bad)?.as_str();
     let mut extra = vec!["q.status = ?".to_string()];
     let mut binds: Vec<Bind> = vec![status.into()];
     if let Some(k) = &f.kind {
@@ -475,7 +475,7 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
             _ => {}
         }
         let (user_id, team_id) = sender(conn, device.as_deref())?;
-        let open = status == "open";
+        let open = status == ItemStatus::Open.as_str();
         out.insert(
             id.clone(),
             ReviewItem {
@@ -550,7 +550,7 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
             .and_then(|r| r.get("id"))
             .and_then(|v| v.as_str())
             .map(str::to_string);
-        let open = status == "open";
+        let open = status == ItemStatus::Open.as_str();
         out.insert(
             id.clone(),
             ReviewItem {
@@ -592,7 +592,7 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
                 decisions: decisions_for(item_kind::PENDING_CONTRACT),
                 id: id.clone(),
                 kind: item_kind::PENDING_CONTRACT.into(),
-                status: "open".into(),
+                status: ItemStatus::Open.as_str().into(),
                 entity: Some("contract".into()),
                 entity_id: Some(id.clone()),
                 other_entity_id: rival.clone(),

@@ -33,7 +33,7 @@ pub(super) fn refuse(
                 quarantine::error_code.eq(err.code.as_str()),
                 quarantine::error_field.eq(&err.field),
                 quarantine::error_message.eq(&err.message),
-                quarantine::status.eq("open"),
+                quarantine::status.eq(crate::vocabulary::ItemStatus::Open.as_str()),
                 quarantine::received_at.eq(b.now),
             ))
             .execute(conn)?;
