@@ -230,8 +230,11 @@ async fn the_audit_log_is_readable_by_supervisors_and_admins_in_their_reach_and_
     assert_eq!(mine["entries"].as_array().unwrap().len(), 1);
     assert!(mine["entries"][0]["device_id"] == doctor.device_key.as_str());
     // The township supervisor sees their township's staff.
-    let seen: serde_json::Value = app.get(&sup, "/api/v1/audit?action=login").await.json().await.unwrap();
+    let seen: serde_json::Value = app.get(&sup, "/api/v1/audit?colour=red").await.json().await.unwrap();
     assert_eq!(seen["error"]["code"], "invalid_query", "unknown filters are refused");
+    let logins: serde_json::Value = app.get(&sup, "/api/v1/audit?action=login").await.json().await.unwrap();
+    let logins = logins["entries"].as_array().unwrap();
+    assert!(!logins.is_empty() && logins.iter().all(|e| e["action"] == "login"));
     let seen: serde_json::Value = app.get(&sup, "/api/v1/audit?limit=500").await.json().await.unwrap();
     assert!(seen["entries"]
         .as_array()
