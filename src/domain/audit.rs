@@ -225,17 +225,7 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &AuditFilter) -> Result<AuditPa
     let mut q = audit_log::table
         .left_join(users::table.on(users::id.nullable().eq(audit_log::user_id)))
         .filter(audit_log::county_code.eq(&auth.county_code))
-        .select((
-            audit_log::id,
-            audit_log::at,
-            audit_log::clinical_at,
-            audit_log::user_id,
-            audit_log::device_id,
-            audit_log::action,
-            audit_log::entity,
-            audit_log::entity_id,
-            audit_log::detail,
-        ))
+        .select(VIEW_COLUMNS)
         .order(audit_log::id.desc())
         .limit(limit + 1)
         .into_boxed();
@@ -271,36 +261,62 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &AuditFilter) -> Result<AuditPa
         })?;
         q = q.filter(audit_log::id.lt(id));
     }
-    type Row = (
-        String,
-        i64,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let mut rows: Vec<Row> = q.load(conn)?;
+    let mut rows: Vec<ViewRow> = q.load(conn)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_before = if more { rows.last().map(|r| r.0.clone()) } else { None };
-    let entries = rows
-        .into_iter()
-        .map(
-            |(id, at, clinical_at, user_id, device_id, action, entity, entity_id, detail)| AuditView {
-                id,
-                at: crate::time::fmt_instant(at),
-                clinical_at: clinical_at.map(crate::time::fmt_instant),
-                user_id,
-                device_id,
-                action,
-                entity,
-                entity_id,
-                detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-            },
-        )
-        .collect();
+    let entries = rows.into_iter().map(view_of).collect();
     Ok(AuditPage { entries, next_before })
+}
+
+/// The columns an [`AuditView`] is read from, for `select`.
+pub const VIEW_COLUMNS: (
+    audit_log::id,
+    audit_log::at,
+    audit_log::clinical_at,
+    audit_log::user_id,
+    audit_log::device_id,
+    audit_log::action,
+    audit_log::entity,
+    audit_log::entity_id,
+    audit_log::detail,
+) = (
+    audit_log::id,
+    audit_log::at,
+    audit_log::clinical_at,
+    audit_log::user_id,
+    audit_log::device_id,
+    audit_log::action,
+    audit_log::entity,
+    audit_log::entity_id,
+    audit_log::detail,
+);
+
+/// One entry as [`VIEW_COLUMNS`] read it.
+pub type ViewRow = (
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The view of a row read with [`VIEW_COLUMNS`].
+pub fn view_of(r: ViewRow) -> AuditView {
+    let (id, at, clinical_at, user_id, device_id, action, entity, entity_id, detail) = r;
+    AuditView {
+        id,
+        at: crate::time::fmt_instant(at),
+        clinical_at: clinical_at.map(crate::time::fmt_instant),
+        user_id,
+        device_id,
+        action,
+        entity,
+        entity_id,
+        detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+    }
 }

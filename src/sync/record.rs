@@ -184,59 +184,23 @@ fn amended(
 /// Audit entries naming any of `named`, oldest first, with the acting username.
 fn trail_of(c: &mut DbConn, county: &str, named: &[(&'static str, String)]) -> Result<Vec<TrailEntry>, AppError> {
     let ids: Vec<&str> = named.iter().map(|(_, i)| i.as_str()).collect();
-    type Row = (
-        String,
-        i64,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
     let mut out = Vec::new();
     // Chunks keep the bound-parameter count within what SQLite takes.
     for chunk in ids.chunks(500) {
-        let rows: Vec<Row> = audit_log::table
+        let rows: Vec<(audit::ViewRow, Option<String>)> = audit_log::table
             .left_join(users::table.on(users::id.nullable().eq(audit_log::user_id)))
             .filter(audit_log::county_code.eq(county))
             .filter(audit_log::entity_id.eq_any(chunk))
-            .select((
-                audit_log::id,
-                audit_log::at,
-                audit_log::clinical_at,
-                audit_log::user_id,
-                audit_log::device_id,
-                audit_log::action,
-                audit_log::entity,
-                audit_log::entity_id,
-                audit_log::detail,
-                users::username.nullable(),
-            ))
+            .select((audit::VIEW_COLUMNS, users::username.nullable()))
             .load(c)?;
-        for (id, at, clinical_at, user_id, device_id, action, entity, entity_id, detail, username) in rows {
+        for (row, username) in rows {
+            let view = audit::view_of(row);
             let kind_matches = named
                 .iter()
-                .any(|(k, i)| Some(*k) == entity.as_deref() && Some(i.as_str()) == entity_id.as_deref());
-            if !kind_matches {
-                continue;
+                .any(|(k, i)| Some(*k) == view.entity.as_deref() && Some(i.as_str()) == view.entity_id.as_deref());
+            if kind_matches {
+                out.push(TrailEntry { by: username, view });
             }
-            out.push(TrailEntry {
-                by: username,
-                view: AuditView {
-                    id,
-                    at: crate::time::fmt_instant(at),
-                    clinical_at: clinical_at.map(crate::time::fmt_instant),
-                    user_id,
-                    device_id,
-                    action,
-                    entity,
-                    entity_id,
-                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-                },
-            });
         }
     }
     // Entry ids are UUIDv7: their order is the order they were written in.
