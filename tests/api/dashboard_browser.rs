@@ -148,8 +148,22 @@ fn ensure_chromium() {
     );
 }
 
+/// A count as the console shows it: digits grouped in threes (`12,345`), as
+/// `toLocaleString('zh-CN')` writes them.
 fn int_text(v: &Value) -> String {
-    v.as_i64().map_or("—".into(), |n| n.to_string())
+    let Some(n) = v.as_i64() else { return "—".into() };
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

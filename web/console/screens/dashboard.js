@@ -90,9 +90,9 @@ function chinaYear() {
   return new Date(Date.now() + 8 * 3600e3).getUTCFullYear();
 }
 
-// Card figures are plain digits: tests/api/dashboard_browser.rs compares them with the
-// API's numbers as written by Rust's to_string(). Everything else groups digits.
-function fmtInt(n) { return n === null || n === undefined ? '—' : String(n); }
+// Card figures group their digits like every other number (tests/api/dashboard_browser.rs
+// compares them with the API's numbers grouped the same way).
+const fmtInt = num;
 function fmtRate(r) { return r === null || r === undefined ? '—' : (r * 100).toFixed(2) + '%'; }
 
 function chartValue(f, isCount) {
