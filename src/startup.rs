@@ -108,7 +108,7 @@ impl Application {
                 .wrap(from_fn(crate::http::latency::track))
                 .wrap(from_fn(crate::telemetry::request_id_header))
                 .wrap(Compress::default())
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
                 .configure(crate::http::routes)
                 .default_service(web::to(crate::http::not_found))
         })
