@@ -160,15 +160,6 @@ async fn malformed_login_bodies_answer_in_the_error_shape() {
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_device_id").await;
 }
 
-async fn refresh(app: &TestApp, token: &str, device: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": token, "device_id": device }))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn bearer_me(app: &TestApp, access: &str) -> reqwest::Response {
     app.client
         .get(app.url("/api/v1/me"))
@@ -182,7 +173,7 @@ async fn bearer_me(app: &TestApp, access: &str) -> reqwest::Response {
 async fn a_reused_refresh_token_ends_every_token_of_the_device_access_tokens_too() {
     let app = spawn_app_with(|c| c.refresh_grace = std::time::Duration::ZERO).await;
     let s = app.login("doctor1").await;
-    let res = refresh(&app, &s.refresh, &s.device_id).await;
+    let res = app.refresh_raw(&s.refresh, &s.device_id).await;
     assert_eq!(res.status(), StatusCode::OK);
     let rotated: serde_json::Value = res.json().await.unwrap();
     let second = rotated["refresh_token"].as_str().unwrap().to_string();
@@ -190,10 +181,10 @@ async fn a_reused_refresh_token_ends_every_token_of_the_device_access_tokens_too
     assert_ne!(second, s.refresh);
     assert_eq!(bearer_me(&app, &access).await.status(), StatusCode::OK);
     // The first token again: someone holds a copy.
-    let res = refresh(&app, &s.refresh, &s.device_id).await;
+    let res = app.refresh_raw(&s.refresh, &s.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
     // Every token of the device has ended: the newest refresh token and both access tokens.
-    let res = refresh(&app, &second, &s.device_id).await;
+    let res = app.refresh_raw(&second, &s.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
     assert_error(
         bearer_me(&app, &access).await,
@@ -216,9 +207,9 @@ async fn a_reused_refresh_token_ends_every_token_of_the_device_access_tokens_too
 async fn a_refresh_retried_within_the_grace_window_answers_the_same_pair() {
     let app = spawn_app().await;
     let s = app.login("doctor1").await;
-    let first: serde_json::Value = refresh(&app, &s.refresh, &s.device_id).await.json().await.unwrap();
+    let first: serde_json::Value = app.refresh_raw(&s.refresh, &s.device_id).await.json().await.unwrap();
     // The answer was lost; the tablet sends the same refresh again.
-    let res = refresh(&app, &s.refresh, &s.device_id).await;
+    let res = app.refresh_raw(&s.refresh, &s.device_id).await;
     assert_eq!(res.status(), StatusCode::OK);
     let again: serde_json::Value = res.json().await.unwrap();
     assert_eq!(again["refresh_token"], first["refresh_token"]);
@@ -239,8 +230,8 @@ async fn a_refresh_retried_within_the_grace_window_answers_the_same_pair() {
     });
     assert_eq!(clear, 0);
     // Once the new token is spent, the old one is a copy again and ends the chain.
-    let next: serde_json::Value = refresh(&app, child, &s.device_id).await.json().await.unwrap();
-    let res = refresh(&app, &s.refresh, &s.device_id).await;
+    let next: serde_json::Value = app.refresh_raw(child, &s.device_id).await.json().await.unwrap();
+    let res = app.refresh_raw(&s.refresh, &s.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
     let newest = next["access_token"].as_str().unwrap();
     assert_error(bearer_me(&app, newest).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
@@ -251,8 +242,8 @@ async fn two_refreshes_of_one_token_at_once_get_the_same_pair() {
     let app = spawn_app().await;
     let s = app.login("doctor1").await;
     let (a, b) = tokio::join!(
-        refresh(&app, &s.refresh, &s.device_id),
-        refresh(&app, &s.refresh, &s.device_id)
+        app.refresh_raw(&s.refresh, &s.device_id),
+        app.refresh_raw(&s.refresh, &s.device_id)
     );
     assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
     let a: serde_json::Value = a.json().await.unwrap();
@@ -265,16 +256,16 @@ async fn two_refreshes_of_one_token_at_once_get_the_same_pair() {
 async fn a_refresh_retried_after_the_grace_window_is_reuse() {
     let app = spawn_app_with(|c| c.refresh_grace = std::time::Duration::from_millis(500)).await;
     let s = app.login("doctor1").await;
-    let first: serde_json::Value = refresh(&app, &s.refresh, &s.device_id).await.json().await.unwrap();
+    let first: serde_json::Value = app.refresh_raw(&s.refresh, &s.device_id).await.json().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
-    let res = refresh(&app, &s.refresh, &s.device_id).await;
+    let res = app.refresh_raw(&s.refresh, &s.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "refresh_token_reused").await;
     let access = first["access_token"].as_str().unwrap();
     assert_error(bearer_me(&app, access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     // A retry from another tablet id is refused even inside the window.
     let s2 = app.login("doctor2").await;
-    refresh(&app, &s2.refresh, &s2.device_id).await;
-    let res = refresh(&app, &s2.refresh, "some-other-device").await;
+    app.refresh_raw(&s2.refresh, &s2.device_id).await;
+    let res = app.refresh_raw(&s2.refresh, "some-other-device").await;
     assert_error(res, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
 }
 
@@ -285,7 +276,7 @@ async fn a_login_naming_another_users_device_id_takes_nothing_over() {
     let d2 = app.login_on("doctor2", "tablet-0001").await;
     // doctor1's tokens still work, and so does their refresh.
     assert_eq!(app.get(&d1, "/api/v1/me").await.status(), StatusCode::OK);
-    let res = refresh(&app, &d1.refresh, "tablet-0001").await;
+    let res = app.refresh_raw(&d1.refresh, "tablet-0001").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_ne!(d1.device_key, d2.device_key);
     // The device list names two devices with that tablet id, one per user.
@@ -352,13 +343,7 @@ async fn a_device_id_registered_in_another_county_does_not_block_a_login() {
 async fn refresh_from_an_unknown_device_answers_401() {
     let app = spawn_app().await;
     let s = app.login("doctor1").await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": s.refresh, "device_id": "some-other-device" }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.refresh_raw(&s.refresh, "some-other-device").await;
     assert_error(res, StatusCode::UNAUTHORIZED, "invalid_refresh_token").await;
 }
 
@@ -419,13 +404,7 @@ async fn a_revoked_device_is_refused_at_once_and_told_to_wipe() {
     .await;
     assert!(body["error"]["message"].as_str().unwrap().contains("wipe"));
     // So do its refresh token and a new login from it.
-    let res = app
-        .client
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": doctor.refresh, "device_id": doctor.device_id }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.refresh_raw(&doctor.refresh, &doctor.device_id).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = app.login_raw("doctor1", DEMO_PASSWORD, &doctor.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "device_revoked").await;
@@ -529,13 +508,7 @@ async fn access_and_refresh_tokens_expire_on_their_own() {
         "token_expired",
     )
     .await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": s.refresh, "device_id": s.device_id }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.refresh_raw(&s.refresh, &s.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "refresh_token_expired").await;
     // A new login still works.
     app.login_on("doctor1", &s.device_id).await;

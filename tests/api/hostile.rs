@@ -416,13 +416,7 @@ async fn every_admin_and_auth_write_refuses_hostile_fields_and_bodies() {
             .await;
         }
     }
-    let res = app
-        .client
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": s.refresh, "device_id": s.device_id }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.refresh_raw(&s.refresh, &s.device_id).await;
     assert_eq!(
         res.status(),
         StatusCode::OK,

@@ -175,13 +175,7 @@ async fn a_deactivated_doctor_is_refused_at_once_and_cannot_log_in() {
         "invalid_token",
     )
     .await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/auth/refresh"))
-        .json(&json!({ "refresh_token": tablet.refresh, "device_id": tablet.device_id }))
-        .send()
-        .await
-        .unwrap();
+    let res = app.refresh_raw(&tablet.refresh, &tablet.device_id).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = app.login_raw("doctor1", DEMO_PASSWORD, &tablet.device_id).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
@@ -323,13 +317,7 @@ async fn signing_out_everywhere_ends_every_token_of_the_caller_only() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     for s in [&a, &b] {
         assert_eq!(app.get(s, "/api/v1/me").await.status(), StatusCode::UNAUTHORIZED);
-        let res = app
-            .client
-            .post(app.url("/api/v1/auth/refresh"))
-            .json(&json!({ "refresh_token": s.refresh, "device_id": s.device_id }))
-            .send()
-            .await
-            .unwrap();
+        let res = app.refresh_raw(&s.refresh, &s.device_id).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(app.get(&colleague, "/api/v1/me").await.status(), StatusCode::OK);

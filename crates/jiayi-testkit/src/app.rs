@@ -140,6 +140,16 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `POST /api/v1/auth/refresh` with a refresh token, naming the tablet `device_id`.
+    pub async fn refresh_raw(&self, refresh_token: &str, device_id: &str) -> Response {
+        self.client
+            .post(self.url("/api/v1/auth/refresh"))
+            .json(&json!({ "refresh_token": refresh_token, "device_id": device_id }))
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Logs in as a demo user on a fresh device.
     pub async fn login(&self, username: &str) -> Session {
         let device_id = format!("dev-{}", Uuid::new_v4().simple());
