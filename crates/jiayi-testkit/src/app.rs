@@ -24,8 +24,12 @@ pub struct TestApp {
 
 static LOGS: Once = Once::new();
 
-/// A fresh database on the backend under test: its URL and what keeps it alive.
-pub fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, String)>) {
+/// A test database: its URL, the directory that holds it (SQLite) and the server and
+/// name to drop it by (PostgreSQL).
+pub type FreshDatabase = (String, Option<tempfile::TempDir>, Option<(String, String)>);
+
+/// A fresh, empty database on the backend under test: its URL and what keeps it alive.
+pub fn fresh_database() -> FreshDatabase {
     match std::env::var("DATABASE_URL") {
         Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let name = format!("jiayi_test_{}", Uuid::new_v4().simple());
@@ -78,11 +82,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
             jiayi::telemetry::init();
         }
     });
-    let (url, dir, pg) = fresh_database();
-    let mut config = Config::demo(url.clone());
+    let mut config = Config::demo(String::new());
     config.demo_residents = 60;
     adjust(&mut config);
-    crate::template::copy_into(&mut config, &url, &pg);
+    let (url, dir, pg) = crate::template::database_for(&config).unwrap_or_else(fresh_database);
+    config.database_url = url;
     let app = jiayi::startup::Application::build(config).expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state();

@@ -38,18 +38,21 @@ fn enabled() -> bool {
     std::env::var("JIAYI_TEST_TEMPLATES").map_or(true, |v| v != "0")
 }
 
-/// Points `config` at a fresh copy of the template for its seeding settings, in the
-/// fresh database `fresh` names (`(url, dir, pg)` from `fresh_database`). Answers false
-/// when no template applies (production mode, templates off): the app then migrates and
-/// seeds the fresh database itself.
-pub fn copy_into(config: &mut Config, fresh_url: &str, pg: &Option<(String, String)>) -> bool {
+/// A fresh database for a test, copied from the template for `config`'s seeding
+/// settings on the backend under test (`DATABASE_URL`): its URL and what keeps it alive,
+/// as `fresh_database` answers. `None` when no template applies (production mode,
+/// templates off): the test then takes an empty database the app migrates and seeds.
+pub fn database_for(config: &Config) -> Option<crate::app::FreshDatabase> {
     if config.mode != Mode::Demo || !enabled() {
-        return false;
+        return None;
     }
+    let postgres = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
     let key = Key {
         residents: config.demo_residents,
         id_hash_secret: config.id_hash_secret.clone(),
-        postgres: pg.as_ref().map(|(admin, _)| admin.clone()),
+        postgres,
     };
     let mut templates = TEMPLATES.lock().unwrap_or_else(|p| p.into_inner());
     if !templates.iter().any(|(k, _)| *k == key) {
@@ -57,28 +60,28 @@ pub fn copy_into(config: &mut Config, fresh_url: &str, pg: &Option<(String, Stri
         templates.push((key.clone(), t));
     }
     let (_, template) = templates.iter().find(|(k, _)| *k == key).unwrap();
-    match (template, pg) {
+    Some(match (template, &key.postgres) {
         (Template::Sqlite(file, _), None) => {
-            let dest = fresh_url.strip_prefix("sqlite://").expect("a sqlite:// URL");
-            std::fs::copy(file, dest).expect("copy the template database");
+            let dir = tempfile::tempdir().expect("temp dir");
+            let dest = dir.path().join("jiayi.db");
+            std::fs::copy(file, &dest).expect("copy the template database");
             let wal = file.with_extension("db-wal");
             if wal.exists() {
-                std::fs::copy(&wal, format!("{dest}-wal")).expect("copy the template's WAL");
+                std::fs::copy(&wal, dir.path().join("jiayi.db-wal")).expect("copy the template's WAL");
             }
+            (format!("sqlite://{}", dest.display()), Some(dir), None)
         }
-        (Template::Postgres(name), Some((admin_url, fresh_name))) => {
+        (Template::Postgres(name), Some(admin_url)) => {
+            let fresh = format!("jiayi_test_{}", Uuid::new_v4().simple());
             let mut admin = jiayi::db::establish_pg(admin_url).expect("PostgreSQL reachable");
-            // The fresh database exists empty; it is made again from the template.
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS {fresh_name}"))
-                .execute(&mut admin)
-                .expect("drop the empty test database");
-            diesel::sql_query(format!("CREATE DATABASE {fresh_name} TEMPLATE {name}"))
+            diesel::sql_query(format!("CREATE DATABASE {fresh} TEMPLATE {name}"))
                 .execute(&mut admin)
                 .expect("copy the template database");
+            let base = admin_url.rsplit_once('/').expect("a database URL with a path").0;
+            (format!("{base}/{fresh}"), None, Some((admin_url.clone(), fresh)))
         }
         _ => unreachable!("a template of the other backend"),
-    }
-    true
+    })
 }
 
 /// Migrates a new database, seeds the catalog and loads the demo county into it, then
