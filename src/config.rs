@@ -69,6 +69,15 @@ pub struct Config {
     pub quarantine_per_device_per_day: u32,
     /// How long an uploaded blob that no record names is kept before it is collected.
     pub blob_grace: Duration,
+    /// The longest a report, work-list, review-queue or audit read may run before it is
+    /// stopped and answered 503 `query_timeout`.
+    pub report_timeout: Duration,
+    /// How long shutdown (SIGTERM, SIGINT) lets requests in flight finish before their
+    /// database statements are cancelled and the process exits.
+    pub shutdown_grace: Duration,
+    /// Rows written by pushes after which stale planner statistics are refreshed (0: never;
+    /// start-up and imports refresh them all the same).
+    pub analyze_every_rows: u64,
 }
 
 /// Where the embedded database lives unless `DATABASE_URL` says otherwise.
@@ -198,6 +207,9 @@ impl Config {
             push_queue_wait: Duration::from_millis(num("JIAYI_PUSH_QUEUE_WAIT_MS", 250)?),
             quarantine_per_device_per_day: num("JIAYI_QUARANTINE_PER_DEVICE_PER_DAY", 500)? as u32,
             blob_grace: Duration::from_secs(num("JIAYI_BLOB_GRACE_SECS", 30 * 24 * 3600)?),
+            report_timeout: Duration::from_secs(num("JIAYI_REPORT_TIMEOUT_SECS", 30)?.max(1)),
+            shutdown_grace: Duration::from_secs(num("JIAYI_SHUTDOWN_GRACE_SECS", 10)?),
+            analyze_every_rows: num("JIAYI_ANALYZE_EVERY_ROWS", 20_000)?,
         };
         // Demo tokens are signed with a secret anyone can read in the source, and the demo
         // logins are printed: on a network, anyone could act as any demo user.
@@ -242,6 +254,9 @@ impl Config {
             push_queue_wait: Duration::from_millis(250),
             quarantine_per_device_per_day: 500,
             blob_grace: Duration::from_secs(30 * 24 * 3600),
+            report_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            analyze_every_rows: 20_000,
         }
     }
 

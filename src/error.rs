@@ -135,6 +135,15 @@ impl AppError {
     pub fn database_unavailable() -> Self {
         Self::try_again(Code::DatabaseUnavailable, "the database is unavailable", 1)
     }
+    /// 503 with `Retry-After: 10`: a read ran past the report pool's statement timeout
+    /// (`JIAYI_REPORT_TIMEOUT_SECS`) and was cancelled; nothing was changed.
+    pub fn query_timeout() -> Self {
+        Self::try_again(
+            Code::QueryTimeout,
+            "the query ran longer than this server allows and was stopped; nothing was changed, try again later",
+            10,
+        )
+    }
     /// 503 with `Retry-After`: a passing condition; nothing was kept and the same request
     /// again after `secs` seconds is safe.
     pub fn try_again(code: Code, message: impl Into<String>, secs: u64) -> Self {
@@ -169,6 +178,18 @@ impl From<diesel::result::Error> for AppError {
             // serialised: nothing was kept, and the same request again will go through.
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => AppError::write_clash(),
             Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => AppError::write_clash(),
+            // PostgreSQL's statement_timeout (the report pool's bound) cancelled it.
+            Error::DatabaseError(_, info)
+                if info.message().contains("canceling statement due to statement timeout") =>
+            {
+                tracing::warn!("a statement ran past the statement timeout and was cancelled");
+                AppError::query_timeout()
+            }
+            // Cancelled by this process's shutdown (db::dialect::cancel_this_process_statements):
+            // the transaction is rolled back whole, and the request goes through again.
+            Error::DatabaseError(_, info) if info.message().contains("canceling statement due to user request") => {
+                AppError::database_unavailable()
+            }
             // The connection was cut under the request (PostgreSQL restarting or shut down:
             // SQLSTATE class 57, or the socket gone): the transaction is lost whole, and the
             // request goes through again once the database is back.

@@ -192,6 +192,7 @@ vocabulary! {
     PackageExists = "package_exists", Some(Kind::Conflict), false, &[Surface::Import], "that package code exists already";
     PasswordChangeRequired = "password_change_required", Some(Kind::Forbidden), false, &[Surface::Bearer], "the password was reset: set a new one with `POST /api/v1/me/password` before anything else";
     PayloadTooLarge = "payload_too_large", Some(Kind::PayloadTooLarge), false, &[Surface::JsonBody, Surface::Blobs, Surface::Reports], "the body is larger than the server takes";
+    QueryTimeout = "query_timeout", Some(Kind::Unavailable), false, &[Surface::Reports, Surface::Review, Surface::Audit], "a report, work list or queue read ran longer than the server allows (`JIAYI_REPORT_TIMEOUT_SECS`) and was stopped; nothing was changed: try again after `Retry-After`";
     QuestionnaireExists = "questionnaire_exists", Some(Kind::Conflict), false, &[Surface::Questionnaires], "that questionnaire version exists already with other content";
     RateLimited = "rate_limited", Some(Kind::TooManyRequests), false, &[Surface::Sync], "the device syncs too often: wait `Retry-After` seconds";
     ReapplyFailed = "reapply_failed", Some(Kind::Invalid), false, &[Surface::Review], "a quarantined op was refused again when a supervisor re-applied it";

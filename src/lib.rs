@@ -45,8 +45,25 @@ pub fn serve() -> Result<(), String> {
         if mode == config::Mode::Demo {
             demo::print_logins(app.port(), public_secret);
         }
-        app.run_until_stopped().await.map_err(|e| e.to_string())
+        let grace = app.state().config.shutdown_grace;
+        let stopped = app.run_until_stopped().await.map_err(|e| e.to_string());
+        exit_soon_after_stop(grace);
+        stopped
     })
+}
+
+/// Bounds the exit after a stop. Leaving the runtime waits for its blocking threads, and
+/// one may still be inside the database (SQLite's busy handler waits up to 10 s, and a
+/// SQLite statement cannot be cancelled): past a short while the process exits anyway. A
+/// transaction it cuts was never committed and is rolled back whole by the database; the
+/// tablet's replay sends it again (docs/operations.md "Stopping and upgrading").
+fn exit_soon_after_stop(grace: std::time::Duration) {
+    let wait = std::time::Duration::from_secs(2).min(grace.max(std::time::Duration::from_millis(500)));
+    let _ = std::thread::Builder::new().name("exit-watchdog".into()).spawn(move || {
+        std::thread::sleep(wait);
+        tracing::warn!("exiting with database work still running; its transaction is rolled back");
+        std::process::exit(0);
+    });
 }
 
 /// Imports one CSV file into the configured database.
@@ -54,6 +71,8 @@ pub fn serve() -> Result<(), String> {
 pub fn import_file(kind: import::ImportKind, path: &std::path::Path) -> Result<(), String> {
     let pool = db::connect(&config::database_url_from_env(), 2)?;
     let summary = import::import(&pool, kind, path, true)?;
+    // A population import fills tables faster than autovacuum (if it runs) notices.
+    db::stats::analyze_logged(&pool, "after the import");
     summary.print();
     if summary.refused.is_empty() {
         Ok(())

@@ -12,7 +12,7 @@ use crate::auth::tokens::Keys;
 use crate::config::{Config, Mode};
 use crate::db::{self, write_tx};
 use crate::domain::catalog;
-use crate::error::{json_error, path_error, query_error};
+use crate::error::{json_error, path_error, query_error, AppError};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 
@@ -31,13 +31,17 @@ impl Application {
         // Reports get connections of their own so a long report never holds up sync; on
         // PostgreSQL they may read a replica (no migrations there: it follows the primary).
         let report_size = 2.max(config.pool_size / 2);
+        // Reads there are bounded: a report that cannot finish answers 503, it does not hold
+        // a connection for minutes (docs/operations.md "Slow reports").
+        let bounded = db::Settings {
+            statement_timeout: Some(config.report_timeout),
+        };
         let report_pool = match &config.report_database_url {
             // The database `connect` just prepared and migrated.
-            None => db::open(&config.database_url, report_size)
+            None => db::open_with(&config.database_url, report_size, bounded)
                 .map_err(|e| format!("cannot connect to the database: {e}"))?,
-            Some(url) => {
-                db::open(url, report_size).map_err(|e| format!("cannot connect to the report database: {e}"))?
-            }
+            Some(url) => db::open_with(url, report_size, bounded)
+                .map_err(|e| format!("cannot connect to the report database: {e}"))?,
         };
         {
             let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
@@ -71,6 +75,19 @@ impl Application {
                 "demo county loaded"
             );
         }
+        let upkeep = {
+            let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
+            db::stats::upkeep(&mut conn).map_err(|e| format!("cannot read the database settings: {e}"))?
+        };
+        if upkeep.autovacuum == Some(false) {
+            tracing::warn!(
+                "PostgreSQL runs with autovacuum = off: jiayi analyzes its own tables at start-up, after imports \
+                 and after large pushes, but dead rows are not vacuumed; schedule VACUUM (docs/operations.md)"
+            );
+        }
+        // Tables filled while nothing analyzed them (an import, autovacuum off or behind)
+        // get statistics before the first report plans over them.
+        db::stats::analyze_logged(&pool, "at start-up");
         // The first report after a restart should not pay for counting the county.
         crate::reports::cache::warm(report_pool.clone());
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
@@ -93,9 +110,12 @@ impl Application {
                 config.push_queue_wait,
             ),
             openapi_json: crate::openapi::json(),
+            upkeep,
+            stats: db::stats::StatsKeeper::new(config.analyze_every_rows),
             config,
         });
         let workers = state.config.workers;
+        let grace = state.config.shutdown_grace;
         let data = state.clone();
         let mut server = HttpServer::new(move || {
             let body_limit = data.config.max_body_bytes;
@@ -113,7 +133,8 @@ impl Application {
                 .default_service(web::to(crate::http::not_found))
         })
         .listen(listener)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .shutdown_timeout(grace.as_secs());
         if workers > 0 {
             server = server.workers(workers);
         }
@@ -140,8 +161,37 @@ impl Application {
         self.demo.as_ref()
     }
 
-    /// Serves until stopped.
+    /// Serves until stopped. After a stop (SIGTERM, SIGINT) requests in flight get the
+    /// shutdown grace to finish; then this process's database statements are cancelled,
+    /// so a handler stuck behind a lock rolls back instead of holding the exit.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let config = &self.state.config;
+        let urls: Vec<String> = std::iter::once(config.database_url.clone())
+            .chain(config.report_database_url.clone())
+            .collect();
+        // A connection of its own: the pool's may all be held by the stuck handlers.
+        let cancelled = actix_web::rt::task::spawn_blocking(move || {
+            let mut n = 0;
+            for url in urls {
+                let mut conn =
+                    diesel::r2d2::ManageConnection::connect(&db::Manager::new(&url)).map_err(AppError::internal)?;
+                n += db::dialect::cancel_this_process_statements(&mut conn)?;
+            }
+            Ok::<usize, AppError>(n)
+        })
+        .await;
+        match cancelled {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::warn!(cancelled = n, "statements still running at shutdown were cancelled"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "statements running at shutdown not cancelled"),
+            Err(e) => tracing::warn!(error = %e, "statements running at shutdown not cancelled"),
+        }
+        served
+    }
+
+    /// A server handle, to stop it from outside (tests, embedding).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 }

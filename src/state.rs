@@ -28,4 +28,8 @@ pub struct AppState {
     pub push_gate: PushGate,
     /// This API's OpenAPI document, rendered once at start-up by the composition root.
     pub openapi_json: String,
+    /// The database's upkeep as read at start-up (backend, autovacuum), for `/readyz`.
+    pub upkeep: crate::db::stats::Upkeep,
+    /// Refreshes planner statistics as pushes fill the tables.
+    pub stats: crate::db::stats::StatsKeeper,
 }

@@ -87,3 +87,35 @@ pub fn database_identity(conn: &mut DbConn) -> Result<String, AppError> {
     let rows = raw::load::<Identity>(conn, sql, &[])?;
     Ok(rows.into_iter().next().map(|r| r.id).unwrap_or_default())
 }
+
+/// Bounds each statement of this session (PostgreSQL's `statement_timeout`; `None` lifts
+/// the bound). SQLite has no such setting: `db::run` answers for it instead.
+pub fn set_statement_timeout(conn: &mut DbConn, limit: Option<std::time::Duration>) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        let ms = limit.map_or(0, |d| d.as_millis().max(1));
+        diesel::connection::SimpleConnection::batch_execute(conn, &format!("SET statement_timeout = {ms}"))?;
+    }
+    Ok(())
+}
+
+/// Cancels the statements this process's sessions are running (PostgreSQL; named by
+/// [`super::session_tag`]): on shutdown, so a report or a push stuck behind a lock ends
+/// now, its transaction rolled back whole. Answers how many were cancelled; SQLite
+/// statements cannot be cancelled from outside and answer 0.
+pub fn cancel_this_process_statements(conn: &mut DbConn) -> Result<usize, AppError> {
+    #[derive(diesel::QueryableByName)]
+    struct Cancelled {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    if let DbConn::Sqlite(_) = conn {
+        return Ok(0);
+    }
+    let rows = raw::load::<Cancelled>(
+        conn,
+        "SELECT COUNT(*) FILTER (WHERE pg_cancel_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE application_name = ? AND pid <> pg_backend_pid() AND state = 'active'",
+        &[Bind::Text(super::session_tag().to_string())],
+    )?;
+    Ok(rows.first().map_or(0, |r| r.n as usize))
+}

@@ -4,8 +4,10 @@
 pub mod bulk;
 pub mod dialect;
 pub mod raw;
+pub mod stats;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -35,14 +37,44 @@ pub struct Pool {
     /// its stack and allocator cache) per request, and 500 tablets pulling at once grew
     /// the server by ~130 MB that way.
     turns: Arc<tokio::sync::Semaphore>,
+    settings: Settings,
 }
 
 impl Pool {
-    /// Wraps an r2d2 pool.
-    pub fn new(inner: r2d2::Pool<Manager>) -> Pool {
+    /// Wraps an r2d2 pool whose manager set its connections up with `settings`.
+    fn new(inner: r2d2::Pool<Manager>, settings: Settings) -> Pool {
         let turns = Arc::new(tokio::sync::Semaphore::new(inner.max_size() as usize));
-        Pool { inner, turns }
+        Pool { inner, turns, settings }
     }
+
+    /// What the pool's connections were set up with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// Per-pool session settings beyond the backend's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The longest one statement may run (the report pool's bound, docs/operations.md
+    /// "Slow reports"): PostgreSQL cancels it itself; on either backend a request waiting
+    /// longer is answered 503 `query_timeout`. `None`: no bound (the write pool, whose
+    /// transactions must never be cut by a timer).
+    pub statement_timeout: Option<Duration>,
+}
+
+/// The name this process's PostgreSQL sessions carry (`application_name`): shutdown
+/// cancels the statements of this process only, never those of another server process on
+/// the same database.
+pub fn session_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        format!(
+            "jiayi-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+    })
 }
 
 impl std::ops::Deref for Pool {
@@ -87,12 +119,21 @@ pub fn establish_pg(url: &str) -> diesel::ConnectionResult<PgConnection> {
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: String,
+    settings: Settings,
 }
 
 impl Manager {
     /// A manager for the given database URL.
     pub fn new(url: &str) -> Manager {
-        Manager { url: url.to_string() }
+        Manager::with_settings(url, Settings::default())
+    }
+
+    /// A manager whose connections get `settings`.
+    pub fn with_settings(url: &str, settings: Settings) -> Manager {
+        Manager {
+            url: url.to_string(),
+            settings,
+        }
     }
 }
 
@@ -118,7 +159,12 @@ impl ManageConnection for Manager {
             // (push on a growing database: ~1,500 → ~3,200 ops/s, docs/benchmarks.md).
             c.batch_execute("SET plan_cache_mode = force_custom_plan")
                 .map_err(r2d2::Error::QueryError)?;
-            Ok(DbConn::Pg(c))
+            c.batch_execute(&format!("SET application_name = '{}'", session_tag()))
+                .map_err(r2d2::Error::QueryError)?;
+            let mut conn = DbConn::Pg(c);
+            dialect::set_statement_timeout(&mut conn, self.settings.statement_timeout)
+                .map_err(|e| r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(e.to_string().into())))?;
+            Ok(conn)
         } else {
             let mut c = SqliteConnection::establish(sqlite_path(&self.url)).map_err(r2d2::Error::ConnectionError)?;
             c.batch_execute(SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)?;
@@ -158,11 +204,16 @@ pub fn connect(url: &str, size: u32) -> Result<Pool, String> {
 /// A pool of `size` connections to a database already prepared (by [`connect`], or a
 /// PostgreSQL replica that follows its primary): no migrations.
 pub fn open(url: &str, size: u32) -> Result<Pool, r2d2::PoolError> {
+    open_with(url, size, Settings::default())
+}
+
+/// [`open`], each connection set up with `settings`.
+pub fn open_with(url: &str, size: u32, settings: Settings) -> Result<Pool, r2d2::PoolError> {
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(CONNECTION_WAIT)
-        .build(Manager::new(url))?;
-    Ok(Pool::new(pool))
+        .build(Manager::with_settings(url, settings.clone()))?;
+    Ok(Pool::new(pool, settings))
 }
 
 /// Applies pending migrations of the connection's backend.
@@ -182,7 +233,10 @@ pub fn migrate(conn: &mut DbConn) -> Result<(), String> {
 const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs a database closure on actix's blocking pool, never on an async worker, once one
-/// of the pool's connections is free.
+/// of the pool's connections is free. On a pool with a statement timeout the request
+/// waits at most that long (and a little more, so PostgreSQL's own cancel answers first):
+/// SQLite cannot cancel a running statement, so its request is answered 503
+/// `query_timeout` while the statement finishes in the background and frees its turn.
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>
 where
     T: Send + 'static,
@@ -194,14 +248,23 @@ where
         .await
         .map_err(|_| AppError::database_unavailable())?
         .map_err(AppError::internal)?;
-    actix_web::web::block(move || {
+    let bound = pool.settings().statement_timeout;
+    let work = actix_web::web::block(move || {
         let _turn = turn;
         let mut conn = pool.get()?;
         f(&mut conn)
-    })
-    .await
-    .map_err(AppError::internal)?
+    });
+    match bound {
+        None => work.await.map_err(AppError::internal)?,
+        Some(limit) => match tokio::time::timeout(limit + STATEMENT_TIMEOUT_MARGIN, work).await {
+            Ok(done) => done.map_err(AppError::internal)?,
+            Err(_) => Err(AppError::query_timeout()),
+        },
+    }
 }
+
+/// How much longer than the statement timeout a request waits before it answers itself.
+const STATEMENT_TIMEOUT_MARGIN: Duration = Duration::from_secs(2);
 
 /// Writers to SQLite in this process queue here. SQLite allows one writer at a time
 /// anyway; waiting on its busy handler means sleeping in growing steps, which turned a
@@ -249,4 +312,42 @@ where
 /// Is the database answering?
 pub fn ping(conn: &mut DbConn) -> Result<(), AppError> {
     conn.batch_execute("SELECT 1").map_err(AppError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement that runs past the pool's bound answers 503 `query_timeout` at the bound
+    /// (plus the margin), not when it finally ends; the pool without a bound waits for it.
+    #[actix_web::test]
+    async fn a_bounded_pool_answers_past_its_statement_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        connect(&url, 1).unwrap();
+        let bounded = open_with(
+            &url,
+            1,
+            Settings {
+                statement_timeout: Some(Duration::from_millis(100)),
+            },
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let slow = |_: &mut DbConn| {
+            std::thread::sleep(Duration::from_millis(3_500));
+            Ok(())
+        };
+        let e = run(&bounded, slow).await.unwrap_err();
+        assert_eq!(e.code, Code::QueryTimeout);
+        assert_eq!(e.retry_after, Some(10));
+        assert!(
+            started.elapsed() < Duration::from_millis(3_000),
+            "{:?}",
+            started.elapsed()
+        );
+        let unbounded = open(&url, 1).unwrap();
+        let quick = |c: &mut DbConn| ping(c);
+        run(&unbounded, quick).await.unwrap();
+    }
 }

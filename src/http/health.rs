@@ -11,12 +11,14 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers. The details say which backend it is and, on
+/// PostgreSQL, whether autovacuum runs (jiayi keeps planner statistics either way).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "ready"), (status = 503, description = "database_unavailable", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "ready: `{ \"status\": \"ready\", \"database\": { \"backend\", \"autovacuum\" } }`"),
+        (status = 503, description = "database_unavailable", body = crate::error::ErrorBody)))]
 pub async fn readyz(state: State) -> Result<HttpResponse, crate::AppError> {
     db::run(&state.pool, db::ping).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": state.upkeep })))
 }
 
 /// Prometheus metrics in the text exposition format.

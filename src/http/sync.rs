@@ -148,11 +148,14 @@ pub async fn push(
         push::push(c, &auth, version.as_deref(), &body, &limits)
     })
     .await?;
+    let mut written = 0;
     for r in &res.results {
         // Replays are counted apart, as before they kept their first verdict.
         let status = if r.replayed { "duplicate" } else { r.status.as_str() };
         state.metrics.push_ops.with_label_values(&[status]).inc();
+        written += u64::from(!r.replayed);
     }
+    state.stats.note_written(written, &state.pool);
     Ok(web::Json(res))
 }
 

@@ -527,24 +527,34 @@ pub fn detail_stats() -> (usize, usize) {
     (n, bytes)
 }
 
+/// Counts the current year of every county.
+fn count_every_county(conn: &mut crate::db::DbConn) -> Result<usize, AppError> {
+    use diesel::prelude::*;
+    let counties: Vec<String> = crate::schema::regions::table
+        .filter(crate::schema::regions::level.eq("county"))
+        .select(crate::schema::regions::code)
+        .load(conn)?;
+    let year = chrono::Datelike::year(&crate::time::today_cst());
+    let p = Period::parse(&year.to_string())?;
+    for c in &counties {
+        count(conn, c, &CodeRange::prefix(&c[..6]), &p)?;
+    }
+    Ok(counties.len())
+}
+
 /// Counts the current year of every county in the background, so that the first report
 /// after a restart reads a warm entry (or waits for this count rather than starting its own).
 pub fn warm(pool: crate::db::Pool) {
     let spawned = std::thread::Builder::new().name("report-warm".into()).spawn(move || {
         let started = std::time::Instant::now();
         let result = (|| -> Result<usize, AppError> {
-            use diesel::prelude::*;
             let mut conn = pool.get().map_err(AppError::internal)?;
-            let counties: Vec<String> = crate::schema::regions::table
-                .filter(crate::schema::regions::level.eq("county"))
-                .select(crate::schema::regions::code)
-                .load(&mut *conn)?;
-            let year = chrono::Datelike::year(&crate::time::today_cst());
-            let p = Period::parse(&year.to_string())?;
-            for c in &counties {
-                count(&mut conn, c, &CodeRange::prefix(&c[..6]), &p)?;
-            }
-            Ok(counties.len())
+            // The start-up count of a whole county may take longer than one report is
+            // allowed; it runs unbounded, and the connection gets its bound back after.
+            crate::db::dialect::set_statement_timeout(&mut conn, None)?;
+            let counted = count_every_county(&mut conn);
+            crate::db::dialect::set_statement_timeout(&mut conn, pool.settings().statement_timeout)?;
+            counted
         })();
         match result {
             Ok(n) => tracing::info!(

@@ -33,4 +33,5 @@ mod storm;
 mod sync;
 mod sync_scenarios;
 mod transitions;
+mod upkeep;
 mod worklist;
