@@ -773,7 +773,7 @@ const SCENARIOS = [
     },
   },
   {
-    name: '6d. [contract] resident search by name and phone suffix; the record page is masked',
+    name: '6d. [contract] resident search by name and whole phone (not by its end); the record page is masked',
     contract: true,
     async run() {
       await setup();
@@ -785,12 +785,17 @@ const SCENARIOS = [
       await page.waitForSelector(`#resident-table tr[data-resident-id="${ctx.rid}"]`);
       await checkScreen(page, 'residents');
       await shoot(page, 'residents');
-      // The phone's last four digits (B's value, kept by the decision of scenario 1, or A's).
+      // The phone (B's value, kept by the decision of scenario 1, or A's): a supervisor, who
+      // sees it masked, finds it by the whole number and not by its last digits.
       const record = await must(200, ctx.tabletA, 'GET', '/residents/' + ctx.rid);
       const suffix = record.phone.slice(-4);
       await page.fill('#resident-search', suffix);
       await page.click('#resident-search-button');
-      await page.waitForSelector(`#resident-table[data-query="${suffix}|"]`);
+      await page.waitForSelector('#resident-none');
+      assert(!(await page.$(`#resident-table tr[data-resident-id="${ctx.rid}"]`)), 'a phone suffix finds nothing for a supervisor');
+      await page.fill('#resident-search', record.phone);
+      await page.click('#resident-search-button');
+      await page.waitForSelector(`#resident-table[data-query="${record.phone}|"]`);
       await page.waitForSelector(`#resident-table tr[data-resident-id="${ctx.rid}"]`);
       const masked = await page.textContent(`#resident-table tr[data-resident-id="${ctx.rid}"] td[data-field=id_number]`);
       assert(/^\*+/.test(masked.trim()) && !masked.includes(ctx.residentIdNumber.slice(0, 6)), 'the ID number is masked: ' + masked);

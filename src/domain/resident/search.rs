@@ -1,7 +1,14 @@
-//! Looking residents up from the console (docs/console.md): by name, household, a full ID
-//! number or the last digits of a phone, within the caller's scope, masked as for any
-//! reader outside the resident's team. The typed query is never stored or logged: the
-//! audit entry of a search says what kind of query it was, not what was typed.
+//! Looking residents up from the console (docs/console.md): by name, household, a whole ID
+//! number or a phone, within the caller's scope, masked as for any reader outside the
+//! resident's team. The typed query is never stored or logged: the audit entry of a search
+//! says what kind of query it was, not what was typed.
+//!
+//! A search answers whether a resident matches, so it must not undo a mask
+//! (docs/security.md, "Masked ID numbers"): there is no search by part of an ID number
+//! (the view shows birth date and village, so ten thousand searches by the last four
+//! characters would rebuild every number in reach), and readers outside a resident's team,
+//! who see the phone masked, find it by the whole number only; the team, who see it in
+//! full, also by its last digits.
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -22,7 +29,8 @@ use crate::schema::residents;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ResidentQuery {
-    /// Part of a name, a household id, a whole ID number, or the last 4–11 digits of a phone.
+    /// Part of a name, a household id, a whole ID number, or a whole phone number (the
+    /// resident's own team also the last 4–11 digits of a phone).
     pub q: Option<String>,
     /// Only this village (12 digits), within the caller's scope.
     pub village: Option<String>,
@@ -47,7 +55,7 @@ pub struct ResidentPage {
 enum Matched {
     /// A whole, valid ID number: its keyed hash is looked up.
     IdNumber,
-    /// 4–11 digits: the end of a phone number, or a household id.
+    /// 4–20 digits: a phone number (its end, for the team), or a household id.
     Digits,
     /// Anything else: part of a name, or a household id.
     Text,
@@ -93,12 +101,13 @@ pub fn search(c: &mut DbConn, caller: &Caller, id_secret: &str, f: &ResidentQuer
         let kind = if let Ok(id) = IdNumber::parse(text) {
             q = q.filter(residents::id_hash.eq(id.keyed_hash(id_secret)));
             Matched::IdNumber
-        } else if (4..=11).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
-            q = q.filter(
-                residents::phone
-                    .like(format!("%{text}"))
-                    .or(residents::household_id.eq(text.to_string())),
-            );
+        } else if (4..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+            let household = residents::household_id.eq(text.to_string());
+            q = if caller.role.is_team_member() && text.len() <= 11 {
+                q.filter(residents::phone.like(format!("%{text}")).or(household))
+            } else {
+                q.filter(residents::phone.eq(text.to_string()).or(household))
+            };
             Matched::Digits
         } else {
             let like = format!("%{}%", escape_like(text));

@@ -60,9 +60,9 @@ export function ResidentsScreen({ route, me }) {
   const items = page.data ? page.data.items || [] : [];
   const next = page.data ? page.data.cursor || page.data.next_cursor : null;
   return html`
-    <${Page} title="居民档案" id="residents" sub="按姓名、户号，或身份证号、电话的末几位查找。身份证号和电话按规定遮盖显示；每次查看档案都记入审计日志。">
+    <${Page} title="居民档案" id="residents" sub="按姓名、户号、完整身份证号或完整电话号码查找（本团队的医生还可按电话末几位查找）。身份证号和电话按规定遮盖显示；每次查看档案都记入审计日志。">
       <form class="filters" id="resident-filters" onSubmit=${(e) => { e.preventDefault(); go('residents', null, { ...filters, q: text.trim() }); }}>
-        <${Field} label="查找"><input id="resident-search" type="search" value=${text} size="24" placeholder="姓名、户号、身份证或电话末几位"
+        <${Field} label="查找"><input id="resident-search" type="search" value=${text} size="24" placeholder="姓名、户号、完整身份证号或电话"
           onInput=${(e) => setText(e.currentTarget.value)} /><//>
         <${Field} label="村（社区）">
           <select id="resident-village" value=${filters.village} onChange=${(e) => go('residents', null, { ...filters, q: text.trim(), village: e.currentTarget.value })}>
