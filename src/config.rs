@@ -78,6 +78,8 @@ pub struct Config {
     /// Rows written by pushes after which stale planner statistics are refreshed (0: never;
     /// start-up and imports refresh them all the same).
     pub analyze_every_rows: u64,
+    /// SQLite: `full` (default) or `normal` (`JIAYI_SQLITE_SYNCHRONOUS`).
+    pub sqlite_durability: crate::db::Durability,
 }
 
 /// Where the embedded database lives unless `DATABASE_URL` says otherwise.
@@ -210,6 +212,12 @@ impl Config {
             report_timeout: Duration::from_secs(num("JIAYI_REPORT_TIMEOUT_SECS", 30)?.max(1)),
             shutdown_grace: Duration::from_secs(num("JIAYI_SHUTDOWN_GRACE_SECS", 10)?),
             analyze_every_rows: num("JIAYI_ANALYZE_EVERY_ROWS", 20_000)?,
+            sqlite_durability: match env("JIAYI_SQLITE_SYNCHRONOUS") {
+                None => crate::db::Durability::Full,
+                Some(v) => crate::db::Durability::parse(&v).ok_or_else(|| {
+                    ConfigError(format!("JIAYI_SQLITE_SYNCHRONOUS must be full or normal, not {v:?}"))
+                })?,
+            },
         };
         // Demo tokens are signed with a secret anyone can read in the source, and the demo
         // logins are printed: on a network, anyone could act as any demo user.
@@ -257,6 +265,7 @@ impl Config {
             report_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             analyze_every_rows: 20_000,
+            sqlite_durability: crate::db::Durability::Full,
         }
     }
 

@@ -27,7 +27,15 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, seeds the catalog, loads the demo county when asked, and binds.
     pub fn build(config: Config) -> Result<Application, String> {
-        let pool = db::connect(&config.database_url, config.pool_size)?;
+        let durability = config.sqlite_durability;
+        let pool = db::connect_with(
+            &config.database_url,
+            config.pool_size,
+            db::Settings {
+                durability,
+                ..db::Settings::default()
+            },
+        )?;
         // Reports get connections of their own so a long report never holds up sync; on
         // PostgreSQL they may read a replica (no migrations there: it follows the primary).
         let report_size = 2.max(config.pool_size / 2);
@@ -35,6 +43,7 @@ impl Application {
         // a connection for minutes (docs/operations.md "Slow reports").
         let bounded = db::Settings {
             statement_timeout: Some(config.report_timeout),
+            durability,
         };
         let report_pool = match &config.report_database_url {
             // The database `connect` just prepared and migrated.

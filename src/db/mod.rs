@@ -61,6 +61,31 @@ pub struct Settings {
     /// longer is answered 503 `query_timeout`. `None`: no bound (the write pool, whose
     /// transactions must never be cut by a timer).
     pub statement_timeout: Option<Duration>,
+    /// SQLite only: whether a commit waits until the write-ahead log reaches the disk.
+    pub durability: Durability,
+}
+
+/// How far a SQLite commit is on disk when it returns (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `FULL`: on disk; an acknowledged push survives a power cut (the default: a tablet
+    /// drops what the server acknowledged).
+    #[default]
+    Full,
+    /// `NORMAL`: survives a crash of the process, but a power cut or an OS crash may roll
+    /// back the last commits (docs/operations.md, "Durability").
+    Normal,
+}
+
+impl Durability {
+    /// Reads `full` or `normal`.
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Some(Durability::Full),
+            "normal" => Some(Durability::Normal),
+            _ => None,
+        }
+    }
 }
 
 /// The name this process's PostgreSQL sessions carry (`application_name`): shutdown
@@ -142,8 +167,7 @@ impl Manager {
 /// other new connections must wait for. The page cache stays at SQLite's 2 MiB: a larger
 /// one sped push up by ~10 % but every pooled connection fills its own, and under 500
 /// simultaneous pulls eight 32 MiB caches doubled the server's memory.
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;";
 
 impl ManageConnection for Manager {
     type Connection = DbConn;
@@ -168,6 +192,11 @@ impl ManageConnection for Manager {
         } else {
             let mut c = SqliteConnection::establish(sqlite_path(&self.url)).map_err(r2d2::Error::ConnectionError)?;
             c.batch_execute(SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)?;
+            let synchronous = match self.settings.durability {
+                Durability::Full => "PRAGMA synchronous = FULL",
+                Durability::Normal => "PRAGMA synchronous = NORMAL",
+            };
+            c.batch_execute(synchronous).map_err(r2d2::Error::QueryError)?;
             Ok(DbConn::Sqlite(c))
         }
     }
@@ -183,6 +212,11 @@ impl ManageConnection for Manager {
 
 /// Creates the SQLite file's directory if needed, builds the pool and runs migrations.
 pub fn connect(url: &str, size: u32) -> Result<Pool, String> {
+    connect_with(url, size, Settings::default())
+}
+
+/// [`connect`], each connection set up with `settings`.
+pub fn connect_with(url: &str, size: u32, settings: Settings) -> Result<Pool, String> {
     if !is_postgres_url(url) {
         let path = std::path::Path::new(sqlite_path(url));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -194,7 +228,7 @@ pub fn connect(url: &str, size: u32) -> Result<Pool, String> {
             .connect()
             .map_err(|e| format!("cannot open the database: {e}"))?;
     }
-    let pool = open(url, size).map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let pool = open_with(url, size, settings).map_err(|e| format!("cannot connect to the database: {e}"))?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     migrate(&mut conn)?;
     drop(conn);
@@ -330,6 +364,7 @@ mod tests {
             1,
             Settings {
                 statement_timeout: Some(Duration::from_millis(100)),
+                ..Settings::default()
             },
         )
         .unwrap();

@@ -289,6 +289,15 @@ fn main() {
     config.demo_residents = 0;
     config.sync_rate_per_minute = 1_000_000;
     config.pool_size = 4;
+    // The durability a SQLite server runs with (docs/operations.md, "Durability"), to
+    // measure what the default costs: JIAYI_SQLITE_SYNCHRONOUS=normal|full.
+    if let Some(d) = std::env::var("JIAYI_SQLITE_SYNCHRONOUS")
+        .ok()
+        .and_then(|v| jiayi::db::Durability::parse(&v))
+    {
+        config.sqlite_durability = d;
+    }
+    println!("SQLite synchronous: {:?}", config.sqlite_durability);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
