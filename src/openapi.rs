@@ -175,9 +175,9 @@ impl Modify for BearerAuth {
 
 /// Adds to every operation the error responses the server's shared layers can give, so
 /// that no handler has to repeat them and no later endpoint can forget them:
-/// the NUL guard (400), the bearer extractor (401), the JSON body extractor (400, 413, 415,
-/// 422), the query extractor (400), the database pool (503). Each error response names its codes and
-/// refers to the one `ErrorBody` schema.
+/// the NUL guard (400), the bearer extractor (401, and 403 `password_change_required`), the
+/// JSON body extractor (400, 413, 415, 422), the query extractor (400), the database pool
+/// (503). Each error response names its codes and refers to the one `ErrorBody` schema.
 struct StandardErrors;
 
 /// Codes the bearer-token extractor answers with.
@@ -185,9 +185,9 @@ pub const AUTH_CODES: &[&str] = &["missing_token", "invalid_token", "token_expir
 
 impl Modify for StandardErrors {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        for item in api.paths.paths.values_mut() {
+        for (path, item) in api.paths.paths.iter_mut() {
             // HEAD answers carry no body.
-            add_standard_errors(item.head.as_mut(), false);
+            add_standard_errors(path, item.head.as_mut(), false);
             for op in [
                 &mut item.get,
                 &mut item.put,
@@ -195,13 +195,13 @@ impl Modify for StandardErrors {
                 &mut item.delete,
                 &mut item.patch,
             ] {
-                add_standard_errors(op.as_mut(), true);
+                add_standard_errors(path, op.as_mut(), true);
             }
         }
     }
 }
 
-fn add_standard_errors(op: Option<&mut Operation>, with_body: bool) {
+fn add_standard_errors(path: &str, op: Option<&mut Operation>, with_body: bool) {
     let Some(op) = op else { return };
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let json_body = op
@@ -234,6 +234,11 @@ fn add_standard_errors(op: Option<&mut Operation>, with_body: bool) {
         if op.responses.responses.contains_key(status) {
             add_error(op, status, &[code], with_body);
         }
+    }
+    // After the loop above: this 403 comes from the bearer extractor, and an endpoint that
+    // answers it does not answer `forbidden` for it.
+    if secured && !crate::auth::extractor::PASSWORD_CHANGE_PATHS.contains(&path) {
+        add_error(op, "403", &["password_change_required"], with_body);
     }
 }
 
