@@ -119,12 +119,15 @@ pub const RECORD_SHAPES: [(&str, &str, &str); 5] = [
 /// A pulled change's `data` is one of the entities' pulled shapes, or null for a tombstone.
 /// Their required fields tell them apart, so exactly one matches a record. A pushed op's
 /// `data` stays an object described by entity: an update carries only some of a shape's
-/// fields, so no one schema per entity would hold for it.
+/// fields, so no one schema per entity would hold for it. The pulled shapes, a change and
+/// an op's result are closed (`additionalProperties: false`), and a result's and a
+/// contract's `status` list their values.
 struct PulledData;
 
 impl Modify for PulledData {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+        use crate::domain::contract::{status, transition::STATES};
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
         let Some(components) = api.components.as_mut() else {
             return;
         };
@@ -139,6 +142,29 @@ impl Modify for PulledData {
         }
         one_of = one_of.item(ObjectBuilder::new().schema_type(Type::Null));
         change.properties.insert("data".into(), one_of.into());
+        // Closed shapes and closed lists: a field or value the server sends but the document
+        // lacks fails tests/api/record_shapes.rs instead of reaching tablets undocumented.
+        let pulled = RECORD_SHAPES.iter().map(|(_, _, pulled)| *pulled);
+        for name in pulled.chain(["PulledChange", "OpResult"]) {
+            let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(name) else {
+                panic!("no object schema {name} to close");
+            };
+            o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+        let enums: [(&str, &str, &[&str]); 3] = [
+            ("OpResult", "status", &crate::sync::push::OP_STATUSES),
+            ("ContractPulled", "status", &STATES),
+            ("ContractPush", "status", &[status::DRAFT, status::SIGNED]),
+        ];
+        for (schema, field, values) in enums {
+            let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(schema) else {
+                panic!("no object schema {schema}");
+            };
+            let Some(RefOr::T(Schema::Object(p))) = o.properties.get_mut(field) else {
+                panic!("{schema} has no plain property {field}");
+            };
+            p.enum_values = Some(values.iter().map(|v| (*v).into()).collect());
+        }
         // The codes of a rejected op, from the vocabulary, so the list cannot fall behind.
         if let Some(RefOr::T(Schema::Object(result))) = components.schemas.get_mut("OpResult") {
             let codes: Vec<&str> = crate::error_codes::push_refusals().iter().map(|c| c.code()).collect();
