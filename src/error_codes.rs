@@ -32,14 +32,16 @@ pub enum Surface {
     Bootstrap,
     /// `/api/v1/blobs/…`.
     Blobs,
-    /// `POST /api/v1/questionnaires`.
+    /// `POST /api/v1/admin/questionnaires`.
     Questionnaires,
     /// The supervisors' review queue.
     Review,
-    /// Regions, teams and users.
+    /// Regions, teams, users and devices.
     Admin,
-    /// Reports and population uploads.
+    /// Reports, population uploads and team work lists.
     Reports,
+    /// The console's resident search and a resident's record (`/api/v1/residents…`).
+    Residents,
     /// The audit log.
     Audit,
     /// The command-line imports.
@@ -112,7 +114,7 @@ vocabulary! {
     DuplicateCode = "duplicate_code", Some(Kind::Invalid), false, &[Surface::Questionnaires], "two items or two options of the questionnaire share a code";
     DuplicatePackage = "duplicate_package", None, true, &[], "a package code appears twice in `packages`";
     EmptyBlob = "empty_blob", Some(Kind::Invalid), false, &[Surface::Blobs], "the upload has no bytes";
-    Forbidden = "forbidden", Some(Kind::Forbidden), false, &[Surface::Bearer], "the caller's role or scope does not allow this request";
+    Forbidden = "forbidden", Some(Kind::Forbidden), false, &[Surface::Admin, Surface::Audit, Surface::Questionnaires, Surface::Reports, Surface::Residents, Surface::Review], "the caller's role or scope does not allow this request";
     FutureDate = "future_date", None, true, &[], "a date (such as `birth_date`) lies in the future";
     FutureTimestamp = "future_timestamp", None, true, &[], "a clinical time lies too far in the future: check the tablet's clock";
     HasSignedContract = "has_signed_contract", None, true, &[], "a resident with a signed contract cannot be deleted";
@@ -179,7 +181,7 @@ vocabulary! {
     MissingToken = "missing_token", Some(Kind::Unauthorized), false, &[Surface::Bearer], "no `Authorization: Bearer` header";
     NoRows = "no_rows", Some(Kind::Invalid), false, &[Surface::Reports], "the upload holds no rows";
     NoVillages = "no_villages", Some(Kind::Invalid), false, &[Surface::Admin], "a team needs at least one village";
-    NotFound = "not_found", Some(Kind::NotFound), false, &[Surface::Bearer], "no such record within the caller's reach";
+    NotFound = "not_found", Some(Kind::NotFound), false, &[Surface::Admin, Surface::Blobs, Surface::Reports, Surface::Residents, Surface::Review], "no such record within the caller's reach";
     NotPending = "not_pending", Some(Kind::Invalid), false, &[Surface::Review], "the contract is no longer held for review";
     NotYetEffective = "not_yet_effective", None, true, &[], "a contract becomes `ACTIVE` only on or after its `effective_from`";
     NotYetExpired = "not_yet_expired", None, true, &[], "a contract becomes `EXPIRED` only after its `effective_to`";

@@ -119,12 +119,15 @@ pub const RECORD_SHAPES: [(&str, &str, &str); 5] = [
 /// A pulled change's `data` is one of the entities' pulled shapes, or null for a tombstone.
 /// Their required fields tell them apart, so exactly one matches a record. A pushed op's
 /// `data` stays an object described by entity: an update carries only some of a shape's
-/// fields, so no one schema per entity would hold for it.
+/// fields, so no one schema per entity would hold for it. The pulled shapes, a change and
+/// an op's result are closed (`additionalProperties: false`), and a result's and a
+/// contract's `status` list their values.
 struct PulledData;
 
 impl Modify for PulledData {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+        use crate::domain::contract::{status, transition::STATES};
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
         let Some(components) = api.components.as_mut() else {
             return;
         };
@@ -139,6 +142,29 @@ impl Modify for PulledData {
         }
         one_of = one_of.item(ObjectBuilder::new().schema_type(Type::Null));
         change.properties.insert("data".into(), one_of.into());
+        // Closed shapes and closed lists: a field or value the server sends but the document
+        // lacks fails tests/api/record_shapes.rs instead of reaching tablets undocumented.
+        let pulled = RECORD_SHAPES.iter().map(|(_, _, pulled)| *pulled);
+        for name in pulled.chain(["PulledChange", "OpResult"]) {
+            let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(name) else {
+                panic!("no object schema {name} to close");
+            };
+            o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+        let enums: [(&str, &str, &[&str]); 3] = [
+            ("OpResult", "status", &crate::sync::push::OP_STATUSES),
+            ("ContractPulled", "status", &STATES),
+            ("ContractPush", "status", &[status::DRAFT, status::SIGNED]),
+        ];
+        for (schema, field, values) in enums {
+            let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(schema) else {
+                panic!("no object schema {schema}");
+            };
+            let Some(RefOr::T(Schema::Object(p))) = o.properties.get_mut(field) else {
+                panic!("{schema} has no plain property {field}");
+            };
+            p.enum_values = Some(values.iter().map(|v| (*v).into()).collect());
+        }
         // The codes of a rejected op, from the vocabulary, so the list cannot fall behind.
         if let Some(RefOr::T(Schema::Object(result))) = components.schemas.get_mut("OpResult") {
             let codes: Vec<&str> = crate::error_codes::push_refusals().iter().map(|c| c.code()).collect();
@@ -175,9 +201,9 @@ impl Modify for BearerAuth {
 
 /// Adds to every operation the error responses the server's shared layers can give, so
 /// that no handler has to repeat them and no later endpoint can forget them:
-/// the NUL guard (400), the bearer extractor (401), the JSON body extractor (400, 413, 415,
-/// 422), the query extractor (400), the database pool (503). Each error response names its codes and
-/// refers to the one `ErrorBody` schema.
+/// the NUL guard (400), the bearer extractor (401, and 403 `password_change_required`), the
+/// JSON body extractor (400, 413, 415, 422), the query extractor (400), the database pool
+/// (503). Each error response names its codes and refers to the one `ErrorBody` schema.
 struct StandardErrors;
 
 /// Codes the bearer-token extractor answers with.
@@ -185,9 +211,9 @@ pub const AUTH_CODES: &[&str] = &["missing_token", "invalid_token", "token_expir
 
 impl Modify for StandardErrors {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        for item in api.paths.paths.values_mut() {
+        for (path, item) in api.paths.paths.iter_mut() {
             // HEAD answers carry no body.
-            add_standard_errors(item.head.as_mut(), false);
+            add_standard_errors(path, item.head.as_mut(), false);
             for op in [
                 &mut item.get,
                 &mut item.put,
@@ -195,13 +221,13 @@ impl Modify for StandardErrors {
                 &mut item.delete,
                 &mut item.patch,
             ] {
-                add_standard_errors(op.as_mut(), true);
+                add_standard_errors(path, op.as_mut(), true);
             }
         }
     }
 }
 
-fn add_standard_errors(op: Option<&mut Operation>, with_body: bool) {
+fn add_standard_errors(path: &str, op: Option<&mut Operation>, with_body: bool) {
     let Some(op) = op else { return };
     let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
     let json_body = op
@@ -234,6 +260,11 @@ fn add_standard_errors(op: Option<&mut Operation>, with_body: bool) {
         if op.responses.responses.contains_key(status) {
             add_error(op, status, &[code], with_body);
         }
+    }
+    // After the loop above: this 403 comes from the bearer extractor, and an endpoint that
+    // answers it does not answer `forbidden` for it.
+    if secured && !crate::auth::extractor::PASSWORD_CHANGE_PATHS.contains(&path) {
+        add_error(op, "403", &["password_change_required"], with_body);
     }
 }
 

@@ -14,7 +14,7 @@ use crate::state::AppState;
 
 /// What a caller whose password was reset may still reach: who they are, the change
 /// itself, and signing out.
-const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/api/v1/me", "/api/v1/me/password", "/api/v1/me/sign-out-everywhere"];
+pub const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/api/v1/me", "/api/v1/me/password", "/api/v1/me/sign-out-everywhere"];
 
 /// The authenticated caller, as handlers take it: an [`access::Caller`](Caller) built from
 /// the request's access token.

@@ -66,7 +66,7 @@ async fn push_checked(
     ops: Vec<Value>,
     schemas: &Schemas,
     problems: &mut Vec<String>,
-) -> Value {
+) -> Vec<Value> {
     let body = json!({ "device_id": s.device_id, "ops": ops });
     schemas.check("PushRequest", &body, problems);
     for o in &ops {
@@ -79,17 +79,36 @@ async fn push_checked(
         };
         schemas.check(name, &o["data"], problems);
     }
-    let res = app.post(s, "/api/v1/sync/push", &body).await;
+    let results = push_results(app, s, &ops, schemas, problems).await;
+    for r in &results {
+        assert!(
+            ["applied", "conflict"].contains(&r["status"].as_str().unwrap()),
+            "refused: {r}"
+        );
+    }
+    results
+}
+
+/// Pushes `ops` as they are and checks the answer, and each result on its own against
+/// `OpResult`; returns the results.
+async fn push_results(
+    app: &TestApp,
+    s: &Session,
+    ops: &[Value],
+    schemas: &Schemas,
+    problems: &mut Vec<String>,
+) -> Vec<Value> {
+    let res = app
+        .post(s, "/api/v1/sync/push", &json!({ "device_id": s.device_id, "ops": ops }))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let out: Value = res.json().await.unwrap();
     schemas.check("PushResponse", &out, problems);
-    for r in out["results"].as_array().unwrap() {
-        assert!(
-            ["applied", "conflict"].contains(&r["status"].as_str().unwrap()),
-            "refused: {out}"
-        );
+    let results = out["results"].as_array().unwrap().clone();
+    for r in &results {
+        schemas.check("OpResult", r, problems);
     }
-    out
+    results
 }
 
 /// Checks one pulled change against `PulledChange` and its entity's pulled schema.
@@ -319,4 +338,75 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
         (json!(true), json!(a))
     );
     assert!(find(&records, "resident", &r1)["data"]["id_number_masked"].is_string());
+}
+
+#[tokio::test]
+async fn rejected_replayed_and_reused_op_results_fit_the_op_result_schema() {
+    let schemas = Schemas::load();
+    let mut problems = Vec::new();
+    // The schema is closed: an undocumented status or field would not pass.
+    let result = json!({ "index": 0, "op_id": "x", "status": "applied", "version": 1 });
+    assert!(schemas.problems("OpResult", &result).is_empty());
+    for wrong in [json!({ "status": "accepted" }), json!({ "note": "undocumented" })] {
+        let mut r = result.clone();
+        r.as_object_mut().unwrap().extend(wrong.as_object().unwrap().clone());
+        assert!(!schemas.problems("OpResult", &r).is_empty(), "OpResult takes {r}");
+    }
+
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let village = app.villages(&d1).await[0].clone();
+    let (r1, r1op) = resident_op(&village, "1950-06-01", 'F', &["hypertension"]);
+    let (now, _) = now_cst();
+    let visit = |systolic: i32| {
+        json!({ "resident_id": r1, "kind": "htn_followup", "occurred_at": now,
+                "measurements": { "systolic": systolic, "diastolic": 85 } })
+    };
+    let v1 = Uuid::now_v7().to_string();
+    let first = push_results(
+        &app,
+        &d1,
+        &[r1op, op("visit", "create", &v1, visit(150))],
+        &schemas,
+        &mut problems,
+    )
+    .await;
+    assert!(first.iter().all(|r| r["status"] == "applied"), "{first:?}");
+
+    // Rejected (a measurement out of range), a conflict (the visit again under its id with
+    // other content) and an applied op; then the same batch again, as after a lost answer.
+    let batch = [
+        op("visit", "create", &Uuid::now_v7().to_string(), visit(400)),
+        op("visit", "create", &v1, visit(155)),
+        op("visit", "create", &Uuid::now_v7().to_string(), visit(140)),
+    ];
+    let answered = push_results(&app, &d1, &batch, &schemas, &mut problems).await;
+    let statuses: Vec<&str> = answered.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["rejected", "conflict", "applied"], "{answered:?}");
+    assert_eq!(answered[0]["error"]["code"], "out_of_range");
+    assert!(answered[1]["conflict_id"].is_string());
+    let replayed = push_results(&app, &d1, &batch, &schemas, &mut problems).await;
+    let statuses: Vec<&str> = replayed.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["rejected", "conflict", "duplicate"], "{replayed:?}");
+    assert!(replayed.iter().all(|r| r["replayed"] == true), "{replayed:?}");
+    assert_eq!(replayed[0]["error"], answered[0]["error"]);
+    assert_eq!(replayed[1]["conflict_id"], answered[1]["conflict_id"]);
+
+    // The applied op's id again with other content.
+    let mut reused = batch[2].clone();
+    reused["data"]["measurements"]["systolic"] = json!(145);
+    let refused = push_results(&app, &d1, &[reused], &schemas, &mut problems).await;
+    assert_eq!(refused[0]["status"], "rejected", "{refused:?}");
+    assert_eq!(
+        (
+            refused[0]["error"]["code"].clone(),
+            refused[0]["error"]["field"].clone()
+        ),
+        (json!("op_id_reused"), json!("op_id"))
+    );
+    assert!(
+        problems.is_empty(),
+        "push results that do not fit the OpenAPI document:\n{}",
+        problems.join("\n")
+    );
 }

@@ -214,6 +214,10 @@ async fn a_reset_password_is_one_time_and_must_be_changed_before_anything_else()
     let s = app.session_from(&body, "dev-reset-0001").await;
     let res = app.get(&s, "/api/v1/sync/pull").await;
     assert_error(res, StatusCode::FORBIDDEN, "password_change_required").await;
+    // A push is refused as a whole batch (docs/sync-protocol.md §2).
+    let batch = json!({ "device_id": s.device_id, "ops": [] });
+    let res = app.post(&s, "/api/v1/sync/push", &batch).await;
+    assert_error(res, StatusCode::FORBIDDEN, "password_change_required").await;
     let listed = json_of(app.get(&admin, "/api/v1/admin/users?q=doctor2").await).await;
     assert_eq!(listed["items"][0]["must_change_password"], true);
     // The one-time password must not be kept.

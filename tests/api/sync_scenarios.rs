@@ -32,26 +32,6 @@ fn visit_op(resident_id: &str, systolic: i32) -> (String, Value) {
     (id.clone(), op("visit", "create", &id, None, &now, data))
 }
 
-/// Pulls from a cursor to the end; returns the changes and the last cursor.
-async fn pull_from(app: &TestApp, s: &Session, cursor: Option<&str>) -> (Vec<Value>, String) {
-    let mut out = Vec::new();
-    let mut cursor = cursor.map(str::to_string);
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/sync/pull?limit=200&cursor={c}"),
-            None => "/api/v1/sync/pull?limit=200".into(),
-        };
-        let res = app.get(s, &path).await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let page: Value = res.json().await.unwrap();
-        out.extend(page["changes"].as_array().unwrap().iter().cloned());
-        cursor = Some(page["cursor"].as_str().unwrap().to_string());
-        if !page["has_more"].as_bool().unwrap() {
-            return (out, cursor.unwrap());
-        }
-    }
-}
-
 fn find<'a>(changes: &'a [Value], id: &str) -> Option<&'a Value> {
     changes.iter().rev().find(|c| c["id"] == id)
 }
@@ -317,14 +297,14 @@ async fn a_delete_reaches_the_other_tablet_as_a_tombstone() {
     let rid = registered(&app, &a).await;
     let (vid, vop) = visit_op(&rid, 150);
     app.push(&a, vec![vop]).await;
-    let (seen, cursor) = pull_from(&app, &b, None).await;
+    let (seen, cursor) = app.pull_all(&b, None).await;
     assert_eq!(find(&seen, &vid).unwrap()["deleted"], false);
     let (now, _) = now_cst();
     let out = app
         .push(&a, vec![op("visit", "delete", &vid, None, &now, json!({}))])
         .await;
     assert_eq!(out["results"][0]["status"], "applied");
-    let (changes, _) = pull_from(&app, &b, Some(&cursor)).await;
+    let (changes, _) = app.pull_all(&b, Some(&cursor)).await;
     let c = find(&changes, &vid).expect("the delete is pulled");
     assert_eq!(c["deleted"], true);
     assert!(c["data"].is_null());
@@ -334,27 +314,60 @@ async fn a_delete_reaches_the_other_tablet_as_a_tombstone() {
 async fn a_changed_scope_makes_old_cursors_resync() {
     let app = spawn_app().await;
     let d1 = app.login("doctor1").await;
-    let (_, cursor) = pull_from(&app, &d1, None).await;
     let villages = app.villages(&d1).await;
+    // A resident in the village the team keeps, one in a village it loses.
+    let (kept, kept_op) = resident_op(&villages[0], "1950-06-01", 'F', &[]);
+    let (lost, lost_op) = resident_op(&villages[1], "1951-07-02", 'M', &[]);
+    app.push(&d1, vec![kept_op, lost_op]).await;
+    let (_, cursor) = app.bootstrap_all(&d1, 500).await;
+    // The queue: a visit whose answer was lost (so it stays queued), two recorded since.
+    let (_, sent_op) = visit_op(&kept, 130);
+    app.push(&d1, vec![sent_op.clone()]).await;
+    let ((fresh, fresh_op), (_, away_op)) = (visit_op(&kept, 135), visit_op(&lost, 140));
+    let away_id = away_op["op_id"].as_str().unwrap().to_string();
+    let queue = vec![sent_op, fresh_op, away_op];
     let admin = app.login("admin").await;
     let team = d1.user["team_id"].as_str().unwrap();
+    let body = json!({ "village_codes": [villages[0]] });
+    let url = app.url(&format!("/api/v1/admin/teams/{team}/villages"));
     let res = app
         .client
-        .put(app.url(&format!("/api/v1/admin/teams/{team}/villages")))
+        .put(url)
         .bearer_auth(&admin.access)
-        .json(&json!({ "village_codes": [villages[0]] }))
+        .json(&body)
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.get(&d1, &format!("/api/v1/sync/pull?cursor={cursor}")).await;
     assert_error(res, StatusCode::CONFLICT, "resync_required").await;
-    // Starting again works, on the new scope.
-    let (changes, _) = pull_from(&app, &d1, None).await;
-    assert!(changes
+    // Re-sync as docs/sync-protocol.md §3 says: the synced copy and its cursor are dropped,
+    // the queue kept; bootstrap from the first page, then push the queue as it was.
+    let (records, cursor) = app.bootstrap_all(&d1, 500).await;
+    let residents: Vec<&Value> = records.iter().filter(|r| r["entity"] == "resident").collect();
+    assert!(residents
         .iter()
-        .filter(|c| c["entity"] == "resident" && c["deleted"] == false)
-        .all(|c| c["data"]["village_code"] == villages[0].as_str()));
+        .all(|r| r["data"]["village_code"] == villages[0].as_str()));
+    assert!(find(&records, &kept).is_some() && find(&records, &lost).is_none());
+    let out = app.push(&d1, queue).await;
+    let verdicts: Vec<(&str, &str)> = (out["results"].as_array().unwrap().iter())
+        .map(|r| (r["status"].as_str().unwrap(), r["error"]["code"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [("duplicate", ""), ("applied", ""), ("rejected", "unknown_resident")]
+    );
+    let kept_ops: i64 = app.db(|c| {
+        let q = quarantine::table.filter(quarantine::op_id.eq(&away_id));
+        q.count().get_result(c).unwrap()
+    });
+    assert_eq!(
+        kept_ops, 1,
+        "the op out of scope is kept in quarantine for a supervisor"
+    );
+    // Pull from the bootstrap's cursor brings the server's version of what was pushed.
+    let (changes, _) = app.pull_all(&d1, Some(&cursor)).await;
+    assert_eq!(find(&changes, &fresh).expect("the pushed visit")["version"], 1);
 }
 
 #[tokio::test]
@@ -427,7 +440,7 @@ async fn concurrent_pushes_never_let_a_pull_skip_a_change() {
     let b = app.login("lead1").await;
     let reader = app.login("supervisor1").await;
     let rid = registered(&app, &a).await;
-    let (_, mut cursor) = pull_from(&app, &reader, None).await;
+    let (_, mut cursor) = app.pull_all(&reader, None).await;
     let mut seen = std::collections::HashSet::new();
     let mut written = Vec::new();
     for round in 0..6 {
@@ -436,13 +449,13 @@ async fn concurrent_pushes_never_let_a_pull_skip_a_change() {
         written.extend(batch_a.iter().chain(&batch_b).map(|(id, _)| id.clone()));
         let pa = app.push(&a, batch_a.into_iter().map(|x| x.1).collect());
         let pb = app.push(&b, batch_b.into_iter().map(|x| x.1).collect());
-        let pr = pull_from(&app, &reader, Some(&cursor));
+        let pr = app.pull_all(&reader, Some(&cursor));
         let (_, _, (changes, next)) = tokio::join!(pa, pb, pr);
         seen.extend(changes.iter().map(|c| c["id"].as_str().unwrap().to_string()));
         cursor = next;
         let _ = round;
     }
-    let (changes, _) = pull_from(&app, &reader, Some(&cursor)).await;
+    let (changes, _) = app.pull_all(&reader, Some(&cursor)).await;
     seen.extend(changes.iter().map(|c| c["id"].as_str().unwrap().to_string()));
     let missing: Vec<&String> = written.iter().filter(|id| !seen.contains(*id)).collect();
     assert!(missing.is_empty(), "pulls skipped {} changes", missing.len());
@@ -455,22 +468,7 @@ async fn bootstrap_delivers_the_scope_then_pull_continues_from_its_position() {
     let rid = registered(&app, &d1).await;
     let (vid, vop) = visit_op(&rid, 125);
     app.push(&d1, vec![vop]).await;
-    let mut records = Vec::new();
-    let mut page: Option<String> = None;
-    let cursor = loop {
-        let path = match &page {
-            Some(p) => format!("/api/v1/sync/bootstrap?limit=7&page={p}"),
-            None => "/api/v1/sync/bootstrap?limit=7".into(),
-        };
-        let res = app.get(&d1, &path).await;
-        assert_eq!(res.status(), StatusCode::OK);
-        let body: Value = res.json().await.unwrap();
-        records.extend(body["records"].as_array().unwrap().iter().cloned());
-        match body["next_page"].as_str() {
-            Some(p) => page = Some(p.to_string()),
-            None => break body["cursor"].as_str().unwrap().to_string(),
-        }
-    };
+    let (records, cursor) = app.bootstrap_all(&d1, 7).await;
     let villages = app.villages(&d1).await;
     let expected: i64 = app.db(|c| {
         residents::table
@@ -488,11 +486,11 @@ async fn bootstrap_delivers_the_scope_then_pull_continues_from_its_position() {
     let ids: std::collections::HashSet<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), records.len(), "no record twice");
     // Nothing changed since: the pull from the bootstrap's position is empty; then a new visit arrives.
-    let (changes, cursor) = pull_from(&app, &d1, Some(&cursor)).await;
+    let (changes, cursor) = app.pull_all(&d1, Some(&cursor)).await;
     assert!(changes.is_empty());
     let (v2, v2op) = visit_op(&rid, 128);
     app.push(&d1, vec![v2op]).await;
-    let (changes, _) = pull_from(&app, &d1, Some(&cursor)).await;
+    let (changes, _) = app.pull_all(&d1, Some(&cursor)).await;
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0]["id"], v2.as_str());
     // Another team's page token is refused.
@@ -639,8 +637,8 @@ async fn a_resident_who_moves_village_leaves_one_teams_tablets_and_reaches_the_o
     let rid = registered(&app, &d1).await;
     let (cid, cop) = contract_op(&rid, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
     app.push(&d1, vec![cop]).await;
-    let (_, c1) = pull_from(&app, &d1, None).await;
-    let (_, c2) = pull_from(&app, &d2, None).await;
+    let (_, c1) = app.pull_all(&d1, None).await;
+    let (_, c2) = app.pull_all(&d2, None).await;
     let target = app.villages(&d2).await[0].clone();
     let out = app
         .push(
@@ -656,14 +654,14 @@ async fn a_resident_who_moves_village_leaves_one_teams_tablets_and_reaches_the_o
         )
         .await;
     assert_eq!(out["results"][0]["status"], "applied", "{out}");
-    let (changes, _) = pull_from(&app, &d1, Some(&c1)).await;
+    let (changes, _) = app.pull_all(&d1, Some(&c1)).await;
     assert_eq!(
         find(&changes, &rid).unwrap()["deleted"],
         true,
         "gone from team 1's tablets"
     );
     assert_eq!(find(&changes, &cid).unwrap()["deleted"], true);
-    let (changes, _) = pull_from(&app, &d2, Some(&c2)).await;
+    let (changes, _) = app.pull_all(&d2, Some(&c2)).await;
     assert_eq!(find(&changes, &rid).unwrap()["data"]["village_code"], target.as_str());
     assert!(find(&changes, &cid).unwrap()["data"].is_object(), "its records follow");
 }

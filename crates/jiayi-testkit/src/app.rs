@@ -240,6 +240,27 @@ impl TestApp {
         }
     }
 
+    /// Bootstraps from the first page to the last, `limit` records a page; returns the
+    /// records and the cursor the last page gives to pull from.
+    pub async fn bootstrap_all(&self, s: &Session, limit: usize) -> (Vec<Value>, String) {
+        let mut records = Vec::new();
+        let mut page: Option<String> = None;
+        loop {
+            let path = match &page {
+                Some(p) => format!("/api/v1/sync/bootstrap?limit={limit}&page={p}"),
+                None => format!("/api/v1/sync/bootstrap?limit={limit}"),
+            };
+            let res = self.get(s, &path).await;
+            assert_eq!(res.status(), StatusCode::OK, "bootstrap");
+            let body: Value = res.json().await.unwrap();
+            records.extend(body["records"].as_array().unwrap().iter().cloned());
+            match body["next_page"].as_str() {
+                Some(p) => page = Some(p.to_string()),
+                None => return (records, body["cursor"].as_str().unwrap().to_string()),
+            }
+        }
+    }
+
     /// The caller's villages (team members).
     pub async fn villages(&self, s: &Session) -> Vec<String> {
         let me: Value = self.get(s, "/api/v1/me").await.json().await.unwrap();

@@ -42,6 +42,9 @@ pub struct PushOp {
     pub recorded_at: String,
 }
 
+/// Every value of [`OpResult::status`]; the OpenAPI document lists these as its enum.
+pub const OP_STATUSES: [&str; 4] = ["applied", "duplicate", "conflict", "rejected"];
+
 /// What happened to one op.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct OpResult {
