@@ -1,4 +1,5 @@
-//! The `jiayi` command: serve (the default), import CSV files, print the OpenAPI document.
+//! The `jiayi` command: serve (the default), import CSV files, back up an SQLite database,
+//! print the OpenAPI document.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,12 @@ enum Command {
         /// The CSV file (UTF-8, header row).
         file: PathBuf,
     },
+    /// Copy the SQLite database named by DATABASE_URL to DEST, consistently, while the
+    /// server runs (PostgreSQL: use pg_dump, docs/operations.md "Backups").
+    Backup {
+        /// The copy to write (must not exist yet).
+        dest: PathBuf,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -39,6 +46,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => jiayi::serve(),
         Command::Import { kind, file } => jiayi::import_file(kind, &file),
+        Command::Backup { dest } => jiayi::backup(&dest),
         Command::Openapi => {
             print!("{}", jiayi::openapi::json());
             Ok(())

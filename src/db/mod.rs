@@ -1,6 +1,7 @@
 //! Storage: one connection type over SQLite and PostgreSQL, its pool, migrations, and the
 //! few places where the two backends need different SQL.
 
+pub mod backup;
 pub mod bulk;
 pub mod dialect;
 pub mod raw;
