@@ -79,7 +79,30 @@ pub struct Config {
     /// start-up and imports refresh them all the same).
     pub analyze_every_rows: u64,
     /// SQLite: `full` (default) or `normal` (`JIAYI_SQLITE_SYNCHRONOUS`).
-    pub sqlite_durability: crate::db::Durability,
+    pub sqlite_durability: Durability,
+}
+
+/// How far a SQLite commit is on disk when it returns (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `FULL`: on disk; an acknowledged push survives a power cut (the default: a tablet
+    /// drops what the server acknowledged).
+    #[default]
+    Full,
+    /// `NORMAL`: survives a crash of the process, but a power cut or an OS crash may roll
+    /// back the last commits (docs/operations.md, "Durability").
+    Normal,
+}
+
+impl Durability {
+    /// Reads `full` or `normal`.
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Some(Durability::Full),
+            "normal" => Some(Durability::Normal),
+            _ => None,
+        }
+    }
 }
 
 /// Where the embedded database lives unless `DATABASE_URL` says otherwise.
@@ -213,8 +236,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(num("JIAYI_SHUTDOWN_GRACE_SECS", 10)?),
             analyze_every_rows: num("JIAYI_ANALYZE_EVERY_ROWS", 20_000)?,
             sqlite_durability: match env("JIAYI_SQLITE_SYNCHRONOUS") {
-                None => crate::db::Durability::Full,
-                Some(v) => crate::db::Durability::parse(&v).ok_or_else(|| {
+                None => Durability::Full,
+                Some(v) => Durability::parse(&v).ok_or_else(|| {
                     ConfigError(format!("JIAYI_SQLITE_SYNCHRONOUS must be full or normal, not {v:?}"))
                 })?,
             },
@@ -265,7 +288,7 @@ impl Config {
             report_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             analyze_every_rows: 20_000,
-            sqlite_durability: crate::db::Durability::Full,
+            sqlite_durability: Durability::Full,
         }
     }
 

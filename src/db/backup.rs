@@ -45,7 +45,10 @@ pub fn sqlite_into(url: &str, dest: &Path) -> Result<BackupSummary, String> {
         );
     }
     if dest.exists() {
-        return Err(format!("{} exists already: a backup never overwrites a file", dest.display()));
+        return Err(format!(
+            "{} exists already: a backup never overwrites a file",
+            dest.display()
+        ));
     }
     let source = Path::new(sqlite_path(url));
     if !source.exists() {
@@ -57,8 +60,8 @@ pub fn sqlite_into(url: &str, dest: &Path) -> Result<BackupSummary, String> {
     let quoted = target.replace('\'', "''");
     conn.batch_execute(&format!("VACUUM INTO '{quoted}'"))
         .map_err(|e| format!("backup failed: {e}"))?;
-    let mut copy = diesel::sqlite::SqliteConnection::establish(target)
-        .map_err(|e| format!("cannot open the copy: {e}"))?;
+    let mut copy =
+        diesel::sqlite::SqliteConnection::establish(target).map_err(|e| format!("cannot open the copy: {e}"))?;
     let check: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
         .load(&mut copy)
         .map_err(|e| format!("cannot check the copy: {e}"))?;

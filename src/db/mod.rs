@@ -66,28 +66,8 @@ pub struct Settings {
     pub durability: Durability,
 }
 
-/// How far a SQLite commit is on disk when it returns (`PRAGMA synchronous`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Durability {
-    /// `FULL`: on disk; an acknowledged push survives a power cut (the default: a tablet
-    /// drops what the server acknowledged).
-    #[default]
-    Full,
-    /// `NORMAL`: survives a crash of the process, but a power cut or an OS crash may roll
-    /// back the last commits (docs/operations.md, "Durability").
-    Normal,
-}
-
-impl Durability {
-    /// Reads `full` or `normal`.
-    pub fn parse(s: &str) -> Option<Durability> {
-        match s.to_ascii_lowercase().as_str() {
-            "full" => Some(Durability::Full),
-            "normal" => Some(Durability::Normal),
-            _ => None,
-        }
-    }
-}
+/// How far a SQLite commit is on disk (defined with the configuration that chooses it).
+pub use crate::config::Durability;
 
 /// The name this process's PostgreSQL sessions carry (`application_name`): shutdown
 /// cancels the statements of this process only, never those of another server process on

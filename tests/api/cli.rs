@@ -509,13 +509,23 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
                 .post(format!("{base}/api/v1/auth/login"))
                 .json(&serde_json::json!({ "username": "doctor1", "password": "jiayi-demo", "device_id": "backup-tablet-01", "device_name": "t" }))
                 .send().await.unwrap().json().await.unwrap();
-            body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")).to_string()
+            body["access_token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_string()
         }
     };
     let token = rt.block_on(login(base.clone()));
     let village: String = rt.block_on(async {
-        let me: serde_json::Value =
-            c.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let me: serde_json::Value = c
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         me["villages"][0].as_str().unwrap().to_string()
     });
     let push = |base: String, token: String, batch: serde_json::Value| {
@@ -526,7 +536,12 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
                 .bearer_auth(token)
                 .header("X-Sync-Protocol", "1")
                 .json(&batch)
-                .send().await.unwrap().json().await.unwrap();
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             res
         }
     };
@@ -545,7 +560,14 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
     let mut acknowledged_before = Vec::new();
     for (ids, batch) in &batches[..6] {
         let res = rt.block_on(push(base.clone(), token.clone(), batch.clone()));
-        assert!(res["results"].as_array().unwrap().iter().all(|r| r["status"] == "applied"), "{res}");
+        assert!(
+            res["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "applied"),
+            "{res}"
+        );
         acknowledged_before.extend(ids.iter().cloned());
     }
     let backup = {
@@ -555,7 +577,14 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
     };
     for (_, batch) in &batches[6..] {
         let res = rt.block_on(push(base.clone(), token.clone(), batch.clone()));
-        assert!(res["results"].as_array().unwrap().iter().all(|r| r["status"] == "applied"), "{res}");
+        assert!(
+            res["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "applied"),
+            "{res}"
+        );
     }
     let out = backup.join().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).to_string();
@@ -571,7 +600,11 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
     std::fs::copy(&dest, &restored).unwrap();
     let restored_url = format!("sqlite://{}", restored.display());
     for id in &acknowledged_before {
-        assert_eq!(residents_with_id(&restored_url, id), 1, "acknowledged before the backup: {id}");
+        assert_eq!(
+            residents_with_id(&restored_url, id),
+            1,
+            "acknowledged before the backup: {id}"
+        );
     }
     let mut second = serve_on(&restored_url, &[]);
     let token = rt.block_on(login(second.base.clone()));
