@@ -174,10 +174,19 @@ pub fn page(
     } else {
         None
     };
+    let cursor = match done {
+        true => Some(cursor::encode_marked(
+            secret,
+            &auth.scope,
+            pos.head,
+            &changelog::mark_at(conn, pos.head)?,
+        )),
+        false => None,
+    };
     Ok(BootstrapPage {
         records,
         next_page: (!done).then(|| encode(secret, &auth.scope, &pos)),
-        cursor: done.then(|| cursor::encode(secret, &auth.scope, pos.head)),
+        cursor,
         questionnaires,
     })
 }

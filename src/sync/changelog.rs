@@ -127,3 +127,31 @@ pub fn head(conn: &mut DbConn) -> Result<i64, AppError> {
         .first(conn)?;
     Ok(max.unwrap_or(0))
 }
+
+/// What this database holds at a position: a short hash of the last change at or before it
+/// (`"0"` before the first). Cursors carry it, so a cursor that names a position of another
+/// history — one issued before a restore from an older backup, whose positions the restored
+/// database hands out again to other changes — is refused instead of skipping them
+/// (docs/sync-protocol.md §3, "Re-sync").
+pub fn mark_at(conn: &mut DbConn, position: i64) -> Result<String, AppError> {
+    let row: Option<(i64, String, String, i64, i64)> = change_log::table
+        .filter(change_log::seq.le(position))
+        .order(change_log::seq.desc())
+        .select((
+            change_log::seq,
+            change_log::entity,
+            change_log::entity_id,
+            change_log::version,
+            change_log::changed_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => "0".to_string(),
+        Some((seq, entity, id, version, at)) => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(format!("{seq}|{entity}|{id}|{version}|{at}").as_bytes());
+            hex::encode(&digest[..6])
+        }
+    })
+}

@@ -34,9 +34,67 @@ pub(crate) fn verify<'a>(secret: &str, token: &'a str) -> Option<&'a str> {
     same.then_some(body)
 }
 
-/// Encodes a position for a scope.
+/// Encodes a position for a scope (the form before marks; still accepted).
 pub fn encode(secret: &str, scope: &Scope, position: i64) -> String {
     sign(secret, &format!("v1.{position}.{}", scope_hash(scope)))
+}
+
+/// Encodes a position for a scope with the database's mark at that position
+/// (`changelog::mark_at`): `v2.<position>.<mark>.<scope hash>.<mac>`.
+pub fn encode_marked(secret: &str, scope: &Scope, position: i64, mark: &str) -> String {
+    sign(secret, &format!("v2.{position}.{mark}.{}", scope_hash(scope)))
+}
+
+/// A decoded cursor: its position, and the mark it was issued with (`None` for a cursor
+/// issued before marks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The change-log position.
+    pub position: i64,
+    /// The database's mark at that position when the cursor was issued.
+    pub mark: Option<String>,
+}
+
+/// Decodes a cursor of either form; see [`decode`] for what is refused.
+pub fn decode_marked(secret: &str, scope: &Scope, cursor: &str) -> Result<Decoded, AppError> {
+    let bad = || {
+        AppError::bad_request(
+            Code::InvalidCursor,
+            format!("the cursor is not one this server issued; {RESYNC}"),
+        )
+        .with_field("cursor")
+    };
+    let body = verify(secret, cursor).ok_or_else(bad)?;
+    let Some(rest) = body.strip_prefix("v2.") else {
+        return decode(secret, scope, cursor).map(|position| Decoded { position, mark: None });
+    };
+    let mut parts = rest.split('.');
+    let (Some(pos), Some(mark), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let position: i64 = pos.parse().map_err(|_| bad())?;
+    if mark.is_empty() || !mark.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    if hash != scope_hash(scope) {
+        return Err(AppError::conflict(
+            Code::ResyncRequired,
+            format!("this cursor belongs to another scope; {RESYNC}"),
+        ));
+    }
+    Ok(Decoded {
+        position,
+        mark: Some(mark.to_string()),
+    })
+}
+
+/// The answer to a cursor whose position this database holds differently (it was restored
+/// from a backup older than the cursor) or not at all.
+pub fn other_history() -> AppError {
+    AppError::conflict(
+        Code::ResyncRequired,
+        format!("this cursor names changes this server does not hold (it was restored from a backup); {RESYNC}"),
+    )
 }
 
 /// What a tablet does when its cursor or page token is refused: the one re-sync procedure
@@ -95,6 +153,31 @@ mod tests {
         );
         for junk in ["", ".", "v1", "v1.x.y.z", "💥.💥", "v1.1.2.3.4"] {
             assert!(decode("k", &s, junk).is_err());
+        }
+    }
+
+    #[test]
+    fn marked_cursors_round_trip_and_older_cursors_still_decode() {
+        let s = team(&["431126100201"]);
+        let c = encode_marked("k", &s, 42, "a1b2c3");
+        let d = decode_marked("k", &s, &c).unwrap();
+        assert_eq!((d.position, d.mark.as_deref()), (42, Some("a1b2c3")));
+        let old = encode("k", &s, 7);
+        assert_eq!(
+            decode_marked("k", &s, &old).unwrap(),
+            Decoded {
+                position: 7,
+                mark: None
+            }
+        );
+        assert_eq!(
+            decode_marked("k", &team(&["431126100202"]), &c).unwrap_err().code,
+            Code::ResyncRequired
+        );
+        let forged = c.replace("a1b2c3", "a1b2c4");
+        assert_eq!(decode_marked("k", &s, &forged).unwrap_err().code, Code::InvalidCursor);
+        for junk in ["v2.1..h", "v2.x.ab.h", "v2.1.zz.h", "v2.1.ab.h.extra"] {
+            assert!(decode_marked("k", &s, &sign("k", junk)).is_err(), "{junk}");
         }
     }
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{cursor, snapshot};
+use super::{changelog, cursor, snapshot};
 use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -72,7 +72,15 @@ pub fn pull(
         );
     }
     let after = match cursor_in.filter(|c| !c.is_empty()) {
-        Some(c) => cursor::decode(secret, &auth.scope, c)?,
+        Some(c) => {
+            let d = cursor::decode_marked(secret, &auth.scope, c)?;
+            match d.mark {
+                Some(mark) if mark != changelog::mark_at(conn, d.position)? => return Err(cursor::other_history()),
+                // Issued before marks: at least never past what this database holds.
+                None if d.position > changelog::head(conn)? => return Err(cursor::other_history()),
+                _ => d.position,
+            }
+        }
         None => 0,
     };
     let mut q = change_log::table
@@ -126,7 +134,7 @@ pub fn pull(
         .collect();
     Ok(PullResponse {
         changes,
-        cursor: cursor::encode(secret, &auth.scope, last),
+        cursor: cursor::encode_marked(secret, &auth.scope, last, &changelog::mark_at(conn, last)?),
         has_more,
     })
 }

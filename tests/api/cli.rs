@@ -528,6 +528,44 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
             .unwrap();
         me["villages"][0].as_str().unwrap().to_string()
     });
+    // The cursor after every change so far, as a tablet keeps it.
+    let cursor_now = |base: String, token: String| {
+        let c = c.clone();
+        async move {
+            let mut cursor = String::new();
+            loop {
+                let page: serde_json::Value = c
+                    .get(format!("{base}/api/v1/sync/pull?limit=5000&cursor={cursor}"))
+                    .bearer_auth(&token)
+                    .header("X-Sync-Protocol", "1")
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                cursor = page["cursor"].as_str().unwrap_or_else(|| panic!("{page}")).to_string();
+                if page["has_more"] != true {
+                    return cursor;
+                }
+            }
+        }
+    };
+    let pull_status = |base: String, token: String, cursor: String| {
+        let c = c.clone();
+        async move {
+            let res = c
+                .get(format!("{base}/api/v1/sync/pull?cursor={cursor}"))
+                .bearer_auth(&token)
+                .header("X-Sync-Protocol", "1")
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, body)
+        }
+    };
     let push = |base: String, token: String, batch: serde_json::Value| {
         let c = c.clone();
         async move {
@@ -570,6 +608,7 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
         );
         acknowledged_before.extend(ids.iter().cloned());
     }
+    let before_backup = rt.block_on(cursor_now(base.clone(), token.clone()));
     let backup = {
         let dest = dest.clone();
         let url = url.clone();
@@ -586,6 +625,7 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
             "{res}"
         );
     }
+    let after_backup = rt.block_on(cursor_now(base.clone(), token.clone()));
     let out = backup.join().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
@@ -621,6 +661,15 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
     }
     assert_eq!(applied + duplicate, 600);
     assert!(duplicate >= acknowledged_before.len(), "{duplicate}");
+    // The restored server handed the positions after the backup point out again to the
+    // replayed changes: a cursor issued after the backup must not skip them.
+    let (status, body) = rt.block_on(pull_status(second.base.clone(), token.clone(), after_backup));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "resync_required", "{body}");
+    // A cursor from before the backup point names the same history: it pulls what came after.
+    let (status, body) = rt.block_on(pull_status(second.base.clone(), token.clone(), before_backup));
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["changes"].as_array().unwrap().is_empty());
     for (ids, _) in &batches {
         for id in ids {
             assert_eq!(residents_with_id(&restored_url, id), 1, "{id} once");

@@ -208,7 +208,7 @@ async fn another_teams_cursor_is_refused_and_a_forged_one_too() {
     let (_, cursor1) = pull_all(&app, &d1, None).await;
     let res = app.get(&d2, &format!("/api/v1/sync/pull?cursor={cursor1}")).await;
     assert_error(res, StatusCode::CONFLICT, "resync_required").await;
-    let forged = cursor1.replacen("v1.", "v1.9", 1);
+    let forged = cursor1.replacen("v2.", "v2.9", 1);
     let res = app.get(&d1, &format!("/api/v1/sync/pull?cursor={forged}")).await;
     assert_error(res, StatusCode::BAD_REQUEST, "invalid_cursor").await;
     let res = app.get(&d1, "/api/v1/sync/pull?limit=0").await;
