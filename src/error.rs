@@ -185,7 +185,7 @@ impl From<diesel::result::Error> for AppError {
                 tracing::warn!("a statement ran past the statement timeout and was cancelled");
                 AppError::query_timeout()
             }
-            // Cancelled by this process's shutdown (db::dialect::cancel_this_process_statements):
+            // Cancelled by this server's shutdown (db::dialect::cancel_statements_of):
             // the transaction is rolled back whole, and the request goes through again.
             Error::DatabaseError(_, info) if info.message().contains("canceling statement due to user request") => {
                 AppError::database_unavailable()

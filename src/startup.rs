@@ -28,11 +28,13 @@ impl Application {
     /// Connects, migrates, seeds the catalog, loads the demo county when asked, and binds.
     pub fn build(config: Config) -> Result<Application, String> {
         let durability = config.sqlite_durability;
+        let session_name = db::new_session_tag();
         let pool = db::connect_with(
             &config.database_url,
             config.pool_size,
             db::Settings {
                 durability,
+                session_name: Some(session_name.clone()),
                 ..db::Settings::default()
             },
         )?;
@@ -44,6 +46,7 @@ impl Application {
         let bounded = db::Settings {
             statement_timeout: Some(config.report_timeout),
             durability,
+            session_name: Some(session_name.clone()),
         };
         let report_pool = match &config.report_database_url {
             // The database `connect` just prepared and migrated.
@@ -171,7 +174,7 @@ impl Application {
     }
 
     /// Serves until stopped. After a stop (SIGTERM, SIGINT) requests in flight get the
-    /// shutdown grace to finish; then this process's database statements are cancelled,
+    /// shutdown grace to finish; then this server's database statements are cancelled,
     /// so a handler stuck behind a lock rolls back instead of holding the exit.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
@@ -179,13 +182,14 @@ impl Application {
         let urls: Vec<String> = std::iter::once(config.database_url.clone())
             .chain(config.report_database_url.clone())
             .collect();
+        let session_name = self.state.pool.settings().session_name.clone().unwrap_or_default();
         // A connection of its own: the pool's may all be held by the stuck handlers.
         let cancelled = actix_web::rt::task::spawn_blocking(move || {
             let mut n = 0;
             for url in urls {
                 let mut conn =
                     diesel::r2d2::ManageConnection::connect(&db::Manager::new(&url)).map_err(AppError::internal)?;
-                n += db::dialect::cancel_this_process_statements(&mut conn)?;
+                n += db::dialect::cancel_statements_of(&mut conn, &session_name)?;
             }
             Ok::<usize, AppError>(n)
         })

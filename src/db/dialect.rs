@@ -99,10 +99,10 @@ pub fn set_statement_timeout(conn: &mut DbConn, limit: Option<std::time::Duratio
 }
 
 /// Cancels the statements this process's sessions are running (PostgreSQL; named by
-/// [`super::session_tag`]): on shutdown, so a report or a push stuck behind a lock ends
+/// `session_name`, see [`super::Settings`]): on shutdown, so a report or a push stuck behind a lock ends
 /// now, its transaction rolled back whole. Answers how many were cancelled; SQLite
 /// statements cannot be cancelled from outside and answer 0.
-pub fn cancel_this_process_statements(conn: &mut DbConn) -> Result<usize, AppError> {
+pub fn cancel_statements_of(conn: &mut DbConn, session_name: &str) -> Result<usize, AppError> {
     #[derive(diesel::QueryableByName)]
     struct Cancelled {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -115,7 +115,7 @@ pub fn cancel_this_process_statements(conn: &mut DbConn) -> Result<usize, AppErr
         conn,
         "SELECT COUNT(*) FILTER (WHERE pg_cancel_backend(pid)) AS n FROM pg_stat_activity \
          WHERE application_name = ? AND pid <> pg_backend_pid() AND state = 'active'",
-        &[Bind::Text(super::session_tag().to_string())],
+        &[Bind::Text(session_name.to_string())],
     )?;
     Ok(rows.first().map_or(0, |r| r.n as usize))
 }

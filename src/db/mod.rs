@@ -64,23 +64,30 @@ pub struct Settings {
     pub statement_timeout: Option<Duration>,
     /// SQLite only: whether a commit waits until the write-ahead log reaches the disk.
     pub durability: Durability,
+    /// PostgreSQL's `application_name` for these sessions ([`session_tag`] when `None`):
+    /// one server's shutdown cancels the statements of its own sessions only.
+    pub session_name: Option<String>,
 }
 
 /// How far a SQLite commit is on disk (defined with the configuration that chooses it).
 pub use crate::config::Durability;
 
-/// The name this process's PostgreSQL sessions carry (`application_name`): shutdown
-/// cancels the statements of this process only, never those of another server process on
-/// the same database.
+/// A fresh name for one server's PostgreSQL sessions (`application_name`,
+/// `jiayi-<pid>-<8 hex>`): shutdown cancels the statements of that server only, never
+/// those of another server process on the same database (or of another server in the
+/// same process, as tests run them).
+pub fn new_session_tag() -> String {
+    format!(
+        "jiayi-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// The session name of pools opened without one of their own (commands, tools).
 pub fn session_tag() -> &'static str {
     static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TAG.get_or_init(|| {
-        format!(
-            "jiayi-{}-{}",
-            std::process::id(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        )
-    })
+    TAG.get_or_init(new_session_tag)
 }
 
 impl std::ops::Deref for Pool {
@@ -164,7 +171,8 @@ impl ManageConnection for Manager {
             // (push on a growing database: ~1,500 → ~3,200 ops/s, docs/benchmarks.md).
             c.batch_execute("SET plan_cache_mode = force_custom_plan")
                 .map_err(r2d2::Error::QueryError)?;
-            c.batch_execute(&format!("SET application_name = '{}'", session_tag()))
+            let name = self.settings.session_name.as_deref().unwrap_or(session_tag());
+            c.batch_execute(&format!("SET application_name = '{name}'"))
                 .map_err(r2d2::Error::QueryError)?;
             let mut conn = DbConn::Pg(c);
             dialect::set_statement_timeout(&mut conn, self.settings.statement_timeout)
