@@ -345,3 +345,74 @@ async fn blobs_no_record_names_are_collected_after_the_grace() {
         1
     );
 }
+
+/// A server that is never restarted still collects: unreferenced blobs past the grace go
+/// every `JIAYI_BLOB_COLLECT_EVERY_SECS`, referenced ones stay.
+#[tokio::test]
+async fn a_running_server_collects_unreferenced_blobs_every_interval() {
+    let app = spawn_app_with(|c| {
+        c.blob_grace = std::time::Duration::from_secs(1);
+        c.blob_collect_every = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let d1 = app.login("doctor1").await;
+    let put = |body: &'static [u8]| {
+        let (app, token) = (&app, d1.access.clone());
+        async move {
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+            let res = app
+                .client
+                .put(app.url(&format!("/api/v1/blobs/{sha}")))
+                .bearer_auth(token)
+                .header("content-type", "image/png")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+            sha
+        }
+    };
+    let stored = |sha: String| {
+        let (app, token) = (&app, d1.access.clone());
+        async move {
+            let res = app
+                .client
+                .head(app.url(&format!("/api/v1/blobs/{sha}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            res.status() == StatusCode::OK
+        }
+    };
+    // A signature a contract names, and an upload nothing names.
+    let village = app.villages(&d1).await[0].clone();
+    let (rid, resident) = resident_op(&village, "1958-08-08", 'F', &[]);
+    let signed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"\x89PNG signed"));
+    let (_, mut contract) = crate::helpers::contract_op(&rid, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    contract["data"]["signature_sha256"] = json!(signed);
+    let out = app.push(&d1, vec![resident, contract]).await;
+    assert!(
+        out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "applied"),
+        "{out}"
+    );
+    assert_eq!(put(b"\x89PNG signed").await, signed);
+    let orphan = put(b"\x89PNG nobody names this").await;
+    assert!(stored(orphan.clone()).await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stored(orphan.clone()).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unreferenced blob is still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Past the grace and several rounds later, the signature is still there.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(stored(signed).await, "a referenced blob stays");
+}
