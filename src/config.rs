@@ -69,6 +69,8 @@ pub struct Config {
     pub quarantine_per_device_per_day: u32,
     /// How long an uploaded blob that no record names is kept before it is collected.
     pub blob_grace: Duration,
+    /// How often a running server collects such blobs (start-up collects them too).
+    pub blob_collect_every: Duration,
     /// The longest a report, work-list, review-queue or audit read may run before it is
     /// stopped and answered 503 `query_timeout`.
     pub report_timeout: Duration,
@@ -232,6 +234,7 @@ impl Config {
             push_queue_wait: Duration::from_millis(num("JIAYI_PUSH_QUEUE_WAIT_MS", 250)?),
             quarantine_per_device_per_day: num("JIAYI_QUARANTINE_PER_DEVICE_PER_DAY", 500)? as u32,
             blob_grace: Duration::from_secs(num("JIAYI_BLOB_GRACE_SECS", 30 * 24 * 3600)?),
+            blob_collect_every: Duration::from_secs(num("JIAYI_BLOB_COLLECT_EVERY_SECS", 6 * 3600)?.max(1)),
             report_timeout: Duration::from_secs(num("JIAYI_REPORT_TIMEOUT_SECS", 30)?.max(1)),
             shutdown_grace: Duration::from_secs(num("JIAYI_SHUTDOWN_GRACE_SECS", 10)?),
             analyze_every_rows: num("JIAYI_ANALYZE_EVERY_ROWS", 20_000)?,
@@ -285,6 +288,7 @@ impl Config {
             push_queue_wait: Duration::from_millis(250),
             quarantine_per_device_per_day: 500,
             blob_grace: Duration::from_secs(30 * 24 * 3600),
+            blob_collect_every: Duration::from_secs(6 * 3600),
             report_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             analyze_every_rows: 20_000,

@@ -177,7 +177,9 @@ impl Application {
     /// shutdown grace to finish; then this server's database statements are cancelled,
     /// so a handler stuck behind a lock rolls back instead of holding the exit.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let collector = collect_blobs_periodically(self.state.clone());
         let served = self.server.await;
+        collector.abort();
         let config = &self.state.config;
         let urls: Vec<String> = std::iter::once(config.database_url.clone())
             .chain(config.report_database_url.clone())
@@ -207,4 +209,33 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Collects unreferenced blobs every `blob_collect_every` while the server runs: a server
+/// that is never restarted would otherwise keep every junk upload for ever. The first
+/// round comes one interval after start-up, which has just collected.
+fn collect_blobs_periodically(state: web::Data<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = state.config.blob_collect_every;
+        let grace = state.config.blob_grace.as_millis() as i64;
+        let mut ticks = tokio::time::interval(every);
+        // A round missed while the machine slept is not made up with a burst.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let collected = db::run(&state.pool, move |c| {
+                write_tx(c, |c| {
+                    crate::sync::blob::collect_unreferenced(c, crate::time::now_ms(), grace)
+                })
+            })
+            .await;
+            match collected {
+                Ok(0) => {}
+                Ok(collected) => tracing::info!(collected, "unreferenced blobs collected"),
+                // The next round tries again; a busy or briefly unreachable database is no reason to stop.
+                Err(e) => tracing::warn!(error = %e, "unreferenced blobs not collected"),
+            }
+        }
+    })
 }

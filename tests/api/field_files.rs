@@ -14,11 +14,7 @@ async fn the_field_files_are_served_with_their_type_and_the_page_with_its_policy
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
-    assert!(
-        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
-        "{csp}"
-    );
+    crate::helpers::assert_scripts_only_from_self(&page, "/field/");
     let sdk = app
         .client
         .get(app.url("/field/sdk/jiayi-sync.js"))

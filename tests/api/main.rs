@@ -9,6 +9,7 @@ mod browser_suites;
 mod cli;
 mod contract;
 mod create_fields;
+mod csv_exports;
 mod dashboard_browser;
 mod doc_examples;
 mod domain_rules;

@@ -345,3 +345,155 @@ async fn blobs_no_record_names_are_collected_after_the_grace() {
         1
     );
 }
+
+/// An op quarantined by a server before the kept form existed holds the ID number and the
+/// phone as sent; the next start rewrites it (`sync::quarantine::rewrite_stored`), and a
+/// supervisor's accept still applies both.
+#[tokio::test]
+async fn an_op_kept_verbatim_by_an_older_server_is_rewritten_at_start_up_and_still_accepted() {
+    let app = spawn_app().await;
+    let (sup, d1) = (app.login("supervisor1").await, app.login("doctor1").await);
+    let village = app.villages(&d1).await[0].clone();
+    let (rid, create) = resident_op(&village, "1962-03-04", 'M', &[]);
+    let new_id = id_number("1962-03-04", 'M');
+    let landline = "0745-84561234";
+    let mut edit = op(
+        "resident",
+        "update",
+        &rid,
+        json!({ "id_number": new_id, "phone": landline }),
+    );
+    edit["base_version"] = json!(1);
+    let out = app.push(&d1, vec![edit.clone()]).await;
+    assert_eq!(out["results"][0]["status"], "rejected", "{out}");
+    let op_id = edit["op_id"].as_str().unwrap().to_string();
+    let stored_raw = |app: &TestApp| -> String {
+        app.db(|c| {
+            quarantine::table
+                .filter(quarantine::op_id.eq(&op_id))
+                .select(quarantine::raw)
+                .first(c)
+                .unwrap()
+        })
+    };
+    // As an older server stored it: the op as sent.
+    app.db(|c| {
+        diesel::update(quarantine::table.filter(quarantine::op_id.eq(&op_id)))
+            .set(quarantine::raw.eq(edit.to_string()))
+            .execute(c)
+            .unwrap()
+    });
+    assert!(stored_raw(&app).contains(&new_id));
+    let (code, report) = scan_database(&app).await;
+    assert_eq!(code, 1, "the planted op is seen: {report}");
+
+    let second = jiayi::startup::Application::build(app.state.config.clone())
+        .expect("a second server starts on the same database");
+    let handle = second.handle();
+    let served = tokio::spawn(second.run_until_stopped());
+    handle.stop(false).await;
+    served.await.unwrap().unwrap();
+
+    let raw = stored_raw(&app);
+    assert!(!raw.contains(&new_id) && !raw.contains("84561234"), "rewritten: {raw}");
+    let (code, report) = scan_database(&app).await;
+    assert_eq!(code, 0, "{report}");
+    let item = review_items(&app, &sup)
+        .await
+        .into_iter()
+        .find(|i| i["op_id"] == op_id.as_str())
+        .expect("the review item is still there");
+    assert_eq!(item["client_value"]["data"]["phone"], "074*******234");
+
+    // The resident arrives; accepting the rewritten edit applies the number and the phone.
+    assert_eq!(app.push(&d1, vec![create]).await["results"][0]["status"], "applied");
+    let res = app
+        .post(
+            &sup,
+            &format!("/api/v1/review/items/{}/decision", item["id"].as_str().unwrap()),
+            &json!({ "decision": "accept", "reason": "档案已到" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+    let (hash, phone): (String, Option<String>) = app.db(|c| {
+        residents::table
+            .find(&rid)
+            .select((residents::id_hash, residents::phone))
+            .first(c)
+            .unwrap()
+    });
+    let parsed = IdNumber::parse(&new_id).unwrap();
+    assert_eq!(hash, parsed.keyed_hash(&app.state.config.id_hash_secret));
+    assert_eq!(phone.as_deref(), Some(landline));
+}
+
+/// A server that is never restarted still collects: unreferenced blobs past the grace go
+/// every `JIAYI_BLOB_COLLECT_EVERY_SECS`, referenced ones stay.
+#[tokio::test]
+async fn a_running_server_collects_unreferenced_blobs_every_interval() {
+    let app = spawn_app_with(|c| {
+        c.blob_grace = std::time::Duration::from_secs(1);
+        c.blob_collect_every = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let d1 = app.login("doctor1").await;
+    let put = |body: &'static [u8]| {
+        let (app, token) = (&app, d1.access.clone());
+        async move {
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
+            let res = app
+                .client
+                .put(app.url(&format!("/api/v1/blobs/{sha}")))
+                .bearer_auth(token)
+                .header("content-type", "image/png")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+            sha
+        }
+    };
+    let stored = |sha: String| {
+        let (app, token) = (&app, d1.access.clone());
+        async move {
+            let res = app
+                .client
+                .head(app.url(&format!("/api/v1/blobs/{sha}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            res.status() == StatusCode::OK
+        }
+    };
+    // A signature a contract names, and an upload nothing names.
+    let village = app.villages(&d1).await[0].clone();
+    let (rid, resident) = resident_op(&village, "1958-08-08", 'F', &[]);
+    let signed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"\x89PNG signed"));
+    let (_, mut contract) = crate::helpers::contract_op(&rid, d1.user["team_id"].as_str().unwrap(), &["BASIC"]);
+    contract["data"]["signature_sha256"] = json!(signed);
+    let out = app.push(&d1, vec![resident, contract]).await;
+    assert!(
+        out["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "applied"),
+        "{out}"
+    );
+    assert_eq!(put(b"\x89PNG signed").await, signed);
+    let orphan = put(b"\x89PNG nobody names this").await;
+    assert!(stored(orphan.clone()).await);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stored(orphan.clone()).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unreferenced blob is still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Past the grace and several rounds later, the signature is still there.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(stored(signed).await, "a referenced blob stays");
+}

@@ -56,6 +56,109 @@ async fn a_doctor_cannot_read_another_teams_resident() {
     assert_eq!(body["phone"], "138******00", "at least half of the digits hidden");
 }
 
+/// Every view a reader outside the team gets (pull, bootstrap, a review item's both sides)
+/// shows the new masks: of the ID number only its 17th character, and of an 8-digit
+/// landline no more than half of the digits. The team's own doctor gets the phone in full.
+#[tokio::test]
+async fn a_supervisor_sees_the_seventeenth_character_and_half_a_landline_in_every_view() {
+    use serde_json::json;
+
+    let app = spawn_app().await;
+    let (d1, d2, sup) = (
+        app.login("doctor1").await,
+        app.login("doctor2").await,
+        app.login("supervisor1").await,
+    );
+    let village = app.villages(&d1).await[0].clone();
+    let (rid, mut create) = resident_op(&village, "1948-07-09", 'F', &[]);
+    create["data"]["phone"] = json!("84561234");
+    let number = create["data"]["id_number"].as_str().unwrap().to_string();
+    let mask = |n: &str| format!("****************{}*", &n[16..17]);
+    assert_eq!(app.push(&d1, vec![create]).await["results"][0]["status"], "applied");
+    // A refused op (a derived tag sent), kept for review.
+    let (_, mut refused) = resident_op(&village, "1949-08-10", 'M', &["elderly"]);
+    refused["data"]["phone"] = json!("84567890");
+    let refused_number = refused["data"]["id_number"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.push(&d1, vec![refused.clone()]).await["results"][0]["status"],
+        "rejected"
+    );
+    // A duplicate candidate: another team registers the same number with another landline.
+    let other_village = app.villages(&d2).await[0].clone();
+    let (twin, mut again) = resident_op(&other_village, "1948-07-09", 'F', &[]);
+    again["data"]["id_number"] = json!(number);
+    again["data"]["phone"] = json!("84560000");
+    app.push(&d2, vec![again]).await;
+
+    let check = |r: &Value, phone: &str, what: &str| {
+        assert_eq!(r["id_number_masked"], mask(&number), "{what}: {r}");
+        assert_eq!(r["phone"], phone, "{what}: {r}");
+    };
+    let (changes, _) = app.pull_all(&sup, None).await;
+    let pulled = changes.iter().find(|c| c["id"] == rid.as_str()).expect("pulled");
+    check(&pulled["data"], "84****34", "supervisor's pull");
+    let mut path = "/api/v1/sync/bootstrap?limit=200".to_string();
+    let mut booted = None;
+    loop {
+        let res = app.get(&sup, &path).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let page: Value = res.json().await.unwrap();
+        if let Some(r) = page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == rid.as_str())
+        {
+            booted = Some(r.clone());
+        }
+        match page["next_page"].as_str() {
+            Some(next) => path = format!("/api/v1/sync/bootstrap?limit=200&page={next}"),
+            None => break,
+        }
+    }
+    check(
+        &booted.expect("bootstrapped")["data"],
+        "84****34",
+        "supervisor's bootstrap",
+    );
+    let (changes, _) = app.pull_all(&d1, None).await;
+    let own = changes.iter().find(|c| c["id"] == rid.as_str()).unwrap();
+    check(&own["data"], "84561234", "the team's own pull");
+
+    let res = app.get(&sup, "/api/v1/review/items?status=open&limit=200").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let items: Value = res.json().await.unwrap();
+    let items = items["items"].as_array().unwrap();
+    let q = items
+        .iter()
+        .find(|i| i["op_id"] == refused["op_id"])
+        .expect("the refused op");
+    let detail: Value = app
+        .get(&sup, &format!("/api/v1/review/items/{}", q["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for shown in [q, &detail] {
+        assert_eq!(shown["client_value"]["data"]["phone"], "84****90", "{shown}");
+        let text = shown.to_string();
+        assert!(
+            text.contains(&mask(&refused_number)) && !text.contains(&refused_number[..16]),
+            "{text}"
+        );
+    }
+    let dup = items
+        .iter()
+        .find(|i| i["kind"] == "duplicate_resident" && i["entity_id"] == twin.as_str())
+        .expect("the duplicate");
+    check(&dup["client_value"], "84****00", "duplicate item, the tablet's side");
+    let shown = dup.to_string();
+    assert!(
+        !shown.contains(&number) && !shown.contains("84561234") && !shown.contains("84560000"),
+        "{shown}"
+    );
+}
+
 mod search {
     use reqwest::StatusCode;
     use serde_json::{json, Value};

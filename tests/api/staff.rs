@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, supervisor_of, Session, TestApp, DEMO_PASSWORD};
+use crate::helpers::{assert_error, resident_op, spawn_app, supervisor_of, Session, TestApp, DEMO_PASSWORD};
 use jiayi::schema::{team_villages, users};
 
 const TOWNSHIP_2: &str = "431126101000";
@@ -128,6 +128,13 @@ async fn a_deactivated_doctor_is_refused_at_once_and_cannot_log_in() {
     let tablet = app.login("doctor1").await;
     let id = user_id(&tablet);
     let sup = app.login("supervisor1").await;
+    // A resident the doctor registered before leaving.
+    let village = app.villages(&tablet).await[0].clone();
+    let (rid, registered) = resident_op(&village, "1957-09-10", 'F', &[]);
+    assert_eq!(
+        app.push(&tablet, vec![registered]).await["results"][0]["status"],
+        "applied"
+    );
     // Only an admin deactivates; a reason is required; nothing changes on a refusal.
     let res = app
         .post(
@@ -190,6 +197,26 @@ async fn a_deactivated_doctor_is_refused_at_once_and_cannot_log_in() {
     let entry = &entries[0];
     assert_eq!(entry["detail"]["reason"], "调离本乡");
     assert_eq!(entry["user_id"], user_id(&admin));
+    // What the doctor recorded is still there for those who read the township or county,
+    // and so is the audit of their own work.
+    for reader in [&sup, &admin] {
+        let resident = json_of(app.get(reader, &format!("/api/v1/residents/{rid}")).await).await;
+        assert_eq!(resident["name"], "测试居民");
+        assert_eq!(resident["village_code"], village.as_str());
+    }
+    let own = json_of(
+        app.get(&admin, &format!("/api/v1/audit?user_id={id}&action=resident_created"))
+            .await,
+    )
+    .await;
+    assert!(
+        own["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["entity_id"] == rid.as_str()),
+        "{own}"
+    );
 }
 
 #[tokio::test]

@@ -288,6 +288,30 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
     body
 }
 
+/// The page's policy runs only the server's own script files: `script-src 'self'`, and
+/// nothing in it (inline code, `eval`) that an injected string could use.
+pub fn assert_scripts_only_from_self(res: &Response, page: &str) {
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    let script_src: Vec<&str> = csp
+        .split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("script-src "))
+        .unwrap_or_else(|| panic!("{page}: no script-src in {csp}"))
+        .split_whitespace()
+        .collect();
+    assert!(script_src.contains(&"'self'"), "{page}: {csp}");
+    for unsafe_source in [
+        "'unsafe-inline'",
+        "'unsafe-eval'",
+        "'unsafe-hashes'",
+        "'wasm-unsafe-eval'",
+        "data:",
+        "*",
+    ] {
+        assert!(!script_src.contains(&unsafe_source), "{page}: {unsafe_source} in {csp}");
+    }
+}
+
 /// A valid ID number (GB 11643) for a birth date and sex, unique per call.
 pub fn id_number(birth: &str, sex: char) -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
