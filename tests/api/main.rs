@@ -29,6 +29,7 @@ mod reports;
 mod residents;
 mod review;
 mod scope_oracles;
+mod server_process;
 mod staff;
 mod storm;
 mod sync;
