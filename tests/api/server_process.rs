@@ -130,6 +130,111 @@ fn residents_with_id(url: &str, id: &str) -> i64 {
         .unwrap()
 }
 
+/// One demo doctor's tablet talking to a server over HTTP, as a test drives it.
+struct Tablet {
+    http: reqwest::Client,
+    base: String,
+    device: &'static str,
+    token: String,
+}
+
+impl Tablet {
+    /// Logs doctor1 in on `base` as the tablet `device`.
+    async fn login(base: &str, device: &'static str) -> Tablet {
+        let http = reqwest::Client::new();
+        let body: serde_json::Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": "doctor1", "password": "jiayi-demo", "device_id": device, "device_name": "t" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_string();
+        Tablet {
+            http,
+            base: base.to_string(),
+            device,
+            token,
+        }
+    }
+
+    /// The first village of the doctor's team.
+    async fn village(&self) -> String {
+        let me: serde_json::Value = self.get("/api/v1/me").await.json().await.unwrap();
+        me["villages"][0].as_str().unwrap().to_string()
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("X-Sync-Protocol", "1")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A push batch of `ops` from this tablet.
+    fn batch(&self, ops: Vec<serde_json::Value>) -> serde_json::Value {
+        serde_json::json!({ "device_id": self.device, "ops": ops })
+    }
+
+    /// Sends a batch; the answer, or the transport error of a server gone away.
+    fn push(&self, batch: &serde_json::Value) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+        self.http
+            .post(format!("{}/api/v1/sync/push", self.base))
+            .bearer_auth(&self.token)
+            .header("X-Sync-Protocol", "1")
+            .json(batch)
+            .send()
+    }
+
+    /// Sends a batch and answers the results' statuses.
+    async fn push_statuses(&self, batch: &serde_json::Value) -> Vec<String> {
+        let res: serde_json::Value = self.push(batch).await.unwrap().json().await.unwrap();
+        let results = res["results"].as_array().unwrap_or_else(|| panic!("{res}"));
+        results
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The cursor after every change so far, as the tablet keeps it.
+    async fn cursor_now(&self) -> String {
+        let mut cursor = String::new();
+        loop {
+            let page: serde_json::Value = self
+                .get(&format!("/api/v1/sync/pull?limit=5000&cursor={cursor}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            cursor = page["cursor"].as_str().unwrap_or_else(|| panic!("{page}")).to_string();
+            if page["has_more"] != true {
+                return cursor;
+            }
+        }
+    }
+
+    /// A pull from `cursor`: the status and the body.
+    async fn pull(&self, cursor: &str) -> (u16, serde_json::Value) {
+        let res = self.get(&format!("/api/v1/sync/pull?cursor={cursor}")).await;
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// SIGTERM while a push waits behind a lock: the process exits within the grace and a few
 /// seconds, the push is kept whole or not at all (here: not, it never got its lock), and
 /// the tablet's replay of the same batch to the restarted server applies it once.
@@ -138,59 +243,14 @@ fn sigterm_stops_within_the_grace_and_an_interrupted_push_is_replayed_whole() {
     let (url, _dir, pg) = fresh_database();
     let grace = [("JIAYI_SHUTDOWN_GRACE_SECS", "1")];
     let mut first = serve_on(&url, &grace);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let c = reqwest::Client::new();
-    let login = |base: String| {
-        let c = c.clone();
-        async move {
-            let body: serde_json::Value = c
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&serde_json::json!({ "username": "doctor1", "password": "jiayi-demo", "device_id": "stop-tablet-01", "device_name": "t" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body["access_token"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{body}"))
-                .to_string()
-        }
-    };
-    let token = rt.block_on(login(first.base.clone()));
-    let village: String = rt.block_on(async {
-        let me: serde_json::Value = c
-            .get(format!("{}/api/v1/me", first.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        me["villages"][0].as_str().unwrap().to_string()
-    });
+    let rt = runtime();
+    let tablet = rt.block_on(Tablet::login(&first.base, "stop-tablet-01"));
+    let village = rt.block_on(tablet.village());
     let (id, op) = crate::helpers::resident_op(&village, "1950-02-03", 'M', &[]);
-    let batch = serde_json::json!({ "device_id": "stop-tablet-01", "ops": [op] });
-    let push = |base: String, token: String| {
-        let c = c.clone();
-        let batch = batch.clone();
-        async move {
-            c.post(format!("{base}/api/v1/sync/push"))
-                .bearer_auth(token)
-                .header("X-Sync-Protocol", "1")
-                .json(&batch)
-                .send()
-                .await
-        }
-    };
+    let batch = tablet.batch(vec![op]);
 
     let (release, holder) = hold_resident_lock(&url);
-    let in_flight = rt.spawn(push(first.base.clone(), token.clone()));
+    let in_flight = rt.spawn(tablet.push(&batch));
     rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(700)).await });
     let took = first.terminate(std::time::Duration::from_secs(8));
     let printed: Vec<String> = first.lines.try_iter().collect();
@@ -213,10 +273,8 @@ fn sigterm_stops_within_the_grace_and_an_interrupted_push_is_replayed_whole() {
     );
 
     let mut second = serve_on(&url, &grace);
-    let token = rt.block_on(login(second.base.clone()));
-    let res: serde_json::Value =
-        rt.block_on(async { push(second.base.clone(), token).await.unwrap().json().await.unwrap() });
-    assert_eq!(res["results"][0]["status"], "applied", "{res}");
+    let tablet = rt.block_on(Tablet::login(&second.base, "stop-tablet-01"));
+    assert_eq!(rt.block_on(tablet.push_statuses(&batch)), ["applied"]);
     assert_eq!(residents_with_id(&url, &id), 1);
     let idle = second.terminate(std::time::Duration::from_secs(8));
     assert!(idle.is_some_and(|t| t < std::time::Duration::from_secs(3)), "{idle:?}");
@@ -226,7 +284,9 @@ fn sigterm_stops_within_the_grace_and_an_interrupted_push_is_replayed_whole() {
 /// A backup while a tablet pushes, and a restore drill: every batch acknowledged before the
 /// backup started is in the copy; a server started on the copy takes the tablet's replay of
 /// every batch it sent, applying what the copy lacks once and answering the rest as
-/// duplicates: nothing lost, nothing doubled. On PostgreSQL the command points to pg_dump.
+/// duplicates: nothing lost, nothing doubled. A cursor issued after the backup point is
+/// refused by the restored server, one issued before it still pulls. On PostgreSQL the
+/// command points to pg_dump.
 #[test]
 fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole() {
     let (url, dir, pg) = fresh_database();
@@ -240,93 +300,9 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
         return;
     }
     let mut server = serve_on(&url, &[]);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let c = reqwest::Client::new();
-    let base = server.base.clone();
-    let login = |base: String| {
-        let c = c.clone();
-        async move {
-            let body: serde_json::Value = c
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&serde_json::json!({ "username": "doctor1", "password": "jiayi-demo", "device_id": "backup-tablet-01", "device_name": "t" }))
-                .send().await.unwrap().json().await.unwrap();
-            body["access_token"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{body}"))
-                .to_string()
-        }
-    };
-    let token = rt.block_on(login(base.clone()));
-    let village: String = rt.block_on(async {
-        let me: serde_json::Value = c
-            .get(format!("{base}/api/v1/me"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        me["villages"][0].as_str().unwrap().to_string()
-    });
-    // The cursor after every change so far, as a tablet keeps it.
-    let cursor_now = |base: String, token: String| {
-        let c = c.clone();
-        async move {
-            let mut cursor = String::new();
-            loop {
-                let page: serde_json::Value = c
-                    .get(format!("{base}/api/v1/sync/pull?limit=5000&cursor={cursor}"))
-                    .bearer_auth(&token)
-                    .header("X-Sync-Protocol", "1")
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                cursor = page["cursor"].as_str().unwrap_or_else(|| panic!("{page}")).to_string();
-                if page["has_more"] != true {
-                    return cursor;
-                }
-            }
-        }
-    };
-    let pull_status = |base: String, token: String, cursor: String| {
-        let c = c.clone();
-        async move {
-            let res = c
-                .get(format!("{base}/api/v1/sync/pull?cursor={cursor}"))
-                .bearer_auth(&token)
-                .header("X-Sync-Protocol", "1")
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let body: serde_json::Value = res.json().await.unwrap();
-            (status, body)
-        }
-    };
-    let push = |base: String, token: String, batch: serde_json::Value| {
-        let c = c.clone();
-        async move {
-            let res: serde_json::Value = c
-                .post(format!("{base}/api/v1/sync/push"))
-                .bearer_auth(token)
-                .header("X-Sync-Protocol", "1")
-                .json(&batch)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            res
-        }
-    };
+    let rt = runtime();
+    let tablet = rt.block_on(Tablet::login(&server.base, "backup-tablet-01"));
+    let village = rt.block_on(tablet.village());
     let batches: Vec<(Vec<String>, serde_json::Value)> = (0..12)
         .map(|b| {
             let (ids, ops): (Vec<String>, Vec<serde_json::Value>) = (0..50)
@@ -335,41 +311,26 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
                     crate::helpers::resident_op(&village, &birth, if i % 2 == 0 { 'F' } else { 'M' }, &[])
                 })
                 .unzip();
-            (ids, serde_json::json!({ "device_id": "backup-tablet-01", "ops": ops }))
+            (ids, tablet.batch(ops))
         })
         .collect();
+    let all_applied = |statuses: Vec<String>| assert!(statuses.iter().all(|s| s == "applied"), "{statuses:?}");
     // Half the batches acknowledged, then the backup runs while the other half is pushed.
     let mut acknowledged_before = Vec::new();
     for (ids, batch) in &batches[..6] {
-        let res = rt.block_on(push(base.clone(), token.clone(), batch.clone()));
-        assert!(
-            res["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|r| r["status"] == "applied"),
-            "{res}"
-        );
+        all_applied(rt.block_on(tablet.push_statuses(batch)));
         acknowledged_before.extend(ids.iter().cloned());
     }
-    let before_backup = rt.block_on(cursor_now(base.clone(), token.clone()));
+    let before_backup = rt.block_on(tablet.cursor_now());
     let backup = {
         let dest = dest.clone();
         let url = url.clone();
         std::thread::spawn(move || jiayi(&["backup", dest.to_str().unwrap()], &[("DATABASE_URL", &url)]))
     };
     for (_, batch) in &batches[6..] {
-        let res = rt.block_on(push(base.clone(), token.clone(), batch.clone()));
-        assert!(
-            res["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|r| r["status"] == "applied"),
-            "{res}"
-        );
+        all_applied(rt.block_on(tablet.push_statuses(batch)));
     }
-    let after_backup = rt.block_on(cursor_now(base.clone(), token.clone()));
+    let after_backup = rt.block_on(tablet.cursor_now());
     let out = backup.join().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
@@ -391,34 +352,33 @@ fn a_backup_taken_while_a_tablet_pushes_restores_and_the_replay_fills_it_whole()
         );
     }
     let mut second = serve_on(&restored_url, &[]);
-    let token = rt.block_on(login(second.base.clone()));
+    let tablet = rt.block_on(Tablet::login(&second.base, "backup-tablet-01"));
     let (mut applied, mut duplicate) = (0, 0);
     for (_, batch) in &batches {
-        let res = rt.block_on(push(second.base.clone(), token.clone(), batch.clone()));
-        for r in res["results"].as_array().unwrap() {
-            match r["status"].as_str().unwrap() {
+        for status in rt.block_on(tablet.push_statuses(batch)) {
+            match status.as_str() {
                 "applied" => applied += 1,
                 "duplicate" => duplicate += 1,
-                other => panic!("{other}: {r}"),
+                other => panic!("{other}"),
             }
         }
     }
     assert_eq!(applied + duplicate, 600);
     assert!(duplicate >= acknowledged_before.len(), "{duplicate}");
-    // The restored server handed the positions after the backup point out again to the
-    // replayed changes: a cursor issued after the backup must not skip them.
-    let (status, body) = rt.block_on(pull_status(second.base.clone(), token.clone(), after_backup));
-    assert_eq!(status, 409, "{body}");
-    assert_eq!(body["error"]["code"], "resync_required", "{body}");
-    // A cursor from before the backup point names the same history: it pulls what came after.
-    let (status, body) = rt.block_on(pull_status(second.base.clone(), token.clone(), before_backup));
-    assert_eq!(status, 200, "{body}");
-    assert!(!body["changes"].as_array().unwrap().is_empty());
     for (ids, _) in &batches {
         for id in ids {
             assert_eq!(residents_with_id(&restored_url, id), 1, "{id} once");
         }
     }
+    // The restored server handed the positions after the backup point out again to the
+    // replayed changes: a cursor issued after the backup must not skip them.
+    let (status, body) = rt.block_on(tablet.pull(&after_backup));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "resync_required", "{body}");
+    // A cursor from before the backup point names the same history: it pulls what came after.
+    let (status, body) = rt.block_on(tablet.pull(&before_backup));
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["changes"].as_array().unwrap().is_empty());
     second.terminate(std::time::Duration::from_secs(10));
     drop(dir);
 }
