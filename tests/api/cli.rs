@@ -203,35 +203,8 @@ fn the_server_log_never_contains_an_id_number_or_a_phone() {
 /// Runs `jiayi serve` in demo mode on a fresh database, bound to `bind`, until it exits or
 /// prints the line holding `until`; returns whether it exited and everything it printed.
 fn demo_serve(bind: &str, extra: &[(&str, &str)], until: &str) -> (bool, String) {
-    use std::io::{BufRead, BufReader};
     let (url, _dir, pg) = fresh_database();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiayi"));
-    cmd.arg("serve")
-        .env("DATABASE_URL", &url)
-        .env("JIAYI_MODE", "demo")
-        .env("JIAYI_BIND", bind)
-        .env("JIAYI_DEMO_RESIDENTS", "20")
-        .env_remove("JIAYI_DEMO_ALLOW_NETWORK")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    for out in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .for_each(|l| drop(tx.send(l)))
-        });
-    }
-    drop(tx);
+    let (mut child, rx) = crate::server_process::spawn_serve(&url, bind, extra);
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     // The readers end when the process does; a server still running is stopped here.

@@ -22,15 +22,22 @@ struct Served {
     lines: std::sync::mpsc::Receiver<String>,
 }
 
-/// Starts `jiayi serve` in demo mode on `url` and waits for its port.
-fn serve_on(url: &str, extra: &[(&str, &str)]) -> Served {
+/// Spawns `jiayi serve` in demo mode on `url`, bound to `bind`, with `extra` in its
+/// environment; every line it prints (stdout and stderr) arrives on the receiver, which
+/// ends when the process does.
+pub(crate) fn spawn_serve(
+    url: &str,
+    bind: &str,
+    extra: &[(&str, &str)],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiayi"));
     cmd.arg("serve")
         .env("DATABASE_URL", url)
         .env("JIAYI_MODE", "demo")
-        .env("JIAYI_BIND", "127.0.0.1:0")
+        .env("JIAYI_BIND", bind)
         .env("JIAYI_DEMO_RESIDENTS", "20")
+        .env_remove("JIAYI_DEMO_ALLOW_NETWORK")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     for (k, v) in extra {
@@ -50,6 +57,12 @@ fn serve_on(url: &str, extra: &[(&str, &str)]) -> Served {
                 .for_each(|l| drop(tx.send(l)))
         });
     }
+    (child, rx)
+}
+
+/// Starts `jiayi serve` in demo mode on `url` and waits for its port.
+fn serve_on(url: &str, extra: &[(&str, &str)]) -> Served {
+    let (child, rx) = spawn_serve(url, "127.0.0.1:0", extra);
     let port = loop {
         let line = rx
             .recv_timeout(std::time::Duration::from_secs(60))
