@@ -148,10 +148,13 @@ pub fn mark_at(conn: &mut DbConn, position: i64) -> Result<String, AppError> {
         .optional()?;
     Ok(match row {
         None => "0".to_string(),
-        Some((seq, entity, id, version, at)) => {
-            use sha2::{Digest, Sha256};
-            let digest = Sha256::digest(format!("{seq}|{entity}|{id}|{version}|{at}").as_bytes());
-            hex::encode(&digest[..6])
-        }
+        Some((seq, entity, id, version, at)) => mark_of(seq, &entity, &id, version, at),
     })
+}
+
+/// The mark of one change-log row (see [`mark_at`]), for a caller that holds the row.
+pub fn mark_of(seq: i64, entity: &str, entity_id: &str, version: i64, changed_at: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{seq}|{entity}|{entity_id}|{version}|{changed_at}").as_bytes());
+    hex::encode(&digest[..6])
 }

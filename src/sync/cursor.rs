@@ -55,7 +55,10 @@ pub struct Decoded {
     pub mark: Option<String>,
 }
 
-/// Decodes a cursor of either form; see [`decode`] for what is refused.
+/// Decodes a cursor of either form (`v1.<position>.<scope hash>` issued before marks,
+/// `v2.<position>.<mark>.<scope hash>`). A forged or garbled cursor is a 400; a genuine
+/// cursor of another scope (or of this caller before their scope changed) is a 409
+/// `resync_required`.
 pub fn decode_marked(secret: &str, scope: &Scope, cursor: &str) -> Result<Decoded, AppError> {
     let bad = || {
         AppError::bad_request(
@@ -65,27 +68,22 @@ pub fn decode_marked(secret: &str, scope: &Scope, cursor: &str) -> Result<Decode
         .with_field("cursor")
     };
     let body = verify(secret, cursor).ok_or_else(bad)?;
-    let Some(rest) = body.strip_prefix("v2.") else {
-        return decode(secret, scope, cursor).map(|position| Decoded { position, mark: None });
-    };
-    let mut parts = rest.split('.');
-    let (Some(pos), Some(mark), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
+    let parts: Vec<&str> = body.split('.').collect();
+    let (pos, mark, hash) = match parts.as_slice() {
+        ["v1", pos, hash] => (*pos, None, *hash),
+        ["v2", pos, mark, hash] if !mark.is_empty() && mark.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            (*pos, Some(mark.to_string()), *hash)
+        }
+        _ => return Err(bad()),
     };
     let position: i64 = pos.parse().map_err(|_| bad())?;
-    if mark.is_empty() || !mark.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
     if hash != scope_hash(scope) {
         return Err(AppError::conflict(
             Code::ResyncRequired,
             format!("this cursor belongs to another scope; {RESYNC}"),
         ));
     }
-    Ok(Decoded {
-        position,
-        mark: Some(mark.to_string()),
-    })
+    Ok(Decoded { position, mark })
 }
 
 /// The answer to a cursor whose position this database holds differently (it was restored
@@ -102,30 +100,9 @@ pub fn other_history() -> AppError {
 pub const RESYNC: &str =
     "re-sync: drop the synced records (keep the unsent ops), bootstrap from the first page, then push the unsent ops";
 
-/// Decodes a cursor presented by a caller with `scope`. A forged or garbled cursor is a
-/// 400; a genuine cursor of another scope (or of this caller before their scope changed)
-/// is a 409 `resync_required`.
+/// The position of a cursor of either form; see [`decode_marked`] for what is refused.
 pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError> {
-    let bad = || {
-        AppError::bad_request(
-            Code::InvalidCursor,
-            format!("the cursor is not one this server issued; {RESYNC}"),
-        )
-        .with_field("cursor")
-    };
-    let body = verify(secret, cursor).ok_or_else(bad)?;
-    let mut parts = body.split('.');
-    let (Some("v1"), Some(pos), Some(hash), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    let position: i64 = pos.parse().map_err(|_| bad())?;
-    if hash != scope_hash(scope) {
-        return Err(AppError::conflict(
-            Code::ResyncRequired,
-            format!("this cursor belongs to another scope; {RESYNC}"),
-        ));
-    }
-    Ok(position)
+    decode_marked(secret, scope, cursor).map(|d| d.position)
 }
 
 #[cfg(test)]

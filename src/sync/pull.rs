@@ -55,6 +55,8 @@ struct LogRow {
     seq: i64,
     entity: String,
     entity_id: String,
+    version: i64,
+    changed_at: i64,
 }
 
 /// Reads one page.
@@ -71,24 +73,32 @@ pub fn pull(
             AppError::bad_request(Code::InvalidLimit, format!("limit must be 1–{MAX_LIMIT}")).with_field("limit"),
         );
     }
-    let after = match cursor_in.filter(|c| !c.is_empty()) {
+    // The position after which to read, and this database's mark there.
+    let (after, after_mark) = match cursor_in.filter(|c| !c.is_empty()) {
         Some(c) => {
             let d = cursor::decode_marked(secret, &auth.scope, c)?;
+            let here = changelog::mark_at(conn, d.position)?;
             match d.mark {
-                Some(mark) if mark != changelog::mark_at(conn, d.position)? => return Err(cursor::other_history()),
+                Some(mark) if mark != here => return Err(cursor::other_history()),
                 // Issued before marks: at least never past what this database holds.
                 None if d.position > changelog::head(conn)? => return Err(cursor::other_history()),
-                _ => d.position,
+                _ => (d.position, here),
             }
         }
-        None => 0,
+        None => (0, changelog::mark_at(conn, 0)?),
     };
     let mut q = change_log::table
         .filter(change_log::seq.gt(after))
         .filter(change_log::county_code.eq(&auth.county_code))
         .order(change_log::seq)
         .limit(limit + 1)
-        .select((change_log::seq, change_log::entity, change_log::entity_id))
+        .select((
+            change_log::seq,
+            change_log::entity,
+            change_log::entity_id,
+            change_log::version,
+            change_log::changed_at,
+        ))
         .into_boxed();
     q = match &auth.scope {
         Scope::Team { villages, .. } => q.filter(change_log::village_code.eq_any(villages.clone())),
@@ -98,7 +108,13 @@ pub fn pull(
     let mut rows: Vec<LogRow> = q.load(conn)?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let last = rows.last().map(|r| r.seq).unwrap_or(after);
+    let (last, last_mark) = match rows.last() {
+        Some(r) => (
+            r.seq,
+            changelog::mark_of(r.seq, &r.entity, &r.entity_id, r.version, r.changed_at),
+        ),
+        None => (after, after_mark),
+    };
     let own_team = auth.role.is_team_member();
     // An entity changed several times in the page appears once, at its last position, in
     // its current state; one that left the caller's scope comes as a tombstone for them.
@@ -134,7 +150,7 @@ pub fn pull(
         .collect();
     Ok(PullResponse {
         changes,
-        cursor: cursor::encode_marked(secret, &auth.scope, last, &changelog::mark_at(conn, last)?),
+        cursor: cursor::encode_marked(secret, &auth.scope, last, &last_mark),
         has_more,
     })
 }
