@@ -55,7 +55,7 @@ impl Application {
             Some(url) => db::open_with(url, report_size, bounded)
                 .map_err(|e| format!("cannot connect to the report database: {e}"))?,
         };
-        {
+        let upkeep = {
             let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
             write_tx(&mut conn, catalog::ensure).map_err(|e| format!("cannot seed the catalog: {e}"))?;
             // Ops quarantined before the kept form existed lose their clear ID numbers and phones.
@@ -75,7 +75,8 @@ impl Application {
                     "quarantined ops rewritten, unreferenced blobs collected"
                 );
             }
-        }
+            db::stats::upkeep(&mut conn).map_err(|e| format!("cannot read the database settings: {e}"))?
+        };
         let demo = match config.mode {
             Mode::Demo => crate::demo::load_if_empty(&pool, &config).map_err(|e| format!("demo county: {e}"))?,
             Mode::Production => None,
@@ -87,10 +88,6 @@ impl Application {
                 "demo county loaded"
             );
         }
-        let upkeep = {
-            let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
-            db::stats::upkeep(&mut conn).map_err(|e| format!("cannot read the database settings: {e}"))?
-        };
         if upkeep.autovacuum == Some(false) {
             tracing::warn!(
                 "PostgreSQL runs with autovacuum = off: jiayi analyzes its own tables at start-up, after imports \
@@ -181,8 +178,10 @@ impl Application {
         let served = self.server.await;
         collector.abort();
         let config = &self.state.config;
+        // SQLite statements cannot be cancelled from outside: nothing to connect for.
         let urls: Vec<String> = std::iter::once(config.database_url.clone())
             .chain(config.report_database_url.clone())
+            .filter(|u| db::is_postgres_url(u))
             .collect();
         let session_name = self.state.pool.settings().session_name.clone().unwrap_or_default();
         // A connection of its own: the pool's may all be held by the stuck handlers.
