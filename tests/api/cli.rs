@@ -4,7 +4,9 @@ use std::process::Command;
 
 use crate::helpers::{drop_database, fresh_database};
 
-fn jiayi(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+/// Runs the `jiayi` command with `env` (and without the caller's `DATABASE_URL` and
+/// `JIAYI_MODE`) and waits for it.
+pub(crate) fn jiayi(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiayi"));
     cmd.args(args).env_remove("DATABASE_URL").env_remove("JIAYI_MODE");
     for (k, v) in env {

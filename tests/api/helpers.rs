@@ -1,3 +1,33 @@
 //! The test kit's app and helpers (crates/jiayi-testkit), under the name the tests use.
 
 pub use jiayi_testkit::*;
+
+/// Holds locks from a connection of its own until told to let go: on PostgreSQL an
+/// exclusive lock on `pg_tables` (e.g. `"residents, visits"`), on SQLite the database's
+/// write lock. Answers the release signal and the holding thread.
+pub fn hold_locks(url: &str, pg_tables: &str) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let url = url.to_string();
+    let take = if jiayi::config::is_postgres_url(&url) {
+        format!("BEGIN; LOCK TABLE {pg_tables} IN ACCESS EXCLUSIVE MODE")
+    } else {
+        "BEGIN IMMEDIATE".to_string()
+    };
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut c: Box<dyn SimpleConnection> = if jiayi::config::is_postgres_url(&url) {
+            Box::new(jiayi::db::establish_pg(&url).unwrap())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap();
+            Box::new(diesel::sqlite::SqliteConnection::establish(path).unwrap())
+        };
+        c.batch_execute(&take).unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        c.batch_execute("ROLLBACK").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    (release_tx, holder)
+}

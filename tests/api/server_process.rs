@@ -3,17 +3,8 @@
 
 use std::process::Command;
 
-use crate::helpers::{drop_database, fresh_database};
-
-/// Runs the `jiayi` command with `env` and waits for it.
-fn jiayi(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jiayi"));
-    cmd.args(args).env_remove("DATABASE_URL").env_remove("JIAYI_MODE");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run jiayi")
-}
+use crate::cli::jiayi;
+use crate::helpers::{drop_database, fresh_database, hold_locks};
 
 /// A `jiayi serve` child process and the lines it prints.
 struct Served {
@@ -101,35 +92,6 @@ impl Served {
         let _ = self.child.wait();
         None
     }
-}
-
-/// Holds the database's write lock (SQLite) or an exclusive lock on `residents`
-/// (PostgreSQL) from another connection until told to let go.
-fn hold_resident_lock(url: &str) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let url = url.to_string();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        if jiayi::config::is_postgres_url(&url) {
-            let mut c = jiayi::db::establish_pg(&url).unwrap();
-            c.batch_execute("BEGIN; LOCK TABLE residents IN ACCESS EXCLUSIVE MODE")
-                .unwrap();
-            locked_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-            c.batch_execute("ROLLBACK").unwrap();
-        } else {
-            let path = url.strip_prefix("sqlite://").unwrap();
-            let mut c = diesel::sqlite::SqliteConnection::establish(path).unwrap();
-            c.batch_execute("BEGIN IMMEDIATE").unwrap();
-            locked_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-            c.batch_execute("ROLLBACK").unwrap();
-        }
-    });
-    locked_rx.recv().unwrap();
-    (release_tx, holder)
 }
 
 fn residents_with_id(url: &str, id: &str) -> i64 {
@@ -262,7 +224,7 @@ fn sigterm_stops_within_the_grace_and_an_interrupted_push_is_replayed_whole() {
     let (id, op) = crate::helpers::resident_op(&village, "1950-02-03", 'M', &[]);
     let batch = tablet.batch(vec![op]);
 
-    let (release, holder) = hold_resident_lock(&url);
+    let (release, holder) = hold_locks(&url, "residents");
     let in_flight = rt.spawn(tablet.push(&batch));
     rt.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(700)).await });
     let took = first.terminate(std::time::Duration::from_secs(8));

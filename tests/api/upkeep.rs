@@ -5,11 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::RunQueryDsl;
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_error, resident_op, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, hold_locks, resident_op, spawn_app_with, TestApp};
 
 fn on_postgres(app: &TestApp) -> bool {
     jiayi::config::is_postgres_url(&app.state.config.database_url)
@@ -151,18 +150,7 @@ async fn a_read_past_the_report_timeout_answers_503_and_frees_its_connection() {
         // in the crate's own tests with a statement that sleeps.
         return;
     }
-    let url = app.state.config.database_url.clone();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        let mut c = jiayi::db::establish_pg(&url).unwrap();
-        c.batch_execute("BEGIN; LOCK TABLE residents, contracts, visits IN ACCESS EXCLUSIVE MODE")
-            .unwrap();
-        locked_tx.send(()).unwrap();
-        release_rx.recv().unwrap();
-        c.batch_execute("COMMIT").unwrap();
-    });
-    locked_rx.recv().unwrap();
+    let (release_tx, holder) = hold_locks(&app.state.config.database_url, "residents, contracts, visits");
     let started = Instant::now();
     let res = app.get(&doc, &path).await;
     let waited = started.elapsed();
