@@ -55,8 +55,9 @@ use crate::http;
         http::reports::coverage,
         http::reports::trend,
         http::reports::upload_population,
-        // Work list and questionnaire versions.
+        // Work list, questionnaire versions and service packages.
         http::worklist::worklist,
+        http::packages::list,
         http::questionnaires::list,
         http::questionnaires::create,
         // Review queue.
@@ -87,6 +88,8 @@ use crate::http;
         crate::domain::worklist::Worklist,
         crate::domain::questionnaire::NewQuestionnaire,
         crate::domain::questionnaire::QuestionnaireView,
+        crate::domain::catalog::PackageView,
+        crate::domain::catalog::PackageKind,
         crate::domain::review::decide::Changed,
     )),
     modifiers(&BearerAuth, &StandardErrors, &PulledData),
@@ -100,6 +103,7 @@ use crate::http;
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "teams", description = "Team work list: follow-ups, recalls, referrals, renewals, elderly checks"),
         (name = "surveys", description = "Questionnaire versions"),
+        (name = "contracts", description = "The service packages a contract may hold"),
         (name = "dashboard", description = "The supervisors' dashboard page and its assets"),
     )
 )]

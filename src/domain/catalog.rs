@@ -2,6 +2,8 @@
 //! satisfaction questionnaire, version 1. Counties may add more; these are never edited.
 
 use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -32,6 +34,73 @@ pub fn satisfaction_v1() -> serde_json::Value {
         "satisfied_options": ["very_satisfied", "satisfied", "basically_satisfied"],
         "aware_options": ["aware"]
     })
+}
+
+/// A service package as tablets offer it on the signing screen.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageView {
+    /// Code, as contracts name it in `packages`.
+    pub code: String,
+    /// Name to show.
+    pub name: String,
+    /// `basic` (every contract holds it, free) or `personalised`.
+    #[schema(example = "personalised")]
+    pub kind: PackageKind,
+    /// Price, fen.
+    pub price_fen: i64,
+    /// What the resident pays of it, fen.
+    pub self_pay_fen: i64,
+    /// Whether new contracts may take it; retired packages stay listed so that tablets can
+    /// still name them on the contracts that hold them.
+    pub active: bool,
+}
+
+/// A package's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    /// The basic public-health package every contract includes.
+    Basic,
+    /// A package the resident chooses.
+    Personalised,
+}
+
+impl PackageKind {
+    fn parse(s: &str) -> Option<PackageKind> {
+        match s {
+            "basic" => Some(PackageKind::Basic),
+            "personalised" => Some(PackageKind::Personalised),
+            _ => None,
+        }
+    }
+}
+
+/// Every package, by code: what the signing screen offers (the active ones) and names.
+pub fn packages(conn: &mut DbConn) -> Result<Vec<PackageView>, AppError> {
+    let rows: Vec<(String, String, String, i64, i64, bool)> = service_packages::table
+        .order(service_packages::code)
+        .select((
+            service_packages::code,
+            service_packages::name,
+            service_packages::kind,
+            service_packages::price_fen,
+            service_packages::self_pay_fen,
+            service_packages::active,
+        ))
+        .load(conn)?;
+    // `jiayi import packages` checks the kind; a row written by hand with another one is
+    // left out (and logged) rather than failing every tablet's bootstrap.
+    Ok(rows
+        .into_iter()
+        .filter_map(|(code, name, kind, price_fen, self_pay_fen, active)| match PackageKind::parse(&kind) {
+            Some(kind) => Some(PackageView { code, name, kind, price_fen, self_pay_fen, active }),
+            None => {
+                tracing::warn!(package = %code, kind = %kind, "service package of unknown kind left out of the catalog");
+                None
+            }
+        })
+        .collect())
 }
 
 /// Inserts whatever part of the catalog is missing.

@@ -9,6 +9,7 @@ pub mod files;
 pub mod health;
 pub mod input;
 pub mod latency;
+pub mod packages;
 pub mod questionnaires;
 pub mod reports;
 pub mod residents;
@@ -87,8 +88,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/reports/coverage", web::get().to(reports::coverage))
                 .route("/reports/trend", web::get().to(reports::trend))
                 .route("/admin/population", web::post().to(reports::upload_population))
-                // Work list and questionnaire versions.
+                // Work list, questionnaire versions and service packages.
                 .route("/teams/{id}/worklist", web::get().to(worklist::worklist))
+                .route("/packages", web::get().to(packages::list))
                 .route("/questionnaires", web::get().to(questionnaires::list))
                 .route("/admin/questionnaires", web::post().to(questionnaires::create))
                 // Review queue (审核队列).

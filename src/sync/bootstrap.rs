@@ -3,9 +3,10 @@
 //! surveys, not-signed records, each in id order) and ends with a pull cursor at the
 //! change-log position taken when the bootstrap began.
 //!
-//! The last page also carries every questionnaire version (the survey catalog), so a new
-//! tablet can render the surveys its residents answer; afterwards tablets refresh it from
-//! `GET /api/v1/questionnaires`.
+//! The last page also carries every questionnaire version (the survey catalog) and every
+//! service package, so a new tablet can render the surveys its residents answer and offer
+//! the packages a contract may hold; afterwards tablets refresh them from
+//! `GET /api/v1/questionnaires` and `GET /api/v1/packages`.
 //!
 //! A record changed while the pages are read comes in its newer state; the pull from the
 //! starting position delivers that change again, and the tablet keeps the higher version.
@@ -39,6 +40,9 @@ pub struct BootstrapPage {
     /// On the last page: every questionnaire version, by code and version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub questionnaires: Option<Vec<crate::domain::questionnaire::QuestionnaireView>>,
+    /// On the last page: every service package, by code (retired ones with `active: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Vec<crate::domain::catalog::PackageView>>,
 }
 
 struct Position {
@@ -169,10 +173,13 @@ pub fn page(
         }
     }
     let done = pos.entity >= snapshot::ENTITIES.len();
-    let questionnaires = if done {
-        Some(crate::domain::questionnaire::list(conn)?)
+    let (questionnaires, packages) = if done {
+        (
+            Some(crate::domain::questionnaire::list(conn)?),
+            Some(crate::domain::catalog::packages(conn)?),
+        )
     } else {
-        None
+        (None, None)
     };
     let cursor = match done {
         true => Some(cursor::encode_marked(
@@ -188,5 +195,6 @@ pub fn page(
         next_page: (!done).then(|| encode(secret, &auth.scope, &pos)),
         cursor,
         questionnaires,
+        packages,
     })
 }

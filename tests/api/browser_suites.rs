@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::helpers::spawn_app;
+use diesel::prelude::*;
+
+use crate::helpers::{spawn_app, TestApp};
 
 /// One `npm ci` at a time, however many suites start together.
 static NPM: Mutex<()> = Mutex::new(());
@@ -36,10 +38,12 @@ fn ensure_packages(suite: &str) {
     );
 }
 
-/// Runs `tests/<suite>/<script>` against a fresh app; panics with its output when it fails.
-async fn run_suite(suite: &str, script: &str) {
+/// Runs `tests/<suite>/<script>` against a fresh app, after `prepare` set its database
+/// up; panics with the script's output when it fails.
+async fn run_suite(suite: &str, script: &str, prepare: fn(&TestApp)) {
     ensure_packages(suite);
     let app = spawn_app().await;
+    prepare(&app);
     let base = app.base.clone();
     let script = suite_dir(suite).join(script);
     let out = tokio::task::spawn_blocking(move || {
@@ -63,15 +67,38 @@ async fn run_suite(suite: &str, script: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_field_sdk_suite_passes_in_chromium() {
-    run_suite("field", "sdk.test.mjs").await;
+    run_suite("field", "sdk.test.mjs", |_| {}).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_field_app_suite_passes_in_chromium() {
-    run_suite("field", "app.test.mjs").await;
+    run_suite("field", "app.test.mjs", county_packages).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_suite_passes_in_chromium() {
-    run_suite("console", "console.test.mjs").await;
+    run_suite("console", "console.test.mjs", |_| {}).await;
+}
+
+/// The county's own catalog beside the seeded one, as `jiayi import packages` leaves it: a
+/// package the tablet can only know from the server, and a retired one it must not offer
+/// (tests/field/app.test.mjs signs with the first and looks for the second).
+fn county_packages(app: &TestApp) {
+    use jiayi::schema::service_packages as p;
+    app.db(|c| {
+        for (code, name, active) in [("REHAB", "康复护理包", true), ("OLDCARE", "旧版慢病包", false)] {
+            diesel::insert_into(p::table)
+                .values((
+                    p::code.eq(code),
+                    p::name.eq(name),
+                    p::kind.eq("personalised"),
+                    p::price_fen.eq(8_050_i64),
+                    p::self_pay_fen.eq(1_025_i64),
+                    p::active.eq(active),
+                    p::created_at.eq(0_i64),
+                ))
+                .execute(c)
+                .unwrap();
+        }
+    });
 }

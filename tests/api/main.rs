@@ -19,6 +19,7 @@ mod fuzz;
 mod helpers;
 mod hostile;
 mod operations;
+mod packages;
 mod pii_at_rest;
 mod questionnaires;
 mod record_shapes;

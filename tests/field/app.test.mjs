@@ -240,12 +240,23 @@ const SCENARIOS = {
     ctx.residentId = await routeId(page);
     assert.equal(await pendingCount(page), 1);
 
-    // Sign: BASIC is always there; HTN added; the resident signs with the mouse.
+    // Sign: the packages offered are the server's active catalog (the suite added REHAB
+    // and a retired OLDCARE to it, tests/api/browser_suites.rs), BASIC always in; HTN and
+    // REHAB added; the resident signs with the mouse.
     await page.click('#action-sign');
     await page.waitForSelector('.shell[data-route=sign]');
+    const catalog = await api(ctx.admin, 'GET', '/packages');
+    assert.equal(catalog.status, 200);
+    const active = catalog.body.filter((p) => p.active).map((p) => p.code).sort();
+    assert.ok(active.includes('REHAB') && !active.includes('OLDCARE'), JSON.stringify(catalog.body));
+    const offered = await page.$$eval('input[data-package]', (xs) => xs.map((x) => x.getAttribute('data-package')));
+    assert.deepEqual(offered.slice().sort(), active, 'the signing screen offers the active catalog');
     assert.equal(await page.isChecked('input[data-package=BASIC]'), true);
     assert.equal(await page.isDisabled('input[data-package=BASIC]'), true);
     await page.check('input[data-package=HTN]');
+    await page.check('input[data-package=REHAB]');
+    assert.match(await page.textContent('#packages'), /康复护理包[\s\S]*定价 ¥80\.50，个人支付 ¥10\.25/);
+    assert.equal(await page.textContent('#self-pay'), '¥40.25', 'self-pay: HTN ¥30.00 + REHAB ¥10.25');
     await page.click('#sign-submit');
     await page.waitForSelector('#sign-error');
     assert.equal(await pendingCount(page), 1, 'no contract without a signature');
@@ -262,6 +273,10 @@ const SCENARIOS = {
     await page.waitForSelector('.shell[data-route=resident] #contract-list li[data-id]');
     assert.equal(await pendingCount(page), 2);
     ctx.signature = await appState(page, async (id) => (await import('/field/app/state.js')).getState().data.contractsOf(id)[0].signature_sha256, ctx.residentId);
+    assert.deepEqual(
+      await appState(page, async (id) => (await import('/field/app/state.js')).getState().data.contractsOf(id)[0].packages, ctx.residentId),
+      ['BASIC', 'HTN', 'REHAB']);
+    assert.match(await page.textContent('#contract-list'), /康复护理包/, 'the contract names its packages from the catalog');
     assert.match(ctx.signature, /^[0-9a-f]{64}$/);
 
     // Follow-up: an impossible reading is refused on the tablet, then corrected.

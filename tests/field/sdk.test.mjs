@@ -363,6 +363,15 @@ scenario('offline_300_ops_one_invalid', async (t) => {
   const me = await login(page);
   let r = await sync(page);
   assert(r.ok && r.summary.bootstrapped > 0, `first sync: ${JSON.stringify(r)}`);
+  // The field app's service worker, installed while online, holds the app and the SDK, so
+  // a page can be opened with no network at all (the harness page itself is not cached).
+  const app = await t.context.newPage();
+  await app.goto(`${BASE}/field/`);
+  await app.waitForFunction(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    return !!(reg.active && navigator.serviceWorker.controller);
+  }, null, { timeout: 30_000 });
+  await app.close();
   await t.context.setOffline(true);
   const ids = await newIds(page, 300);
   const rid = ids[0];
@@ -381,8 +390,21 @@ scenario('offline_300_ops_one_invalid', async (t) => {
   r = await sync(page);
   assert(!r.ok && r.code === 'network', `sync offline must fail with network: ${JSON.stringify(r)}`);
   await page.close();
-  // The harness page itself needs the network to load (it has no service worker); the
-  // SDK does not sync by itself, so the queue is as the closed page left it.
+  // A new page with no network: the app from the service worker's cache, the SDK imported
+  // there, the tablet's database opened — all 300 ops are still queued.
+  const offline = await t.context.newPage();
+  await offline.goto(`${BASE}/field/`);
+  const reopened = await offline.evaluate(async ({ dbName, retry }) => {
+    const sdk = await import('/field/sdk/jiayi-sync.js');
+    const client = sdk.createClient({ baseUrl: '', appVersion: 'sdk-test-1', dbName, retry });
+    const n = await client.counts();
+    const r = await client.sync().then(() => 'synced', (e) => e.code);
+    return { pending: n.pending, sync: r, online: navigator.onLine };
+  }, { dbName: t.dbName, retry: { ...FAST_RETRY, attempts: 0 } });
+  eq(reopened, { pending: 300, sync: 'network', online: false }, 'a page opened offline');
+  await offline.close();
+  // The harness page needs the network to load; the SDK does not sync by itself, so the
+  // queue is as the closed pages left it.
   await t.context.setOffline(false);
   page = await t.open();
   let c = await counts(page);
@@ -417,7 +439,7 @@ scenario('offline_300_ops_one_invalid', async (t) => {
     localVisits.every((v) => v.version === 1 && v.pending === 0 && v.data.occurred_at.endsWith('Z')),
     'local visits carry server versions and the pulled shape',
   );
-  return `300 ops offline across a closed page: 299 applied once, 1 rejected (out_of_range, measurements.systolic)`;
+  return `300 ops offline across closed pages (one opened offline): 299 applied once, 1 rejected (out_of_range, measurements.systolic)`;
 });
 
 scenario('tab_killed_mid_push', async (t) => {
@@ -822,6 +844,10 @@ scenario('bootstrap_resumable', async (t) => {
     }
   };
   await page.route('**/api/v1/sync/bootstrap**', route);
+  // As from a server without the catalog endpoint: the packages must come from the
+  // bootstrap's last page alone.
+  await page.route('**/api/v1/packages', (rt) =>
+    rt.fulfill({ status: 404, contentType: 'application/json', body: '{"error":{"code":"not_found","message":"no route"}}' }));
   let r = await sync(page);
   assert(r.ok, `sync: ${JSON.stringify(r)}`);
   assert(seen.length >= 6, `bootstrap pages: ${seen.length}`);
@@ -840,6 +866,12 @@ scenario('bootstrap_resumable', async (t) => {
     qs.some((q) => q.code === 'satisfaction' && q.version === 1),
     'questionnaires kept from the last page',
   );
+  const catalog = (await api('GET', '/api/v1/packages', { token: obs.token })).body;
+  const pk = await page.evaluate(() => window.client.packages());
+  eq(pk.map((p) => p.code).sort(), catalog.map((p) => p.code).sort(), 'packages kept from the last page');
+  const htn = pk.find((p) => p.code === 'HTN');
+  eq([htn?.kind, htn?.price_fen, htn?.self_pay_fen, htn?.active], ['personalised', 12000, 3000, true], 'a package as kept');
+  await page.unroute('**/api/v1/packages');
 
   // Interrupted across a closed tab: the next sync goes on from the stored page token.
   const t2 = new Tablet('bootstrap-resumable-2');

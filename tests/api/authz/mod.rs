@@ -88,6 +88,8 @@ const ROWS: &[Row] = &[
     Row("POST", "/api/v1/review/items/{id}/decision",  Req::DecideTeamBReviewItem,    "403 403 200 404 200 404"),
     Row("GET",  "/api/v1/teams/{id}/worklist",         Req::TeamBWorklist,            "200 403 200 403 200 404"),
     Row("GET",  "/api/v1/questionnaires",              Req::Plain,                    "200 200 200 200 200 200"),
+    // The package catalog is shared by every county on a server, like the questionnaires.
+    Row("GET",  "/api/v1/packages",                    Req::Plain,                    "200 200 200 200 200 200"),
     // The questionnaire catalog is shared by every county on a server (docs/domain.md).
     Row("POST", "/api/v1/admin/questionnaires",        Req::NewQuestionnaire,         "403 403 403 403 201 201"),
     // Last: it ends every token of each caller, so no later row could use them.

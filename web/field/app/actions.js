@@ -108,12 +108,13 @@ export function reload() {
 }
 
 async function loadOnce() {
-  const [residents, contracts, visits, surveys, questionnaires] = await Promise.all([
+  const [residents, contracts, visits, surveys, questionnaires, packages] = await Promise.all([
     client.list('resident'),
     client.list('contract'),
     client.list('visit'),
     client.list('survey'),
     Promise.resolve(client.questionnaires()).catch(() => []),
+    Promise.resolve(client.packages()).catch(() => []),
   ]);
   const user = getState().user;
   const me = await client.me().catch(() => null);
@@ -121,7 +122,7 @@ async function loadOnce() {
   try { villageNames = JSON.parse(localStorage.getItem(VILLAGES_KEY) || '{}'); } catch (_) { villageNames = {}; }
   const villages = (me && me.villages) || (user && user.villages) || [];
   setState({
-    data: buildLocalData({ residents, contracts, visits, surveys, villages, villageNames, questionnaires: questionnaires || [] }),
+    data: buildLocalData({ residents, contracts, visits, surveys, villages, villageNames, questionnaires: questionnaires || [], packages: packages || [] }),
     loaded: true,
   });
   await refreshCounts();

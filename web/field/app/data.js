@@ -47,6 +47,18 @@ function newestFirst(field) {
  * @property {string[]} villages the team's village codes
  * @property {Object<string, string>} villageNames village code → name
  * @property {Object[]} questionnaires every questionnaire version held
+ * @property {Package[]} packages the service-package catalog the server sent, by code
+ */
+
+/**
+ * A service package as the signing screen shows it (prices in fen).
+ * @typedef {Object} Package
+ * @property {string} code
+ * @property {string} name
+ * @property {boolean} basic every contract holds it (kind `basic`)
+ * @property {number} price
+ * @property {number} selfPay
+ * @property {boolean} active new contracts may take it
  */
 
 /**
@@ -59,6 +71,7 @@ function newestFirst(field) {
  * @param {string[]} [raw.villages]
  * @param {Object<string, string>} [raw.villageNames]
  * @param {Object[]} [raw.questionnaires]
+ * @param {Object[]} [raw.packages] the SDK's catalog rows (`price_fen`, `self_pay_fen`, `kind`)
  * @returns {LocalData}
  */
 export function buildLocalData(raw) {
@@ -116,7 +129,29 @@ export function buildLocalData(raw) {
     villages,
     villageNames,
     questionnaires: raw.questionnaires || [],
+    packages: (raw.packages || [])
+      .filter((p) => p && typeof p.code === 'string')
+      .map((p) => ({
+        code: p.code,
+        name: String(p.name || p.code),
+        basic: p.kind === 'basic',
+        price: Number(p.price_fen) || 0,
+        selfPay: Number(p.self_pay_fen) || 0,
+        active: p.active !== false,
+      }))
+      .sort((a, b) => Number(b.basic) - Number(a.basic) || a.code.localeCompare(b.code)),
   };
+}
+
+/**
+ * A package's name for display: its name in the catalog, else its code.
+ * @param {LocalData|null} data
+ * @param {string} code
+ * @returns {string}
+ */
+export function packageName(data, code) {
+  const p = data && data.packages.find((x) => x.code === code);
+  return p ? p.name : code;
 }
 
 /**

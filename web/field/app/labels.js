@@ -33,19 +33,6 @@ export const CONTRACT_STATUS = {
   PENDING_REVIEW: '待审核',
 };
 
-/**
- * The default package catalog (docs/sync-protocol.md §7; prices from docs/domain.md §2, in
- * fen). The tablet has no catalog endpoint, so these are the packages it offers.
- * @type {{code: string, name: string, price: number, selfPay: number, basic: boolean}[]}
- */
-export const PACKAGES = [
-  { code: 'BASIC', name: '基础公共卫生服务包', price: 0, selfPay: 0, basic: true },
-  { code: 'HTN', name: '高血压管理包', price: 12000, selfPay: 3000, basic: false },
-  { code: 'DM', name: '糖尿病管理包', price: 12000, selfPay: 3000, basic: false },
-  { code: 'ELDERLY', name: '老年人健康管理包', price: 10000, selfPay: 2000, basic: false },
-  { code: 'MCH', name: '母婴健康包', price: 15000, selfPay: 5000, basic: false },
-];
-
 /** Visit kinds; the first two are the work list's follow-ups. */
 export const VISIT_KINDS = {
   htn_followup: '高血压随访',

@@ -410,6 +410,17 @@ export class Client {
   }
 
   /**
+   * The service-package catalog kept (from bootstrap and later syncs), by code: `{code,
+   * name, kind: 'basic'|'personalised', price_fen, self_pay_fen, active}`. Offer only the
+   * active ones on a new contract; retired ones still name the contracts that hold them.
+   * Empty until the first sync with a server that sends it.
+   * @returns {Promise<object[]>}
+   */
+  async packages() {
+    return (await this.db()).getAll('packages');
+  }
+
+  /**
    * Keeps bytes (a signature image, a photo) to upload on sync; returns their SHA-256
    * (hex), the name a record uses (e.g. a contract's `signature_sha256`).
    * @param {ArrayBuffer|ArrayBufferView|Blob} bytes

@@ -6,7 +6,7 @@
 import { openDB, unwrap } from '../vendor/idb/index.js';
 
 /** Schema version of the database; bump with a new `upgrade` step. */
-const DB_VERSION = 2;
+const DB_VERSION = 3;
 
 /**
  * The object stores:
@@ -22,8 +22,9 @@ const DB_VERSION = 2;
  * - `rejected`, `conflicts`: answered ops the user must see, by `op_id`.
  * - `blobs`: signature images and photos by SHA-256, with their upload state.
  * - `questionnaires`: every questionnaire version, by `[code, version]`.
+ * - `packages`: the service-package catalog, by `code` (version 3).
  */
-export const STORES = ['meta', 'server', 'records', 'queue', 'rejected', 'conflicts', 'blobs', 'questionnaires'];
+export const STORES = ['meta', 'server', 'records', 'queue', 'rejected', 'conflicts', 'blobs', 'questionnaires', 'packages'];
 
 /**
  * Opens (creating or upgrading) the database.
@@ -60,6 +61,10 @@ export function openStore(name, hooks = {}) {
           if (!(cursor.value?.pending > 0)) cursor.delete();
           cursor.continue();
         };
+      }
+      if (oldVersion < 3) {
+        // Version 3: the package catalog, which signing offers (filled by the next sync).
+        db.createObjectStore('packages', { keyPath: 'code' });
       }
     },
     blocking() {

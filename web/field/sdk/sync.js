@@ -89,7 +89,7 @@ export async function runSync(ctx) {
         ctx.changed('resync');
       }
     }
-    await refreshQuestionnaires(ctx);
+    await refreshCatalog(ctx);
     await setMeta(ctx.db, 'lastSyncAt', new Date().toISOString());
     return summary;
   } catch (e) {
@@ -126,13 +126,14 @@ async function bootstrap(ctx, summary) {
       next = fetchPage(body.next_page);
       next.catch(() => {}); // awaited on the next turn; a failed store leaves it unread
     }
-    await inTx(ctx.db, ['server', 'records', 'queue', 'meta', 'questionnaires'], async (tx) => {
+    await inTx(ctx.db, ['server', 'records', 'queue', 'meta', 'questionnaires', 'packages'], async (tx) => {
       await applyChanges(tx, records);
       const meta = tx.objectStore('meta');
       if (last) {
         await meta.put(body.cursor, 'cursor');
         await meta.delete('bootstrapPage');
         for (const q of body.questionnaires ?? []) await tx.objectStore('questionnaires').put(q);
+        if (Array.isArray(body.packages)) await replacePackages(tx.objectStore('packages'), body.packages);
       } else {
         await meta.put(body.next_page, 'bootstrapPage');
       }
@@ -211,21 +212,39 @@ async function pull(ctx, summary) {
 }
 
 /**
- * Learns new questionnaire versions (they are not in the pull; docs/sync-protocol.md §4).
- * Kept versions are never dropped: responses on them are still accepted. A failure here
- * does not fail the sync, except one that concerns the session.
+ * Learns new questionnaire versions and the package catalog as it is now (neither is in
+ * the pull; docs/sync-protocol.md §4 and §7). Kept questionnaire versions are never
+ * dropped: responses on them are still accepted. The catalog is replaced whole: retired
+ * packages come back with `active: false`. A failure here does not fail the sync, except
+ * one that concerns the session.
  * @param {SyncContext} ctx
  */
-async function refreshQuestionnaires(ctx) {
-  let list;
-  try {
-    list = await json(await ctx.auth.call('GET', '/api/v1/questionnaires', { budget: ctx.budget }));
-  } catch (e) {
-    if (e instanceof SyncError && ['device_revoked', 'login_required', 'upgrade_required'].includes(e.code)) throw e;
-    return;
+async function refreshCatalog(ctx) {
+  const fetchList = async (path) => {
+    try {
+      const list = await json(await ctx.auth.call('GET', path, { budget: ctx.budget }));
+      return Array.isArray(list) ? list : null;
+    } catch (e) {
+      if (e instanceof SyncError && ['device_revoked', 'login_required', 'upgrade_required'].includes(e.code)) throw e;
+      return null;
+    }
+  };
+  const questionnaires = await fetchList('/api/v1/questionnaires');
+  if (questionnaires) {
+    await inTx(ctx.db, 'questionnaires', async (tx) => {
+      for (const q of questionnaires) await tx.store.put(q);
+    });
   }
-  if (!Array.isArray(list)) return;
-  await inTx(ctx.db, 'questionnaires', async (tx) => {
-    for (const q of list) await tx.store.put(q);
-  });
+  const packages = await fetchList('/api/v1/packages');
+  if (packages) await inTx(ctx.db, 'packages', (tx) => replacePackages(tx.store, packages));
+}
+
+/**
+ * Replaces the stored catalog with `list` (inside the caller's transaction).
+ * @param {any} store the `packages` object store
+ * @param {object[]} list
+ */
+async function replacePackages(store, list) {
+  await store.clear();
+  for (const p of list) if (p && typeof p.code === 'string') await store.put(p);
 }

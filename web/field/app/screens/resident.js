@@ -3,12 +3,10 @@
 import { html } from '../html.js';
 import { Frame, TagChips, PendingChip, Empty } from '../ui.js';
 import { href } from '../routes.js';
-import { SEX, CONTRACT_STATUS, PACKAGES, VISIT_KINDS } from '../labels.js';
+import { SEX, CONTRACT_STATUS, VISIT_KINDS } from '../labels.js';
 import { MEASUREMENTS } from '../measurements.js';
 import { ageOn, shortTime, today } from '../dates.js';
-import { villageName } from '../data.js';
-
-const PACKAGE_NAME = Object.fromEntries(PACKAGES.map((p) => [p.code, p.name]));
+import { packageName, villageName } from '../data.js';
 
 /** @param {{state: import('../state.js').AppState, id: string}} props */
 export function ResidentScreen({ state, id }) {
@@ -56,7 +54,7 @@ export function ResidentScreen({ state, id }) {
             <li data-id=${c.id}><div class="row">
               <div class="row-title">${CONTRACT_STATUS[c.status] || c.status}
                 <span class="sub">${c.effective_from} 至 ${c.effective_to || '（一年）'}</span> <${PendingChip} rec=${c} /></div>
-              <div class="row-line">${(c.packages || []).map((p) => PACKAGE_NAME[p] || p).join('、')}</div>
+              <div class="row-line">${(c.packages || []).map((p) => packageName(data, p)).join('、')}</div>
               <div class="row-line muted">签约时间 ${shortTime(c.signed_at)}${c.signature_sha256 ? ' · 有居民签名' : ''}${c.ended_on ? ' · 终止于 ' + c.ended_on : ''}</div>
             </div></li>`)}
         </ul>`}

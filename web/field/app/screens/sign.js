@@ -1,4 +1,5 @@
-// 签约: the resident chooses packages (BASIC always), signs on the screen, and the
+// 签约: the resident chooses packages from the catalog the server sent (the basic package
+// always; client.packages(), docs/sync-protocol.md §7), signs on the screen, and the
 // contract is queued SIGNED with the signature's sha256; the PNG itself is kept on the
 // tablet (putBlob) and uploaded by the next sync. A contract already in effect is not
 // signed twice (the server would hold the second for review): inside its last 30 days
@@ -6,7 +7,7 @@
 
 import { html, useRef, useState } from '../html.js';
 import { Frame, Empty } from '../ui.js';
-import { PACKAGES, CONTRACT_STATUS, yuan } from '../labels.js';
+import { CONTRACT_STATUS, yuan } from '../labels.js';
 import { SignaturePad } from '../signature.js';
 import { addDays, daysBetween, today } from '../dates.js';
 import { newId, now, putBlob, record } from '../actions.js';
@@ -38,7 +39,8 @@ export function signingPlan(inEffect, day) {
 export function SignScreen({ state, id }) {
   const data = state.data;
   const r = data && data.residentById.get(id);
-  const [chosen, setChosen] = useState(['BASIC']);
+  // The personalised packages picked; basic ones are always in.
+  const [picked, setPicked] = useState(/** @type {string[]} */ ([]));
   const [empty, setEmpty] = useState(true);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -46,17 +48,19 @@ export function SignScreen({ state, id }) {
   if (!r) return html`<${Frame} title="签约" route="sign" back="#/residents" state=${state}><${Empty} text="平板上没有这位居民。" /><//>`;
   const day = today();
   const plan = signingPlan(data.contractInEffect(id), day);
-  const selfPay = PACKAGES.filter((p) => chosen.includes(p.code)).reduce((s, p) => s + p.selfPay, 0);
+  const offered = data.packages.filter((p) => p.active);
+  const chosen = offered.filter((p) => p.basic || picked.includes(p.code)).map((p) => p.code);
+  const selfPay = offered.filter((p) => chosen.includes(p.code)).reduce((s, p) => s + p.selfPay, 0);
 
   function toggle(code, on) {
-    if (code === 'BASIC') return; // always included (basic_package_required)
-    setChosen(on ? [...chosen, code] : chosen.filter((c) => c !== code));
+    setPicked(on ? [...picked, code] : picked.filter((c) => c !== code));
   }
 
   async function submit(ev) {
     ev.preventDefault();
     setError('');
     if (!state.user || !state.user.team_id) return setError('只有家医团队成员才能签约。');
+    if (!offered.length) return setError('平板上还没有服务包目录：请联网同步一次后再签约。');
     if (!chosen.includes('BASIC')) return setError('必须包含基础公共卫生服务包。');
     if (empty || !pad.current || pad.current.isEmpty()) return setError('请居民先在签名区签名。');
     setBusy(true);
@@ -69,7 +73,7 @@ export function SignScreen({ state, id }) {
         resident_id: id,
         team_id: state.user.team_id,
         doctor_id: state.user.id,
-        packages: PACKAGES.map((p) => p.code).filter((c) => chosen.includes(c)),
+        packages: chosen,
         status: 'SIGNED',
         signed_at: now(),
         effective_from: plan.from,
@@ -91,8 +95,9 @@ export function SignScreen({ state, id }) {
       ${plan.why ? html`<p class=${'notice' + (plan.allowed ? '' : ' warn')} id="sign-plan">${plan.why}</p>` : null}
       <form id="sign-form" onSubmit=${submit} novalidate>
         <h3>服务包</h3>
+        ${offered.length ? null : html`<p class="notice warn" id="no-packages">平板上还没有服务包目录：请联网同步一次后再签约。</p>`}
         <div class="checks wide" id="packages">
-          ${PACKAGES.map((p) => html`
+          ${offered.map((p) => html`
             <label class=${'check' + (chosen.includes(p.code) ? ' on' : '') + (p.basic ? ' disabled' : '')}>
               <input type="checkbox" data-package=${p.code} checked=${chosen.includes(p.code)} disabled=${p.basic}
                 onChange=${(e) => toggle(p.code, e.currentTarget.checked)} />
@@ -103,7 +108,7 @@ export function SignScreen({ state, id }) {
         <h3>居民签名</h3>
         <${SignaturePad} padRef=${pad} onChange=${(isEmpty) => { setEmpty(isEmpty); if (!isEmpty) setError(''); }} />
         ${error ? html`<p class="error" id="sign-error" role="alert">${error}</p>` : null}
-        <button class="btn primary block" id="sign-submit" type="submit" disabled=${busy || !plan.allowed}>确认签约</button>
+        <button class="btn primary block" id="sign-submit" type="submit" disabled=${busy || !plan.allowed || !offered.length}>确认签约</button>
       </form>
     <//>`;
 }
