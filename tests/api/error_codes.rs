@@ -188,7 +188,10 @@ fn enumerations() -> String {
             "contract states (pulled `status`, transition `to`)",
             codes(&contract::transition::STATES),
         ),
-        ("contract `packages` (the default catalog)", packages.join(", ")),
+        (
+            "contract `packages` (the default catalog; the county's is served by `GET /api/v1/packages`, §4)",
+            packages.join(", "),
+        ),
         (
             "termination `reason` (transition to `TERMINATED`)",
             codes(&contract::transition::TERMINATION_REASONS),

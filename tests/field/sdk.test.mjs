@@ -402,6 +402,11 @@ scenario('offline_300_ops_one_invalid', async (t) => {
     return { pending: n.pending, sync: r, online: navigator.onLine };
   }, { dbName: t.dbName, retry: { ...FAST_RETRY, attempts: 0 } });
   eq(reopened, { pending: 300, sync: 'network', online: false }, 'a page opened offline');
+  // The worker answers every navigation in /field/ with the app, the harness page too:
+  // let it go (it is gone once its last page is closed).
+  await offline.evaluate(async () => {
+    for (const reg of await navigator.serviceWorker.getRegistrations()) await reg.unregister();
+  });
   await offline.close();
   // The harness page needs the network to load; the SDK does not sync by itself, so the
   // queue is as the closed pages left it.
