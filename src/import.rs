@@ -296,7 +296,7 @@ fn insert_package(
         ));
     }
     let name = validate::text(name, "name", 100)?;
-    if kind != "basic" && kind != "personalised" {
+    if catalog::PackageKind::parse(kind).is_none() {
         return Err(AppError::invalid(
             Code::InvalidPackageKind,
             "kind",

@@ -67,7 +67,8 @@ pub enum PackageKind {
 }
 
 impl PackageKind {
-    fn parse(s: &str) -> Option<PackageKind> {
+    /// The kind a stored or imported `kind` names, if it is one.
+    pub fn parse(s: &str) -> Option<PackageKind> {
         match s {
             "basic" => Some(PackageKind::Basic),
             "personalised" => Some(PackageKind::Personalised),

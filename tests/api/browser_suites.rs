@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use diesel::prelude::*;
-
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{add_package, spawn_app, TestApp};
 
 /// One `npm ci` at a time, however many suites start together.
 static NPM: Mutex<()> = Mutex::new(());
@@ -84,21 +82,6 @@ async fn the_console_suite_passes_in_chromium() {
 /// package the tablet can only know from the server, and a retired one it must not offer
 /// (tests/field/app.test.mjs signs with the first and looks for the second).
 fn county_packages(app: &TestApp) {
-    use jiayi::schema::service_packages as p;
-    app.db(|c| {
-        for (code, name, active) in [("REHAB", "康复护理包", true), ("OLDCARE", "旧版慢病包", false)] {
-            diesel::insert_into(p::table)
-                .values((
-                    p::code.eq(code),
-                    p::name.eq(name),
-                    p::kind.eq("personalised"),
-                    p::price_fen.eq(8_050_i64),
-                    p::self_pay_fen.eq(1_025_i64),
-                    p::active.eq(active),
-                    p::created_at.eq(0_i64),
-                ))
-                .execute(c)
-                .unwrap();
-        }
-    });
+    add_package(app, "REHAB", "康复护理包", "personalised", true);
+    add_package(app, "OLDCARE", "旧版慢病包", "personalised", false);
 }

@@ -52,6 +52,30 @@ fn import_reports_imported_rows_and_refused_lines() {
 }
 
 #[test]
+fn a_package_row_of_an_unknown_kind_is_refused_with_its_line() {
+    let (url, _dir, pg) = fresh_database();
+    let files = tempfile::tempdir().unwrap();
+    let f = files.path().join("packages.csv");
+    std::fs::write(
+        &f,
+        "code,name,kind,price_fen,self_pay_fen\nREHAB,康复护理包,personalised,8050,1025\nODD,大写包,Basic,100,0\n",
+    )
+    .unwrap();
+    let out = jiayi(&["import", "packages", f.to_str().unwrap()], &[("DATABASE_URL", &url)]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "a refused row makes the command fail: {text}");
+    assert!(
+        text.contains("line 3") && text.contains("invalid_package_kind"),
+        "the refused row's line and code are reported: {text}"
+    );
+    drop_database(&pg);
+}
+
+#[test]
 fn a_wrong_header_imports_nothing() {
     let (url, _dir, pg) = fresh_database();
     let files = tempfile::tempdir().unwrap();

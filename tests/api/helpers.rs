@@ -2,6 +2,27 @@
 
 pub use jiayi_testkit::*;
 
+/// Adds a service package as `jiayi import packages` leaves one (or, with a `kind` the
+/// import refuses, as a hand-written row would): 8,050 fen, 1,025 of them self-paid.
+pub fn add_package(app: &TestApp, code: &str, name: &str, kind: &str, active: bool) {
+    use diesel::prelude::*;
+    use jiayi::schema::service_packages as p;
+    app.db(|c| {
+        diesel::insert_into(p::table)
+            .values((
+                p::code.eq(code),
+                p::name.eq(name),
+                p::kind.eq(kind),
+                p::price_fen.eq(8_050_i64),
+                p::self_pay_fen.eq(1_025_i64),
+                p::active.eq(active),
+                p::created_at.eq(0_i64),
+            ))
+            .execute(c)
+            .unwrap()
+    });
+}
+
 /// Holds locks from a connection of its own until told to let go: on PostgreSQL an
 /// exclusive lock on `pg_tables` (e.g. `"residents, visits"`), on SQLite the database's
 /// write lock. Answers the release signal and the holding thread.

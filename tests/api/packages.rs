@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, contract_op, resident_op, spawn_app, Session, TestApp};
+use crate::helpers::{add_package, assert_error, contract_op, resident_op, spawn_app, Session, TestApp};
 use jiayi::schema::service_packages;
 
 async fn list(app: &TestApp, s: &Session) -> Vec<Value> {
@@ -21,23 +21,6 @@ async fn bootstrap_packages(app: &TestApp, s: &Session) -> Value {
     let page: Value = res.json().await.unwrap();
     assert!(page["cursor"].is_string(), "one page");
     page["packages"].clone()
-}
-
-fn add_package(app: &TestApp, code: &str, kind: &str, active: bool) {
-    app.db(|c| {
-        diesel::insert_into(service_packages::table)
-            .values((
-                service_packages::code.eq(code),
-                service_packages::name.eq("康复护理包"),
-                service_packages::kind.eq(kind),
-                service_packages::price_fen.eq(8_050_i64),
-                service_packages::self_pay_fen.eq(1_025_i64),
-                service_packages::active.eq(active),
-                service_packages::created_at.eq(0_i64),
-            ))
-            .execute(c)
-            .unwrap()
-    });
 }
 
 #[tokio::test]
@@ -77,7 +60,7 @@ async fn tablets_get_the_catalog_with_prices_in_fen_on_bootstrap_and_by_request(
 async fn a_new_package_reaches_the_tablet_and_a_retired_one_is_listed_but_not_signed() {
     let app = spawn_app().await;
     let d1 = app.login("doctor1").await;
-    add_package(&app, "REHAB", "personalised", true);
+    add_package(&app, "REHAB", "康复护理包", "personalised", true);
     let all = list(&app, &d1).await;
     let rehab = all
         .iter()
@@ -123,7 +106,7 @@ async fn a_package_of_an_unknown_kind_is_left_out_rather_than_failing_every_boot
     let app = spawn_app().await;
     let d1 = app.login("doctor1").await;
     // Written by hand around `jiayi import packages`, which checks the kind.
-    add_package(&app, "ODD", "Basic", true);
+    add_package(&app, "ODD", "康复护理包", "Basic", true);
     let all = list(&app, &d1).await;
     assert_eq!(all.len(), 5);
     assert!(all.iter().all(|p| p["code"] != "ODD"));

@@ -15,6 +15,8 @@ import { go } from '../routes.js';
 import { setState } from '../state.js';
 import { EXPIRING_WITHIN_DAYS } from '../worklist.js';
 
+const NO_CATALOG = '平板上还没有服务包目录：请联网同步一次后再签约。';
+
 /**
  * What signing means for a resident today.
  * @param {Object|null} inEffect the contract in effect, if any
@@ -49,8 +51,9 @@ export function SignScreen({ state, id }) {
   const day = today();
   const plan = signingPlan(data.contractInEffect(id), day);
   const offered = data.packages.filter((p) => p.active);
-  const chosen = offered.filter((p) => p.basic || picked.includes(p.code)).map((p) => p.code);
-  const selfPay = offered.filter((p) => chosen.includes(p.code)).reduce((s, p) => s + p.selfPay, 0);
+  const chosenPackages = offered.filter((p) => p.basic || picked.includes(p.code));
+  const chosen = chosenPackages.map((p) => p.code);
+  const selfPay = chosenPackages.reduce((s, p) => s + p.selfPay, 0);
 
   function toggle(code, on) {
     setPicked(on ? [...picked, code] : picked.filter((c) => c !== code));
@@ -60,7 +63,7 @@ export function SignScreen({ state, id }) {
     ev.preventDefault();
     setError('');
     if (!state.user || !state.user.team_id) return setError('只有家医团队成员才能签约。');
-    if (!offered.length) return setError('平板上还没有服务包目录：请联网同步一次后再签约。');
+    if (!offered.length) return setError(NO_CATALOG);
     if (!chosen.includes('BASIC')) return setError('必须包含基础公共卫生服务包。');
     if (empty || !pad.current || pad.current.isEmpty()) return setError('请居民先在签名区签名。');
     setBusy(true);
@@ -95,7 +98,7 @@ export function SignScreen({ state, id }) {
       ${plan.why ? html`<p class=${'notice' + (plan.allowed ? '' : ' warn')} id="sign-plan">${plan.why}</p>` : null}
       <form id="sign-form" onSubmit=${submit} novalidate>
         <h3>服务包</h3>
-        ${offered.length ? null : html`<p class="notice warn" id="no-packages">平板上还没有服务包目录：请联网同步一次后再签约。</p>`}
+        ${offered.length ? null : html`<p class="notice warn" id="no-packages">${NO_CATALOG}</p>`}
         <div class="checks wide" id="packages">
           ${offered.map((p) => html`
             <label class=${'check' + (chosen.includes(p.code) ? ' on' : '') + (p.basic ? ' disabled' : '')}>
