@@ -55,6 +55,11 @@ use crate::http;
         http::reports::coverage,
         http::reports::trend,
         http::reports::upload_population,
+        // Standard exports.
+        http::exports::fhir_manifest,
+        http::exports::fhir_file,
+        http::exports::dhis2_data_values,
+        http::exports::dhis2_metadata,
         // Work list, questionnaire versions and service packages.
         http::worklist::worklist,
         http::packages::list,
@@ -99,6 +104,7 @@ use crate::http;
         (name = "residents", description = "Health records"),
         (name = "sync", description = "Tablet sync protocol v1"),
         (name = "reports", description = "Coverage indicators"),
+        (name = "exports", description = "FHIR R4 bulk export and DHIS2 aggregate export (docs/interop.md)"),
         (name = "review", description = "Supervisor review queue (审核队列) and its decisions"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "teams", description = "Team work list: follow-ups, recalls, referrals, renewals, elderly checks"),

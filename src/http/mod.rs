@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod dashboard;
+pub mod exports;
 pub mod field;
 pub mod files;
 pub mod health;
@@ -88,6 +89,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/reports/coverage", web::get().to(reports::coverage))
                 .route("/reports/trend", web::get().to(reports::trend))
                 .route("/admin/population", web::post().to(reports::upload_population))
+                // Standard exports (FHIR R4, DHIS2).
+                .route("/exports/fhir", web::get().to(exports::fhir_manifest))
+                .route("/exports/fhir/{file}", web::get().to(exports::fhir_file))
+                .route(
+                    "/exports/dhis2/dataValueSets",
+                    web::get().to(exports::dhis2_data_values),
+                )
+                .route("/exports/dhis2/metadata", web::get().to(exports::dhis2_metadata))
                 // Work list, questionnaire versions and service packages.
                 .route("/teams/{id}/worklist", web::get().to(worklist::worklist))
                 .route("/packages", web::get().to(packages::list))

@@ -144,17 +144,35 @@ pub fn reach(conn: &mut DbConn, auth: &Caller, code: &str) -> Result<Reach, AppE
 
 /// Computes the report for a caller.
 pub fn coverage(conn: &mut DbConn, auth: &Caller, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
-    coverage_from(conn, auth, q, false)
+    let period = Period::parse(&q.period)?;
+    coverage_from(conn, auth, q, period, false)
+}
+
+/// The report for a period another format named (a DHIS2 quarter, say): the same count,
+/// labelled with `q.period` as given.
+pub fn coverage_in(
+    conn: &mut DbConn,
+    auth: &Caller,
+    q: &CoverageQuery,
+    period: Period,
+) -> Result<CoverageReport, AppError> {
+    coverage_from(conn, auth, q, period, false)
 }
 
 /// The same report counted from scratch, bypassing the counted-facts cache: what every
 /// cached or incrementally refreshed report must equal (tests and benchmarks compare them).
 pub fn coverage_uncached(conn: &mut DbConn, auth: &Caller, q: &CoverageQuery) -> Result<CoverageReport, AppError> {
-    coverage_from(conn, auth, q, true)
+    let period = Period::parse(&q.period)?;
+    coverage_from(conn, auth, q, period, true)
 }
 
-fn coverage_from(conn: &mut DbConn, auth: &Caller, q: &CoverageQuery, fresh: bool) -> Result<CoverageReport, AppError> {
-    let period = Period::parse(&q.period)?;
+fn coverage_from(
+    conn: &mut DbConn,
+    auth: &Caller,
+    q: &CoverageQuery,
+    period: Period,
+    fresh: bool,
+) -> Result<CoverageReport, AppError> {
     let reach = reach(conn, auth, &q.region)?;
     let table = if fresh {
         let prefix = region_prefix(&reach.root.code);

@@ -6,8 +6,10 @@
 pub mod cache;
 pub mod coverage;
 pub mod denominators;
+pub mod dhis2;
 pub mod export;
 pub mod facts;
+pub mod fhir;
 pub mod indicators;
 pub mod period;
 pub mod trend;

@@ -32,19 +32,30 @@ impl Period {
         if !(2000..=2100).contains(&year) {
             return Err(bad());
         }
-        let (start, months) = match m {
-            None => (NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(bad)?, 12),
-            Some(m) if m.len() == 2 => {
-                let month: u32 = m.parse().map_err(|_| bad())?;
-                (NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(bad)?, 1)
+        match m {
+            None => Period::months_from(year, 1, 12),
+            Some(m) if m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()) => {
+                Period::months_from(year, m.parse().map_err(|_| bad())?, 1)
             }
-            Some(_) => return Err(bad()),
-        };
-        let end = start
-            .checked_add_months(Months::new(months))
-            .and_then(|d| d.pred_opt())
-            .ok_or_else(bad)?;
-        Ok(Period { start, end })
+            Some(_) => None,
+        }
+        .ok_or_else(bad)
+    }
+
+    /// `months` calendar months from the first of `month` in `year` (2000–2100); `None`
+    /// when that is not a date. Years, quarters and months are all built here.
+    pub fn months_from(year: i32, month: u32, months: u32) -> Option<Period> {
+        if !(2000..=2100).contains(&year) {
+            return None;
+        }
+        let start = NaiveDate::from_ymd_opt(year, month, 1)?;
+        let end = start.checked_add_months(Months::new(months))?.pred_opt()?;
+        Some(Period { start, end })
+    }
+
+    /// Quarter `q` (1–4) of `year`.
+    pub fn quarter(year: i32, q: u32) -> Option<Period> {
+        (1..=4).contains(&q).then(|| Period::months_from(year, 3 * q - 2, 3))?
     }
 
     /// The year the period falls in (population denominators are per year).
@@ -75,5 +86,12 @@ mod tests {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(y.born_by_for_age(65).to_string(), "1961-12-31");
+        let q4 = Period::quarter(2026, 4).unwrap();
+        assert_eq!(
+            (q4.start.to_string(), q4.end.to_string()),
+            ("2026-10-01".into(), "2026-12-31".into())
+        );
+        assert_eq!(Period::quarter(2024, 1).unwrap().end.to_string(), "2024-03-31");
+        assert!(Period::quarter(2026, 0).is_none() && Period::quarter(2026, 5).is_none());
     }
 }

@@ -14,6 +14,7 @@ mod dashboard_browser;
 mod doc_examples;
 mod domain_rules;
 mod error_codes;
+mod exports;
 mod field_files;
 mod fuzz;
 mod helpers;

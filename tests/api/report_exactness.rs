@@ -1,16 +1,14 @@
-//! Exactness: a county generated with a known answer. The generator writes through the
-//! sync push API (and the CSV imports for regions, teams and users), keeps its own books
-//! of what it wrote, and computes every indicator from those books with code of its own —
-//! nothing here calls the report code. Then every indicator's numerator, denominator and
-//! source is asserted by township, village and team, in total, for a year and a month.
+//! Exactness: a county generated with a known answer. The generator writes through the sync push API (and the CSV
+//! imports for regions, teams and users), keeps its own books of what it wrote, and computes every indicator from
+//! those books with code of its own — nothing here calls the report code. Then every indicator's numerator,
+//! denominator and source is asserted by township, village and team, in total, for a year and months, and so are
+//! the DHIS2 export's values (a quarter too).
 //!
-//! The county, 验证县 (431127), has two townships and six villages, three teams, and 1,000
-//! residents registered in January 2024; 470 of them are signed in 2025, 73 % of the key
-//! population. It holds what must not count (voided, pending-review, draft, cancelled
-//! contracts; deleted and amended-away visits; deleted residents; residents registered
-//! after the period) and what moves between periods (terminations, renewals, a resident
-//! who moved village mid-year, one who moved across townships, one who moved after the
-//! period ended).
+//! The county, 验证县 (431127), has two townships and six villages, three teams, and 1,000 residents registered in
+//! January 2024; 470 of them are signed in 2025, 73 % of the key population. It holds what must not count
+//! (voided, pending-review, draft, cancelled contracts; deleted and amended-away visits; deleted residents;
+//! residents registered after the period) and what moves between periods (terminations, renewals, a resident who
+//! moved village mid-year, one who moved across townships, one who moved after the period ended).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -101,6 +99,7 @@ struct Vis {
     live: bool,
 }
 
+#[derive(Clone)]
 struct Sur {
     id: String,
     resident: usize,
@@ -1077,7 +1076,7 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
     let new = Sur {
         id: uuid7(),
         satisfaction: Some("very_dissatisfied"),
-        ..clone_sur(&b.sur[sur_k])
+        ..b.sur[sur_k].clone()
     };
     let mut data = survey_data(&b, &new);
     data["amends"] = json!(b.sur[sur_k].id);
@@ -1195,10 +1194,21 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
         ("2025", s, e),
         ("2025-02", d("2025-02-01"), d("2025-02-28")),
         ("2025-09", d("2025-09-01"), d("2025-09-30")),
+        ("2025Q3", d("2025-07-01"), d("2025-09-30")),
     ] {
         let cells = expected_cells(&b, s, e);
-        // County by township, and the county total.
+        if period.contains('Q') {
+            // A quarter is a DHIS2 period only: its values against the books, by village.
+            let set = crate::exports::dhis2_values(&app, &adm, COUNTY, period, "village").await;
+            for (v, c) in (0..6).map(|v| (v, sum_cells(&cells, |x, _| x == v))) {
+                let want = expected_figures(&c, &c, &|cat| imported_for(VILLAGES[v], &[v], cat));
+                crate::exports::assert_values(&set, VILLAGES[v], &want, &format!("{period} village {v}"));
+            }
+            continue;
+        }
+        // County by township, and the county total; the DHIS2 export equals it.
         let r = report(&adm, COUNTY, period, "township").await;
+        crate::exports::assert_dhis2_equals(&app, &adm, &r, "township").await;
         let groups = r["groups"].as_array().unwrap();
         assert_eq!(groups.len(), 2);
         for (g, town) in groups.iter().zip([T1, T2]) {
@@ -1223,6 +1233,7 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
         );
         // County by village.
         let r = report(&adm, COUNTY, period, "village").await;
+        crate::exports::assert_dhis2_equals(&app, &adm, &r, "village").await;
         let groups = r["groups"].as_array().unwrap();
         assert_eq!(groups.len(), 6);
         for (v, g) in groups.iter().enumerate() {
@@ -1293,16 +1304,4 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
         )
         .await;
     helpers::assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
-}
-
-fn clone_sur(x: &Sur) -> Sur {
-    Sur {
-        id: x.id.clone(),
-        resident: x.resident,
-        on: x.on,
-        hour: x.hour,
-        satisfaction: x.satisfaction,
-        awareness: x.awareness,
-        live: x.live,
-    }
 }

@@ -82,6 +82,11 @@ const ROWS: &[Row] = &[
     Row("GET",  "/api/v1/reports/indicators",          Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/api/v1/reports/coverage",            Req::CoverageOfTeamBVillage,   "200 403 200 403 200 403"),
     Row("GET",  "/api/v1/reports/trend",               Req::TrendOfTeamBVillage,      "200 403 200 403 200 403"),
+    // Exports are for supervisors and administrators only: doctors get no bulk reads.
+    Row("GET",  "/api/v1/exports/fhir",                Req::ExportOfTownshipX,        "403 403 200 403 200 403"),
+    Row("GET",  "/api/v1/exports/fhir/{file}",         Req::ExportOfTownshipX,        "403 403 200 403 200 403"),
+    Row("GET",  "/api/v1/exports/dhis2/dataValueSets", Req::ExportOfTownshipX,        "403 403 200 403 200 403"),
+    Row("GET",  "/api/v1/exports/dhis2/metadata",      Req::ExportOfTownshipX,        "403 403 200 403 200 403"),
     Row("GET",  "/api/v1/review/count",                Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/api/v1/review/items",                Req::Plain,                    "403 403 200 200- 200 200-"),
     Row("GET",  "/api/v1/review/items/{id}",           Req::TeamBReviewItem,          "403 403 200 404 200 404"),

@@ -52,6 +52,8 @@ pub enum Req {
     PopulationOfTeamBVillage,
     /// Team B's work list.
     TeamBWorklist,
+    /// An export of township X (FHIR manifest or its Patient file, DHIS2 values or metadata).
+    ExportOfTownshipX,
     /// A new questionnaire (a fresh code, version 1).
     NewQuestionnaire,
     /// An open review item in team B's village (an op of team B's tablet refused).
@@ -334,6 +336,15 @@ impl World {
                 ),
             ),
             Req::TeamBWorklist => (path.replace("{id}", &self.team_b), None),
+            Req::ExportOfTownshipX => {
+                let path = path.replace("{file}", "Patient.ndjson");
+                let period = if path.ends_with("dataValueSets") {
+                    format!("&period={year}")
+                } else {
+                    String::new()
+                };
+                (format!("{path}?region={TOWNSHIP_X}{period}"), None)
+            }
             Req::NewQuestionnaire => (
                 path.to_string(),
                 json_body(json!({
