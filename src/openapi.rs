@@ -95,6 +95,7 @@ use crate::http;
         crate::domain::questionnaire::QuestionnaireView,
         crate::domain::catalog::PackageView,
         crate::domain::catalog::PackageKind,
+        crate::reports::dhis2::OrgLevel,
         crate::domain::review::decide::Changed,
     )),
     modifiers(&BearerAuth, &StandardErrors, &PulledData),

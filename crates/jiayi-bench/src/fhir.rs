@@ -1,0 +1,146 @@
+//! Benchmark of the FHIR R4 bulk export on the county `jiayi-bench-reports` generates (not
+//! a timed test): the real server in this process on that database, the county
+//! administrator's whole-county export downloaded file by file, plain and then gzip.
+//!
+//! ```sh
+//! cargo build --release -p jiayi-bench
+//! target/release/jiayi-bench-reports --database-url sqlite:///tmp/bench.db --iterations 1
+//! target/release/jiayi-bench-fhir --database-url sqlite:///tmp/bench.db
+//! ```
+//!
+//! Prints per file the lines, the bytes and the time, the whole export's time and bytes,
+//! and the process's peak resident memory (`VmHWM`; the client side only counts bytes, so
+//! it is the server's). Figures: docs/benchmarks.md.
+
+use std::time::Instant;
+
+use clap::Parser;
+use jiayi::config::Config;
+use jiayi::db;
+use jiayi::domain::user;
+use serde_json::{json, Value};
+
+/// Command line.
+#[derive(Parser, Debug)]
+#[command(about = "Time the FHIR bulk export of the benchmark county")]
+struct Args {
+    /// The database `jiayi-bench-reports` filled.
+    #[arg(long)]
+    database_url: String,
+    /// The region to export (the benchmark county by default).
+    #[arg(long, default_value = "431199000000")]
+    region: String,
+}
+
+const USERNAME: &str = "bench_exporter";
+const PASSWORD: &str = "bench-exporter-pass-2025";
+
+/// A kilobyte figure of /proc/self/status (`VmHWM`, `VmRSS`).
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The county administrator the export runs as.
+fn ensure_exporter(url: &str, region: &str) -> Result<(), String> {
+    let pool = db::connect(url, 1)?;
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    if user::find_by_username(&mut conn, USERNAME).map_err(|e| e.to_string())?.is_none() {
+        user::create(
+            &mut conn,
+            &user::NewUser {
+                username: USERNAME.into(),
+                password: PASSWORD.into(),
+                role: "admin".into(),
+                team_code: None,
+                region_code: Some(format!("{}000000", &region[..6])),
+                display_name: "基准导出".into(),
+            },
+            None,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Downloads one URL; returns (bytes, lines) as they arrive, holding none of them.
+async fn fetch(client: &reqwest::Client, url: &str, token: &str, gzip: bool) -> Result<(u64, u64), String> {
+    let mut req = client.get(url).bearer_auth(token);
+    if gzip {
+        req = req.header("Accept-Encoding", "gzip");
+    }
+    let mut res = req.send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("{url}: {}", res.status()));
+    }
+    let (mut bytes, mut lines) = (0u64, 0u64);
+    while let Some(chunk) = res.chunk().await.map_err(|e| e.to_string())? {
+        bytes += chunk.len() as u64;
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Ok((bytes, lines))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), String> {
+    let args = Args::parse();
+    ensure_exporter(&args.database_url, &args.region)?;
+    let mut config = Config::demo(args.database_url.clone());
+    config.pool_size = 4;
+    let app = jiayi::startup::Application::build(config).map_err(|e| e.to_string())?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": USERNAME, "password": PASSWORD, "device_id": "bench-fhir", "device_name": "bench" }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = login["access_token"].as_str().ok_or(format!("login: {login}"))?.to_string();
+    let before = status_kb("VmHWM:");
+    println!("peak RSS before the export: {:.0} MB", before as f64 / 1024.0);
+    for gzip in [false, true] {
+        let t = Instant::now();
+        let manifest: Value = client
+            .get(format!("{base}/api/v1/exports/fhir?region={}", args.region))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let files = manifest["output"].as_array().ok_or(format!("manifest: {manifest}"))?;
+        let (mut total_bytes, mut total_lines) = (0u64, 0u64);
+        println!("{} export of {}:", if gzip { "gzip" } else { "plain" }, args.region);
+        for f in files {
+            let ft = Instant::now();
+            let url = format!("{base}{}", f["url"].as_str().unwrap_or_default());
+            let (bytes, lines) = fetch(&client, &url, &token, gzip).await?;
+            total_bytes += bytes;
+            total_lines += lines;
+            println!(
+                "  {:<22} {:>9} lines {:>9.1} MB {:>7.1} s",
+                f["type"].as_str().unwrap_or_default(),
+                if gzip { "-".to_string() } else { lines.to_string() },
+                bytes as f64 / 1e6,
+                ft.elapsed().as_secs_f64()
+            );
+        }
+        println!(
+            "  total: {} resources, {:.1} MB, {:.1} s; peak RSS {:.0} MB",
+            if gzip { "-".to_string() } else { total_lines.to_string() },
+            total_bytes as f64 / 1e6,
+            t.elapsed().as_secs_f64(),
+            status_kb("VmHWM:") as f64 / 1024.0
+        );
+    }
+    Ok(())
+}
