@@ -48,7 +48,10 @@ fn status_kb(field: &str) -> u64 {
 fn ensure_exporter(url: &str, region: &str) -> Result<(), String> {
     let pool = db::connect(url, 1)?;
     let mut conn = pool.get().map_err(|e| e.to_string())?;
-    if user::find_by_username(&mut conn, USERNAME).map_err(|e| e.to_string())?.is_none() {
+    if user::find_by_username(&mut conn, USERNAME)
+        .map_err(|e| e.to_string())?
+        .is_none()
+    {
         user::create(
             &mut conn,
             &user::NewUser {
@@ -103,7 +106,10 @@ async fn main() -> Result<(), String> {
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let token = login["access_token"].as_str().ok_or(format!("login: {login}"))?.to_string();
+    let token = login["access_token"]
+        .as_str()
+        .ok_or(format!("login: {login}"))?
+        .to_string();
     let before = status_kb("VmHWM:");
     println!("peak RSS before the export: {:.0} MB", before as f64 / 1024.0);
     for gzip in [false, true] {
