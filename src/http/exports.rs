@@ -4,7 +4,7 @@
 //! entry naming who exported which region.
 
 use actix_web::web::{self, Bytes};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::IntoParams;
@@ -129,13 +129,16 @@ pub struct DataValueParams {
     pub period: String,
     /// `township` (default) or `village`.
     pub level: Option<OrgLevel>,
+    /// `json` (default) or `csv` (DHIS2's CSV import format); `Accept: text/csv` also asks
+    /// for CSV.
+    pub format: Option<String>,
 }
 
 /// The coverage report's numerators and denominators as a DHIS2 `dataValueSets` payload
 /// (`<indicator>_NUM` / `_DEN`, org units by region code; import with `idScheme=CODE`).
 #[utoipa::path(get, path = "/api/v1/exports/dhis2/dataValueSets", tag = "exports", security(("bearer" = [])), params(DataValueParams),
     responses(
-        (status = 200, body = DataValueSet),
+        (status = 200, body = DataValueSet, description = "JSON, or with format=csv / Accept: text/csv DHIS2's CSV import format"),
         (status = 400, description = "invalid_period, invalid_query", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "a doctor, or a region outside the caller's scope", body = ErrorBody),
@@ -144,10 +147,12 @@ pub struct DataValueParams {
 pub async fn dhis2_data_values(
     state: State,
     auth: Auth,
+    req: HttpRequest,
     q: web::Query<DataValueParams>,
-) -> Result<web::Json<DataValueSet>, AppError> {
+) -> Result<HttpResponse, AppError> {
     auth.require(&EXPORTERS)?;
     let q = q.into_inner();
+    let csv = super::reports::wants_csv(&req, q.format.as_deref())?;
     let level = q.level.unwrap_or(OrgLevel::Township);
     let caller = auth.clone();
     let (region, period) = (q.region.clone(), q.period.clone());
@@ -157,9 +162,14 @@ pub async fn dhis2_data_values(
     .await?;
     let entry = audit::Entry::actor(&auth, "dhis2_exported").detail(json!({
         "region": region, "period": period, "level": level, "values": set.data_values.len(),
+        "format": if csv { "csv" } else { "json" },
     }));
     db::run(&state.pool, move |c| audit::record_now(c, entry)).await?;
-    Ok(web::Json(set))
+    if csv {
+        let name = format!("dhis2-{}-{}.csv", region, period);
+        return Ok(super::reports::csv_response(dhis2::data_values_csv(&set)?, &name));
+    }
+    Ok(HttpResponse::Ok().json(set))
 }
 
 /// DHIS2 metadata parameters.

@@ -39,7 +39,7 @@ pub struct CoverageParams {
 }
 
 /// Does the caller want CSV (`format=csv`, or `Accept: text/csv` without `format`)?
-fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, AppError> {
+pub(super) fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, AppError> {
     match format {
         Some("csv") => Ok(true),
         Some("json") => Ok(false),
@@ -52,7 +52,7 @@ fn wants_csv(req: &HttpRequest, format: Option<&str>) -> Result<bool, AppError> 
     }
 }
 
-fn csv_response(body: Vec<u8>, filename: &str) -> HttpResponse {
+pub(super) fn csv_response(body: Vec<u8>, filename: &str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

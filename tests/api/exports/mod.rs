@@ -120,6 +120,36 @@ async fn dhis2_values_equal_the_coverage_report_and_the_metadata_names_them_all(
     );
     let quarter = dhis2_values(&app, &admin, COUNTY, &format!("{year}Q1"), "township").await;
     assert_eq!(quarter["dataSet"], "JIAYI_QUARTERLY");
+    // The same values in DHIS2's CSV import format.
+    let res = app
+        .get(
+            &admin,
+            &format!("/api/v1/exports/dhis2/dataValueSets?region={COUNTY}&period={year}&format=csv"),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let csv = res.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("dataelement,period,orgunit,categoryoptioncombo,attributeoptioncombo,value")
+    );
+    let rows: Vec<String> = lines.map(str::to_string).collect();
+    let want: Vec<String> = set["dataValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
+                "{},{},{},,,{}",
+                v["dataElement"].as_str().unwrap(),
+                v["period"].as_str().unwrap(),
+                v["orgUnit"].as_str().unwrap(),
+                v["value"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(rows, want);
 
     let res = app
         .get(&admin, &format!("/api/v1/exports/dhis2/metadata?region={COUNTY}"))
@@ -180,7 +210,7 @@ async fn dhis2_values_equal_the_coverage_report_and_the_metadata_names_them_all(
         .unwrap();
     assert_eq!(again, meta);
     let audited = app.db(|c| audit_count(c, "dhis2_exported"));
-    assert_eq!(audited, 5, "every data value set is audited");
+    assert_eq!(audited, 6, "every data value set is audited");
 }
 
 #[tokio::test]
