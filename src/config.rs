@@ -82,6 +82,9 @@ pub struct Config {
     pub analyze_every_rows: u64,
     /// SQLite: `full` (default) or `normal` (`JIAYI_SQLITE_SYNCHRONOUS`).
     pub sqlite_durability: Durability,
+    /// Where Prometheus metrics are served (`JIAYI_METRICS_BIND`), apart from the API so
+    /// they never face the tablets' network; `None` serves them nowhere.
+    pub metrics_bind: Option<String>,
 }
 
 /// How far a SQLite commit is on disk when it returns (`PRAGMA synchronous`).
@@ -244,7 +247,13 @@ impl Config {
                     ConfigError(format!("JIAYI_SQLITE_SYNCHRONOUS must be full or normal, not {v:?}"))
                 })?,
             },
+            metrics_bind: env("JIAYI_METRICS_BIND"),
         };
+        if config.metrics_bind.as_deref() == Some(config.bind.as_str()) {
+            return Err(ConfigError(
+                "JIAYI_METRICS_BIND must differ from JIAYI_BIND: metrics are served apart from the API".into(),
+            ));
+        }
         // Demo tokens are signed with a secret anyone can read in the source, and the demo
         // logins are printed: on a network, anyone could act as any demo user.
         let allowed = matches!(env("JIAYI_DEMO_ALLOW_NETWORK").as_deref(), Some("1" | "true" | "yes"));
@@ -293,6 +302,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(10),
             analyze_every_rows: 20_000,
             sqlite_durability: Durability::Full,
+            metrics_bind: None,
         }
     }
 

@@ -38,7 +38,12 @@ pub fn serve() -> Result<(), String> {
     let public_secret = config.jwt_secret == config::DEMO_SECRET;
     actix_web::rt::System::new().block_on(async move {
         let app = startup::Application::build(config)?;
-        tracing::info!(port = app.port(), ?mode, "jiayi listening");
+        tracing::info!(
+            port = app.port(),
+            metrics_port = app.metrics_port(),
+            ?mode,
+            "jiayi listening"
+        );
         if let Some(summary) = app.demo_loaded() {
             summary.print();
         }

@@ -15,7 +15,6 @@ use crate::http;
     paths(
         http::health::healthz,
         http::health::readyz,
-        http::health::metrics,
         http::health::openapi,
         http::dashboard::index,
         http::dashboard::echarts,

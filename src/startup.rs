@@ -20,6 +20,8 @@ use crate::state::AppState;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener (`JIAYI_METRICS_BIND`) and its port.
+    metrics: Option<(Server, u16)>,
     state: web::Data<AppState>,
     demo: Option<crate::demo::DemoSummary>,
 }
@@ -147,8 +149,31 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
+        let metrics = match state.config.metrics_bind.clone() {
+            None => None,
+            Some(bind) => {
+                let listener =
+                    TcpListener::bind(&bind).map_err(|e| format!("cannot listen on JIAYI_METRICS_BIND={bind}: {e}"))?;
+                let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+                let data = state.clone();
+                // One worker: a scrape every few seconds, nothing else on this address.
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .configure(crate::http::metrics_routes)
+                        .default_service(web::to(crate::http::not_found))
+                })
+                .listen(listener)
+                .map_err(|e| e.to_string())?
+                .workers(1)
+                .shutdown_timeout(1)
+                .run();
+                Some((server, port))
+            }
+        };
         Ok(Application {
             port,
+            metrics,
             server: server.run(),
             state,
             demo,
@@ -158,6 +183,11 @@ impl Application {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when `JIAYI_METRICS_BIND` set one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, p)| *p)
     }
 
     /// Shared state (tests reach the pool through it).
@@ -175,8 +205,16 @@ impl Application {
     /// so a handler stuck behind a lock rolls back instead of holding the exit.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let collector = collect_blobs_periodically(self.state.clone());
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (tokio::spawn(server), handle)
+        });
         let served = self.server.await;
         collector.abort();
+        if let Some((task, handle)) = metrics {
+            handle.stop(false).await;
+            let _ = task.await;
+        }
         let config = &self.state.config;
         // SQLite statements cannot be cancelled from outside: nothing to connect for.
         let urls: Vec<String> = std::iter::once(config.database_url.clone())

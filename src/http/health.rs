@@ -21,8 +21,8 @@ pub async fn readyz(state: State) -> Result<HttpResponse, crate::AppError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": state.upkeep })))
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+/// Prometheus metrics in the text exposition format, on the metrics listener only
+/// (`JIAYI_METRICS_BIND`), so not in the API's document.
 pub async fn metrics(state: State) -> Result<HttpResponse, crate::AppError> {
     let open = db::run(&state.pool, crate::domain::review::queue::open_everywhere).await?;
     state.metrics.review_queue_open.set(open);

@@ -31,7 +31,6 @@ pub type State = web::Data<AppState>;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
         .route("/api-docs/openapi.json", web::get().to(health::openapi))
         .route("/", web::get().to(dashboard::index))
         .route("/assets/echarts.min.js", web::get().to(dashboard::echarts))
@@ -108,6 +107,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/review/items/{id}", web::get().to(review::get))
                 .route("/review/items/{id}/decision", web::post().to(review::decide)),
         );
+}
+
+/// The metrics listener's only route (`JIAYI_METRICS_BIND`, docs/operations.md).
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(health::metrics));
 }
 
 /// Answer for any path no route matches.

@@ -1,11 +1,11 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with};
 
 #[tokio::test]
-async fn health_readiness_and_metrics_answer() {
-    let app = spawn_app().await;
+async fn health_readiness_and_metrics_answer_and_metrics_only_on_their_own_address() {
+    let app = spawn_app_with(|c| c.metrics_bind = Some("127.0.0.1:0".into())).await;
     let res = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
@@ -14,21 +14,29 @@ async fn health_readiness_and_metrics_answer() {
         res.headers().contains_key("x-request-id"),
         "every response carries its request id"
     );
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
+    let metrics = app.metrics_base.clone().expect("a metrics listener");
+    let res = app.client.get(format!("{metrics}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
         .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .starts_with("text/plain"));
+    let text = res.text().await.unwrap();
     assert!(text.contains("jiayi_http_request_duration_seconds"), "{text}");
     assert!(
         text.contains("route=\"/readyz\""),
         "latency is labelled by route pattern"
     );
     assert!(text.contains("jiayi_review_queue_open"));
+    // Not on the API's address, where tablets and browsers reach; nothing else on the
+    // metrics address.
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = app.client.get(format!("{metrics}/api/v1/me")).send().await.unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    // Without the setting, metrics are served nowhere.
+    let plain = spawn_app().await;
+    assert!(plain.metrics_base.is_none());
 }
 
 #[tokio::test]

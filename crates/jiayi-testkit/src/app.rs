@@ -16,6 +16,8 @@ pub const DEMO_PASSWORD: &str = "jiayi-demo";
 /// A running app and what a test needs to talk to it.
 pub struct TestApp {
     pub base: String,
+    /// The metrics listener's URL, when the configuration set `metrics_bind`.
+    pub metrics_base: Option<String>,
     pub client: Client,
     pub state: actix_web::web::Data<AppState>,
     _dir: Option<tempfile::TempDir>,
@@ -89,10 +91,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.database_url = url;
     let app = jiayi::startup::Application::build(config).expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let metrics_base = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
+        metrics_base,
         client: Client::new(),
         state,
         _dir: dir,

@@ -42,7 +42,6 @@ const CALLERS: [&str; 6] = [
 const ROWS: &[Row] = &[
     Row("GET",  "/healthz",                            Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/readyz",                             Req::Plain,                    "200 200 200 200 200 200"),
-    Row("GET",  "/metrics",                            Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/api-docs/openapi.json",              Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/",                                   Req::Plain,                    "200 200 200 200 200 200"),
     Row("GET",  "/assets/echarts.min.js",              Req::Plain,                    "200 200 200 200 200 200"),
