@@ -1,6 +1,9 @@
-//! Reading an export file a page at a time: each page is at most [`PAGE`] rows after the
-//! last id of the page before (keyset order), turned into NDJSON lines. The handler asks
-//! for the next page only once the client has taken the last, so memory holds one page.
+//! Reading an export file a page at a time: each page is at most [`PAGE`] rows of one
+//! village after the last id of the page before (keyset order within the village, villages
+//! in code order), turned into NDJSON lines. A page reads its village through the
+//! (county, village) index of its table and sorts at most that village's rows, so the
+//! export costs one pass over the region whatever its size; the handler asks for the next
+//! page only once the client has taken the last, so memory holds one page.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -19,14 +22,43 @@ use crate::schema::{
 /// Rows per page.
 pub const PAGE: i64 = 1000;
 
-/// Where the next page starts: a stage (the deletions file walks four tables) and the
-/// last id read in it.
+/// Where the next page starts: a stage (the deletions file walks four tables), the
+/// village being read (an index into the region's villages) and the last id read in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cursor {
     /// Table being read (deletions only).
     pub stage: usize,
-    /// Last id read.
+    /// Village being read.
+    pub village: usize,
+    /// Last id read in it.
     pub after: String,
+}
+
+impl Cursor {
+    /// Where to go after a page of `read` rows whose last id is `last`: on in the village
+    /// when the page was full, else the next village; `None` past the last village.
+    fn after_page(&self, read: usize, last: Option<String>, villages: usize) -> Option<Cursor> {
+        match last {
+            Some(after) if read as i64 == PAGE => Some(Cursor { after, ..self.clone() }),
+            _ if self.village + 1 < villages => Some(Cursor {
+                stage: self.stage,
+                village: self.village + 1,
+                after: String::new(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The region's villages, in code order.
+fn villages(conn: &mut DbConn, e: &Export) -> Result<Vec<String>, AppError> {
+    Ok(regions::table
+        .filter(regions::level.eq("village"))
+        .filter(regions::code.ge(&e.lo))
+        .filter(regions::code.le(&e.hi))
+        .order(regions::code.asc())
+        .select(regions::code)
+        .load(conn)?)
 }
 
 /// One page: its NDJSON lines, and where the next starts (none at the end).
@@ -49,46 +81,56 @@ fn lines(resources: impl IntoIterator<Item = Value>) -> Result<Vec<u8>, AppError
 /// The page of `file` that starts at `cursor`.
 pub fn page(conn: &mut DbConn, e: &Export, file: File, cursor: &Cursor) -> Result<Page, AppError> {
     let today = crate::time::fmt_date(crate::time::today_cst());
-    match file {
-        File::Resources(t) => {
-            let (resources, last) = match t {
-                ResourceType::Location => (locations(conn, e)?, None),
-                ResourceType::Organization => (organizations(conn, e)?, None),
-                ResourceType::CareTeam => (care_teams(conn, e)?, None),
-                ResourceType::Questionnaire => (questionnaires_all(conn)?, None),
-                ResourceType::Patient => {
-                    let rows = resident_rows(conn, e, &cursor.after, false)?;
-                    let last = rows.last().map(|x| x.id.clone());
-                    (rows.iter().map(r::patient).collect(), last)
-                }
-                ResourceType::CarePlan => {
-                    let rows = contract_rows(conn, e, &cursor.after, false)?;
-                    let last = rows.last().map(|x| x.id.clone());
-                    (rows.iter().map(|c| r::care_plan(c, &today)).collect(), last)
-                }
-                ResourceType::Encounter => {
-                    let rows = visit_rows(conn, e, &cursor.after, false)?;
-                    let last = rows.last().map(|x| x.id.clone());
-                    (rows.iter().map(r::encounter).collect(), last)
-                }
-                ResourceType::Observation => {
-                    let rows = visit_rows(conn, e, &cursor.after, false)?;
-                    let last = rows.last().map(|x| x.id.clone());
-                    (rows.iter().flat_map(r::observations).collect(), last)
-                }
-                ResourceType::QuestionnaireResponse => {
-                    let rows = survey_rows(conn, e, &cursor.after, false)?;
-                    let last = rows.last().map(|x| x.id.clone());
-                    (rows.iter().map(r::questionnaire_response).collect(), last)
-                }
-            };
-            Ok(Page {
-                body: lines(resources)?,
-                next: last.map(|after| Cursor { stage: 0, after }),
-            })
+    let whole = |resources: Vec<Value>| -> Result<Page, AppError> {
+        Ok(Page {
+            body: lines(resources)?,
+            next: None,
+        })
+    };
+    let t = match file {
+        File::Deleted => return deleted(conn, e, cursor),
+        File::Resources(ResourceType::Location) => return whole(locations(conn, e)?),
+        File::Resources(ResourceType::Organization) => return whole(organizations(conn, e)?),
+        File::Resources(ResourceType::CareTeam) => return whole(care_teams(conn, e)?),
+        File::Resources(ResourceType::Questionnaire) => return whole(questionnaires_all(conn)?),
+        File::Resources(t) => t,
+    };
+    let villages = villages(conn, e)?;
+    let Some(village) = villages.get(cursor.village) else {
+        return whole(Vec::new());
+    };
+    let after = cursor.after.as_str();
+    let (resources, read, last): (Vec<Value>, usize, Option<String>) = match t {
+        ResourceType::Patient => {
+            let rows = resident_rows(conn, e, village, after, false)?;
+            let last = rows.last().map(|x| x.id.clone());
+            (rows.iter().map(r::patient).collect(), rows.len(), last)
         }
-        File::Deleted => deleted(conn, e, cursor),
-    }
+        ResourceType::CarePlan => {
+            let rows = contract_rows(conn, e, village, after, false)?;
+            let last = rows.last().map(|x| x.id.clone());
+            (rows.iter().map(|c| r::care_plan(c, &today)).collect(), rows.len(), last)
+        }
+        ResourceType::Encounter | ResourceType::Observation => {
+            let rows = visit_rows(conn, e, village, after, false)?;
+            let last = rows.last().map(|x| x.id.clone());
+            let out = if t == ResourceType::Encounter {
+                rows.iter().map(r::encounter).collect()
+            } else {
+                rows.iter().flat_map(r::observations).collect()
+            };
+            (out, rows.len(), last)
+        }
+        _ => {
+            let rows = survey_rows(conn, e, village, after, false)?;
+            let last = rows.last().map(|x| x.id.clone());
+            (rows.iter().map(r::questionnaire_response).collect(), rows.len(), last)
+        }
+    };
+    Ok(Page {
+        body: lines(resources)?,
+        next: cursor.after_page(read, last, villages.len()),
+    })
 }
 
 /// The deletions since `since`: per table, one Bundle of DELETE entries per page.
@@ -105,29 +147,37 @@ fn deleted(conn: &mut DbConn, e: &Export, cursor: &Cursor) -> Result<Page, AppEr
             next: None,
         });
     }
-    let mut stage = cursor.stage;
-    let mut after = cursor.after.clone();
-    while stage < STAGES.len() {
-        let wanted: Vec<ResourceType> = STAGES[stage].iter().copied().filter(|t| e.types.contains(t)).collect();
-        if wanted.is_empty() {
-            stage += 1;
-            after.clear();
+    let villages = villages(conn, e)?;
+    let mut cursor = cursor.clone();
+    // Past the last village of a stage, the next stage's first village.
+    while cursor.stage < STAGES.len() {
+        let wanted: Vec<ResourceType> = STAGES[cursor.stage]
+            .iter()
+            .copied()
+            .filter(|t| e.types.contains(t))
+            .collect();
+        let Some(village) = villages.get(cursor.village).filter(|_| !wanted.is_empty()) else {
+            cursor = Cursor {
+                stage: cursor.stage + 1,
+                ..Cursor::default()
+            };
             continue;
-        }
+        };
+        let after = cursor.after.as_str();
         let mut refs: Vec<String> = Vec::new();
-        let last = match stage {
+        let (read, last) = match cursor.stage {
             0 => {
-                let rows = resident_rows(conn, e, &after, true)?;
+                let rows = resident_rows(conn, e, village, after, true)?;
                 refs.extend(rows.iter().map(|x| format!("Patient/{}", x.id)));
-                rows.last().map(|x| x.id.clone())
+                (rows.len(), rows.last().map(|x| x.id.clone()))
             }
             1 => {
-                let rows = contract_rows(conn, e, &after, true)?;
+                let rows = contract_rows(conn, e, village, after, true)?;
                 refs.extend(rows.iter().map(|x| format!("CarePlan/{}", x.id)));
-                rows.last().map(|x| x.id.clone())
+                (rows.len(), rows.last().map(|x| x.id.clone()))
             }
             2 => {
-                let rows = visit_rows(conn, e, &after, true)?;
+                let rows = visit_rows(conn, e, village, after, true)?;
                 for v in &rows {
                     if wanted.contains(&ResourceType::Encounter) {
                         refs.push(format!("Encounter/{}", v.id));
@@ -136,32 +186,29 @@ fn deleted(conn: &mut DbConn, e: &Export, cursor: &Cursor) -> Result<Page, AppEr
                         refs.extend(r::observation_ids(v).into_iter().map(|id| format!("Observation/{id}")));
                     }
                 }
-                rows.last().map(|x| x.id.clone())
+                (rows.len(), rows.last().map(|x| x.id.clone()))
             }
             _ => {
-                let rows = survey_rows(conn, e, &after, true)?;
+                let rows = survey_rows(conn, e, village, after, true)?;
                 refs.extend(rows.iter().map(|x| format!("QuestionnaireResponse/{}", x.id)));
-                rows.last().map(|x| x.id.clone())
+                (rows.len(), rows.last().map(|x| x.id.clone()))
             }
         };
-        match last {
-            Some(last) => {
-                let bundle = json!({
-                    "resourceType": "Bundle",
-                    "type": "transaction",
-                    "entry": refs.iter().map(|u| json!({ "request": { "method": "DELETE", "url": u } })).collect::<Vec<_>>(),
-                });
-                let body = if refs.is_empty() { Vec::new() } else { lines([bundle])? };
-                return Ok(Page {
-                    body,
-                    next: Some(Cursor { stage, after: last }),
-                });
-            }
-            None => {
-                stage += 1;
-                after.clear();
-            }
-        }
+        let next = cursor.after_page(read, last, villages.len()).unwrap_or(Cursor {
+            stage: cursor.stage + 1,
+            ..Cursor::default()
+        });
+        let body = if refs.is_empty() {
+            Vec::new()
+        } else {
+            lines([json!({
+                "resourceType": "Bundle",
+                "type": "transaction",
+                "entry": refs.iter().map(|u| json!({ "request": { "method": "DELETE", "url": u } })).collect::<Vec<_>>(),
+            })])?
+        };
+        // An empty page moves on without a line; the handler asks for the next at once.
+        return Ok(Page { body, next: Some(next) });
     }
     Ok(Page {
         body: Vec::new(),
@@ -169,14 +216,13 @@ fn deleted(conn: &mut DbConn, e: &Export, cursor: &Cursor) -> Result<Page, AppEr
     })
 }
 
-/// A record table's page in the export's region: live rows, or with `deleted` the
-/// tombstones; for a `since` export only rows changed after its position.
+/// A record table's page in one village of the export's region: live rows, or with
+/// `deleted` the tombstones; for a `since` export only rows changed after its position.
 macro_rules! scoped_page {
-    ($conn:expr, $e:expr, $table:ident, $select:expr, $after:expr, $deleted:expr) => {{
+    ($conn:expr, $e:expr, $table:ident, $select:expr, $village:expr, $after:expr, $deleted:expr) => {{
         let mut q = $table::table
             .filter($table::county_code.eq(&$e.county))
-            .filter($table::village_code.ge(&$e.lo))
-            .filter($table::village_code.le(&$e.hi))
+            .filter($table::village_code.eq($village))
             .filter($table::id.gt($after))
             .filter($table::deleted.eq($deleted))
             .order($table::id.asc())
@@ -200,7 +246,13 @@ fn names(conn: &mut DbConn, codes: BTreeSet<String>) -> Result<HashMap<String, S
         .collect())
 }
 
-fn resident_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> Result<Vec<r::ResidentRow>, AppError> {
+fn resident_rows(
+    conn: &mut DbConn,
+    e: &Export,
+    village: &str,
+    after: &str,
+    deleted: bool,
+) -> Result<Vec<r::ResidentRow>, AppError> {
     let rows: Vec<(String, String, String, String, String, String)> = scoped_page!(
         conn,
         e,
@@ -213,6 +265,7 @@ fn resident_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> R
             residents::birth_date,
             residents::tags
         ),
+        village,
         after,
         deleted
     );
@@ -253,7 +306,13 @@ type ContractTuple = (
     Option<String>,
 );
 
-fn contract_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> Result<Vec<r::ContractRow>, AppError> {
+fn contract_rows(
+    conn: &mut DbConn,
+    e: &Export,
+    village: &str,
+    after: &str,
+    deleted: bool,
+) -> Result<Vec<r::ContractRow>, AppError> {
     let rows: Vec<ContractTuple> = scoped_page!(
         conn,
         e,
@@ -268,6 +327,7 @@ fn contract_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> R
             contracts::effective_to,
             contracts::ended_on
         ),
+        village,
         after,
         deleted
     );
@@ -322,7 +382,13 @@ type VisitTuple = (
     Option<String>,
 );
 
-fn visit_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> Result<Vec<r::VisitRow>, AppError> {
+fn visit_rows(
+    conn: &mut DbConn,
+    e: &Export,
+    village: &str,
+    after: &str,
+    deleted: bool,
+) -> Result<Vec<r::VisitRow>, AppError> {
     let rows: Vec<VisitTuple> = scoped_page!(
         conn,
         e,
@@ -337,6 +403,7 @@ fn visit_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> Resu
             visits::amends,
             visits::amended_by
         ),
+        village,
         after,
         deleted
     );
@@ -359,7 +426,13 @@ fn visit_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> Resu
 
 type SurveyTuple = (String, String, String, i32, String, i64, Option<String>, Option<String>);
 
-fn survey_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> Result<Vec<r::SurveyRow>, AppError> {
+fn survey_rows(
+    conn: &mut DbConn,
+    e: &Export,
+    village: &str,
+    after: &str,
+    deleted: bool,
+) -> Result<Vec<r::SurveyRow>, AppError> {
     let rows: Vec<SurveyTuple> = scoped_page!(
         conn,
         e,
@@ -374,6 +447,7 @@ fn survey_rows(conn: &mut DbConn, e: &Export, after: &str, deleted: bool) -> Res
             survey_responses::amends,
             survey_responses::amended_by
         ),
+        village,
         after,
         deleted
     );

@@ -1,0 +1,2 @@
+DROP INDEX survey_responses_county_village;
+DROP INDEX visits_county_village;
