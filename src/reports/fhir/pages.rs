@@ -372,14 +372,9 @@ fn contract_rows(
 }
 
 type VisitTuple = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
+    (String, String, String, String, i64),
+    r::Vitals,
+    (String, Option<String>, Option<String>),
 );
 
 fn visit_rows(
@@ -394,14 +389,21 @@ fn visit_rows(
         e,
         visits,
         (
-            visits::id,
-            visits::resident_id,
-            visits::village_code,
-            visits::kind,
-            visits::occurred_at,
-            visits::measurements,
-            visits::amends,
-            visits::amended_by
+            (
+                visits::id,
+                visits::resident_id,
+                visits::village_code,
+                visits::kind,
+                visits::occurred_at
+            ),
+            (
+                visits::systolic,
+                visits::diastolic,
+                visits::fasting_glucose,
+                visits::weight_kg,
+                visits::height_cm
+            ),
+            (visits::measurements, visits::amends, visits::amended_by)
         ),
         village,
         after,
@@ -410,15 +412,18 @@ fn visit_rows(
     Ok(rows
         .into_iter()
         .map(
-            |(id, resident_id, village_code, kind, occurred_at, measurements, amends, amended_by)| r::VisitRow {
-                id,
-                resident_id,
-                village_code,
-                kind,
-                occurred_at,
-                measurements,
-                amends,
-                amended_by,
+            |((id, resident_id, village_code, kind, occurred_at), vitals, (measurements, amends, amended_by))| {
+                r::VisitRow {
+                    id,
+                    resident_id,
+                    village_code,
+                    kind,
+                    occurred_at,
+                    vitals,
+                    measurements,
+                    amends,
+                    amended_by,
+                }
             },
         )
         .collect())

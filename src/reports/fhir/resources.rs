@@ -231,6 +231,9 @@ pub fn care_plan(c: &ContractRow, today: &str) -> Value {
     v
 }
 
+/// Systolic, diastolic, fasting glucose, weight, height, as the visit's columns hold them.
+pub type Vitals = (Option<i32>, Option<i32>, Option<f64>, Option<f64>, Option<f64>);
+
 /// What the export reads of a visit.
 #[derive(Debug, Clone)]
 pub struct VisitRow {
@@ -244,7 +247,10 @@ pub struct VisitRow {
     pub kind: String,
     /// When (epoch ms, clinical).
     pub occurred_at: i64,
-    /// The measurements as recorded (JSON object).
+    /// Systolic, diastolic (mmHg), fasting glucose (mmol/L), weight (kg), height (cm):
+    /// the columns reports read.
+    pub vitals: Vitals,
+    /// The measurements as recorded (JSON object): heart rate and waist are read here.
     pub measurements: String,
     /// The visit this one amends.
     pub amends: Option<String>,
@@ -372,7 +378,20 @@ pub fn observation_ids(v: &VisitRow) -> Vec<String> {
 /// A visit's measurements as `Observation`s on the vital-signs profiles: blood pressure as
 /// the 85354-9 panel with systolic (8480-6) and diastolic (8462-4) components in mm[Hg].
 pub fn observations(v: &VisitRow) -> Vec<Value> {
-    let m: Map<String, Value> = serde_json::from_str(&v.measurements).unwrap_or_default();
+    let mut m: Map<String, Value> = serde_json::from_str(&v.measurements).unwrap_or_default();
+    // The columns are what reports count: they win over the recorded JSON.
+    let (systolic, diastolic, glucose, weight, height) = v.vitals;
+    for (key, value) in [
+        ("systolic", systolic.map(Value::from)),
+        ("diastolic", diastolic.map(Value::from)),
+        ("fasting_glucose", glucose.map(Value::from)),
+        ("weight_kg", weight.map(Value::from)),
+        ("height_cm", height.map(Value::from)),
+    ] {
+        if let Some(x) = value {
+            m.insert(key.into(), x);
+        }
+    }
     let mut out = Vec::new();
     let (sys, dia) = (m.get("systolic"), m.get("diastolic"));
     if sys.is_some() || dia.is_some() {
@@ -547,6 +566,7 @@ mod tests {
             village_code: VILLAGE.into(),
             kind: "htn_followup".into(),
             occurred_at: 1_764_000_000_000,
+            vitals: (None, None, None, None, None),
             measurements: measurements.into(),
             amends: None,
             amended_by: None,
@@ -564,6 +584,14 @@ mod tests {
         assert_eq!(obs[1]["code"]["coding"][0]["code"], "14771-0");
         assert_eq!(obs[1]["valueQuantity"]["unit"], "mmol/L");
         assert!(observations(&visit("{}")).is_empty());
+        // The columns count when the JSON lacks them (rows written in bulk).
+        let mut v = visit("{}");
+        v.vitals = (Some(140), Some(90), None, Some(61.5), None);
+        let ids: Vec<String> = observation_ids(&v)
+            .into_iter()
+            .map(|i| i[i.len() - 3..].to_string())
+            .collect();
+        assert_eq!(ids, ["-bp", "-wt"]);
     }
 
     #[test]
