@@ -49,8 +49,8 @@ pub fn pg_placeholders(sql: &str) -> String {
     out
 }
 
-macro_rules! bound {
-    ($conn:expr, $sql:expr, $binds:expr, $db:ty, $finish:ident) => {{
+macro_rules! boxed {
+    ($sql:expr, $binds:expr, $db:ty) => {{
         let mut q = diesel::sql_query($sql).into_boxed::<$db>();
         for b in $binds {
             q = match b {
@@ -58,7 +58,13 @@ macro_rules! bound {
                 Bind::Int(v) => q.bind::<BigInt, _>(*v),
             };
         }
-        q.$finish($conn)
+        q
+    }};
+}
+
+macro_rules! bound {
+    ($conn:expr, $sql:expr, $binds:expr, $db:ty, $finish:ident) => {{
+        boxed!($sql, $binds, $db).$finish($conn)
     }};
 }
 
@@ -72,6 +78,30 @@ where
         DbConn::Sqlite(c) => bound!(c, sql.to_string(), binds, diesel::sqlite::Sqlite, load),
     };
     Ok(rows?)
+}
+
+/// Runs a SELECT and hands each row to `f` as it arrives, holding one row at a time
+/// (PostgreSQL in row-by-row mode, SQLite stepping its statement): a county's full count
+/// folds 430,000 rows without keeping them (docs/benchmarks.md, "FHIR export").
+pub fn for_each<T>(conn: &mut DbConn, sql: &str, binds: &[Bind], mut f: impl FnMut(T)) -> Result<(), AppError>
+where
+    T: QueryableByName<diesel::pg::Pg> + QueryableByName<diesel::sqlite::Sqlite> + 'static,
+{
+    match conn {
+        DbConn::Pg(c) => {
+            let q = boxed!(pg_placeholders(sql), binds, diesel::pg::Pg);
+            for row in q.load_iter::<T, diesel::pg::PgRowByRowLoadingMode>(c)? {
+                f(row?);
+            }
+        }
+        DbConn::Sqlite(c) => {
+            let q = boxed!(sql.to_string(), binds, diesel::sqlite::Sqlite);
+            for row in q.load_iter::<T, diesel::connection::DefaultLoadingMode>(c)? {
+                f(row?);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs a statement and returns the number of rows it touched.

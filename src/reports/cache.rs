@@ -261,29 +261,41 @@ impl Detail {
     /// Adds counted rows; `None` when an id is not a canonical UUID.
     fn add(&mut self, residents: Vec<ResidentFacts>, contracts: Vec<ContractFacts>) -> Option<()> {
         for r in residents {
-            let id = uuid_key(&r.id)?;
-            let res = Res {
-                cell: self.cell(r.village, r.team),
-                followups: u32::try_from(r.followups).ok()?,
-                flags: r.flags as u64,
-            };
-            if let Some(old) = self.residents.insert(id, res) {
-                self.apply_res(old, -1);
-            }
-            self.apply_res(res, 1);
+            self.add_resident(r)?;
         }
         for c in contracts {
-            let id = uuid_key(&c.id)?;
-            let con = Con {
-                resident: uuid_key(&c.resident_id)?,
-                cell: self.cell(c.village, c.team),
-                flags: u8::try_from(c.flags).ok()?,
-            };
-            if let Some(old) = self.contracts.insert(id, con) {
-                self.apply_con(old, -1);
-            }
-            self.apply_con(con, 1);
+            self.add_contract(c)?;
         }
+        Some(())
+    }
+
+    /// One resident's facts, replacing what it contributed before.
+    fn add_resident(&mut self, r: ResidentFacts) -> Option<()> {
+        let id = uuid_key(&r.id)?;
+        let res = Res {
+            cell: self.cell(r.village, r.team),
+            followups: u32::try_from(r.followups).ok()?,
+            flags: r.flags as u64,
+        };
+        if let Some(old) = self.residents.insert(id, res) {
+            self.apply_res(old, -1);
+        }
+        self.apply_res(res, 1);
+        Some(())
+    }
+
+    /// One contract's facts, replacing what it contributed before.
+    fn add_contract(&mut self, c: ContractFacts) -> Option<()> {
+        let id = uuid_key(&c.id)?;
+        let con = Con {
+            resident: uuid_key(&c.resident_id)?,
+            cell: self.cell(c.village, c.team),
+            flags: u8::try_from(c.flags).ok()?,
+        };
+        if let Some(old) = self.contracts.insert(id, con) {
+            self.apply_con(old, -1);
+        }
+        self.apply_con(con, 1);
         Some(())
     }
 
@@ -498,10 +510,27 @@ fn count_year(
             return Ok(Some(d.table(range)));
         }
     }
-    let (residents, contracts) = facts::count_detail(conn, county, p, None)?;
+    // Folded row by row as the rows arrive (a county's rows are never all held at once).
+    let d = std::cell::RefCell::new(Detail::new(version));
+    let usable = std::cell::Cell::new(true);
+    facts::count_detail_each(
+        conn,
+        county,
+        p,
+        |r| {
+            if usable.get() && d.borrow_mut().add_resident(r).is_none() {
+                usable.set(false);
+            }
+        },
+        |c| {
+            if usable.get() && d.borrow_mut().add_contract(c).is_none() {
+                usable.set(false);
+            }
+        },
+    )?;
     FULL.fetch_add(1, Ordering::Relaxed);
-    let mut d = Detail::new(version);
-    if d.add(residents, contracts).is_none() {
+    let d = d.into_inner();
+    if !usable.get() {
         *entry = None;
         return Ok(None);
     }

@@ -703,19 +703,20 @@ pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> 
         detail: false,
     };
     let mut table = FactTable::new();
+    // Folded as the rows arrive: the table holds one cell per (village, team), never the rows.
     let q = resident_query(county, t, &d);
-    for row in raw::load::<ResidentRow>(conn, &q.text, &q.binds)? {
+    raw::for_each::<ResidentRow>(conn, &q.text, &q.binds, |row| {
         let f = table.entry((row.village.clone(), row.team.clone())).or_default();
         fill_resident_row(f, &row);
-    }
+    })?;
     let q = contract_query(county, t, &d);
-    for row in raw::load::<ContractRow>(conn, &q.text, &q.binds)? {
+    raw::for_each::<ContractRow>(conn, &q.text, &q.binds, |row| {
         let f = table.entry((row.village, row.team)).or_default();
         f.set(M::Contracts, row.contracts);
         f.set(M::Personalised, row.personalised);
         f.set(M::Expiring, row.expiring);
         f.set(M::Renewed, row.renewed);
-    }
+    })?;
     Ok(table)
 }
 
@@ -780,6 +781,28 @@ pub fn count_detail(
     let q = contract_query(county, t, &d);
     let contracts = raw::load::<ContractFacts>(conn, &q.text, &q.binds)?;
     Ok((residents, contracts))
+}
+
+/// The same facts as [`count_detail`] of every resident of the county, handed over one
+/// row at a time as they arrive, so a full count keeps no rows (docs/benchmarks.md).
+pub fn count_detail_each(
+    conn: &mut DbConn,
+    county: &str,
+    p: &Period,
+    on_resident: impl FnMut(ResidentFacts),
+    on_contract: impl FnMut(ContractFacts),
+) -> Result<(), AppError> {
+    let d = dates(p);
+    let range = CodeRange::prefix(&county[..6.min(county.len())]);
+    let t = Target {
+        range: &range,
+        ids: None,
+        detail: true,
+    };
+    let q = resident_query(county, t, &d);
+    raw::for_each::<ResidentFacts>(conn, &q.text, &q.binds, on_resident)?;
+    let q = contract_query(county, t, &d);
+    raw::for_each::<ContractFacts>(conn, &q.text, &q.binds, on_contract)
 }
 
 macro_rules! fill {
