@@ -65,13 +65,7 @@ async fn a_storm_beyond_the_push_turns_is_answered_busy_before_anything_is_appli
             assert!(timing.starts_with("queue;dur="), "Server-Timing: {timing:?}");
             assert_eq!(timing.contains(", apply;dur="), status == StatusCode::OK, "{timing}");
             match status {
-                StatusCode::OK => {
-                    assert!(body["results"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .all(|r| r["status"] == "applied"));
-                }
+                StatusCode::OK => crate::helpers::assert_all_applied(&body),
                 StatusCode::SERVICE_UNAVAILABLE => {
                     assert_eq!(body["error"]["code"], "server_busy", "{body}");
                     assert_eq!(retry.as_deref(), Some("1"), "Retry-After on a busy answer");

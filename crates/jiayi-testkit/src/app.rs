@@ -223,6 +223,13 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// Pushes ops as the session's device and asserts every one was applied.
+    pub async fn push_applied(&self, s: &Session, ops: Vec<Value>) -> Value {
+        let out = self.push(s, ops).await;
+        assert_all_applied(&out);
+        out
+    }
+
     /// Pulls every page from `cursor` (the start when `None`); returns the changes and
     /// the last cursor.
     pub async fn pull_all(&self, s: &Session, cursor: Option<&str>) -> (Vec<Value>, String) {
@@ -281,6 +288,15 @@ impl TestApp {
         let mut c = self.state.pool.get().expect("connection");
         f(&mut c)
     }
+}
+
+/// Asserts that a push answer holds results and that every one is `applied`.
+pub fn assert_all_applied(out: &Value) {
+    let results = out["results"].as_array().expect("a push answer has results");
+    assert!(
+        !results.is_empty() && results.iter().all(|r| r["status"] == "applied"),
+        "every op applied: {out}"
+    );
 }
 
 /// Asserts the error shape and code, and returns the body.
