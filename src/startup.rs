@@ -160,7 +160,7 @@ impl Application {
                 let server = HttpServer::new(move || {
                     App::new()
                         .app_data(data.clone())
-                        .configure(crate::http::metrics_routes)
+                        .configure(crate::http::health::metrics_routes)
                         .default_service(web::to(crate::http::not_found))
                 })
                 .listen(listener)

@@ -21,6 +21,12 @@ pub async fn readyz(state: State) -> Result<HttpResponse, crate::AppError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": state.upkeep })))
 }
 
+/// The metrics listener's only route (`JIAYI_METRICS_BIND`, docs/operations.md): kept out
+/// of `routes`, which is the API's address and its OpenAPI document.
+pub fn metrics_routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.route("/metrics", actix_web::web::get().to(metrics));
+}
+
 /// Prometheus metrics in the text exposition format, on the metrics listener only
 /// (`JIAYI_METRICS_BIND`), so not in the API's document.
 pub async fn metrics(state: State) -> Result<HttpResponse, crate::AppError> {

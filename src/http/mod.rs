@@ -109,11 +109,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// The metrics listener's only route (`JIAYI_METRICS_BIND`, docs/operations.md).
-pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/metrics", web::get().to(health::metrics));
-}
-
 /// Answer for any path no route matches.
 pub async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::not_found("resource"))

@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 
-use super::facts::{self, CodeRange, ContractFacts, FactTable, Facts, ResidentFacts, M};
+use super::detail::{self, ContractFacts, ResidentFacts};
+use super::facts::{self, CodeRange, FactTable, Facts, M};
 use super::period::Period;
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
@@ -260,13 +261,8 @@ impl Detail {
 
     /// Adds counted rows; `None` when an id is not a canonical UUID.
     fn add(&mut self, residents: Vec<ResidentFacts>, contracts: Vec<ContractFacts>) -> Option<()> {
-        for r in residents {
-            self.add_resident(r)?;
-        }
-        for c in contracts {
-            self.add_contract(c)?;
-        }
-        Some(())
+        residents.into_iter().try_for_each(|r| self.add_resident(r))?;
+        contracts.into_iter().try_for_each(|c| self.add_contract(c))
     }
 
     /// One resident's facts, replacing what it contributed before.
@@ -443,7 +439,7 @@ fn refresh(conn: &mut DbConn, d: &mut Detail, county: &str, p: &Period, to: i64)
     }
     let (mut residents, mut contracts) = (Vec::new(), Vec::new());
     for chunk in ids.chunks(CHUNK) {
-        let (r, c) = facts::count_detail(conn, county, p, Some(chunk))?;
+        let (r, c) = detail::count_detail(conn, county, p, Some(chunk))?;
         residents.extend(r);
         contracts.extend(c);
     }
@@ -513,7 +509,7 @@ fn count_year(
     // Folded row by row as the rows arrive (a county's rows are never all held at once).
     let d = std::cell::RefCell::new(Detail::new(version));
     let usable = std::cell::Cell::new(true);
-    facts::count_detail_each(
+    detail::count_detail_each(
         conn,
         county,
         p,

@@ -171,20 +171,20 @@ impl CodeRange {
 /// grouped count, the per-resident count that incremental refreshes keep, and the
 /// recount of a few residents, so the indicator rules exist once.
 #[derive(Clone, Copy)]
-struct Target<'a> {
+pub(super) struct Target<'a> {
     /// Villages counted (end-of-period village).
-    range: &'a CodeRange,
+    pub(super) range: &'a CodeRange,
     /// Only these residents (used with the whole county's range).
-    ids: Option<&'a [String]>,
+    pub(super) ids: Option<&'a [String]>,
     /// One row per resident (per contract) instead of sums per (village, team) cell.
-    detail: bool,
+    pub(super) detail: bool,
 }
 
 /// SQL text with its `?` binds, in order.
 #[derive(Default)]
-struct Sql {
-    text: String,
-    binds: Vec<Bind>,
+pub(super) struct Sql {
+    pub(super) text: String,
+    pub(super) binds: Vec<Bind>,
 }
 
 impl Sql {
@@ -200,7 +200,7 @@ impl Sql {
 }
 
 /// Dates the queries compare against.
-struct Dates {
+pub(super) struct Dates {
     start: String,
     end: String,
     /// Born on or before: aged 65 or more at the end.
@@ -367,7 +367,7 @@ fn live_surveys(q: &mut Sql, county: &str, t: Target, d: &Dates) {
 }
 
 /// The per-resident query: registrations, key populations, signings, services, surveys.
-fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
+pub(super) fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     let range = t.range;
     let mut q = Sql::default();
     q.s("WITH ");
@@ -620,7 +620,7 @@ struct ContractRow {
 
 /// The per-contract query: contracts signed in the period (and how many carry a
 /// personalised package), contracts whose term ended in the period (and how many were renewed).
-fn contract_query(county: &str, t: Target, d: &Dates) -> Sql {
+pub(super) fn contract_query(county: &str, t: Target, d: &Dates) -> Sql {
     let range = t.range;
     let counting = quoted(&COUNTING);
     // Ended by expiry: the term ran out (terminated contracts ended otherwise).
@@ -685,7 +685,7 @@ fn contract_query(county: &str, t: Target, d: &Dates) -> Sql {
     q
 }
 
-fn dates(p: &Period) -> Dates {
+pub(super) fn dates(p: &Period) -> Dates {
     Dates {
         start: fmt_date(p.start),
         end: fmt_date(p.end),
@@ -718,91 +718,6 @@ pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> 
         f.set(M::Renewed, row.renewed);
     })?;
     Ok(table)
-}
-
-/// One resident's row of the per-resident count.
-#[derive(QueryableByName, Debug)]
-pub struct ResidentFacts {
-    /// The resident.
-    #[diesel(sql_type = Text)]
-    pub id: String,
-    /// Village at the end of the period.
-    #[diesel(sql_type = Text)]
-    pub village: String,
-    /// Team of the counting contract.
-    #[diesel(sql_type = Nullable<Text>)]
-    pub team: Option<String>,
-    /// Bit k set: the resident counts in `flag_measures()[k]`.
-    #[diesel(sql_type = BigInt)]
-    pub flags: i64,
-    /// Follow-up visits in the period.
-    #[diesel(sql_type = BigInt)]
-    pub followups: i64,
-}
-
-/// One contract's row of the per-contract count.
-#[derive(QueryableByName, Debug)]
-pub struct ContractFacts {
-    /// The contract.
-    #[diesel(sql_type = Text)]
-    pub id: String,
-    /// Its resident.
-    #[diesel(sql_type = Text)]
-    pub resident_id: String,
-    /// The resident's village at the end of the period.
-    #[diesel(sql_type = Text)]
-    pub village: String,
-    /// The contract's team.
-    #[diesel(sql_type = Nullable<Text>)]
-    pub team: Option<String>,
-    /// 1 signed in the period, 2 signed and personalised, 4 ended in the period, 8 ended and renewed.
-    #[diesel(sql_type = BigInt)]
-    pub flags: i64,
-}
-
-/// The facts of a county over a period resident by resident and contract by contract
-/// (the same rules as `count`): of every resident, or of only `ids` (at most a few
-/// hundred: they are bound one by one).
-pub fn count_detail(
-    conn: &mut DbConn,
-    county: &str,
-    p: &Period,
-    ids: Option<&[String]>,
-) -> Result<(Vec<ResidentFacts>, Vec<ContractFacts>), AppError> {
-    let d = dates(p);
-    let range = CodeRange::prefix(&county[..6.min(county.len())]);
-    let t = Target {
-        range: &range,
-        ids,
-        detail: true,
-    };
-    let q = resident_query(county, t, &d);
-    let residents = raw::load::<ResidentFacts>(conn, &q.text, &q.binds)?;
-    let q = contract_query(county, t, &d);
-    let contracts = raw::load::<ContractFacts>(conn, &q.text, &q.binds)?;
-    Ok((residents, contracts))
-}
-
-/// The same facts as [`count_detail`] of every resident of the county, handed over one
-/// row at a time as they arrive, so a full count keeps no rows (docs/benchmarks.md).
-pub fn count_detail_each(
-    conn: &mut DbConn,
-    county: &str,
-    p: &Period,
-    on_resident: impl FnMut(ResidentFacts),
-    on_contract: impl FnMut(ContractFacts),
-) -> Result<(), AppError> {
-    let d = dates(p);
-    let range = CodeRange::prefix(&county[..6.min(county.len())]);
-    let t = Target {
-        range: &range,
-        ids: None,
-        detail: true,
-    };
-    let q = resident_query(county, t, &d);
-    raw::for_each::<ResidentFacts>(conn, &q.text, &q.binds, on_resident)?;
-    let q = contract_query(county, t, &d);
-    raw::for_each::<ContractFacts>(conn, &q.text, &q.binds, on_contract)
 }
 
 macro_rules! fill {

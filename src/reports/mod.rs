@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod coverage;
 pub mod denominators;
+pub mod detail;
 pub mod dhis2;
 pub mod export;
 pub mod facts;

@@ -12,6 +12,7 @@
 
 pub mod pages;
 pub mod resources;
+pub mod visits;
 
 use diesel::prelude::*;
 use serde::Serialize;

@@ -1,0 +1,97 @@
+//! The per-resident and per-contract form of the count in `facts` (the same rules, one
+//! row per resident and per contract instead of sums per cell): what the report cache
+//! keeps for a county-year so that a push recounts only the residents it touched.
+
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::QueryableByName;
+
+use super::facts::{contract_query, dates, resident_query, CodeRange, Target};
+use super::period::Period;
+use crate::db::raw;
+use crate::db::DbConn;
+use crate::error::AppError;
+
+/// One resident's row of the per-resident count.
+#[derive(QueryableByName, Debug)]
+pub struct ResidentFacts {
+    /// The resident.
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    /// Village at the end of the period.
+    #[diesel(sql_type = Text)]
+    pub village: String,
+    /// Team of the counting contract.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub team: Option<String>,
+    /// Bit k set: the resident counts in `flag_measures()[k]`.
+    #[diesel(sql_type = BigInt)]
+    pub flags: i64,
+    /// Follow-up visits in the period.
+    #[diesel(sql_type = BigInt)]
+    pub followups: i64,
+}
+
+/// One contract's row of the per-contract count.
+#[derive(QueryableByName, Debug)]
+pub struct ContractFacts {
+    /// The contract.
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    /// Its resident.
+    #[diesel(sql_type = Text)]
+    pub resident_id: String,
+    /// The resident's village at the end of the period.
+    #[diesel(sql_type = Text)]
+    pub village: String,
+    /// The contract's team.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub team: Option<String>,
+    /// 1 signed in the period, 2 signed and personalised, 4 ended in the period, 8 ended and renewed.
+    #[diesel(sql_type = BigInt)]
+    pub flags: i64,
+}
+
+/// The facts of a county over a period resident by resident and contract by contract
+/// (the same rules as `count`): of every resident, or of only `ids` (at most a few
+/// hundred: they are bound one by one).
+pub fn count_detail(
+    conn: &mut DbConn,
+    county: &str,
+    p: &Period,
+    ids: Option<&[String]>,
+) -> Result<(Vec<ResidentFacts>, Vec<ContractFacts>), AppError> {
+    let d = dates(p);
+    let range = CodeRange::prefix(&county[..6.min(county.len())]);
+    let t = Target {
+        range: &range,
+        ids,
+        detail: true,
+    };
+    let q = resident_query(county, t, &d);
+    let residents = raw::load::<ResidentFacts>(conn, &q.text, &q.binds)?;
+    let q = contract_query(county, t, &d);
+    let contracts = raw::load::<ContractFacts>(conn, &q.text, &q.binds)?;
+    Ok((residents, contracts))
+}
+
+/// The same facts as [`count_detail`] of every resident of the county, handed over one
+/// row at a time as they arrive, so a full count keeps no rows (docs/benchmarks.md).
+pub fn count_detail_each(
+    conn: &mut DbConn,
+    county: &str,
+    p: &Period,
+    on_resident: impl FnMut(ResidentFacts),
+    on_contract: impl FnMut(ContractFacts),
+) -> Result<(), AppError> {
+    let d = dates(p);
+    let range = CodeRange::prefix(&county[..6.min(county.len())]);
+    let t = Target {
+        range: &range,
+        ids: None,
+        detail: true,
+    };
+    let q = resident_query(county, t, &d);
+    raw::for_each::<ResidentFacts>(conn, &q.text, &q.binds, on_resident)?;
+    let q = contract_query(county, t, &d);
+    raw::for_each::<ContractFacts>(conn, &q.text, &q.binds, on_contract)
+}
