@@ -135,6 +135,16 @@ impl AppError {
     pub fn database_unavailable() -> Self {
         Self::try_again(Code::DatabaseUnavailable, "the database is unavailable", 1)
     }
+    /// 503 with `Retry-After: 60`: the database's disk (or quota) is full. The statement
+    /// failed inside its transaction, which rolls back whole: nothing of the request was
+    /// kept, and everything acknowledged before is untouched.
+    pub fn storage_full() -> Self {
+        Self::try_again(
+            Code::StorageFull,
+            "the server's storage is full; nothing was kept: send the same request again later",
+            60,
+        )
+    }
     /// 503 with `Retry-After: 10`: a read ran past the report pool's statement timeout
     /// (`JIAYI_REPORT_TIMEOUT_SECS`) and was cancelled; nothing was changed.
     pub fn query_timeout() -> Self {
@@ -197,6 +207,11 @@ impl From<diesel::result::Error> for AppError {
                 tracing::warn!("database connection closed under a request");
                 AppError::database_unavailable()
             }
+            // SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100) or a tablespace quota.
+            Error::DatabaseError(_, info) if disk_full(info.message()) => {
+                tracing::error!("the database's disk is full: writes are refused until space is freed");
+                AppError::storage_full()
+            }
             Error::DatabaseError(_, info) if connection_cut(info.message()) => {
                 tracing::warn!(error = info.message(), "database connection cut under a request");
                 AppError::database_unavailable()
@@ -207,6 +222,16 @@ impl From<diesel::result::Error> for AppError {
 }
 
 /// PostgreSQL's messages when it ends a session itself or the socket breaks.
+fn disk_full(message: &str) -> bool {
+    [
+        "database or disk is full",
+        "No space left on device",
+        "could not extend file",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 fn connection_cut(message: &str) -> bool {
     [
         "terminating connection",

@@ -208,6 +208,7 @@ vocabulary! {
     SenderUnavailable = "sender_unavailable", Some(Kind::Invalid), false, &[Surface::Review], "the device that sent the op was revoked or its account deactivated";
     ServerBusy = "server_busy", Some(Kind::Unavailable), false, &[Surface::Push], "too many batches at once; nothing was applied: send the same batch again after `Retry-After`";
     StillDuplicate = "still_duplicate", Some(Kind::Invalid), false, &[Surface::Review], "both records carry the same ID number: merge them, or correct the number first";
+    StorageFull = "storage_full", Some(Kind::Unavailable), false, &[Surface::Every], "the database's disk is full: nothing of this request was kept; send it again after `Retry-After` (the administrator must free space, docs/operations.md)";
     TeamExists = "team_exists", Some(Kind::Conflict), false, &[Surface::Admin], "that team code exists already";
     TeamNotAllowed = "team_not_allowed", Some(Kind::Invalid), false, &[Surface::Admin], "this role belongs to no team";
     TeamRequired = "team_required", Some(Kind::Invalid), false, &[Surface::Admin], "this role needs a team";

@@ -302,12 +302,23 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, AppError>,
 {
     let _turn = matches!(conn, DbConn::Sqlite(_)).then(|| SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner()));
-    conn.transaction(|c| {
+    let mut failed: Option<AppError> = None;
+    let result = conn.transaction(|c| {
         if let DbConn::Sqlite(s) = c {
             s.batch_execute("UPDATE sync_counters SET value = value WHERE name = 'change_log'")?;
         }
-        f(c)
-    })
+        f(c).inspect_err(|e| failed = Some(e.clone()))
+    });
+    match (result, failed) {
+        // The rollback after the failure failed too: SQLite rolls a transaction back itself
+        // on some errors (a full disk, SQLITE_FULL), so there was none left to roll back.
+        // Nothing was kept either way; the first error is what the caller must hear.
+        (Err(after), Some(first)) if after.code != first.code => {
+            tracing::warn!("the rollback after a failed write did not run; the database had rolled it back itself");
+            Err(first)
+        }
+        (result, _) => result,
+    }
 }
 
 /// [`write_tx`], run again (up to three times in all) when the transaction clashed with a

@@ -92,3 +92,80 @@ async fn migrations_apply_cleanly_to_an_empty_database_and_are_idempotent() {
         assert_eq!(q, 1);
     });
 }
+
+/// A full disk (SQLite's `max_page_count` reached, as a full file system or quota makes
+/// SQLITE_FULL): the push answers 503 `storage_full` with `Retry-After`, keeps none of its
+/// batch and loses nothing acknowledged before; once there is room, the same batch goes
+/// through. (PostgreSQL's disk_full answers the same code; a test would need a tablespace
+/// on a full file system, so it runs on SQLite only.)
+#[tokio::test]
+async fn a_push_that_finds_the_disk_full_answers_503_and_keeps_everything_acknowledged() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    if std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        return;
+    }
+    let app = spawn_app().await;
+    let doctor = app.login("doctor1").await;
+    let village = app.villages(&doctor).await[0].clone();
+    let batch = |n: usize, year: i32| -> (Vec<String>, Vec<Value>) {
+        (0..n)
+            .map(|i| {
+                let birth = format!("{year}-01-{:02}", 1 + i % 28);
+                crate::helpers::resident_op(&village, &birth, if i % 2 == 0 { 'F' } else { 'M' }, &[])
+            })
+            .unzip()
+    };
+    let count = |ids: &[String]| {
+        let ids = ids.to_vec();
+        app.db(move |c| {
+            use jiayi::schema::residents;
+            residents::table
+                .filter(residents::id.eq_any(&ids))
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+    };
+    let (acknowledged, ops) = batch(20, 1950);
+    app.push_applied(&doctor, ops).await;
+    // Every pooled connection stops the file from growing past its size now.
+    let cap = |pages: Option<i64>| {
+        let held: Vec<_> = (0..app.state.config.pool_size)
+            .map(|_| app.state.pool.get().expect("a connection"))
+            .collect();
+        for mut c in held {
+            let n = pages.unwrap_or_else(|| {
+                #[derive(QueryableByName)]
+                struct P {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    page_count: i64,
+                }
+                diesel::sql_query("PRAGMA page_count")
+                    .get_result::<P>(&mut *c)
+                    .unwrap()
+                    .page_count
+            });
+            c.batch_execute(&format!("PRAGMA max_page_count = {n}")).unwrap();
+        }
+    };
+    cap(None);
+    let (refused, ops) = batch(300, 1960);
+    let res = app
+        .client
+        .post(app.url("/api/v1/sync/push"))
+        .bearer_auth(&doctor.access)
+        .header("X-Sync-Protocol", "1")
+        .json(&serde_json::json!({ "device_id": doctor.device_id, "ops": ops }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("retry-after"), "503 says when to come back");
+    assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "storage_full").await;
+    assert_eq!(count(&refused), 0, "nothing of the refused batch is kept");
+    assert_eq!(count(&acknowledged), 20, "everything acknowledged before is there");
+    // Space again: the tablet's replay of the same batch is applied whole.
+    cap(Some(1_073_741_823));
+    app.push_applied(&doctor, ops).await;
+    assert_eq!(count(&refused), 300);
+}
