@@ -513,6 +513,7 @@ fn count_year(
         conn,
         county,
         p,
+        None,
         |r| {
             if usable.get() && d.borrow_mut().add_resident(r).is_none() {
                 usable.set(false);

@@ -60,26 +60,18 @@ pub fn count_detail(
     p: &Period,
     ids: Option<&[String]>,
 ) -> Result<(Vec<ResidentFacts>, Vec<ContractFacts>), AppError> {
-    let d = dates(p);
-    let range = CodeRange::prefix(&county[..6.min(county.len())]);
-    let t = Target {
-        range: &range,
-        ids,
-        detail: true,
-    };
-    let q = resident_query(county, t, &d);
-    let residents = raw::load::<ResidentFacts>(conn, &q.text, &q.binds)?;
-    let q = contract_query(county, t, &d);
-    let contracts = raw::load::<ContractFacts>(conn, &q.text, &q.binds)?;
+    let (mut residents, mut contracts) = (Vec::new(), Vec::new());
+    count_detail_each(conn, county, p, ids, |r| residents.push(r), |c| contracts.push(c))?;
     Ok((residents, contracts))
 }
 
-/// The same facts as [`count_detail`] of every resident of the county, handed over one
-/// row at a time as they arrive, so a full count keeps no rows (docs/benchmarks.md).
+/// The facts of [`count_detail`], handed over one row at a time as they arrive, so a full
+/// count keeps no rows (docs/benchmarks.md).
 pub fn count_detail_each(
     conn: &mut DbConn,
     county: &str,
     p: &Period,
+    ids: Option<&[String]>,
     on_resident: impl FnMut(ResidentFacts),
     on_contract: impl FnMut(ContractFacts),
 ) -> Result<(), AppError> {
@@ -87,7 +79,7 @@ pub fn count_detail_each(
     let range = CodeRange::prefix(&county[..6.min(county.len())]);
     let t = Target {
         range: &range,
-        ids: None,
+        ids,
         detail: true,
     };
     let q = resident_query(county, t, &d);

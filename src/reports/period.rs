@@ -28,10 +28,8 @@ impl Period {
         if y.len() != 4 || !y.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
+        // The year's range is checked where every period is built (`months_from`).
         let year: i32 = y.parse().map_err(|_| bad())?;
-        if !(2000..=2100).contains(&year) {
-            return Err(bad());
-        }
         match m {
             None => Period::months_from(year, 1, 12),
             Some(m) if m.len() == 2 && m.bytes().all(|b| b.is_ascii_digit()) => {
