@@ -126,7 +126,7 @@ vocabulary! {
     IdNumberRequired = "id_number_required", None, true, &[], "changing `birth_date` or `sex` needs `id_number` in the same update";
     IdNumberSexMismatch = "id_number_sex_mismatch", None, true, &[], "the ID number's sex digit differs from `sex`";
     IdTaken = "id_taken", None, true, &[], "the id is held by a record outside the caller's scope (the same answer whatever that record is): give the record a new id";
-    IllegalTransition = "illegal_transition", None, true, &[], "the contract cannot go from its state to the one asked (the message names both)";
+    IllegalTransition = "illegal_transition", None, true, &[], "the contract or referral cannot go from its state to the one asked (the message names both)";
     IncompleteBody = "incomplete_body", Some(Kind::BadRequest), false, &[Surface::Blobs], "the upload was cut off; upload it again";
     InternalError = "internal_error", Some(Kind::Internal), false, &[Surface::Every], "a server fault; the detail is in the server log only. Retry later";
     InvalidCategory = "invalid_category", Some(Kind::Invalid), false, &[Surface::Reports, Surface::Import], "a population category that does not exist";
@@ -138,6 +138,7 @@ vocabulary! {
     InvalidDate = "invalid_date", None, true, &[], "a date that is not `YYYY-MM-DD`, or a term that ends before it starts";
     InvalidDecision = "invalid_decision", Some(Kind::Invalid), false, &[Surface::Review], "`decision` is not one of the decisions the server knows";
     InvalidDeviceId = "invalid_device_id", Some(Kind::Invalid), false, &[Surface::Auth], "`device_id` is not 8–64 of `A–Z a–z 0–9 - _ . :`";
+    InvalidDirection = "invalid_direction", None, true, &[], "a referral's `direction` is neither `up` nor `down`";
     InvalidField = "invalid_field", Some(Kind::Invalid), true, &[Surface::JsonBody, Surface::Auth, Surface::Review, Surface::Reports], "a field has the wrong type or shape; `field` names it";
     InvalidHeader = "invalid_header", Some(Kind::Invalid), false, &[Surface::Reports, Surface::Import], "the CSV header row is not the one expected";
     InvalidId = "invalid_id", Some(Kind::Invalid), true, &[Surface::Review], "an id that is not a UUID";
@@ -154,7 +155,7 @@ vocabulary! {
     InvalidPhone = "invalid_phone", None, true, &[], "a phone number that is not 7–20 digits";
     InvalidPrice = "invalid_price", Some(Kind::Invalid), false, &[Surface::Import], "a package price that is not a whole number of fen from zero up";
     InvalidQuery = "invalid_query", Some(Kind::BadRequest), false, &[Surface::Query], "a query parameter cannot be read, or is not one the endpoint takes";
-    InvalidReason = "invalid_reason", None, true, &[], "a termination or not-signed reason that is not in the list";
+    InvalidReason = "invalid_reason", None, true, &[], "a termination, not-signed or referral reason code that is not in the list";
     InvalidRefreshToken = "invalid_refresh_token", Some(Kind::Unauthorized), false, &[Surface::Auth], "the refresh token is not one this server issued: log in again";
     InvalidRegion = "invalid_region", Some(Kind::BadRequest), false, &[Surface::Review], "a region filter that is not a region code";
     InvalidRegionCode = "invalid_region_code", Some(Kind::Invalid), false, &[Surface::Admin], "a region code that cannot be read";
@@ -163,7 +164,7 @@ vocabulary! {
     InvalidSelfPay = "invalid_self_pay", Some(Kind::Invalid), false, &[Surface::Import], "a self-pay amount that is not a whole number of fen from zero to the price";
     InvalidSex = "invalid_sex", None, true, &[], "`sex` is not `M` or `F`";
     InvalidSha256 = "invalid_sha256", Some(Kind::Invalid), true, &[Surface::Blobs], "a SHA-256 that is not 64 hex characters";
-    InvalidStatus = "invalid_status", Some(Kind::BadRequest), true, &[Surface::Review], "an unknown status: a contract's `status`, or a review queue filter";
+    InvalidStatus = "invalid_status", Some(Kind::BadRequest), true, &[Surface::Review], "an unknown status: a contract's or referral's `to`, or a review queue filter";
     InvalidTeamCode = "invalid_team_code", Some(Kind::Invalid), false, &[Surface::Admin], "a team code that cannot be used";
     InvalidText = "invalid_text", Some(Kind::Invalid), true, &[Surface::Questionnaires, Surface::Admin], "a text field that is empty, too long or holds control characters";
     InvalidTime = "invalid_time", Some(Kind::BadRequest), false, &[Surface::Audit], "a time filter that is not RFC 3339 with an offset";
@@ -187,6 +188,7 @@ vocabulary! {
     NotYetExpired = "not_yet_expired", None, true, &[], "a contract becomes `EXPIRED` only after its `effective_to`";
     OpIdReused = "op_id_reused", None, true, &[], "this device already used the `op_id` for another op: nothing stored; send it again with a new `op_id`";
     OpNotKept = "op_not_kept", Some(Kind::Invalid), false, &[Surface::Review], "the quarantined op was larger than quarantine keeps whole: it can only be voided";
+    OutOfOrder = "out_of_order", None, true, &[], "a referral's step is dated before the step it follows (received before it was sent)";
     OutOfRange = "out_of_range", None, true, &[], "a measurement outside its plausible range; `field` names it";
     OutOfScope = "out_of_scope", None, true, &[], "the record lies outside the caller's villages or team";
     OutsideScope = "outside_scope", Some(Kind::Forbidden), false, &[Surface::Review], "one of the records lies outside the supervisor's township";
@@ -228,6 +230,7 @@ vocabulary! {
     UnknownQuestionnaire = "unknown_questionnaire", None, true, &[], "no such questionnaire version: fetch `GET /api/v1/questionnaires`";
     UnknownRecord = "unknown_record", None, true, &[], "no such record within the caller's reach for this edit or delete";
     UnknownReference = "unknown_reference", Some(Kind::Invalid), true, &[Surface::Admin], "the record refers to one that does not exist";
+    UnknownReferral = "unknown_referral", None, true, &[], "no such referral within the caller's reach (a transition's `id`, an amendment's `amends`)";
     UnknownRegion = "unknown_region", Some(Kind::Invalid), true, &[Surface::Admin, Surface::Reports, Surface::Import], "no such region (in an op: the `village_code` moved to)";
     UnknownResident = "unknown_resident", Some(Kind::Invalid), true, &[Surface::Review], "no such resident within the caller's reach";
     UnknownSurvey = "unknown_survey", None, true, &[], "the response named by `amends` does not exist for this resident";
@@ -239,7 +242,7 @@ vocabulary! {
     UnsupportedBlobType = "unsupported_blob_type", Some(Kind::UnsupportedMediaType), false, &[Surface::Blobs], "the blob's `Content-Type` is not one of the accepted image and PDF types";
     UnsupportedMediaType = "unsupported_media_type", Some(Kind::UnsupportedMediaType), false, &[Surface::JsonBody, Surface::Reports], "the body's `Content-Type` is not the one the endpoint takes";
     UnsupportedProtocol = "unsupported_protocol", Some(Kind::UpgradeRequired), false, &[Surface::Sync], "send `X-Sync-Protocol` with a version the server speaks";
-    UseAmend = "use_amend", None, true, &[], "a visit or survey is never edited: send an `amend` with the corrected record";
+    UseAmend = "use_amend", None, true, &[], "a visit, survey or referral is never edited: send an `amend` with the corrected record";
     UsernameTaken = "username_taken", Some(Kind::Conflict), false, &[Surface::Admin], "that user name is taken";
     WeakPassword = "weak_password", Some(Kind::Invalid), false, &[Surface::Admin, Surface::Account], "the password breaks the password rules (length, not the username, not one repeated character)";
     WriteClash = "write_clash", Some(Kind::Unavailable), false, &[Surface::Every], "a concurrent write clashed with this one; nothing was kept: send the same request again after `Retry-After`";

@@ -81,10 +81,14 @@ use crate::http;
         crate::sync::snapshot::VisitPulled,
         crate::sync::snapshot::SurveyPulled,
         crate::sync::snapshot::NotSignedPulled,
+        crate::sync::snapshot::ReferralPulled,
         crate::domain::visit::VisitData,
         crate::domain::visit::Measurements,
         crate::domain::survey::SurveyData,
         crate::domain::not_signed::NotSignedData,
+        crate::domain::referral::ReferralData,
+        crate::domain::referral::Facility,
+        crate::domain::referral::transition::TransitionData,
         crate::sync::pull::PulledChange,
         crate::reports::denominators::PopulationRow,
         crate::domain::contract::transition::TransitionData,
@@ -118,12 +122,13 @@ pub struct ApiDoc;
 /// Each entity's schemas: (entity, `data` of its create op, `data` of its pulled change).
 /// docs/sync-protocol.md §6 names the same; `tests/api/record_shapes.rs` checks real records
 /// against them.
-pub const RECORD_SHAPES: [(&str, &str, &str); 5] = [
+pub const RECORD_SHAPES: [(&str, &str, &str); 6] = [
     ("resident", "ResidentPush", "ResidentPulled"),
     ("contract", "ContractPush", "ContractPulled"),
     ("visit", "VisitPush", "VisitPulled"),
     ("survey", "SurveyPush", "SurveyPulled"),
     ("not_signed", "NotSignedPush", "NotSignedPulled"),
+    ("referral", "ReferralPush", "ReferralPulled"),
 ];
 
 /// A pulled change's `data` is one of the entities' pulled shapes, or null for a tombstone.
@@ -161,10 +166,14 @@ impl Modify for PulledData {
             };
             o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
         }
-        let enums: [(&str, &str, &[&str]); 3] = [
+        use crate::domain::referral::{self, status as referral_status};
+        let enums: [(&str, &str, &[&str]); 6] = [
             ("OpResult", "status", &crate::sync::push::OP_STATUSES),
             ("ContractPulled", "status", &STATES),
             ("ContractPush", "status", &[status::DRAFT, status::SIGNED]),
+            ("ReferralPulled", "status", &referral_status::ALL),
+            ("ReferralPush", "direction", &referral::DIRECTIONS),
+            ("ReferralPulled", "direction", &referral::DIRECTIONS),
         ];
         for (schema, field, values) in enums {
             let Some(RefOr::T(Schema::Object(o))) = components.schemas.get_mut(schema) else {

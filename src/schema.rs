@@ -397,6 +397,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        county_code -> Text,
+        village_code -> Text,
+        resident_id -> Text,
+        team_id -> Nullable<Text>,
+        contract_id -> Nullable<Text>,
+        visit_id -> Nullable<Text>,
+        direction -> Text,
+        facility_name -> Text,
+        facility_code -> Nullable<Text>,
+        reason_code -> Nullable<Text>,
+        reason_text -> Nullable<Text>,
+        referred_at -> BigInt,
+        referred_on -> Text,
+        status -> Text,
+        received_at -> Nullable<BigInt>,
+        received_on -> Nullable<Text>,
+        ended_at -> Nullable<BigInt>,
+        ended_on -> Nullable<Text>,
+        summary -> Nullable<Text>,
+        amends -> Nullable<Text>,
+        amended_by -> Nullable<Text>,
+        version -> BigInt,
+        deleted -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        change_seq -> BigInt,
+        created_by -> Text,
+        device_id -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     county_settings,
@@ -423,4 +457,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     conflicts,
     quarantine,
     audit_log,
+    referrals,
 );

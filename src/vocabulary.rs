@@ -16,16 +16,19 @@ pub enum Entity {
     Survey,
     /// 未签约: why a resident did not sign.
     NotSigned,
+    /// 转诊: a referral up to a hospital or down to the team.
+    Referral,
 }
 
 impl Entity {
     /// Every kind, in the order bootstrap sends them (parents before children).
-    pub const ALL: [Entity; 5] = [
+    pub const ALL: [Entity; 6] = [
         Entity::Resident,
         Entity::Contract,
         Entity::Visit,
         Entity::Survey,
         Entity::NotSigned,
+        Entity::Referral,
     ];
 
     /// The kind named on the wire, if the protocol knows it.
@@ -41,6 +44,7 @@ impl Entity {
             Entity::Visit => "visit",
             Entity::Survey => "survey",
             Entity::NotSigned => "not_signed",
+            Entity::Referral => "referral",
         }
     }
 
@@ -52,6 +56,7 @@ impl Entity {
             Entity::Visit => "visits",
             Entity::Survey => "survey_responses",
             Entity::NotSigned => "not_signed",
+            Entity::Referral => "referrals",
         }
     }
 }
@@ -63,9 +68,9 @@ pub enum Action {
     Create,
     /// Changed fields of a resident.
     Update,
-    /// A contract's change of state.
+    /// A contract's or referral's change of state.
     Transition,
-    /// A correcting visit or survey that replaces another.
+    /// A correcting visit, survey or referral that replaces another.
     Amend,
     /// A tombstone.
     Delete,

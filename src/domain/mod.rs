@@ -11,6 +11,7 @@ pub mod id_number;
 pub mod not_signed;
 pub mod population;
 pub mod questionnaire;
+pub mod referral;
 pub mod region;
 pub mod resident;
 pub mod review;

@@ -398,6 +398,7 @@ fn changed_residents(
             }
             "visit" => "visits",
             "survey" => "survey_responses",
+            "referral" => "referrals",
             // Reasons for not signing count in no figure.
             "not_signed" => continue,
             _ => return Ok(None),

@@ -149,7 +149,8 @@ pub fn page(
             "contract" => live_ids!(conn, contracts, auth, &pos.after, want),
             "visit" => live_ids!(conn, visits, auth, &pos.after, want),
             "survey" => live_ids!(conn, survey_responses, auth, &pos.after, want),
-            _ => live_ids!(conn, not_signed, auth, &pos.after, want),
+            "not_signed" => live_ids!(conn, not_signed, auth, &pos.after, want),
+            _ => live_ids!(conn, referrals, auth, &pos.after, want),
         };
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let mut snaps = snapshot::load(conn, entity, &refs, own_team)?;

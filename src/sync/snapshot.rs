@@ -12,16 +12,17 @@ use crate::db::DbConn;
 use crate::domain::contract::Contract;
 use crate::domain::resident::Resident;
 use crate::error::AppError;
-use crate::schema::{contract_packages, contracts, not_signed, residents, survey_responses, visits};
+use crate::schema::{contract_packages, contracts, not_signed, referrals, residents, survey_responses, visits};
 use crate::vocabulary::Entity;
 
 /// Entity kinds in the order bootstrap sends them (parents before children).
-pub const ENTITIES: [&str; 5] = [
+pub const ENTITIES: [&str; 6] = [
     Entity::Resident.as_str(),
     Entity::Contract.as_str(),
     Entity::Visit.as_str(),
     Entity::Survey.as_str(),
     Entity::NotSigned.as_str(),
+    Entity::Referral.as_str(),
 ];
 
 /// One entity's current state.
@@ -102,6 +103,70 @@ pub struct NotSignedPulled {
     pub recorded_at: String,
     /// Server version.
     pub version: i64,
+}
+
+/// A referral as pull and bootstrap send it (`data` of a `referral` change).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReferralPulled {
+    /// The referral's id.
+    pub id: String,
+    /// The resident referred.
+    pub resident_id: String,
+    /// `up` or `down`.
+    pub direction: String,
+    /// The other facility.
+    pub facility: crate::domain::referral::Facility,
+    /// Reason code.
+    pub reason_code: Option<String>,
+    /// The reason in words.
+    pub reason_text: Option<String>,
+    /// When it was made: the pushed instant, in UTC (`…Z`).
+    pub referred_at: String,
+    /// The visit it came from.
+    pub visit_id: Option<String>,
+    /// The contract it is served under.
+    pub contract_id: Option<String>,
+    /// `SENT`, `RECEIVED`, `RETURNED`, `CLOSED` or `CANCELLED`.
+    pub status: String,
+    /// When the receiving side confirmed, in UTC.
+    pub received_at: Option<String>,
+    /// When it was returned, closed or cancelled, in UTC.
+    pub ended_at: Option<String>,
+    /// The return summary.
+    pub summary: Option<String>,
+    /// The referral this one corrects.
+    pub amends: Option<String>,
+    /// The correction that replaced this one.
+    pub amended_by: Option<String>,
+    /// Server version.
+    pub version: i64,
+}
+
+impl From<crate::domain::referral::Referral> for ReferralPulled {
+    fn from(r: crate::domain::referral::Referral) -> ReferralPulled {
+        use crate::time::fmt_instant;
+        ReferralPulled {
+            id: r.id,
+            resident_id: r.resident_id,
+            direction: r.direction,
+            facility: crate::domain::referral::Facility {
+                name: r.facility_name,
+                code: r.facility_code,
+            },
+            reason_code: r.reason_code,
+            reason_text: r.reason_text,
+            referred_at: fmt_instant(r.referred_at),
+            visit_id: r.visit_id,
+            contract_id: r.contract_id,
+            status: r.status,
+            received_at: r.received_at.map(fmt_instant),
+            ended_at: r.ended_at.map(fmt_instant),
+            summary: r.summary,
+            amends: r.amends,
+            amended_by: r.amended_by,
+            version: r.version,
+        }
+    }
 }
 
 fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, AppError> {
@@ -299,6 +364,27 @@ pub fn load(
                     recorded_at: crate::time::fmt_instant(at),
                     version,
                 })?;
+                out.insert(
+                    id,
+                    Snapshot {
+                        version,
+                        deleted,
+                        village_code: village,
+                        data,
+                        merged_into: None,
+                    },
+                );
+            }
+        }
+        "referral" => {
+            use crate::domain::referral::Referral;
+            let list: Vec<Referral> = referrals::table
+                .filter(referrals::id.eq_any(ids))
+                .select(Referral::as_select())
+                .load(conn)?;
+            for r in list {
+                let (id, version, deleted, village) = (r.id.clone(), r.version, r.deleted, r.village_code.clone());
+                let data = to_json(ReferralPulled::from(r))?;
                 out.insert(
                     id,
                     Snapshot {

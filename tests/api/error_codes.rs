@@ -155,7 +155,7 @@ fn the_vocabulary_is_sorted_unique_and_says_something_of_each_code() {
 /// docs/sync-protocol.md §7: the closed lists a tablet sends from, taken from the lists the
 /// server checks against.
 fn enumerations() -> String {
-    use jiayi::domain::{catalog, contract, not_signed, resident, visit};
+    use jiayi::domain::{catalog, contract, not_signed, referral, resident, visit};
     let codes = |list: &[&str]| list.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
     let packages: Vec<String> = catalog::PACKAGES
         .iter()
@@ -202,6 +202,12 @@ fn enumerations() -> String {
         ),
         ("visit `kind`", codes(&visit::KINDS)),
         ("not-signed `reason`", codes(&not_signed::REASONS)),
+        ("referral `direction`", codes(&referral::DIRECTIONS)),
+        ("referral `reason_code`", codes(&referral::REASON_CODES)),
+        (
+            "referral states (pulled `status`, transition `to`)",
+            codes(&referral::status::ALL),
+        ),
         (
             "survey answers of the seeded `satisfaction` version 1",
             options.join("; "),

@@ -24,6 +24,7 @@ mod packages;
 mod pii_at_rest;
 mod questionnaires;
 mod record_shapes;
+mod referrals;
 mod replay;
 mod report_exactness;
 mod report_incremental;

@@ -75,6 +75,7 @@ async fn push_checked(
         let name = match (entity, action) {
             (_, "delete") | ("resident", "update") => continue,
             ("contract", "transition") => "ContractTransitionPush",
+            ("referral", "transition") => "ReferralTransitionPush",
             (e, _) => shape(e).0,
         };
         schemas.check(name, &o["data"], problems);
@@ -270,6 +271,36 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
         &mut problems,
     )
     .await;
+    // A referral sent, received and returned; another sent and then corrected.
+    let (f1, f2, f3) = (
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+    );
+    let referral = |amends: Option<&str>, code: Option<&str>| {
+        json!({ "resident_id": r1, "direction": "up", "facility": { "name": "县人民医院", "code": code },
+                "reason_code": "htn_uncontrolled", "referred_at": now, "visit_id": v2id, "contract_id": c1,
+                "amends": amends })
+    };
+    push_checked(
+        &app,
+        &d1,
+        vec![
+            op("referral", "create", &f1, referral(None, Some("H01"))),
+            op("referral", "transition", &f1, json!({ "to": "RECEIVED", "at": now })),
+            op(
+                "referral",
+                "transition",
+                &f1,
+                json!({ "to": "RETURNED", "at": now, "summary": "回社区随访" }),
+            ),
+            op("referral", "create", &f2, referral(None, None)),
+            op("referral", "amend", &f3, referral(Some(&f2), Some("H02"))),
+        ],
+        &schemas,
+        &mut problems,
+    )
+    .await;
 
     // The same person registered by the other team, merged by the supervisor: a tombstone
     // with `merged_into` for the second team.
@@ -328,6 +359,8 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
     assert_eq!(find(&changes1, "contract", &c1)["data"]["status"], "ACTIVE");
     assert_eq!(find(&changes1, "contract", &c2)["data"]["end_reason"], "moved_away");
     assert_eq!(find(&changes1, "contract", &c3)["data"]["status"], "CANCELLED");
+    assert_eq!(find(&changes1, "referral", &f1)["data"]["status"], "RETURNED");
+    assert_eq!(find(&changes1, "referral", &f2)["data"]["amended_by"], f3.as_str());
     assert!(find(&changes1, "not_signed", &n1id)["data"]["recorded_at"]
         .as_str()
         .unwrap()

@@ -16,7 +16,7 @@ use crate::domain::region::{self, Level};
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
 use crate::error::AppError;
 use crate::error_codes::Code;
-use crate::schema::{contracts, not_signed, resident_moves, residents, survey_responses, visits};
+use crate::schema::{contracts, not_signed, referrals, resident_moves, residents, survey_responses, visits};
 use crate::sync::changelog::{self, Change};
 use crate::time::{fmt_date, ClinicalTime};
 
@@ -461,6 +461,7 @@ fn move_records(conn: &mut DbConn, ctx: &WriteCtx, r: &Resident, to: &str, when:
     follow!(visits, "visit");
     follow!(survey_responses, "survey");
     follow!(not_signed, "not_signed");
+    follow!(referrals, "referral");
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use crate::domain::resident::{self, update::FieldClock, write_tags, Resident};
 use crate::domain::{audit, validate, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
-use crate::schema::{contracts, not_signed, resident_moves, residents, survey_responses, visits};
+use crate::schema::{contracts, not_signed, referrals, resident_moves, residents, survey_responses, visits};
 use crate::sync::changelog::{self, Change};
 
 /// Follows `merged_into` to the record that survives (a chain if merged twice).
@@ -149,11 +149,21 @@ pub(crate) fn merge(
     repoint!(visits, "visit", no_team);
     repoint!(survey_responses, "survey", no_team);
     repoint!(not_signed, "not_signed", no_team);
+    let referral_team = |conn: &mut DbConn, id: &str| -> Result<Option<String>, AppError> {
+        Ok(referrals::table
+            .find(id)
+            .select(referrals::team_id)
+            .first::<Option<String>>(conn)
+            .optional()?
+            .flatten())
+    };
+    repoint!(referrals, "referral", referral_team);
     let counts = |e: &str| changed.iter().filter(|c| c.entity == e).count();
     let detail = serde_json::json!({
         "survivor": survivor.id, "merged": other.id, "conflict": conflict_id,
         "contracts": counts("contract"), "visits": counts("visit"),
         "surveys": counts("survey"), "not_signed": counts("not_signed"),
+        "referrals": counts("referral"),
     });
     diesel::update(resident_moves::table.filter(resident_moves::resident_id.eq(&other.id)))
         .set(resident_moves::resident_id.eq(&survivor.id))

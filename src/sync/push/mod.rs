@@ -403,12 +403,12 @@ fn first_result(b: &Batch, op_id: &str) -> Option<Earlier> {
 fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, AppError> {
     let recorded = domain::validate::clinical(&op.recorded_at, "recorded_at", ctx)?;
     use crate::vocabulary::{Action as A, Entity as E};
-    use domain::{contract, not_signed, resident, survey, visit};
+    use domain::{contract, not_signed, referral, resident, survey, visit};
     let entity = E::parse(&op.entity).ok_or_else(|| {
         AppError::invalid(
             Code::UnknownEntity,
             "entity",
-            "entity must be resident, contract, visit, survey or not_signed",
+            "entity must be resident, contract, visit, survey, not_signed or referral",
         )
     })?;
     let unsupported = || {
@@ -441,9 +441,14 @@ fn dispatch(conn: &mut DbConn, ctx: &WriteCtx, op: &PushOp) -> Result<Applied, A
         (E::Survey, A::Delete) => survey::delete(conn, ctx, &op.id),
         (E::NotSigned, A::Create) => not_signed::create(conn, ctx, &op.id, &parse(&op.data)?),
         (E::NotSigned, A::Delete) => not_signed::delete(conn, ctx, &op.id),
+        (E::Referral, A::Create) => referral::create(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Referral, A::Amend) => referral::amend(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Referral, A::Transition) => referral::transition::transition(conn, ctx, &op.id, &parse(&op.data)?),
+        (E::Referral, A::Delete) => referral::delete(conn, ctx, &op.id),
         (E::Resident, A::Transition | A::Amend)
         | (E::Contract, A::Amend)
         | (E::Visit | E::Survey, A::Update | A::Transition)
-        | (E::NotSigned, A::Update | A::Transition | A::Amend) => Err(unsupported()),
+        | (E::NotSigned, A::Update | A::Transition | A::Amend)
+        | (E::Referral, A::Update) => Err(unsupported()),
     }
 }

@@ -91,7 +91,7 @@ pub(super) fn village_of(
     auth: &Caller,
     raw: &serde_json::Value,
 ) -> Result<Option<String>, AppError> {
-    use crate::schema::{contracts, not_signed, residents, survey_responses, visits};
+    use crate::schema::{contracts, not_signed, referrals, residents, survey_responses, visits};
     if has_nul(raw) {
         return Ok(None);
     }
@@ -116,6 +116,7 @@ pub(super) fn village_of(
         Some("visit") => village!(visits, &id),
         Some("survey") => village!(survey_responses, &id),
         Some("not_signed") => village!(not_signed, &id),
+        Some("referral") => village!(referrals, &id),
         _ => None,
     };
     let named = data

@@ -23,7 +23,7 @@ pub struct PushRequest {
 pub struct PushOp {
     /// Client-generated UUID, the idempotency key.
     pub op_id: String,
-    /// `resident`, `contract`, `visit`, `survey` or `not_signed`.
+    /// `resident`, `contract`, `visit`, `survey`, `not_signed` or `referral`.
     pub entity: String,
     /// `create`, `update`, `transition`, `amend` or `delete`.
     pub action: String,
@@ -35,7 +35,8 @@ pub struct PushOp {
     /// The entity's fields, by entity and action (docs/sync-protocol.md §6): `resident`
     /// create `ResidentPush`, update the changed fields of it; `contract` create
     /// `ContractPush`, transition `ContractTransitionPush`; `visit` and `survey` create or
-    /// amend `VisitPush`, `SurveyPush`; `not_signed` create `NotSignedPush`; any delete `{}`.
+    /// amend `VisitPush`, `SurveyPush`; `not_signed` create `NotSignedPush`; `referral`
+    /// create or amend `ReferralPush`, transition `ReferralTransitionPush`; any delete `{}`.
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
     /// Clinical time the tablet recorded the op, RFC 3339 with offset.
