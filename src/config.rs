@@ -85,6 +85,9 @@ pub struct Config {
     /// Where Prometheus metrics are served (`JIAYI_METRICS_BIND`), apart from the API so
     /// they never face the tablets' network; `None` serves them nowhere.
     pub metrics_bind: Option<String>,
+    /// Days after which an up-referral the receiving side has not confirmed shows as
+    /// overdue on the team's work list (`JIAYI_REFERRAL_RECEIVE_DAYS`).
+    pub referral_receive_days: u32,
 }
 
 /// How far a SQLite commit is on disk when it returns (`PRAGMA synchronous`).
@@ -248,6 +251,8 @@ impl Config {
                 })?,
             },
             metrics_bind: env("JIAYI_METRICS_BIND"),
+            referral_receive_days: u32::try_from(num("JIAYI_REFERRAL_RECEIVE_DAYS", 7)?)
+                .map_err(|_| ConfigError("JIAYI_REFERRAL_RECEIVE_DAYS is too large".into()))?,
         };
         if config.metrics_bind.as_deref() == Some(config.bind.as_str()) {
             return Err(ConfigError(
@@ -303,6 +308,7 @@ impl Config {
             analyze_every_rows: 20_000,
             sqlite_durability: Durability::Full,
             metrics_bind: None,
+            referral_receive_days: 7,
         }
     }
 

@@ -45,10 +45,11 @@ pub async fn worklist(
         None => today_cst(),
     };
     let id = path.into_inner();
+    let days = state.config.referral_receive_days;
     let list = db::run(&state.report_pool, move |c| {
         let team = worklist::find_team(c, &id)?;
         worklist::authorise(&auth, &team)?;
-        worklist::build(c, &team, on)
+        worklist::build(c, &team, on, days)
     })
     .await?;
     Ok(web::Json(list))

@@ -40,3 +40,4 @@ mod sync_scenarios;
 mod transitions;
 mod upkeep;
 mod worklist;
+mod worklist_referrals;

@@ -12,10 +12,10 @@ use crate::helpers::{assert_error, spawn_app, Session, TestApp};
 
 const TOWNSHIP_1: &str = "431126100000";
 const TOWNSHIP_2: &str = "431126101000";
-const VILLAGE: &str = "431126100990";
-const DATE: &str = "2026-08-20";
+pub(crate) const VILLAGE: &str = "431126100990";
+pub(crate) const DATE: &str = "2026-08-20";
 
-fn op(entity: &str, action: &str, id: &str, recorded_at: &str, data: Value) -> Value {
+pub(crate) fn op(entity: &str, action: &str, id: &str, recorded_at: &str, data: Value) -> Value {
     json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
             "recorded_at": recorded_at, "data": data })
 }
@@ -29,12 +29,12 @@ fn area(village: &str) -> &'static str {
     }
 }
 
-fn at(day: &str) -> String {
+pub(crate) fn at(day: &str) -> String {
     format!("{day}T10:00:00+08:00")
 }
 
 /// Creates village, team and a doctor of that team; returns the doctor's session and the team id.
-async fn new_team(app: &TestApp) -> (Session, String) {
+pub(crate) async fn new_team(app: &TestApp) -> (Session, String) {
     let admin = app.login("admin").await;
     let res = app
         .post(
@@ -66,16 +66,23 @@ async fn new_team(app: &TestApp) -> (Session, String) {
 
 /// Ops being collected, and the ids of what they create by name.
 #[derive(Default)]
-struct Plan {
-    ops: Vec<Value>,
-    ids: std::collections::HashMap<String, String>,
+pub(crate) struct Plan {
+    pub(crate) ops: Vec<Value>,
+    pub(crate) ids: std::collections::HashMap<String, String>,
     /// Sequence numbers of the ID numbers handed out: no two residents share one (a
     /// shared number would be a duplicate candidate, not a new resident).
     seq: u32,
 }
 
 impl Plan {
-    fn resident(&mut self, name: &str, village: &str, birth: &str, tags: &[&str], registered: &str) -> String {
+    pub(crate) fn resident(
+        &mut self,
+        name: &str,
+        village: &str,
+        birth: &str,
+        tags: &[&str],
+        registered: &str,
+    ) -> String {
         let id = Uuid::now_v7().to_string();
         self.seq += 2;
         let born = chrono::NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
@@ -92,7 +99,7 @@ impl Plan {
         id
     }
 
-    fn visit(&mut self, who: &str, kind: &str, day: &str, m: Value) -> String {
+    pub(crate) fn visit(&mut self, who: &str, kind: &str, day: &str, m: Value) -> String {
         let id = Uuid::now_v7().to_string();
         self.ops.push(op(
             "visit",
@@ -104,7 +111,7 @@ impl Plan {
         id
     }
 
-    fn bp(&mut self, who: &str, day: &str, s: i32, d: i32) -> String {
+    pub(crate) fn bp(&mut self, who: &str, day: &str, s: i32, d: i32) -> String {
         self.visit(who, "htn_followup", day, json!({ "systolic": s, "diastolic": d }))
     }
 
@@ -138,7 +145,7 @@ impl Plan {
     }
 }
 
-async fn push_all(app: &TestApp, s: &Session, ops: Vec<Value>) {
+pub(crate) async fn push_all(app: &TestApp, s: &Session, ops: Vec<Value>) {
     let out = app.push(s, ops).await;
     for r in out["results"].as_array().unwrap() {
         assert_eq!(r["status"], "applied", "{r}");
@@ -250,7 +257,7 @@ async fn build(app: &TestApp) -> (Session, String) {
     (doc, team)
 }
 
-fn names(section: &Value) -> Vec<String> {
+pub(crate) fn names(section: &Value) -> Vec<String> {
     section
         .as_array()
         .unwrap()

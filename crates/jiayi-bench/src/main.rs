@@ -823,11 +823,11 @@ fn time_worklist(conn: &mut DbConn, iterations: usize) -> Result<(Duration, Dura
     let on = NaiveDate::from_ymd_opt(YEAR, 12, 15).unwrap();
     let mut entries = 0;
     // One warm-up run, as for the reports.
-    jiayi::domain::worklist::build(conn, &team, on)?;
+    jiayi::domain::worklist::build(conn, &team, on, 7)?;
     let mut runs = Vec::new();
     for _ in 0..iterations {
         let t = Instant::now();
-        let w = jiayi::domain::worklist::build(conn, &team, on)?;
+        let w = jiayi::domain::worklist::build(conn, &team, on, 7)?;
         runs.push(t.elapsed());
         entries = w.followups_due.len()
             + w.followups_overdue.len()

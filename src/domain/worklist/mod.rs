@@ -1,7 +1,8 @@
 //! The team work list (工作清单): who a family-doctor team should see next. Follow-ups due
 //! this quarter and overdue, recalls (召回) after an uncontrolled reading, referral
-//! suggestions (转诊建议), contracts ending within 30 days, and residents aged 65 and over
-//! without this year's health check.
+//! suggestions (转诊建议), referrals waiting to be received and patients back from hospital,
+//! contracts ending within 30 days, and residents aged 65 and over without this year's
+//! health check.
 //!
 //! The rules live in [`super::followup`]; this module loads what they need for a whole
 //! team with a handful of set-based queries (residents, tags, the last two follow-ups of
@@ -18,8 +19,11 @@ use chrono::{Datelike, Days, NaiveDate};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text};
 use diesel::QueryableByName;
-use serde::Serialize;
-use utoipa::ToSchema;
+
+mod entries;
+mod referrals;
+
+pub use entries::*;
 
 use super::contract::status;
 use super::followup::{self, Condition, Duty, FollowupVisit, Quarter, Reading};
@@ -36,134 +40,6 @@ use crate::time::{fmt_date, parse_date};
 pub const EXPIRING_WITHIN_DAYS: u64 = 30;
 /// Age from which a resident needs the annual elderly health check.
 pub const ELDERLY_AGE: i32 = 65;
-
-/// The resident an entry is about.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WorkResident {
-    /// Resident id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Current village code.
-    pub village_code: String,
-    /// Village name.
-    pub village_name: String,
-    /// ID number, masked (only the 17th character: `****************3*`).
-    pub id_number_masked: String,
-}
-
-/// A quarterly follow-up not yet done (`followups_due`) or missed (`followups_overdue`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FollowupEntry {
-    /// The patient.
-    pub resident: WorkResident,
-    /// `hypertension` or `diabetes`.
-    pub condition: Condition,
-    /// The last follow-up of that kind on or before the date, if any.
-    #[schema(value_type = Option<String>, format = Date)]
-    pub last_followup_on: Option<NaiveDate>,
-    /// Why, in plain words.
-    pub reason: String,
-}
-
-/// A recall after an uncontrolled reading.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RecallEntry {
-    /// The patient.
-    pub resident: WorkResident,
-    /// `hypertension` or `diabetes`.
-    pub condition: Condition,
-    /// The uncontrolled reading (the last follow-up of the kind).
-    pub reading: Reading,
-    /// The reading's date + 14 days.
-    #[schema(value_type = String, format = Date)]
-    pub due_on: NaiveDate,
-    /// The date is after `due_on`.
-    pub overdue: bool,
-    /// Why, in plain words.
-    pub reason: String,
-}
-
-/// A referral suggestion after two uncontrolled readings in a row.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ReferralEntry {
-    /// The patient.
-    pub resident: WorkResident,
-    /// `hypertension` or `diabetes`.
-    pub condition: Condition,
-    /// The two uncontrolled readings, oldest first.
-    pub readings: Vec<Reading>,
-    /// Why, in plain words.
-    pub reason: String,
-}
-
-/// A contract in effect whose term ends within 30 days: time to renew (续约).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ExpiringEntry {
-    /// The signed resident.
-    pub resident: WorkResident,
-    /// The contract.
-    pub contract_id: String,
-    /// The team that signed it.
-    pub team_id: String,
-    /// Last day in effect.
-    #[schema(value_type = String, format = Date)]
-    pub effective_to: NaiveDate,
-    /// Days from the date to `effective_to` (0 = ends on the date).
-    pub days_left: i64,
-    /// Why, in plain words.
-    pub reason: String,
-}
-
-/// A resident aged 65 or over without an elderly health check this calendar year.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ElderlyEntry {
-    /// The resident.
-    pub resident: WorkResident,
-    /// Age on the date.
-    pub age: i32,
-    /// The last elderly health check on record (an earlier year), if any.
-    #[schema(value_type = Option<String>, format = Date)]
-    pub last_check_on: Option<NaiveDate>,
-    /// Why, in plain words.
-    pub reason: String,
-}
-
-/// The team the list is for.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct TeamRef {
-    /// Team id.
-    pub id: String,
-    /// Team code.
-    pub code: String,
-    /// Team name.
-    pub name: String,
-}
-
-/// A team's work list on a date.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Worklist {
-    /// The team.
-    pub team: TeamRef,
-    /// The date the list is for.
-    #[schema(value_type = String, format = Date)]
-    pub date: NaiveDate,
-    /// The date's quarter.
-    pub quarter: Quarter,
-    /// Hypertension/diabetes patients with no follow-up of that kind yet this quarter
-    /// (but one last quarter, or registered this quarter).
-    pub followups_due: Vec<FollowupEntry>,
-    /// Patients with no follow-up this quarter nor last quarter.
-    pub followups_overdue: Vec<FollowupEntry>,
-    /// Last follow-up uncontrolled: see again within 14 days.
-    pub recalls_due: Vec<RecallEntry>,
-    /// Last two follow-ups uncontrolled.
-    pub referrals_suggested: Vec<ReferralEntry>,
-    /// Contracts in effect ending within 30 days.
-    pub contracts_expiring: Vec<ExpiringEntry>,
-    /// Aged 65+ on the date, no elderly health check this calendar year.
-    pub elderly_checks_missing: Vec<ElderlyEntry>,
-}
 
 /// Who may read a team's work list: its own members, the supervisor of its township,
 /// the county administrator. A team of another county is, to the caller, not there.
@@ -323,8 +199,9 @@ fn condition_words(condition: Condition) -> &'static str {
     }
 }
 
-/// Builds a team's work list as of `on`. The caller has been authorised ([`authorise`]).
-pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, AppError> {
+/// Builds a team's work list as of `on`; an up-referral not confirmed within
+/// `receive_days` is overdue. The caller has been authorised ([`authorise`]).
+pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate, receive_days: u32) -> Result<Worklist, AppError> {
     let villages = team::village_codes(conn, &team.id)?;
     let quarter = Quarter::of(on);
     let mut list = Worklist {
@@ -339,6 +216,8 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
         followups_overdue: Vec::new(),
         recalls_due: Vec::new(),
         referrals_suggested: Vec::new(),
+        referrals_overdue: Vec::new(),
+        referral_followups_due: Vec::new(),
         contracts_expiring: Vec::new(),
         elderly_checks_missing: Vec::new(),
     };
@@ -401,6 +280,7 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
         })
         .collect();
     let followups = last_followups(conn, &ids, on)?;
+    let referred = referrals::load(conn, &ids, on)?;
     for (id, p) in &people {
         for condition in Condition::ALL {
             let key = (id.clone(), condition);
@@ -451,7 +331,8 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
                     overdue: r.overdue,
                 });
             }
-            if let Some([x, y]) = a.referral {
+            let taken = |since| referred.get(id).is_some_and(|l| referrals::suggestion_taken(l, since));
+            if let Some([x, y]) = a.referral.filter(|[_, y]| !taken(y.on)) {
                 list.referrals_suggested.push(ReferralEntry {
                     resident: p.view.clone(),
                     condition,
@@ -501,6 +382,12 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
         });
     }
 
+    // Referred up and not yet received; back from hospital and not yet seen.
+    let views: HashMap<&str, &WorkResident> = people.iter().map(|(id, p)| (id.as_str(), &p.view)).collect();
+    let (overdue, back) = referrals::sections(conn, &views, &referred, on, receive_days)?;
+    list.referrals_overdue = overdue;
+    list.referral_followups_due = back;
+
     // Aged 65 and over on the date, no elderly health check this calendar year.
     let check_sql = "SELECT v.resident_id, MAX(v.occurred_on) AS last_on FROM visits v \
         WHERE v.kind = 'elderly_check' AND v.deleted = FALSE AND v.amended_by IS NULL AND v.occurred_on <= ? \
@@ -541,6 +428,10 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate) -> Result<Worklist, 
         .sort_by_key(|e| (e.due_on, by_place(&e.resident), e.condition));
     list.referrals_suggested
         .sort_by_key(|e| (by_place(&e.resident), e.condition));
+    list.referrals_overdue
+        .sort_by_key(|e| (e.referred_on, by_place(&e.resident), e.referral_id.clone()));
+    list.referral_followups_due
+        .sort_by_key(|e| (e.due_on, by_place(&e.resident), e.referral_id.clone()));
     list.contracts_expiring
         .sort_by_key(|e| (e.effective_to, by_place(&e.resident), e.contract_id.clone()));
     list.elderly_checks_missing.sort_by_key(|e| by_place(&e.resident));
