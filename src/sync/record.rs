@@ -1,6 +1,6 @@
 //! One resident's whole record for the console's resident page (docs/console.md): the
-//! resident, their contracts with each status change, their visits and surveys with the
-//! corrections made to them, and the audit trail of all of these — in the shapes a tablet
+//! resident, their contracts with each status change, their visits, surveys and referrals
+//! with the corrections made to them, and the audit trail of all of these — in the shapes a tablet
 //! pulls them, masked for a reader outside the resident's team. Every read is audited
 //! (`resident_viewed`): PIPL expects access to sensitive personal data to be logged.
 
@@ -14,7 +14,7 @@ use crate::db::DbConn;
 use crate::domain::audit::{self, AuditView};
 use crate::domain::resident::{self, ResidentView};
 use crate::error::AppError;
-use crate::schema::{audit_log, contracts, survey_responses, users, visits};
+use crate::schema::{audit_log, contracts, referrals, survey_responses, users, visits};
 
 /// A change of a contract's status, from its audit trail.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -63,6 +63,8 @@ pub struct ResidentRecord {
     pub visits: Vec<AmendedRecord>,
     /// Survey responses likewise.
     pub surveys: Vec<AmendedRecord>,
+    /// Referrals likewise, each in its current state (newest referral first).
+    pub referrals: Vec<AmendedRecord>,
     /// The audit trail of the resident and their records, newest first (at most 200).
     pub audit: Vec<AuditView>,
 }
@@ -98,11 +100,18 @@ pub fn read(c: &mut DbConn, caller: &Caller, id: &str) -> Result<ResidentRecord,
         .order((survey_responses::answered_at.desc(), survey_responses::id.desc()))
         .select((survey_responses::id, survey_responses::answered_at))
         .load(c)?;
+    let referral_ids: Vec<(String, i64)> = referrals::table
+        .filter(referrals::resident_id.eq(&r.id))
+        .filter(referrals::deleted.eq(false))
+        .order((referrals::referred_at.desc(), referrals::id.desc()))
+        .select((referrals::id, referrals::referred_at))
+        .load(c)?;
 
     let mut named: Vec<(&'static str, String)> = vec![("resident", r.id.clone())];
     named.extend(contract_ids.iter().map(|i| ("contract", i.clone())));
     named.extend(visit_ids.iter().map(|(i, _)| ("visit", i.clone())));
     named.extend(survey_ids.iter().map(|(i, _)| ("survey", i.clone())));
+    named.extend(referral_ids.iter().map(|(i, _)| ("referral", i.clone())));
     let trail = trail_of(c, &caller.county_code, &named)?;
 
     let ids: Vec<&str> = contract_ids.iter().map(String::as_str).collect();
@@ -118,6 +127,7 @@ pub fn read(c: &mut DbConn, caller: &Caller, id: &str) -> Result<ResidentRecord,
 
     let visits = amended(c, "visit", &visit_ids, own_team)?;
     let surveys = amended(c, "survey", &survey_ids, own_team)?;
+    let referrals = amended(c, "referral", &referral_ids, own_team)?;
     audit::record_now(
         c,
         audit::Entry::actor(caller, "resident_viewed").entity("resident", &r.id),
@@ -128,6 +138,7 @@ pub fn read(c: &mut DbConn, caller: &Caller, id: &str) -> Result<ResidentRecord,
         contracts,
         visits,
         surveys,
+        referrals,
         audit,
     })
 }

@@ -599,6 +599,8 @@ const SCENARIOS = [
       // By device (tablet B).
       await page.click('#audit-clear');
       await page.waitForFunction(() => location.hash === '#/audit');
+      // The cleared page has loaded (and reset its form) before new filters are typed in.
+      await page.waitForSelector('#audit-table[data-filters="||||||"], #audit-empty[data-filters="||||||"]');
       await page.fill('#audit-device', ctx.tabletB.me.device_key);
       await apply(['', '', '', ctx.tabletB.me.device_key, '', '', ''].join('|'));
       want = await must(200, ctx.admin, 'GET', `/audit?device_id=${ctx.tabletB.me.device_key}`);
@@ -607,6 +609,8 @@ const SCENARIOS = [
       // By user, in a time window.
       await page.click('#audit-clear');
       await page.waitForFunction(() => location.hash === '#/audit');
+      // The cleared page has loaded (and reset its form) before new filters are typed in.
+      await page.waitForSelector('#audit-table[data-filters="||||||"], #audit-empty[data-filters="||||||"]');
       const userId = ctx.tabletA.me.id;
       if (await page.$('select#audit-user')) await page.selectOption('#audit-user', userId);
       else await page.fill('#audit-user', userId);
@@ -799,9 +803,19 @@ const SCENARIOS = [
       await page.waitForSelector(`#resident-table tr[data-resident-id="${ctx.rid}"]`);
       const masked = await page.textContent(`#resident-table tr[data-resident-id="${ctx.rid}"] td[data-field=id_number]`);
       assert(/^\*+/.test(masked.trim()) && !masked.includes(ctx.residentIdNumber.slice(0, 6)), 'the ID number is masked: ' + masked);
+      // A referral up, received by the hospital: on the record page in its current state.
+      const referralId = uuid();
+      const [sent, received] = await pushOk(ctx.tabletA, [
+        op('referral', 'create', referralId, { resident_id: ctx.rid, direction: 'up', facility: { name: '县人民医院' },
+          reason_code: 'htn_uncontrolled', referred_at: cst(7_200_000) }),
+        op('referral', 'transition', referralId, { to: 'RECEIVED', at: cst(3_600_000) }),
+      ]);
+      assert(sent.status === 'applied' && received.status === 'applied', 'referral pushed: ' + JSON.stringify([sent, received]));
       await page.click(`#resident-table tr[data-resident-id="${ctx.rid}"] a`);
       await page.waitForSelector(`.record[data-resident-id="${ctx.rid}"]`);
-      for (const s of ['#resident-contracts', '#resident-visits', '#resident-surveys', '#resident-audit']) await page.waitForSelector(s);
+      for (const s of ['#resident-contracts', '#resident-visits', '#resident-surveys', '#resident-referrals', '#resident-audit']) await page.waitForSelector(s);
+      const referralRow = await page.textContent(`#resident-referrals tr[data-referral-id="${referralId}"][data-status=RECEIVED]`);
+      assert(referralRow.includes('上转') && referralRow.includes('县人民医院') && referralRow.includes('已接收'), 'the referral row: ' + referralRow);
       const idText = await page.textContent('#resident-id-number');
       const phoneText = await page.textContent('#resident-phone');
       assert(/\*/.test(idText), 'ID number masked: ' + idText);

@@ -174,6 +174,30 @@ export const MEASUREMENTS = {
   waist_cm: '腰围 cm',
 };
 
+/** Referral directions (双向转诊). */
+export const REFERRAL_DIRECTIONS = { up: '上转', down: '下转' };
+
+/** Referral states. */
+export const REFERRAL_STATUS = {
+  SENT: '已转出',
+  RECEIVED: '已接收',
+  RETURNED: '已转回',
+  CLOSED: '已结束',
+  CANCELLED: '已取消',
+};
+
+/** Referral reason codes. */
+export const REFERRAL_REASONS = {
+  htn_uncontrolled: '高血压控制不佳',
+  dm_uncontrolled: '糖尿病控制不佳',
+  diagnosis: '明确诊断',
+  emergency: '急症',
+  specialist: '专科诊治',
+  rehabilitation: '康复',
+  chronic_followup: '慢病随访管理',
+  other: '其他',
+};
+
 /** Audit log actions. */
 export const AUDIT_ACTIONS = {
   login: '登录',
@@ -208,6 +232,9 @@ export const AUDIT_ACTIONS = {
   survey_recorded: '录入满意度调查',
   survey_amended: '更正满意度调查',
   not_signed_recorded: '未签约登记',
+  referral_recorded: '登记转诊',
+  referral_amended: '更正转诊',
+  referral_transition: '转诊状态变更',
   record_deleted: '删除记录',
   blob_uploaded: '上传签名/照片',
   review_decision: '审核处理',

@@ -1,6 +1,6 @@
 // 居民档案: find a resident by name, household id, or the last digits of the ID number or
 // the phone, and read one resident's whole record — contracts with their history,
-// service visits with their corrections, surveys, and who read or changed it (the audit
+// service visits with their corrections, surveys, referrals, and who read or changed it (the audit
 // log). ID numbers and phones come masked from the API and are shown as they come; every
 // read of a record is itself audited (`resident_viewed`).
 
@@ -8,7 +8,7 @@ import { html, useState } from '../html.js';
 import { get } from '../api.js';
 import { go, href } from '../routes.js';
 import { date, dateTime, num, shortId, plain } from '../format.js';
-import { SEX, TAGS, CONTRACT_STATUS, PACKAGES, VISIT_KINDS, MEASUREMENTS, END_REASONS, AUDIT_ACTIONS } from '../labels.js';
+import { SEX, TAGS, CONTRACT_STATUS, PACKAGES, VISIT_KINDS, MEASUREMENTS, END_REASONS, AUDIT_ACTIONS, REFERRAL_DIRECTIONS, REFERRAL_STATUS, REFERRAL_REASONS } from '../labels.js';
 import { useDirectory, regionName, teamName, userName, allUsers, childrenOf } from '../directory.js';
 import { Page, ErrorNote, Loading, Empty, useAsync, usePages, Pager, Field, KV, Chip } from '../ui.js';
 import { detailText } from './audit.js';
@@ -135,6 +135,12 @@ export function ResidentScreen({ id }) {
   const contracts = (rec.data.contracts || []).map((x) => ({ ...(x.contract || x), history: x.history || (x.contract || x).history || [] }));
   const visits = (rec.data.visits || []).map((x) => ({ ...(x.record || x), amendments: (x.amendments || (x.record || x).amendments || []).map((a) => a.record || a) }));
   const surveys = (rec.data.surveys || []).map((x) => ({ ...(x.record || x), amendments: (x.amendments || (x.record || x).amendments || []).map((a) => a.record || a) }));
+  // A corrected referral reads as its newest correction, which carries the state.
+  const referrals = (rec.data.referrals || []).map((x) => {
+    const fixes = (x.amendments || []).map((a) => a.record || a);
+    return { ...(fixes.length ? fixes[fixes.length - 1] : x.record || x), corrections: fixes.length };
+  });
+  const reasonOf = (f) => [REFERRAL_REASONS[f.reason_code] || f.reason_code, f.reason_text].filter(Boolean).join('：') || '—';
   return html`
     <${Page} title=${r.name + ' 的健康档案'} id="resident" actions=${back}>
       <div class="record" data-resident-id=${r.id}>
@@ -182,6 +188,22 @@ export function ResidentScreen({ id }) {
           <h3>满意度调查（${surveys.length}）</h3>
           ${surveys.length ? html`<ul class="plain">${surveys.map((s) => html`<li data-survey-id=${s.id}>${dateTime(s.answered_at)} · 问卷 ${s.questionnaire} 第 ${s.questionnaire_version} 版 · ${Object.keys(s.answers || {}).length} 题已答${s.amendments.length ? '（已更正 ' + s.amendments.length + ' 次）' : ''}</li>`)}</ul>`
             : html`<${Empty} text="没有满意度调查。" />`}
+        </section>
+        <section id="resident-referrals">
+          <h3>双向转诊（${referrals.length}）</h3>
+          ${referrals.length ? html`
+            <div class="table-wrap"><table class="grid">
+              <thead><tr><th scope="col">转诊时间</th><th scope="col">方向</th><th scope="col">医疗机构</th><th scope="col">原因</th><th scope="col">状态</th><th scope="col">接收 / 结束</th></tr></thead>
+              <tbody>${referrals.map((f) => html`
+                <tr data-referral-id=${f.id} data-status=${f.status}>
+                  <td class="nowrap">${dateTime(f.referred_at)}</td>
+                  <td>${REFERRAL_DIRECTIONS[f.direction] || f.direction}</td>
+                  <td>${f.facility ? f.facility.name : '—'}</td>
+                  <td>${reasonOf(f)}${f.corrections ? '（已更正 ' + f.corrections + ' 次）' : ''}</td>
+                  <td>${REFERRAL_STATUS[f.status] || f.status}</td>
+                  <td class="nowrap">${f.received_at ? '接收 ' + dateTime(f.received_at) : '—'}${f.ended_at ? ' · ' + dateTime(f.ended_at) : ''}${f.summary ? html`<br /><span class="muted">${f.summary}</span>` : null}</td>
+                </tr>`)}</tbody>
+            </table></div>` : html`<${Empty} text="没有转诊记录。" />`}
         </section>
         <section id="resident-audit">
           <h3>审计记录（${audit.length}）</h3>
