@@ -71,6 +71,15 @@ pub struct Me {
     pub villages: Vec<String>,
     /// The server's limits a sync client sizes its requests by.
     pub limits: SyncLimits,
+    /// The county's settings of the work-list rules, for a tablet that builds the list offline.
+    pub work_list: WorkListRules,
+}
+
+/// The county's settings of the work list's rules (docs/domain.md §4 and "Referrals").
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkListRules {
+    /// Days an up-referral may wait for the receiving side before it is overdue.
+    pub referral_receive_days: u32,
 }
 
 /// The limits of this server a tablet must stay within (docs/sync-protocol.md §2).
@@ -117,6 +126,9 @@ pub async fn me(state: State, auth: Auth) -> Result<web::Json<Me>, AppError> {
             max_body_bytes: state.config.max_body_bytes,
             max_blob_bytes: state.config.max_blob_bytes,
             sync_requests_per_minute: state.config.sync_rate_per_minute,
+        },
+        work_list: WorkListRules {
+            referral_receive_days: state.config.referral_receive_days,
         },
     }))
 }

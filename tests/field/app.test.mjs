@@ -179,7 +179,7 @@ const SCENARIOS = {
     assert.ok(local.n > 0, 'residents were downloaded');
     const server = await api(ctx.doctorApi, 'GET', '/teams/' + local.team + '/worklist?date=' + local.w.date);
     assert.equal(server.status, 200, JSON.stringify(server.body));
-    for (const section of ['followups_due', 'followups_overdue', 'recalls_due', 'referrals_suggested', 'contracts_expiring', 'elderly_checks_missing']) {
+    for (const section of ['followups_due', 'followups_overdue', 'recalls_due', 'referrals_suggested', 'referrals_overdue', 'referral_followups_due', 'contracts_expiring', 'elderly_checks_missing']) {
       // Village names are compared apart: the tablet may not have learnt them.
       const strip = (list) => list.map((e) => canon({ ...e, resident: { ...e.resident, village_name: undefined } }));
       assert.deepEqual(strip(local.w[section]), strip(server.body[section]), section + ' differs from the server');
@@ -358,6 +358,59 @@ const SCENARIOS = {
     // The local copy now holds the server's versions.
     const version = await appState(page, async (id) => (await import('/field/app/state.js')).getState().data.residentById.get(id).version, ctx.residentId);
     assert.equal(version, 1);
+  },
+
+  async 'a referral recorded offline, received and returned: on the work list, then on the server'() {
+    const { page, context } = ctx.a;
+    await context.setOffline(true);
+    await page.waitForSelector('#offline-banner');
+    await goto(page, '#/referral/' + ctx.residentId, 'referral');
+    await page.selectOption('#referral-direction', 'up');
+    await page.selectOption('#referral-reason-code', 'other');
+    await page.click('#referral-submit');
+    await page.waitForSelector('#referral-form .error');
+    assert.equal(await pendingCount(page), 0, 'nothing queued without a facility and a reason');
+    await page.fill('#referral-facility', '县人民医院');
+    await page.fill('#referral-reason', '血压波动，需专科评估');
+    await shoot(page, 'referral');
+    await page.click('#referral-submit');
+    await page.waitForSelector('.shell[data-route=resident] #referral-list li[data-status=SENT]');
+    await page.click('#referral-list li[data-status=SENT] button[data-step=RECEIVED]');
+    await page.waitForSelector('#referral-list li[data-status=RECEIVED]');
+    await page.click('#referral-list li[data-status=RECEIVED] button[data-step=RETURNED]');
+    await page.click('#referral-list li[data-status=RECEIVED] button[data-step=RETURNED]');
+    await page.waitForSelector('#referral-list li[data-status=RECEIVED] .error');
+    await page.fill('#referral-list .referral-summary', '血压已平稳，回社区按月随访');
+    await page.click('#referral-list li[data-status=RECEIVED] button[data-step=RETURNED]');
+    await page.waitForSelector('#referral-list li[data-status=RETURNED]');
+    assert.equal(await pendingCount(page), 3, 'the referral and its two steps wait to go up');
+    // Back from hospital with no visit since: on the tablet's work list at once.
+    await goto(page, '#/today', 'today');
+    await page.waitForSelector(`[data-section=referral_followups_due] li[data-resident-id="${ctx.residentId}"]`);
+    await context.setOffline(false);
+    await page.waitForSelector('#offline-banner', { state: 'detached' });
+    await goto(page, '#/sync', 'sync');
+    await page.waitForSelector('#sync-now:not([disabled])', { timeout: 60_000 });
+    await page.click('#sync-now');
+    await waitSynced(page, 60_000);
+    await page.waitForSelector('#count-pending[data-count="0"]');
+    const rec = await api(ctx.doctorApi, 'GET', '/residents/' + ctx.residentId + '/record');
+    assert.equal(rec.status, 200);
+    const [f] = rec.body.referrals.map((x) => x.record);
+    assert.equal(f.status, 'RETURNED');
+    assert.equal(f.summary, '血压已平稳，回社区按月随访');
+    assert.equal(f.facility.name, '县人民医院');
+    assert.equal(f.reason_code, 'other');
+    const local = await appState(page, async () => {
+      const s = (await import('/field/app/state.js')).getState();
+      return { w: s.data.worklist(), team: s.user.team_id };
+    });
+    const server = await api(ctx.doctorApi, 'GET', '/teams/' + local.team + '/worklist?date=' + local.w.date);
+    const strip = (list) => list.map((e) => canon({ ...e, resident: { ...e.resident, village_name: undefined } }));
+    for (const section of ['referrals_overdue', 'referral_followups_due', 'referrals_suggested']) {
+      assert.deepEqual(strip(local.w[section]), strip(server.body[section]), section + ' differs from the server');
+    }
+    assert.ok(server.body.referral_followups_due.some((e) => e.resident.id === ctx.residentId), 'the server lists the returned patient too');
   },
 
   async 'an invalid ID number is refused on the tablet before queuing'() {

@@ -41,6 +41,7 @@ const SHELL = [
   'app/worklist.js',
   'app/screens/edit.js',
   'app/screens/login.js',
+  'app/screens/referral.js',
   'app/screens/register.js',
   'app/screens/resident.js',
   'app/screens/residents.js',

@@ -118,6 +118,25 @@ export const UNIT_TESTS = {
     // A correction replaces what it corrects, also before `amended_by` comes back.
     const fixed = { ...data, visits: [...data.visits, { ...bp('v7', 'a', '2026-08-01T02:00:00.000Z', 130, 80), amends: 'v1' }] };
     assert.equal(buildWorklist(fixed, '2026-08-15').recalls_due.some((e) => e.resident.id === 'a'), false);
+    // Referrals (docs/domain.md, "Referrals"): an up-referral since the second reading
+    // takes the suggestion; one not received waits 7 days (or the county's setting);
+    // a patient back from hospital is seen within 14 days.
+    const ref = (id, rid, direction, at, extra) => ({ id, resident_id: rid, direction, facility: { name: '县医院' },
+      referred_at: at, status: 'SENT', received_at: null, ended_at: null, amended_by: null, ...extra });
+    const referred = { ...data, referrals: [
+      ref('r1', 'f', 'up', '2026-07-20T03:00:00.000Z'),
+      ref('r2', 'b', 'down', '2026-08-02T02:00:00.000Z'),
+      ref('r3', 'c', 'up', '2026-07-01T02:00:00.000Z', { status: 'RETURNED', ended_at: '2026-08-10T02:00:00.000Z' }),
+    ] };
+    const w = buildWorklist(referred, '2026-08-15');
+    assert.deepEqual(w.referrals_suggested.map((e) => e.resident.id), [], 'the up-referral took the suggestion');
+    assert.deepEqual(w.referrals_overdue.map((e) => [e.resident.id, e.days_waiting]), [['f', 26]]);
+    assert.deepEqual(buildWorklist({ ...referred, referralReceiveDays: 30 }, '2026-08-15').referrals_overdue, []);
+    assert.deepEqual(w.referral_followups_due.map((e) => [e.resident.id, e.due_on, e.overdue]),
+      [['b', '2026-08-16', false], ['c', '2026-08-24', false]]);
+    const seen = { ...referred, visits: [...referred.visits, bp('v8', 'b', '2026-08-03T02:00:00.000Z', 120, 80)] };
+    assert.deepEqual(buildWorklist(seen, '2026-08-17').referral_followups_due.map((e) => e.resident.id), ['c']);
+    assert.equal(buildWorklist(referred, '2026-08-17').referral_followups_due[0].overdue, true, 'overdue from the 15th day');
   },
 
   async 'unit: search 5,000 residents under 100 ms'() {

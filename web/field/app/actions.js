@@ -108,11 +108,12 @@ export function reload() {
 }
 
 async function loadOnce() {
-  const [residents, contracts, visits, surveys, questionnaires, packages] = await Promise.all([
+  const [residents, contracts, visits, surveys, referrals, questionnaires, packages] = await Promise.all([
     client.list('resident'),
     client.list('contract'),
     client.list('visit'),
     client.list('survey'),
+    client.list('referral'),
     Promise.resolve(client.questionnaires()).catch(() => []),
     Promise.resolve(client.packages()).catch(() => []),
   ]);
@@ -122,7 +123,11 @@ async function loadOnce() {
   try { villageNames = JSON.parse(localStorage.getItem(VILLAGES_KEY) || '{}'); } catch (_) { villageNames = {}; }
   const villages = (me && me.villages) || (user && user.villages) || [];
   setState({
-    data: buildLocalData({ residents, contracts, visits, surveys, villages, villageNames, questionnaires: questionnaires || [], packages: packages || [] }),
+    data: buildLocalData({
+      residents, contracts, visits, surveys, referrals, villages, villageNames,
+      questionnaires: questionnaires || [], packages: packages || [],
+      referralReceiveDays: me && me.work_list ? me.work_list.referral_receive_days : undefined,
+    }),
     loaded: true,
   });
   await refreshCounts();

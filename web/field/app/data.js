@@ -41,6 +41,7 @@ function newestFirst(field) {
  * @property {(id: string) => Object[]} contractsOf a resident's contracts, newest first
  * @property {(id: string) => Object[]} visitsOf a resident's visits, newest first (amended ones left out)
  * @property {(id: string) => Object[]} surveysOf a resident's surveys, newest first (amended ones left out)
+ * @property {(id: string) => Object[]} referralsOf a resident's referrals, newest first (corrected ones left out)
  * @property {(id: string) => (Object|null)} contractInEffect the resident's contract in effect today, if any
  * @property {() => import('./search.js').SearchIndex} index the search index (built on first use)
  * @property {(on?: string) => import('./worklist.js').Worklist} worklist the work list (built on first use per date)
@@ -68,6 +69,8 @@ function newestFirst(field) {
  * @param {any[]} raw.contracts
  * @param {any[]} raw.visits
  * @param {any[]} raw.surveys
+ * @param {any[]} [raw.referrals]
+ * @param {number} [raw.referralReceiveDays] the county's setting (`GET /api/v1/me`, `work_list`)
  * @param {string[]} [raw.villages]
  * @param {Object<string, string>} [raw.villageNames]
  * @param {Object[]} [raw.questionnaires]
@@ -80,6 +83,7 @@ export function buildLocalData(raw) {
   const contracts = all(raw.contracts);
   const visits = all(raw.visits);
   const surveys = all(raw.surveys);
+  const referrals = all(raw.referrals);
   const residentById = new Map(residentsAll.map((r) => [r.id, r]));
   const residents = residentsAll.filter((r) => !r.merged_into);
 
@@ -100,6 +104,8 @@ export function buildLocalData(raw) {
   const contractsBy = group(contracts.slice().sort((a, b) => String(b.effective_from).localeCompare(String(a.effective_from)) || newestFirst('signed_at')(a, b)));
   const visitsBy = group(superseded(visits).sort(newestFirst('occurred_at')));
   const surveysBy = group(superseded(surveys).sort(newestFirst('answered_at')));
+  const liveReferrals = superseded(referrals).sort(newestFirst('referred_at'));
+  const referralsBy = group(liveReferrals);
 
   const villages = raw.villages && raw.villages.length
     ? raw.villages.slice().sort()
@@ -115,6 +121,7 @@ export function buildLocalData(raw) {
     contractsOf: (id) => contractsBy.get(id) || [],
     visitsOf: (id) => visitsBy.get(id) || [],
     surveysOf: (id) => surveysBy.get(id) || [],
+    referralsOf: (id) => referralsBy.get(id) || [],
     contractInEffect: (id) =>
       (contractsBy.get(id) || []).find((c) =>
         ['SIGNED', 'ACTIVE', 'PENDING_REVIEW'].includes(c.status) && !c.ended_on &&
@@ -122,7 +129,7 @@ export function buildLocalData(raw) {
     index: () => (index || (index = buildIndex(residents))),
     worklist: (on = day) => {
       if (!worklists.has(on)) {
-        worklists.set(on, buildWorklist({ residents, visits, contracts, villageNames }, on));
+        worklists.set(on, buildWorklist({ residents, visits, contracts, referrals: liveReferrals, villageNames, referralReceiveDays: raw.referralReceiveDays }, on));
       }
       return worklists.get(on);
     },

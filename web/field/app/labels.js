@@ -20,6 +20,24 @@ export const DERIVED_TAGS = { elderly: '65岁及以上', child: '0–6岁儿童'
 
 export const SEX = { M: '男', F: '女' };
 
+/** Referral directions (双向转诊). */
+export const REFERRAL_DIRECTIONS = { up: '上转（转往上级医院）', down: '下转（医院转回社区）' };
+
+/** Referral states. */
+export const REFERRAL_STATUS = { SENT: '已转出', RECEIVED: '已接收', RETURNED: '已转回', CLOSED: '已结束', CANCELLED: '已取消' };
+
+/** Referral reason codes. */
+export const REFERRAL_REASONS = {
+  htn_uncontrolled: '高血压控制不佳',
+  dm_uncontrolled: '糖尿病控制不佳',
+  diagnosis: '明确诊断',
+  emergency: '急症',
+  specialist: '专科诊治',
+  rehabilitation: '康复',
+  chronic_followup: '慢病随访管理',
+  other: '其他（请写明）',
+};
+
 /** Contract states (pulled `status`). */
 export const CONTRACT_STATUS = {
   DRAFT: '草稿',

@@ -16,6 +16,7 @@ import { RegisterScreen } from './screens/register.js';
 import { SignScreen } from './screens/sign.js';
 import { VisitScreen } from './screens/visit.js';
 import { SurveyScreen } from './screens/survey.js';
+import { ReferralScreen } from './screens/referral.js';
 import { SyncScreen } from './screens/sync.js';
 
 /** Sent as `app_version` at login and `X-App-Version` on pushes (supervisors see it). */
@@ -50,6 +51,7 @@ function App() {
     case 'sign': return html`<${SignScreen} state=${state} id=${id} key=${id} />`;
     case 'visit': return html`<${VisitScreen} state=${state} id=${id} key=${id} />`;
     case 'survey': return html`<${SurveyScreen} state=${state} id=${id} key=${id} />`;
+    case 'referral': return html`<${ReferralScreen} state=${state} id=${id} key=${id} />`;
     case 'sync': return html`<${SyncScreen} state=${state} />`;
     default: return html`<${TodayScreen} state=${state} />`;
   }

@@ -4,7 +4,7 @@
 
 /**
  * @typedef {Object} Route
- * @property {string} name today | residents | resident | edit | register | sign | visit | survey | sync | login
+ * @property {string} name today | residents | resident | edit | register | sign | visit | survey | referral | sync | login
  * @property {string} [id] the record the screen is about (a resident id)
  */
 
@@ -17,6 +17,7 @@ const PATTERNS = [
   [/^\/sign\/([^/]+)$/, 'sign'],
   [/^\/visit\/([^/]+)$/, 'visit'],
   [/^\/survey\/([^/]+)$/, 'survey'],
+  [/^\/referral\/([^/]+)$/, 'referral'],
   [/^\/sync$/, 'sync'],
 ];
 
@@ -44,7 +45,7 @@ export function href(name, id) {
   switch (name) {
     case 'resident': return '#/residents/' + encodeURIComponent(id);
     case 'edit': return '#/residents/' + encodeURIComponent(id) + '/edit';
-    case 'sign': case 'visit': case 'survey': return '#/' + name + '/' + encodeURIComponent(id);
+    case 'sign': case 'visit': case 'survey': case 'referral': return '#/' + name + '/' + encodeURIComponent(id);
     default: return '#/' + name;
   }
 }

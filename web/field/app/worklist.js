@@ -19,6 +19,10 @@ export const RECALL_DAYS = 14;
 export const EXPIRING_WITHIN_DAYS = 30;
 /** Age from which a resident needs the annual elderly health check. */
 export const ELDERLY_AGE = 65;
+/** Days an up-referral may wait for the receiving side, unless the county set otherwise. */
+export const REFERRAL_RECEIVE_DAYS = 7;
+/** Days within which a patient back from hospital is seen. */
+export const REFERRAL_FOLLOWUP_DAYS = 14;
 
 /** Conditions in the order the server lists them, with their tag and follow-up kind. */
 const CONDITIONS = [
@@ -52,6 +56,8 @@ const CONDITION_RANK = { hypertension: 0, diabetes: 1 };
  * @property {Array<{resident: WorkResident, condition: string, last_followup_on: (string|null), reason: string}>} followups_overdue
  * @property {Array<{resident: WorkResident, condition: string, reading: Reading, due_on: string, overdue: boolean, reason: string}>} recalls_due
  * @property {Array<{resident: WorkResident, condition: string, readings: Reading[], reason: string}>} referrals_suggested
+ * @property {Array<{resident: WorkResident, referral_id: string, facility_name: string, referred_on: string, days_waiting: number, reason: string}>} referrals_overdue
+ * @property {Array<{resident: WorkResident, referral_id: string, direction: string, facility_name: string, since_on: string, due_on: string, overdue: boolean, reason: string}>} referral_followups_due
  * @property {Array<{resident: WorkResident, contract_id: string, team_id: string, effective_to: string, days_left: number, reason: string}>} contracts_expiring
  * @property {Array<{resident: WorkResident, age: number, last_check_on: (string|null), reason: string}>} elderly_checks_missing
  */
@@ -143,11 +149,13 @@ function byPlace(a, b) {
  * @param {Object[]} data.residents residents as pulled (deleted and merged-away ones are skipped)
  * @param {Object[]} data.visits visits as pulled or recorded
  * @param {Object[]} data.contracts contracts as pulled or recorded
+ * @param {Object[]} [data.referrals] referrals as pulled or recorded, corrected ones left out
  * @param {Object<string, string>} [data.villageNames] village code → name
+ * @param {number} [data.referralReceiveDays] the county's limit for an up-referral's receipt
  * @param {string} on `YYYY-MM-DD` (China time)
  * @returns {Worklist}
  */
-export function buildWorklist({ residents, visits, contracts, villageNames = {} }, on) {
+export function buildWorklist({ residents, visits, contracts, referrals = [], villageNames = {}, referralReceiveDays = REFERRAL_RECEIVE_DAYS }, on) {
   const quarter = quarterOf(on);
   /** @type {Worklist} */
   const list = {
@@ -157,6 +165,8 @@ export function buildWorklist({ residents, visits, contracts, villageNames = {} 
     followups_overdue: [],
     recalls_due: [],
     referrals_suggested: [],
+    referrals_overdue: [],
+    referral_followups_due: [],
     contracts_expiring: [],
     elderly_checks_missing: [],
   };
@@ -190,10 +200,14 @@ export function buildWorklist({ residents, visits, contracts, villageNames = {} 
   /** resident → condition → follow-ups; resident → last elderly check date */
   const followups = new Map();
   const lastCheck = new Map();
+  /** resident → the instant of their latest visit of any kind on or before the date */
+  const lastVisitAt = new Map();
   for (const v of visits) {
     if (!v || v.deleted || v.amended_by || superseded.has(v.id) || !people.has(v.resident_id)) continue;
     const visitOn = chinaDate(v.occurred_at);
     if (visitOn > on) continue;
+    const at = Date.parse(v.occurred_at);
+    if (!(lastVisitAt.get(v.resident_id) >= at)) lastVisitAt.set(v.resident_id, at);
     if (v.kind === 'elderly_check') {
       const prev = lastCheck.get(v.resident_id);
       if (!prev || visitOn > prev) lastCheck.set(v.resident_id, visitOn);
@@ -205,6 +219,16 @@ export function buildWorklist({ residents, visits, contracts, villageNames = {} 
     if (!per) followups.set(v.resident_id, (per = { hypertension: [], diabetes: [] }));
     per[cond.code].push({ id: v.id, at: Date.parse(v.occurred_at), on: visitOn, measurements: v.measurements });
   }
+
+  // Referrals made on or before the date, by resident (the newest of each chain).
+  const referred = new Map();
+  for (const r of referrals) {
+    if (!r || r.deleted || r.amended_by || !people.has(r.resident_id) || chinaDate(r.referred_at) > on) continue;
+    if (!referred.has(r.resident_id)) referred.set(r.resident_id, []);
+    referred.get(r.resident_id).push(r);
+  }
+  // A suggestion is taken once an up-referral is recorded on or after the second reading.
+  const taken = (id, since) => (referred.get(id) || []).some((r) => r.direction === 'up' && r.status !== 'CANCELLED' && chinaDate(r.referred_at) >= since);
 
   for (const [id, p] of people) {
     const per = followups.get(id);
@@ -235,7 +259,7 @@ export function buildWorklist({ residents, visits, contracts, villageNames = {} 
           overdue: a.recall.overdue,
         });
       }
-      if (a.referral) {
+      if (a.referral && !taken(id, a.referral[1].on)) {
         const [x, y] = a.referral;
         list.referrals_suggested.push({
           resident: p.view,
@@ -244,6 +268,42 @@ export function buildWorklist({ residents, visits, contracts, villageNames = {} 
           readings: [x, y],
         });
       }
+    }
+  }
+
+  for (const [id, list_] of referred) {
+    const p = people.get(id);
+    for (const r of list_) {
+      const referredOn = chinaDate(r.referred_at);
+      const facility = (r.facility && r.facility.name) || '';
+      const waited = daysBetween(referredOn, on);
+      if (r.direction === 'up' && r.status === 'SENT' && waited > referralReceiveDays) {
+        list.referrals_overdue.push({
+          resident: p.view,
+          referral_id: r.id,
+          facility_name: facility,
+          referred_on: referredOn,
+          days_waiting: waited,
+          reason: referredOn + ' 上转至' + facility + '，已 ' + waited + ' 天未确认接收（超过 ' + referralReceiveDays + ' 天），请联系接收医院',
+        });
+      }
+      // Back from hospital: a down-referral still open, or an up-referral returned by the date.
+      let since = null;
+      if (r.direction === 'down' && r.status !== 'CANCELLED' && r.status !== 'CLOSED') since = [Date.parse(r.referred_at), referredOn];
+      else if (r.direction === 'up' && r.status === 'RETURNED' && r.ended_at && chinaDate(r.ended_at) <= on) since = [Date.parse(r.ended_at), chinaDate(r.ended_at)];
+      if (!since || lastVisitAt.get(id) > since[0]) continue;
+      const dueOn = addDays(since[1], REFERRAL_FOLLOWUP_DAYS);
+      const what = r.direction === 'down' ? '下转' : '上转后转回';
+      list.referral_followups_due.push({
+        resident: p.view,
+        referral_id: r.id,
+        direction: r.direction,
+        facility_name: facility,
+        since_on: since[1],
+        due_on: dueOn,
+        overdue: on > dueOn,
+        reason: since[1] + ' 自' + facility + what + '，尚未随访；应于 ' + dueOn + ' 前随访' + (on > dueOn ? '，已逾期' : ''),
+      });
     }
   }
 
@@ -286,6 +346,8 @@ export function buildWorklist({ residents, visits, contracts, villageNames = {} 
   list.followups_overdue.sort(byCond);
   list.recalls_due.sort((a, b) => cmp(a.due_on, b.due_on) || byCond(a, b));
   list.referrals_suggested.sort(byCond);
+  list.referrals_overdue.sort((a, b) => cmp(a.referred_on, b.referred_on) || byPlace(a.resident, b.resident) || cmp(a.referral_id, b.referral_id));
+  list.referral_followups_due.sort((a, b) => cmp(a.due_on, b.due_on) || byPlace(a.resident, b.resident) || cmp(a.referral_id, b.referral_id));
   list.contracts_expiring.sort((a, b) => cmp(a.effective_to, b.effective_to) || byPlace(a.resident, b.resident) || cmp(a.contract_id, b.contract_id));
   list.elderly_checks_missing.sort((a, b) => byPlace(a.resident, b.resident));
   return list;

@@ -39,6 +39,7 @@ export const ACTIONS = Object.freeze({
   visit: ['create', 'amend', 'delete'],
   survey: ['create', 'amend', 'delete'],
   not_signed: ['create', 'delete'],
+  referral: ['create', 'amend', 'transition', 'delete'],
 });
 
 /**
@@ -66,7 +67,7 @@ export function touches(op, current) {
         : op.action === 'transition' && d.to === 'SIGNED' && current?.data?.renews;
     if (typeof renews === 'string' && renews) keys.push(keyOf('contract', renews));
   }
-  if ((op.entity === 'visit' || op.entity === 'survey') && op.action === 'amend' && typeof d.amends === 'string') {
+  if (['visit', 'survey', 'referral'].includes(op.entity) && op.action === 'amend' && typeof d.amends === 'string') {
     keys.push(keyOf(op.entity, d.amends));
   }
   return keys;
@@ -181,6 +182,26 @@ function created(op, today) {
         reason_text: orNull(d.reason_text),
         recorded_at: toUtc(d.recorded_at),
       };
+    case 'referral':
+      // An amendment carries on its original's state on the server; the tablet shows it
+      // as sent until the server's copy comes back.
+      return {
+        ...base,
+        resident_id: d.resident_id,
+        direction: d.direction,
+        facility: { name: d.facility?.name, code: orNull(d.facility?.code) },
+        reason_code: orNull(d.reason_code),
+        reason_text: orNull(d.reason_text),
+        referred_at: toUtc(d.referred_at),
+        visit_id: orNull(d.visit_id),
+        contract_id: orNull(d.contract_id),
+        status: 'SENT',
+        received_at: null,
+        ended_at: null,
+        summary: null,
+        amends: op.action === 'amend' ? orNull(d.amends) : null,
+        amended_by: null,
+      };
     default:
       return { ...base, ...d };
   }
@@ -223,6 +244,20 @@ function transitioned(data, t, today) {
 }
 
 /**
+ * A referral after a transition (src/domain/referral/transition.rs): the state, and when
+ * it was received or ended.
+ * @param {object} data
+ * @param {object} t `ReferralTransitionPush`
+ */
+function referralMoved(data, t) {
+  const next = { ...data, status: t.to };
+  if (t.to === 'RECEIVED') next.received_at = toUtc(t.at);
+  else next.ended_at = toUtc(t.at);
+  if (t.to === 'RETURNED' && t.summary) next.summary = t.summary;
+  return next;
+}
+
+/**
  * The record `key` after `op`, from the record before it (null: not held). Pure: the
  * same inputs give the same output, so replaying the queue over a fresh server copy
  * rebuilds the local copy exactly.
@@ -258,6 +293,7 @@ export function applyOp(rec, op, key, today = chinaDate()) {
       return shell(updatedResident(rec.data, d), rec.deleted);
     case 'transition':
       if (!rec?.data) return rec;
+      if (op.entity === 'referral') return shell(referralMoved(rec.data, d), rec.deleted);
       return shell(transitioned(rec.data, d, today), rec.deleted);
     case 'delete':
       if (!rec) return rec;

@@ -1,9 +1,11 @@
-// 居民详情: one resident's record, contracts, visits and surveys, and what to do next.
+// 居民详情: one resident's record, contracts, visits, surveys and referrals, and what to do
+// next (a referral's later steps are recorded here).
 
-import { html } from '../html.js';
+import { html, useState } from '../html.js';
 import { Frame, TagChips, PendingChip, Empty } from '../ui.js';
 import { href } from '../routes.js';
-import { SEX, CONTRACT_STATUS, VISIT_KINDS } from '../labels.js';
+import { SEX, CONTRACT_STATUS, VISIT_KINDS, REFERRAL_STATUS, REFERRAL_REASONS } from '../labels.js';
+import { record, now } from '../actions.js';
 import { MEASUREMENTS } from '../measurements.js';
 import { ageOn, shortTime, today } from '../dates.js';
 import { packageName, villageName } from '../data.js';
@@ -24,6 +26,7 @@ export function ResidentScreen({ state, id }) {
   const contracts = data.contractsOf(id);
   const visits = data.visitsOf(id);
   const surveys = data.surveysOf(id);
+  const referrals = data.referralsOf(id);
   const inEffect = data.contractInEffect(id);
   return html`
     <${Frame} title=${r.name} route="resident" back="#/residents" state=${state}>
@@ -44,6 +47,7 @@ export function ResidentScreen({ state, id }) {
         <a class="btn primary" id="action-sign" href=${href('sign', id)}>${inEffect ? '续约' : '签约'}</a>
         <a class="btn primary" id="action-visit" href=${href('visit', id)}>随访 / 服务记录</a>
         <a class="btn" id="action-survey" href=${href('survey', id)}>满意度调查</a>
+        <a class="btn" id="action-referral" href=${href('referral', id)}>转诊</a>
         <a class="btn" id="action-edit" href=${href('edit', id)}>修改档案</a>
       </div>
 
@@ -71,6 +75,12 @@ export function ResidentScreen({ state, id }) {
             </div></li>`)}
         </ul>`}
 
+      <h2>双向转诊</h2>
+      ${referrals.length === 0 ? html`<${Empty} text="没有转诊记录。" />` : html`
+        <ul class="rows" id="referral-list">
+          ${referrals.map((f) => html`<${ReferralRow} f=${f} key=${f.id} />`)}
+        </ul>`}
+
       <h2>满意度调查</h2>
       ${surveys.length === 0 ? html`<${Empty} text="还没有调查记录。" />` : html`
         <ul class="rows" id="survey-list">
@@ -92,4 +102,42 @@ function answerWords(data, s) {
     const label = it && it.option_texts && it.option_texts[opt] ? it.option_texts[opt] : opt;
     return (it ? it.text.replace(/[？?]$/, '') : item) + '：' + label;
   }).join('；');
+}
+
+/** The next steps of a referral in each state (src/domain/referral/transition.rs). */
+const STEPS = {
+  SENT: [['RECEIVED', '已接收'], ['CANCELLED', '取消转诊']],
+  RECEIVED: [['RETURNED', '已转回'], ['CLOSED', '结束']],
+};
+
+/** One referral with the buttons for its next steps; a return asks for the summary. */
+function ReferralRow({ f }) {
+  const [asking, setAsking] = useState(false);
+  const [summary, setSummary] = useState('');
+  const [error, setError] = useState('');
+  const step = async (to) => {
+    if (to === 'RETURNED' && !asking) { setAsking(true); return; }
+    if (to === 'RETURNED' && !summary.trim()) { setError('请填写医院的转回意见'); return; }
+    /** @type {Object} */
+    const d = { to, at: now() };
+    if (to === 'RETURNED') d.summary = summary.trim();
+    try {
+      await record('referral', 'transition', f.id, d);
+      setAsking(false);
+    } catch (e) {
+      setError('保存失败：' + ((e && e.message) || e));
+    }
+  };
+  const reason = [REFERRAL_REASONS[f.reason_code] || f.reason_code, f.reason_text].filter(Boolean).join('：');
+  return html`
+    <li data-id=${f.id} data-status=${f.status}><div class="row">
+      <div class="row-title">${f.direction === 'down' ? '下转' : '上转'} · ${(f.facility && f.facility.name) || ''}
+        <span class="sub">${shortTime(f.referred_at)} · ${REFERRAL_STATUS[f.status] || f.status}</span> <${PendingChip} rec=${f} /></div>
+      ${reason ? html`<div class="row-line">${reason}</div>` : null}
+      ${f.summary ? html`<div class="row-line muted">转回意见：${f.summary}</div>` : null}
+      ${asking ? html`<textarea class="referral-summary" value=${summary} placeholder="医院的转回意见" onInput=${(e) => setSummary(e.currentTarget.value)}></textarea>` : null}
+      ${error ? html`<p class="error" role="alert">${error}</p>` : null}
+      ${(STEPS[f.status] || []).length ? html`<div class="actions">${STEPS[f.status].map(([to, label]) => html`
+        <button class="btn" type="button" data-step=${to} onClick=${() => step(to)}>${label}</button>`)}</div>` : null}
+    </div></li>`;
 }

@@ -9,7 +9,7 @@ import { shortTime } from '../dates.js';
 import { href } from '../routes.js';
 import { logout, sync, syncDetails, dismiss } from '../actions.js';
 
-const ENTITY = { resident: '居民档案', contract: '签约协议', visit: '服务记录', survey: '满意度调查', not_signed: '未签约登记' };
+const ENTITY = { resident: '居民档案', contract: '签约协议', visit: '服务记录', survey: '满意度调查', not_signed: '未签约登记', referral: '转诊' };
 const ACTION = { create: '新建', update: '修改', transition: '变更状态', amend: '更正', delete: '删除' };
 
 /** What the op was about, in words: "新建 服务记录 · 王秀英 · 高血压随访". */

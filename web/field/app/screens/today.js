@@ -13,6 +13,8 @@ const SECTIONS = [
   ['recalls_due', '需召回（上次未控制）', 'red', '需召回'],
   ['followups_due', '本季度待随访', 'amber', '本季待随访'],
   ['referrals_suggested', '建议转诊', 'red', '建议转诊'],
+  ['referral_followups_due', '转回患者待随访（14天内）', 'red', '转回待随访'],
+  ['referrals_overdue', '上转未确认接收', 'amber', '上转未接收'],
   ['contracts_expiring', '签约即将到期（30天内）', 'amber', '签约到期'],
   ['elderly_checks_missing', '今年未做老年人体检', 'blue', '老年人体检'],
 ];
@@ -46,7 +48,7 @@ export function TodayScreen({ state }) {
               ${entries.length === 0 ? html`<${Empty} text="没有" />` : html`
                 <ul class="rows">
                   ${shown.map((e) => html`
-                    <li data-id=${e.contract_id || e.resident.id} data-resident-id=${e.resident.id} data-condition=${e.condition || ''}>
+                    <li data-id=${e.contract_id || e.referral_id || e.resident.id} data-resident-id=${e.resident.id} data-condition=${e.condition || ''}>
                       <a href=${href('resident', e.resident.id)}>
                         <div class="row-title">${e.resident.name}
                           <span class="sub">${e.resident.village_name || e.resident.village_code}</span>
