@@ -23,6 +23,7 @@ const HANDLED: &[&str] = &[
     "push-answer",
     "resident-update",
     "contract-transition",
+    "referral-transition",
     "delete",
     "pull",
     "pull-answer",
@@ -349,6 +350,23 @@ async fn every_example_in_the_sync_protocol_does_what_the_document_says() {
     });
     let results = push_ops(vec![cop, transition.clone()]).await;
     applied(&results, "a contract, then the transition example");
+
+    // The referral transition example returns a referral the hospital received.
+    let referral = Uuid::now_v7().to_string();
+    let rop = json!({ "op_id": fresh_id(), "entity": "referral", "action": "create", "id": referral, "recorded_at": now,
+                      "data": { "resident_id": resident, "direction": "up", "facility": { "name": "县人民医院" },
+                                "reason_code": "htn_uncontrolled", "referred_at": "2026-05-01T09:00:00+08:00" } });
+    let received = json!({ "op_id": fresh_id(), "entity": "referral", "action": "transition", "id": referral,
+                           "recorded_at": now, "data": { "to": "RECEIVED", "at": "2026-05-02T09:00:00+08:00" } });
+    let mut returned = json_example(&ex, "referral-transition");
+    fill(&mut returned, "", &|k, s| match k {
+        "op_id" => Some(fresh_id()),
+        "id" if s == "<referral>" => Some(json!(referral)),
+        "recorded_at" => Some(json!(now)),
+        _ => None,
+    });
+    let results = push_ops(vec![rop, received, returned]).await;
+    applied(&results, "a referral, its receipt, then the transition example");
 
     // The delete example deletes a visit.
     let visit = Uuid::now_v7().to_string();
