@@ -89,7 +89,7 @@ fn schema_fields(entity: &str) -> (Vec<String>, Vec<String>) {
     (names(&schema["properties"]), names(&schema["required"]))
 }
 
-const ENTITIES: &[&str] = &["resident", "contract", "visit", "survey", "not_signed"];
+const ENTITIES: &[&str] = &["resident", "contract", "visit", "survey", "not_signed", "referral"];
 
 #[test]
 fn the_create_table_and_the_pushed_schemas_name_the_same_fields_and_the_same_required_ones() {
@@ -156,6 +156,11 @@ async fn full_create(app: &TestApp, s: &Session, entity: &str) -> Value {
         "survey" => json!({ "resident_id": rid, "questionnaire": "satisfaction", "questionnaire_version": 1,
                             "answers": { "satisfaction": "satisfied", "awareness": "aware" }, "answered_at": now }),
         "not_signed" => json!({ "resident_id": rid, "reason": "away", "reason_text": "外出务工", "recorded_at": now }),
+        "referral" => {
+            json!({ "resident_id": rid, "direction": "up", "facility": { "name": "县人民医院", "code": "H01" },
+                              "reason_code": "htn_uncontrolled", "reason_text": "血压控制不佳", "referred_at": now,
+                              "contract_id": cid })
+        }
         other => panic!("{other}"),
     };
     json!({ "op_id": fresh_id(), "entity": entity, "action": "create", "id": fresh_id(), "recorded_at": now,

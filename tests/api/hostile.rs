@@ -41,12 +41,12 @@ fn counts(app: &TestApp) -> Vec<(&'static str, i64)> {
 
 /// How a field takes the hostile values: the names of those it accepts as valid.
 #[derive(Clone, Copy, PartialEq, Debug)]
-struct Field(&'static [&'static str]);
+pub(crate) struct Field(pub(crate) &'static [&'static str]);
 
 /// Codes, ids, enums, dates, lists: every hostile value is refused.
-const STRICT: Field = Field(&[]);
+pub(crate) const STRICT: Field = Field(&[]);
 /// Free text: SQL- and script-like text, emoji and date-like text are valid text.
-const TEXT: Field = Field(&["SQL", "script", "emoji", "year 0", "year 9999"]);
+pub(crate) const TEXT: Field = Field(&["SQL", "script", "emoji", "year 0", "year 9999"]);
 /// A count: 12345 is a valid one.
 const COUNT: Field = Field(&["a number"]);
 /// A new password: any text of 10–256 characters that is not one character repeated.
@@ -56,10 +56,10 @@ const IDENT: Field = Field(&["year 0"]);
 /// A phone: absent when null or empty; `0000-01-01` has the shape of a landline number.
 const PHONE: Field = Field(&["null", "an empty string", "year 0"]);
 /// An optional field: null means absent.
-const OPTIONAL: Field = Field(&["null"]);
+pub(crate) const OPTIONAL: Field = Field(&["null"]);
 
 /// The hostile values.
-fn hostile_values() -> Vec<(&'static str, Value)> {
+pub(crate) fn hostile_values() -> Vec<(&'static str, Value)> {
     vec![
         ("null", json!(null)),
         ("a number", json!(12345)),
@@ -82,12 +82,12 @@ fn hostile_values() -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn accepted(kind: Field, name: &str) -> bool {
+pub(crate) fn accepted(kind: Field, name: &str) -> bool {
     kind.0.contains(&name)
 }
 
 /// Sets the value at a JSON pointer, adding the last key to its object if absent.
-fn set(body: &mut Value, pointer: &str, v: Value) {
+pub(crate) fn set(body: &mut Value, pointer: &str, v: Value) {
     let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
     let shown = body.to_string();
     match body

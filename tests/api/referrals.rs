@@ -458,3 +458,46 @@ async fn another_teams_referral_is_refused_and_never_shown() {
     app.push_applied(&sup, vec![transition(&x, "RECEIVED", 60)]).await;
     assert_eq!(stored(&app, &x).unwrap().0, "RECEIVED");
 }
+
+#[tokio::test]
+async fn hostile_values_in_each_field_of_a_referral_are_refused_and_nothing_is_kept() {
+    use crate::hostile::{accepted, hostile_values, set, Field, OPTIONAL, STRICT, TEXT};
+    /// Optional free text: null is absent, and text-like values are text.
+    const OPTIONAL_TEXT: Field = Field(&["null", "SQL", "script", "emoji", "year 0", "year 9999"]);
+    let app = spawn_app().await;
+    let d1 = app.login("doctor1").await;
+    let rid = resident(&app, &d1).await;
+    let fields = [
+        ("/data/resident_id", STRICT),
+        ("/data/direction", STRICT),
+        ("/data/facility", STRICT),
+        ("/data/facility/name", TEXT),
+        ("/data/facility/code", OPTIONAL_TEXT),
+        // The other half of the reason stands in for a missing one.
+        ("/data/reason_code", OPTIONAL),
+        ("/data/reason_text", OPTIONAL_TEXT),
+        ("/data/referred_at", STRICT),
+        ("/data/visit_id", OPTIONAL),
+        ("/data/contract_id", OPTIONAL),
+        ("/id", STRICT),
+    ];
+    let mut wrong = Vec::new();
+    for (pointer, kind) in fields {
+        for (name, v) in hostile_values() {
+            let (_, mut o) = create(&rid, "up");
+            set(&mut o, pointer, v);
+            let before = count(&app);
+            let out = app.push(&d1, vec![o]).await;
+            let r = &out["results"][0];
+            let (expected, grew) = if accepted(kind, name) {
+                ("applied", 1)
+            } else {
+                ("rejected", 0)
+            };
+            if r["status"] != expected || count(&app) != before + grew {
+                wrong.push(format!("{name} in {pointer}: {r}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "misjudged:\n{}", wrong.join("\n"));
+}

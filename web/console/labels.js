@@ -73,6 +73,7 @@ export const ENTITIES = {
   visit: '服务记录',
   survey: '满意度调查',
   not_signed: '未签约登记',
+  referral: '转诊',
   user: '用户',
   team: '家医团队',
   region: '区划',

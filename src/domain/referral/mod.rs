@@ -76,6 +76,7 @@ pub struct ReferralData {
     /// `up` (上转) or `down` (下转).
     pub direction: String,
     /// The other facility.
+    #[serde(deserialize_with = "object")]
     pub facility: Facility,
     /// A reason code (see `REASON_CODES` in docs/sync-protocol.md); this or `reason_text` is required.
     #[serde(default)]
@@ -94,6 +95,21 @@ pub struct ReferralData {
     /// For an amendment: the referral it corrects.
     #[serde(default)]
     pub amends: Option<String>,
+}
+
+/// An object only: serde would also read a struct from an array of its fields in order,
+/// which no tablet means.
+fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    let v = serde_json::Value::deserialize(d)?;
+    if !v.is_object() {
+        return Err(D::Error::custom("expected an object"));
+    }
+    serde_json::from_value(v).map_err(D::Error::custom)
 }
 
 /// A referral as stored.

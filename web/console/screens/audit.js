@@ -12,7 +12,7 @@ import { useDirectory, userName, allUsers, deviceOf } from '../directory.js';
 import { Page, ErrorNote, Loading, Empty, useAsync, usePages, Pager, Field } from '../ui.js';
 
 const FILTERS = ['entity', 'entity_id', 'user_id', 'device_id', 'from', 'to', 'limit'];
-const AUDIT_ENTITIES = ['resident', 'contract', 'visit', 'survey', 'not_signed', 'conflict', 'quarantine', 'user', 'device', 'team', 'region', 'blob'];
+const AUDIT_ENTITIES = ['resident', 'contract', 'visit', 'survey', 'not_signed', 'referral', 'conflict', 'quarantine', 'user', 'device', 'team', 'region', 'blob'];
 
 /**
  * An entry's detail as short text (codes and ids only: the log holds no personal data).

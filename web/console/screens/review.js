@@ -399,7 +399,7 @@ function Divergent({ item }) {
     if (item.server_value) return item.server_value;
     if (!rid) return null;
     const rec = await get('/residents/' + encodeURIComponent(rid) + '/record');
-    const all = [...(rec.visits || []), ...(rec.surveys || [])].flatMap((x) => [x.record || x, ...((x.amendments || []).map((a) => a.record || a))]);
+    const all = [...(rec.visits || []), ...(rec.surveys || []), ...(rec.referrals || [])].flatMap((x) => [x.record || x, ...((x.amendments || []).map((a) => a.record || a))]);
     return all.find((r) => r.id === item.entity_id) || null;
   }, [item.id]);
   const a = Object.fromEntries(flatten(stored.data || {}).filter(([k]) => !SKIP.has(k)));
