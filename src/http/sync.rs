@@ -122,14 +122,14 @@ fn checkpoint(req: &HttpRequest) -> Option<String> {
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync", security(("bearer" = [])), request_body = PushRequest,
     params(("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`"),
         ("X-App-Version" = Option<String>, Header, description = "the tablet app's version, recorded per device"),
-        ("X-Sync-Checkpoint" = Option<String>, Header, description = "the `checkpoint` of the newest push answer: a server restored from an older backup answers 409 resync_required (`reason: server_restored`) and applies nothing")),
+        ("X-Sync-Checkpoint" = Option<String>, Header, description = "the `checkpoint` of the newest push answer: a server restored from an older backup answers 409 resync_required and applies nothing")),
     responses(
         (status = 200, description = "one result per op, in order", body = PushResponse,
             headers(("Server-Timing" = String, description = "the server's own time, ms: `queue;dur=…, apply;dur=…`"))),
         (status = 400, description = "malformed_json", body = ErrorBody),
         (status = 401, description = "missing_token, invalid_token, token_expired, device_revoked", body = ErrorBody),
         (status = 413, description = "payload_too_large, too_many_ops", body = ErrorBody),
-        (status = 409, description = "resync_required (`reason: server_restored`): the server no longer holds the X-Sync-Checkpoint; nothing of the batch was applied", body = ErrorBody),
+        (status = 409, description = "resync_required: this server was restored from a backup and no longer holds the X-Sync-Checkpoint (the error's reason says so); nothing of the batch was applied", body = ErrorBody),
         (status = 422, description = "device_mismatch, invalid_field", body = ErrorBody),
         (status = 426, description = "unsupported_protocol", body = ErrorBody),
         (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody),
@@ -191,7 +191,7 @@ pub struct PullParams {
         (status = 200, body = PullResponse),
         (status = 400, description = "invalid_cursor, invalid_limit, invalid_query", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 409, description = "resync_required: the cursor belongs to another scope (`reason: scope_changed`), or this server was restored from a backup older than the cursor or the X-Sync-Checkpoint (`reason: server_restored`)", body = ErrorBody),
+        (status = 409, description = "resync_required: the cursor belongs to another scope, or this server was restored from a backup older than the cursor or the X-Sync-Checkpoint (the error's reason tells which)", body = ErrorBody),
         (status = 426, description = "unsupported_protocol", body = ErrorBody),
         (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody)))]
 pub async fn pull(
@@ -236,7 +236,7 @@ pub struct BootstrapParams {
         (status = 200, body = BootstrapPage),
         (status = 400, description = "invalid_page, invalid_limit, invalid_query", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 409, description = "resync_required (`reason: scope_changed`): the page token belongs to another scope", body = ErrorBody),
+        (status = 409, description = "resync_required: the page token belongs to another scope", body = ErrorBody),
         (status = 426, description = "unsupported_protocol", body = ErrorBody),
         (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody)))]
 pub async fn bootstrap(
