@@ -456,10 +456,14 @@ fn a_restored_server_refuses_the_checkpoint_of_what_it_acknowledged_after_the_ba
         assert_eq!(body["error"]["field"], "X-Sync-Checkpoint", "{body}");
     };
     restored_answer(rt.block_on(tablet.pull_from(&cursor, &after)));
-    let (_, third) = batch_of(2, 43);
+    let (refused, third) = batch_of(2, 43);
     restored_answer(rt.block_on(tablet.push_from(&third, Some(&after))));
-    for id in &lost {
-        assert_eq!(residents_with_id(&restored_url, id), 0, "lost in the restore: {id}");
+    for id in refused.iter().chain(&lost) {
+        assert_eq!(
+            residents_with_id(&restored_url, id),
+            0,
+            "lost, or refused with the push: {id}"
+        );
     }
     let (status, body) = rt.block_on(tablet.pull_from(&cursor, &before));
     assert_eq!(status, 200, "a checkpoint from before the backup point: {body}");
