@@ -1,5 +1,5 @@
 //! One error type for the whole server, turned into one JSON shape:
-//! `{ "error": { "code": "snake_case", "message": "…", "field": "…"? } }`.
+//! `{ "error": { "code": "snake_case", "message": "…", "field": "…"?, "reason": "…"? } }`.
 //! Codes are stable API: tablets switch on them.
 
 use crate::error_codes::Code;
@@ -51,6 +51,9 @@ pub struct AppError {
     pub field: Option<String>,
     /// Seconds to wait, for 429.
     pub retry_after: Option<u64>,
+    /// Why, when one code has causes a client must tell apart (`resync_required`:
+    /// `scope_changed` or `server_restored`).
+    pub reason: Option<&'static str>,
 }
 
 /// The JSON body of every error response.
@@ -70,6 +73,24 @@ pub struct ErrorDetail {
     /// The request field at fault, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Why, where one code has causes a client must tell apart: on `resync_required`,
+    /// `scope_changed` (the cursor or page token belongs to another scope) or
+    /// `server_restored` (this server was restored from a backup older than what the
+    /// tablet holds: resend the acknowledged ops, docs/sync-protocol.md §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ErrorDetail {
+    /// A detail with no `reason`.
+    pub fn of(code: String, message: String, field: Option<String>) -> ErrorDetail {
+        ErrorDetail {
+            code,
+            message,
+            field,
+            reason: None,
+        }
+    }
 }
 
 impl AppError {
@@ -81,11 +102,17 @@ impl AppError {
             message: message.into(),
             field: None,
             retry_after: None,
+            reason: None,
         }
     }
     /// Names the field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
+        self
+    }
+    /// Tells which of the code's causes this is (see [`ErrorDetail::reason`]).
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
         self
     }
     /// 422 for a field that fails validation.
@@ -167,6 +194,7 @@ impl AppError {
             code: self.code.to_string(),
             message: self.message.clone(),
             field: self.field.clone(),
+            reason: self.reason.map(str::to_string),
         }
     }
 }

@@ -134,7 +134,7 @@ vocabulary! {
     InvalidCode = "invalid_code", Some(Kind::Invalid), false, &[Surface::Questionnaires], "a questionnaire, item or option code is not 1–32 of `a–z 0–9 _` starting with a letter";
     InvalidCount = "invalid_count", Some(Kind::Invalid), false, &[Surface::Reports, Surface::Import], "a population count that is not a whole number";
     InvalidCredentials = "invalid_credentials", Some(Kind::Unauthorized), false, &[Surface::Auth], "wrong user name or password";
-    InvalidCursor = "invalid_cursor", Some(Kind::BadRequest), false, &[Surface::Pull, Surface::Review], "the cursor was damaged or not issued by this server: follow the re-sync procedure";
+    InvalidCursor = "invalid_cursor", Some(Kind::BadRequest), false, &[Surface::Push, Surface::Pull, Surface::Review], "the cursor (or `X-Sync-Checkpoint`) was damaged or not issued by this server: follow the re-sync procedure";
     InvalidDate = "invalid_date", None, true, &[], "a date that is not `YYYY-MM-DD`, or a term that ends before it starts";
     InvalidDecision = "invalid_decision", Some(Kind::Invalid), false, &[Surface::Review], "`decision` is not one of the decisions the server knows";
     InvalidDeviceId = "invalid_device_id", Some(Kind::Invalid), false, &[Surface::Auth], "`device_id` is not 8–64 of `A–Z a–z 0–9 - _ . :`";
@@ -205,7 +205,7 @@ vocabulary! {
     RegionExists = "region_exists", Some(Kind::Conflict), false, &[Surface::Admin], "that region code exists already";
     ResidentDeleted = "resident_deleted", Some(Kind::Invalid), false, &[Surface::Review], "one of the records was deleted";
     ResidentMerged = "resident_merged", None, true, &[], "the resident was merged into another record: the survivor takes the op";
-    ResyncRequired = "resync_required", Some(Kind::Conflict), false, &[Surface::Pull, Surface::Bootstrap], "the cursor or page token belongs to another scope: follow the re-sync procedure";
+    ResyncRequired = "resync_required", Some(Kind::Conflict), false, &[Surface::Push, Surface::Pull, Surface::Bootstrap], "follow the re-sync procedure: `reason` is `scope_changed` (the cursor or page token belongs to another scope) or `server_restored` (this server was restored from a backup: send the acknowledged ops again)";
     SameItem = "same_item", Some(Kind::Invalid), false, &[Surface::Questionnaires], "the awareness and satisfaction items must be different items";
     SenderUnavailable = "sender_unavailable", Some(Kind::Invalid), false, &[Surface::Review], "the device that sent the op was revoked or its account deactivated";
     ServerBusy = "server_busy", Some(Kind::Unavailable), false, &[Surface::Push], "too many batches at once; nothing was applied: send the same batch again after `Retry-After`";

@@ -208,6 +208,7 @@ pub async fn upload_population(
                 code: "invalid_rows".into(),
                 message: format!("{} row(s) refused; nothing was stored", rows.len()),
                 field: Some("rows".into()),
+                reason: None,
             },
             rows,
         }),

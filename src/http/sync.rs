@@ -112,16 +112,24 @@ fn server_timing(
     }
 }
 
+/// The tablet's `X-Sync-Checkpoint` (the newest push answer's `checkpoint`), if sent.
+fn checkpoint(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get("x-sync-checkpoint")?;
+    Some(v.to_str().unwrap_or("?").trim().to_string())
+}
+
 /// Pushes a batch of ops recorded offline.
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync", security(("bearer" = [])), request_body = PushRequest,
     params(("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`"),
-        ("X-App-Version" = Option<String>, Header, description = "the tablet app's version, recorded per device")),
+        ("X-App-Version" = Option<String>, Header, description = "the tablet app's version, recorded per device"),
+        ("X-Sync-Checkpoint" = Option<String>, Header, description = "the `checkpoint` of the newest push answer: a server restored from an older backup answers 409 resync_required and applies nothing")),
     responses(
         (status = 200, description = "one result per op, in order", body = PushResponse,
             headers(("Server-Timing" = String, description = "the server's own time, ms: `queue;dur=…, apply;dur=…`"))),
         (status = 400, description = "malformed_json", body = ErrorBody),
         (status = 401, description = "missing_token, invalid_token, token_expired, device_revoked", body = ErrorBody),
         (status = 413, description = "payload_too_large, too_many_ops", body = ErrorBody),
+        (status = 409, description = "resync_required: this server was restored from a backup and no longer holds the X-Sync-Checkpoint (the error's reason says so); nothing of the batch was applied", body = ErrorBody),
         (status = 422, description = "device_mismatch, invalid_field", body = ErrorBody),
         (status = 426, description = "unsupported_protocol", body = ErrorBody),
         (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody),
@@ -136,8 +144,14 @@ pub async fn push(
     // Recorded inside the batch's write transaction: a write of its own would queue for
     // SQLite's write lock in the busy handler's sleeps once per push.
     let version = app_version(&req);
+    let held = checkpoint(&req);
     let st = state.clone();
     let res = db::run(&state.pool, move |c| {
+        // Before anything is applied: a restored server must not hand out a checkpoint
+        // that would hide the loss of what it acknowledged before.
+        if let Some(cp) = &held {
+            crate::sync::changelog::check_checkpoint(c, cp)?;
+        }
         let limits = PushLimits {
             max_ops: st.config.max_batch_ops,
             max_skew_ms: st.config.max_clock_skew.as_millis() as i64,
@@ -171,12 +185,13 @@ pub struct PullParams {
 
 /// Pulls the changes in the caller's scope after a cursor (gzip when accepted).
 #[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync", security(("bearer" = [])),
-    params(PullParams, ("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`")),
+    params(PullParams, ("X-Sync-Protocol" = String, Header, description = "sync protocol version, `1`"),
+        ("X-Sync-Checkpoint" = Option<String>, Header, description = "the `checkpoint` of the newest push answer, checked after the cursor")),
     responses(
         (status = 200, body = PullResponse),
         (status = 400, description = "invalid_cursor, invalid_limit, invalid_query", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 409, description = "resync_required: the cursor belongs to another scope", body = ErrorBody),
+        (status = 409, description = "resync_required: the cursor belongs to another scope, or this server was restored from a backup older than the cursor or the X-Sync-Checkpoint (the error's reason tells which)", body = ErrorBody),
         (status = 426, description = "unsupported_protocol", body = ErrorBody),
         (status = 429, description = "rate_limited (Retry-After)", body = ErrorBody)))]
 pub async fn pull(
@@ -188,8 +203,16 @@ pub async fn pull(
     admit(&state, &req, &auth)?;
     let st = state.clone();
     let q = q.into_inner();
+    let held = checkpoint(&req);
     let res = db::run(&state.pool, move |c| {
-        pull::pull(c, &auth, &st.config.jwt_secret, q.cursor.as_deref(), q.limit)
+        pull::pull(
+            c,
+            &auth,
+            &st.config.jwt_secret,
+            q.cursor.as_deref(),
+            held.as_deref(),
+            q.limit,
+        )
     })
     .await?;
     state.metrics.pull_pages.inc();

@@ -75,10 +75,10 @@ fn decode(secret: &str, scope: &Scope, token: &str) -> Result<Position, AppError
         return Err(bad());
     }
     if *hash != cursor::scope_hash(scope) {
-        return Err(AppError::conflict(
-            Code::ResyncRequired,
-            format!("this page token belongs to another scope; {}", cursor::RESYNC),
-        ));
+        return Err(cursor::scope_changed(format!(
+            "this page token belongs to another scope; {}",
+            cursor::RESYNC
+        )));
     }
     let entity: usize = entity.parse().map_err(|_| bad())?;
     if entity >= snapshot::ENTITIES.len() {

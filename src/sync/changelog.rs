@@ -158,3 +158,42 @@ pub fn mark_of(seq: i64, entity: &str, entity_id: &str, version: i64, changed_at
     let digest = Sha256::digest(format!("{seq}|{entity}|{entity_id}|{version}|{changed_at}").as_bytes());
     hex::encode(&digest[..6])
 }
+
+/// The newest position this connection can see and this database's mark there: what a
+/// push answer's `checkpoint` names (every op it acknowledges lies at or before it).
+pub fn head_mark(conn: &mut DbConn) -> Result<(i64, String), AppError> {
+    let row: Option<(i64, String, String, i64, i64)> = change_log::table
+        .order(change_log::seq.desc())
+        .select((
+            change_log::seq,
+            change_log::entity,
+            change_log::entity_id,
+            change_log::version,
+            change_log::changed_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => (0, "0".to_string()),
+        Some((seq, entity, id, version, at)) => (seq, mark_of(seq, &entity, &id, version, at)),
+    })
+}
+
+/// Checks a tablet's checkpoint (`X-Sync-Checkpoint`, the newest push answer's
+/// `checkpoint`): this database must hold the same change at its position, else it was
+/// restored from a backup older than what it acknowledged to the tablet, and the answer
+/// is 409 `resync_required` with `reason: server_restored` (docs/sync-protocol.md §3).
+pub fn check_checkpoint(conn: &mut DbConn, checkpoint: &str) -> Result<(), AppError> {
+    use super::cursor;
+    let (position, mark) = cursor::parse_checkpoint(checkpoint).ok_or_else(|| {
+        AppError::bad_request(
+            crate::error_codes::Code::InvalidCursor,
+            "X-Sync-Checkpoint is not a checkpoint this server gave (`<position>.<mark>`): send the one from the newest push answer",
+        )
+        .with_field("X-Sync-Checkpoint")
+    })?;
+    if position > head(conn)? || mark_at(conn, position)? != mark {
+        return Err(cursor::lost_acknowledged());
+    }
+    Ok(())
+}

@@ -78,10 +78,7 @@ pub fn decode_marked(secret: &str, scope: &Scope, cursor: &str) -> Result<Decode
     };
     let position: i64 = pos.parse().map_err(|_| bad())?;
     if hash != scope_hash(scope) {
-        return Err(AppError::conflict(
-            Code::ResyncRequired,
-            format!("this cursor belongs to another scope; {RESYNC}"),
-        ));
+        return Err(scope_changed(format!("this cursor belongs to another scope; {RESYNC}")));
     }
     Ok(Decoded { position, mark })
 }
@@ -91,8 +88,51 @@ pub fn decode_marked(secret: &str, scope: &Scope, cursor: &str) -> Result<Decode
 pub fn other_history() -> AppError {
     AppError::conflict(
         Code::ResyncRequired,
-        format!("this cursor names changes this server does not hold (it was restored from a backup); {RESYNC}"),
+        format!(
+            "this cursor names changes this server does not hold (it was restored from a backup); {RESYNC_RESTORED}"
+        ),
     )
+    .with_reason(SERVER_RESTORED)
+}
+
+/// The answer to a pull checkpoint (a push answer's `checkpoint`) whose position this
+/// database holds differently or not at all: what the server acknowledged up to it was
+/// lost in a restore.
+pub fn lost_acknowledged() -> AppError {
+    AppError::conflict(
+        Code::ResyncRequired,
+        format!("this server no longer holds ops it acknowledged to this tablet (it was restored from a backup); {RESYNC_RESTORED}"),
+    )
+    .with_field("X-Sync-Checkpoint")
+    .with_reason(SERVER_RESTORED)
+}
+
+/// A `resync_required` for a cursor or page token of another scope (`reason:
+/// scope_changed`): the tablet re-syncs and resends nothing it had acknowledged.
+pub fn scope_changed(message: String) -> AppError {
+    AppError::conflict(Code::ResyncRequired, message).with_reason(SCOPE_CHANGED)
+}
+
+/// `reason` of a `resync_required` whose cursor or page token belongs to another scope.
+pub const SCOPE_CHANGED: &str = "scope_changed";
+/// `reason` of a `resync_required` from a server restored from a backup older than what
+/// the tablet holds.
+pub const SERVER_RESTORED: &str = "server_restored";
+
+/// What a tablet does after a restore: the re-sync, and the acknowledged ops sent again.
+pub const RESYNC_RESTORED: &str = "re-sync: drop the synced records (keep the unsent ops), bootstrap from the first page, push again the ops this server acknowledged before (same op ids, in their order), then the unsent ops";
+
+/// A pull checkpoint (`<position>.<mark>`, a push answer's `checkpoint`): `None` when it
+/// cannot be read.
+pub fn parse_checkpoint(s: &str) -> Option<(i64, &str)> {
+    let (pos, mark) = s.split_once('.')?;
+    let position: i64 = pos.parse().ok().filter(|p| *p >= 0)?;
+    (!mark.is_empty() && mark.len() <= 32 && mark.bytes().all(|b| b.is_ascii_hexdigit())).then_some((position, mark))
+}
+
+/// The checkpoint of a position and its mark.
+pub fn checkpoint(position: i64, mark: &str) -> String {
+    format!("{position}.{mark}")
 }
 
 /// What a tablet does when its cursor or page token is refused: the one re-sync procedure
@@ -107,6 +147,18 @@ pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn checkpoints_round_trip_and_junk_is_refused() {
+        assert_eq!(
+            super::parse_checkpoint(&super::checkpoint(42, "a1b2")),
+            Some((42, "a1b2"))
+        );
+        assert_eq!(super::parse_checkpoint("0.0"), Some((0, "0")));
+        for junk in ["", ".", "42", "42.", ".ab", "-1.ab", "x.ab", "42.zz", "42.ab.cd"] {
+            assert_eq!(super::parse_checkpoint(junk), None, "{junk}");
+        }
+    }
+
     use super::*;
 
     fn team(v: &[&str]) -> Scope {
@@ -153,6 +205,9 @@ mod tests {
         );
         let forged = c.replace("a1b2c3", "a1b2c4");
         assert_eq!(decode_marked("k", &s, &forged).unwrap_err().code, Code::InvalidCursor);
+        let other = decode_marked("k", &team(&["431126100202"]), &c).unwrap_err();
+        assert_eq!(other.detail().reason.as_deref(), Some(SCOPE_CHANGED));
+        assert_eq!(other_history().detail().reason.as_deref(), Some(SERVER_RESTORED));
         for junk in ["v2.1..h", "v2.x.ab.h", "v2.1.zz.h", "v2.1.ab.h.extra"] {
             assert!(decode_marked("k", &s, &sign("k", junk)).is_err(), "{junk}");
         }

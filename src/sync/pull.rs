@@ -59,12 +59,15 @@ struct LogRow {
     changed_at: i64,
 }
 
-/// Reads one page.
+/// Reads one page. `checkpoint` (the tablet's `X-Sync-Checkpoint`) is checked after the
+/// cursor: a tablet whose last pull came before a backup point but whose pushes were
+/// acknowledged after it learns of the restore here (`changelog::check_checkpoint`).
 pub fn pull(
     conn: &mut DbConn,
     auth: &Caller,
     secret: &str,
     cursor_in: Option<&str>,
+    checkpoint: Option<&str>,
     limit: Option<i64>,
 ) -> Result<PullResponse, AppError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -87,6 +90,10 @@ pub fn pull(
         }
         None => (0, changelog::mark_at(conn, 0)?),
     };
+    // After the cursor: a cursor of another scope answers `scope_changed` first.
+    if let Some(c) = checkpoint {
+        changelog::check_checkpoint(conn, c)?;
+    }
     let mut q = change_log::table
         .filter(change_log::seq.gt(after))
         .filter(change_log::county_code.eq(&auth.county_code))

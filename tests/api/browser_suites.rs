@@ -19,7 +19,7 @@ fn suite_dir(suite: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(suite)
 }
 
-fn ensure_packages(suite: &str) {
+pub(crate) fn ensure_packages(suite: &str) {
     let _one = NPM.lock().unwrap_or_else(|p| p.into_inner());
     if suite_dir(suite).join("node_modules/playwright-core").is_dir() {
         return;

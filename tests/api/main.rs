@@ -30,6 +30,7 @@ mod report_exactness;
 mod report_incremental;
 mod reports;
 mod residents;
+mod restore_drill;
 mod review;
 mod scope_oracles;
 mod server_process;

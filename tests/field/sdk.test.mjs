@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { CHROMIUM, CHROMIUM_ARGS, cst, idNumber, rand } from './lib/common.mjs';
+import { restoreScenarios } from './lib/restore-scenarios.mjs';
 
 const BASE = (process.argv[2] ?? '').replace(/\/+$/, '');
 if (!/^https?:\/\//.test(BASE)) {
@@ -1055,6 +1056,22 @@ scenario('merge_repoints', async (t) => {
   eq(after.residents, [a], 'only the survivor is listed');
   eq(after.visit?.data.resident_id, a, 'the visit is re-pointed to the survivor');
   return 'duplicate → conflict list → merge → tombstone with merged_into re-points locally';
+});
+
+// restore_resends_acknowledged, resync_scope_change_does_not_resend
+restoreScenarios(scenario, {
+  assert,
+  eq,
+  api,
+  serverLogin,
+  Observer,
+  login,
+  sync,
+  recordAll,
+  newIds,
+  counts,
+  residentData,
+  visitData,
 });
 
 scenario('blobs_and_joined_sync', async (t) => {

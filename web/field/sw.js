@@ -57,6 +57,7 @@ const SHELL = [
   'sdk/http.js',
   'sdk/queue.js',
   'sdk/replica.js',
+  'sdk/restore.js',
   'sdk/session.js',
   'sdk/sha256.js',
   'sdk/shapes.js',

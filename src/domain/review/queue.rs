@@ -574,7 +574,7 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
                 created_at: crate::time::fmt_instant(received),
                 server_value: None,
                 client_value: raw_op.map(masked),
-                error: Some(ErrorDetail { code, message, field }),
+                error: Some(ErrorDetail::of(code, message, field)),
                 resolution: res,
                 resolution_reason: reason,
                 resolved_by: by,

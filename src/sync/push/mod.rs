@@ -115,11 +115,16 @@ pub fn push(
         journal.confirm_registrations(c, &auth.county_code)?;
         crate::db::dialect::generic_plans_for_writes(c)?;
         journal.flush(c)?;
-        Ok(results)
+        // Read in the batch's transaction, after its writes: every op answered (applied
+        // now or before) lies at or before this position.
+        let (position, mark) = super::changelog::head_mark(c)?;
+        Ok((results, super::cursor::checkpoint(position, &mark)))
     })?;
+    let (results, checkpoint) = results;
     Ok(PushResponse {
         results,
         server_time: crate::time::fmt_instant(now),
+        checkpoint,
     })
 }
 

@@ -81,4 +81,9 @@ pub struct PushResponse {
     pub results: Vec<OpResult>,
     /// The server's clock, RFC 3339.
     pub server_time: String,
+    /// The change-log position the batch reached and this server's mark there
+    /// (`<position>.<mark>`): every op answered lies at or before it. Keep the newest and
+    /// send it as `X-Sync-Checkpoint` on pushes and pulls; a server restored from an
+    /// older backup answers it 409 `resync_required` (`reason: server_restored`).
+    pub checkpoint: String,
 }

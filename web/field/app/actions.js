@@ -24,6 +24,8 @@ export function init(c) {
   setState({ user });
   client.on('change', scheduleReload);
   client.on('sync', () => { refreshCounts(); scheduleReload(); });
+  // The server had been restored from a backup: the records it lost were sent again.
+  client.on('restore', (r) => { setState({ flash: restoreNotice(r) }); });
   client.on('error', (e) => {
     if (e && (e.code === 'login_required' || e.code === 'device_revoked')) sessionEnded(e);
   });
@@ -58,6 +60,17 @@ export function describeError(e) {
     too_many_attempts: '登录失败次数太多，请' + (e && e.retryAfter ? Math.ceil(e.retryAfter / 60) + ' 分钟' : '稍等') + '后再试。',
   };
   return { code, message: words[code] || ('操作失败：' + ((e && e.message) || code)) };
+}
+
+/**
+ * The doctor's words for a resend after a server restore (the SDK's 'restore' event).
+ * @param {{ restored: number, refused: number }} r
+ * @returns {string}
+ */
+export function restoreNotice(r) {
+  const sent = r && r.restored > 0 ? '本机已重新上传服务器丢失的 ' + r.restored + ' 条记录。' : '服务器上的记录完整，无需重新上传。';
+  const refused = r && r.refused > 0 ? '其中 ' + r.refused + ' 条被拒绝，请在同步页查看。' : '';
+  return '服务器已从备份恢复：' + sent + refused;
 }
 
 function sessionEnded(e) {

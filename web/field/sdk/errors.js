@@ -23,7 +23,7 @@ export class SyncError extends Error {
   /**
    * @param {ErrorCode} code
    * @param {string} message
-   * @param {{ status?: number, field?: string, retryAfter?: number, serverCode?: string, pending?: number, cause?: unknown }} [extra]
+   * @param {{ status?: number, field?: string, reason?: string, retryAfter?: number, serverCode?: string, pending?: number, cause?: unknown }} [extra]
    */
   constructor(code, message, extra = {}) {
     super(message);
@@ -34,6 +34,11 @@ export class SyncError extends Error {
     this.status = extra.status;
     /** The field the server named, if any. @type {string|undefined} */
     this.field = extra.field;
+    /**
+     * The server's `reason`, where one code has causes to tell apart (`resync_required`:
+     * `scope_changed` or `server_restored`). @type {string|undefined}
+     */
+    this.reason = extra.reason;
     /** Seconds the server asked to wait (Retry-After), if any. @type {number|undefined} */
     this.retryAfter = extra.retryAfter;
     /** The server's own error code when `code` is one of the SDK's. @type {string|undefined} */

@@ -1,7 +1,7 @@
 // A minimal event emitter: the client tells the app when local data changed, when a sync
 // ended and when something needs the user's attention.
 
-/** @typedef {'change'|'sync'|'error'} EventName */
+/** @typedef {'change'|'sync'|'error'|'restore'} EventName */
 
 /** Listeners by event name; a throwing listener never breaks the SDK. */
 export class Emitter {

@@ -65,6 +65,7 @@ export async function errorOf(resp) {
   return new SyncError(e.code || `http_${resp.status}`, e.message || `the server answered ${resp.status}`, {
     status: resp.status,
     field: e.field ?? undefined,
+    reason: typeof e.reason === 'string' ? e.reason : undefined,
     retryAfter: retryAfter(resp),
   });
 }

@@ -18,6 +18,7 @@ import { Http, newBudget } from './http.js';
 import { enqueue } from './queue.js';
 import { keyOf } from './shapes.js';
 import { dropSyncedCopy, fromServer, readLocal } from './replica.js';
+import { forgetAcked, MAX_ACKED, RETENTION_DAYS } from './restore.js';
 import { Auth, withLock } from './session.js';
 import { getMeta, inTx, openStore, setMeta, wipe } from './store.js';
 import { runSync } from './sync.js';
@@ -45,6 +46,9 @@ export const SDK_VERSION = '1.0.0';
  * @property {number} [pullLimit] changes per pull page (default 500)
  * @property {number} [bootstrapLimit] records per bootstrap page (default 2000)
  * @property {number} [timeoutMs] a request taking longer counts as a network failure (default 60 s)
+ * @property {number} [ackedRetentionDays] days an answered op is kept to send again after a
+ *   server restore (default 30; 0 keeps none)
+ * @property {number} [ackedMaxOps] answered ops kept at most, the oldest dropped first (default 20000)
  * @property {import('./http.js').RetryOptions} [retry]
  * @property {typeof fetch} [fetch] a fetch to use instead of the global one
  */
@@ -79,6 +83,8 @@ export class Client {
       batchSize: options.batchSize,
       pullLimit: options.pullLimit ?? 500,
       bootstrapLimit: options.bootstrapLimit ?? 2000,
+      ackedRetentionDays: options.ackedRetentionDays ?? RETENTION_DAYS,
+      ackedMaxOps: options.ackedMaxOps ?? MAX_ACKED,
       retry: options.retry ?? {},
     };
     this.events = new Emitter();
@@ -161,8 +167,9 @@ export class Client {
       const me = await resp.json();
       const db = await this.db();
       if (before && before.id !== me.id) {
-        // Another user's synced copy is of another scope: drop it (the queue stays).
-        await dropSyncedCopy(db);
+        // Another user's synced copy is of another scope: drop it (the queue stays), and
+        // the ops kept to send again after a restore (theirs, from their device).
+        await dropSyncedCopy(db, { stores: ['acked'], also: forgetAcked });
         this.events.emit('change', { reason: 'login' });
       }
       await setMeta(db, 'me', me);
@@ -254,6 +261,13 @@ export class Client {
       deviceId: await this.deviceId(),
       options: this.options,
       changed: (reason) => this.events.emit('change', { reason }),
+      restored: (done) =>
+        this.events.emit('restore', {
+          resent: done.resent,
+          restored: done.restored,
+          refused: done.refused,
+          startedAt: done.startedAt,
+        }),
     });
     this.events.emit('sync', summary);
     return summary;
@@ -297,19 +311,21 @@ export class Client {
 
   /**
    * Numbers for the app's status line.
-   * @returns {Promise<{ pending: number, rejected: number, conflicts: number, blobs: number, lastSyncAt: string|null }>}
+   * `acked`: answered ops kept to send again after a server restore.
+   * @returns {Promise<{ pending: number, rejected: number, conflicts: number, blobs: number, acked: number, lastSyncAt: string|null }>}
    */
   async counts() {
     const db = await this.db();
-    const tx = db.transaction(['queue', 'rejected', 'conflicts', 'blobs', 'meta']);
-    const [pending, rejected, conflicts, blobs, lastSyncAt] = await Promise.all([
+    const tx = db.transaction(['queue', 'rejected', 'conflicts', 'blobs', 'acked', 'meta']);
+    const [pending, rejected, conflicts, blobs, acked, lastSyncAt] = await Promise.all([
       tx.objectStore('queue').count(),
       tx.objectStore('rejected').count(),
       tx.objectStore('conflicts').count(),
       tx.objectStore('blobs').index('state').count('pending'),
+      tx.objectStore('acked').count(),
       tx.objectStore('meta').get('lastSyncAt'),
     ]);
-    return { pending, rejected, conflicts, blobs, lastSyncAt: lastSyncAt ?? null };
+    return { pending, rejected, conflicts, blobs, acked, lastSyncAt: lastSyncAt ?? null };
   }
 
   /**
@@ -447,8 +463,10 @@ export class Client {
 
   /**
    * Adds a listener: 'change' (the local copy or the lists changed), 'sync' (a sync
-   * ended; its summary), 'error' (a SyncError). Returns a function removing it.
-   * @param {'change'|'sync'|'error'} name
+   * ended; its summary), 'error' (a SyncError), 'restore' (the server had been restored
+   * from a backup and the answered ops were sent again: `{ resent, restored, refused,
+   * startedAt }`). Returns a function removing it.
+   * @param {import('./events.js').EventName} name
    * @param {(payload: any) => void} fn
    * @returns {() => void}
    */
@@ -458,7 +476,7 @@ export class Client {
 
   /**
    * Removes a listener.
-   * @param {'change'|'sync'|'error'} name
+   * @param {import('./events.js').EventName} name
    * @param {(payload: any) => void} fn
    */
   off(name, fn) {

@@ -129,6 +129,16 @@ async function resolveBase(db, entry) {
 }
 
 /**
+ * Is `v` a checkpoint as the server gives it (`<position>.<mark>`, docs/sync-protocol.md
+ * §2)? Only such a one is stored and sent back.
+ * @param {unknown} v
+ * @returns {v is string}
+ */
+export function isCheckpoint(v) {
+  return typeof v === 'string' && /^[0-9]{1,18}\.[0-9a-f]{1,32}$/.test(v);
+}
+
+/**
  * What one push's answer did.
  * @typedef {{ answered: number, applied: number, duplicate: number, conflict: number, rejected: number }} ResultCounts
  */
@@ -137,20 +147,28 @@ async function resolveBase(db, entry) {
  * Stores a push's per-op results and takes the answered ops out of the queue, in one
  * transaction (docs/sync-protocol.md §2): `applied` and `duplicate` leave it, `conflict`
  * leaves it into the conflicts list, `rejected` into the rejected list. An op without a
- * readable result stays queued and goes in the next batch.
+ * readable result stays queued and goes in the next batch. Every answered op is kept in
+ * `acked` (to send again after a server restore, restore.js), and the answer's
+ * checkpoint replaces the stored one, in the same transaction: an op never leaves the
+ * queue without the checkpoint that covers it.
  * @param {any} db
  * @param {QueueEntry[]} batch the entries sent, in the order sent
  * @param {object[]} results the answer's `results`
+ * @param {unknown} [checkpoint] the answer's `checkpoint`
+ * @param {boolean} [keep] keep answered ops in `acked` (the retention window is not 0)
  * @returns {Promise<ResultCounts>}
  */
-export async function storeResults(db, batch, results) {
+export async function storeResults(db, batch, results, checkpoint, keep = true) {
   const counts = { answered: 0, applied: 0, duplicate: 0, conflict: 0, rejected: 0 };
-  return inTx(db, ['queue', 'records', 'server', 'rejected', 'conflicts'], async (tx) => {
+  const stores = ['queue', 'records', 'server', 'rejected', 'conflicts', 'acked', 'meta'];
+  return inTx(db, stores, async (tx) => {
     const queue = unwrap(tx.objectStore('queue'));
     const server = unwrap(tx.objectStore('server'));
     const records = unwrap(tx.objectStore('records'));
     const today = chinaDate();
     const at = new Date().toISOString();
+    const now = Date.now();
+    const acked = unwrap(tx.objectStore('acked'));
     // Which of the batch's ops are still queued, in one read over the batch's seq range.
     const seqs = batch.map((e) => e?.seq).filter((s) => typeof s === 'number');
     const queued = new Set(
@@ -209,8 +227,10 @@ export async function storeResults(db, batch, results) {
       counts[status] += 1;
       counts.answered += 1;
       queue.delete(entry.seq);
+      if (keep) acked.put({ seq: entry.seq, op: entry.op, touches: entry.touches, status, ackedAt: now });
     }
     if (answered.length === 0) return counts;
+    if (isCheckpoint(checkpoint)) unwrap(tx.objectStore('meta')).put(checkpoint, 'checkpoint');
     // The ops still queued, read once after the deletes (requests run in order).
     const byKey = await opsByKey(tx);
     for (const k of keys) writeLocal(records, k, buildLocal(rows.get(k), byKey.get(k) ?? [], k, today));

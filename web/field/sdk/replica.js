@@ -325,10 +325,13 @@ export function foldInto(server, rows, entry, version, today) {
 /**
  * Drops the synced copy, the cursor and the bootstrap page token, and rebuilds the local
  * copy from the queue alone (step 1–2 of the re-sync procedure, docs/sync-protocol.md §3).
+ * `extra.also` runs in the same transaction, over `extra.stores` too (a restore's start).
  * @param {any} db
+ * @param {{ stores: string[], also: (tx: any) => Promise<void> }} [extra]
  */
-export async function dropSyncedCopy(db) {
-  await inTx(db, ['server', 'records', 'queue', 'meta'], async (tx) => {
+export async function dropSyncedCopy(db, extra) {
+  await inTx(db, ['server', 'records', 'queue', 'meta', ...(extra?.stores ?? [])], async (tx) => {
+    await extra?.also(tx);
     await tx.objectStore('server').clear();
     await tx.objectStore('records').clear();
     await tx.objectStore('meta').delete('cursor');

@@ -6,12 +6,13 @@
 import { openDB, unwrap } from '../vendor/idb/index.js';
 
 /** Schema version of the database; bump with a new `upgrade` step. */
-const DB_VERSION = 3;
+const DB_VERSION = 4;
 
 /**
  * The object stores:
  * - `meta`: small values by name: `deviceId`, `session`, `me`, `cursor`, `bootstrapPage`,
- *   `lastSyncAt`.
+ *   `lastSyncAt`, `checkpoint` (the newest push answer's), `restore` (a resend of the
+ *   acknowledged ops after a server restore, while it runs).
  * - `server`: the synced copy, what the server last told (`LocalRecord` by `key`, indexed
  *   by `entity`); tombstones are kept (`deleted: true`) so an older copy arriving later
  *   cannot revive a record.
@@ -23,8 +24,21 @@ const DB_VERSION = 3;
  * - `blobs`: signature images and photos by SHA-256, with their upload state.
  * - `questionnaires`: every questionnaire version, by `[code, version]`.
  * - `packages`: the service-package catalog, by `code` (version 3).
+ * - `acked`: answered ops, kept for the retention window by their queue `seq` (indexed by
+ *   `ackedAt`), to send again if the server is restored from an older backup (version 4).
  */
-export const STORES = ['meta', 'server', 'records', 'queue', 'rejected', 'conflicts', 'blobs', 'questionnaires', 'packages'];
+export const STORES = [
+  'meta',
+  'server',
+  'records',
+  'queue',
+  'rejected',
+  'conflicts',
+  'blobs',
+  'questionnaires',
+  'packages',
+  'acked',
+];
 
 /**
  * Opens (creating or upgrading) the database.
@@ -65,6 +79,10 @@ export function openStore(name, hooks = {}) {
       if (oldVersion < 3) {
         // Version 3: the package catalog, which signing offers (filled by the next sync).
         db.createObjectStore('packages', { keyPath: 'code' });
+      }
+      if (oldVersion < 4) {
+        // Version 4: answered ops kept for a while (restore.js); none before the upgrade.
+        db.createObjectStore('acked', { keyPath: 'seq' }).createIndex('ackedAt', 'ackedAt');
       }
     },
     blocking() {

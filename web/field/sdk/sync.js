@@ -1,13 +1,15 @@
-// One sync: bootstrap (first sync, or after a re-sync), push the queue in batches, upload
-// blobs, pull by cursor, refresh the questionnaires. Every step stores its progress as it
+// One sync: bootstrap (first sync, or after a re-sync), after a server restore push the
+// answered ops again (restore.js), push the queue in batches, upload blobs, pull by
+// cursor, refresh the questionnaires. Every step stores its progress as it
 // goes (a pulled page with its cursor, a push answer with the queue), so a sync stopped
 // anywhere — a killed tab, a lost network — goes on from there when called again.
 
 import { SyncError } from './errors.js';
 import { errorOf } from './http.js';
-import { storeResults, takeBatch } from './queue.js';
+import { isCheckpoint, storeResults, takeBatch } from './queue.js';
 import { applyChanges, dropSyncedCopy } from './replica.js';
 import { uploadBlobs } from './blobs.js';
+import { finishRestore, markRestore, pruneAcked, storeResent, takeAcked } from './restore.js';
 import { getMeta, inTx, setMeta } from './store.js';
 
 /**
@@ -22,6 +24,8 @@ import { getMeta, inTx, setMeta } from './store.js';
  * @property {number} bootstrapped of them, by bootstrap
  * @property {number} blobs blobs uploaded
  * @property {boolean} resynced the re-sync procedure ran
+ * @property {number} resent answered ops sent again after a server restore
+ * @property {number} restored of them, ops the server had lost and took again
  */
 
 /**
@@ -31,8 +35,10 @@ import { getMeta, inTx, setMeta } from './store.js';
  * @property {import('./session.js').Auth} auth
  * @property {import('./http.js').Budget} budget
  * @property {string} deviceId
- * @property {{ batchSize?: number, pullLimit: number, bootstrapLimit: number }} options
+ * @property {{ batchSize?: number, pullLimit: number, bootstrapLimit: number, ackedRetentionDays: number, ackedMaxOps: number }} options
  * @property {(reason: string) => void} changed tells the app the local copy changed
+ * @property {(done: import('./restore.js').RestoreProgress) => void} [restored] tells the
+ *   app a resend after a server restore ended (what it did)
  */
 
 /** Codes after which the synced copy cannot be brought up to date by pulling (§3). */
@@ -64,28 +70,43 @@ export async function runSync(ctx) {
     bootstrapped: 0,
     blobs: 0,
     resynced: false,
+    resent: 0,
+    restored: 0,
   };
   try {
     const me = await json(await ctx.auth.call('GET', '/api/v1/me', { budget: ctx.budget }));
     await setMeta(ctx.db, 'me', me);
+    const keep = { days: ctx.options.ackedRetentionDays, maxOps: ctx.options.ackedMaxOps };
+    await pruneAcked(ctx.db, keep);
+    // Each cause of a re-sync at most once per call: a restore found after a scope change.
+    const resyncs = new Set();
     for (;;) {
       try {
         if (!(await getMeta(ctx.db, 'cursor'))) await bootstrap(ctx, summary);
-        await push(ctx, summary, me.limits ?? {});
+        if (await getMeta(ctx.db, 'restore')) await resend(ctx, summary, me.limits ?? {});
+        await push(ctx, summary, me.limits ?? {}, keep.days > 0 && keep.maxOps > 0);
         summary.blobs += await uploadBlobs(ctx.db, ctx.auth, ctx.budget);
         await pull(ctx, summary);
         break;
       } catch (e) {
         if (!(e instanceof SyncError) || !RESYNC.includes(e.code)) throw e;
-        if (summary.resynced) {
+        // Only a restored server lost what it acknowledged; after a scope change the
+        // kept ops are not sent again (those about records that left the scope would
+        // only fill the supervisors' review queue).
+        const restored = e.reason === 'server_restored';
+        const cause = restored ? 'restore' : 'scope';
+        if (resyncs.has(cause)) {
           throw new SyncError('resync_failed', `the server asked for a re-sync again (${e.code})`, {
             status: e.status,
             serverCode: e.code,
+            reason: e.reason,
           });
         }
-        // Re-sync (§3): drop the synced copy, keep the queue, bootstrap, push, pull.
+        // Re-sync (§3): drop the synced copy, keep the queue, bootstrap, (after a
+        // restore: push the kept answered ops again,) push the queue, pull.
+        resyncs.add(cause);
         summary.resynced = true;
-        await dropSyncedCopy(ctx.db);
+        await dropSyncedCopy(ctx.db, restored ? { stores: ['blobs'], also: markRestore } : undefined);
         ctx.changed('resync');
       }
     }
@@ -146,20 +167,34 @@ async function bootstrap(ctx, summary) {
 }
 
 /**
- * Pushes the queue in order, in batches of at most `max_batch_ops` ops (and below
- * `max_body_bytes`), storing each answer before the next batch.
+ * The stored checkpoint as the header that carries it (docs/sync-protocol.md §2), if any.
  * @param {SyncContext} ctx
- * @param {SyncSummary} summary
- * @param {{ max_batch_ops?: number, max_body_bytes?: number }} limits
+ * @returns {Promise<Record<string, string>|undefined>}
  */
-async function push(ctx, summary, limits) {
+async function checkpointHeader(ctx) {
+  const checkpoint = await getMeta(ctx.db, 'checkpoint');
+  return isCheckpoint(checkpoint) ? { 'X-Sync-Checkpoint': checkpoint } : undefined;
+}
+
+/**
+ * Pushes batches taken by `take` in order, each of at most `max_batch_ops` ops (and below
+ * `max_body_bytes`) with the stored checkpoint, storing each answer (`store`, which
+ * answers how many ops it took) before the next batch.
+ * @template T
+ * @param {SyncContext} ctx
+ * @param {{ max_batch_ops?: number, max_body_bytes?: number }} limits
+ * @param {(max: number, maxBytes: number) => Promise<T[]>} take
+ * @param {(batch: T[], answer: any) => Promise<number>} store
+ */
+async function pushBatches(ctx, limits, take, store) {
   let max = Math.max(1, Math.min(limits.max_batch_ops ?? 1000, ctx.options.batchSize ?? Infinity));
   const maxBytes = Math.floor((limits.max_body_bytes ?? 16 * 1024 * 1024) * 0.9);
   for (;;) {
-    const batch = await takeBatch(ctx.db, max, maxBytes);
+    const batch = await take(max, maxBytes);
     if (batch.length === 0) return;
     const resp = await ctx.auth.call('POST', '/api/v1/sync/push', {
-      json: { device_id: ctx.deviceId, ops: batch.map((e) => e.op) },
+      json: { device_id: ctx.deviceId, ops: batch.map((e) => /** @type {any} */ (e).op) },
+      headers: await checkpointHeader(ctx),
       budget: ctx.budget,
       sync: true,
     });
@@ -169,19 +204,63 @@ async function push(ctx, summary, limits) {
       max = Math.ceil(batch.length / 2);
       continue;
     }
-    const answer = await json(resp);
-    const counts = await storeResults(ctx.db, batch, answer.results);
-    summary.pushed += counts.answered;
-    summary.applied += counts.applied;
-    summary.duplicate += counts.duplicate;
-    summary.conflict += counts.conflict;
-    summary.rejected += counts.rejected;
+    const answered = await store(batch, await json(resp));
     ctx.changed('push');
-    if (counts.answered === 0) {
+    if (answered === 0) {
       // The same ops would be sent again and again.
       throw new SyncError('malformed_answer', 'the server answered none of the batch');
     }
   }
+}
+
+/**
+ * Pushes the queue in order; answered ops are kept in `acked` when `keep`.
+ * @param {SyncContext} ctx
+ * @param {SyncSummary} summary
+ * @param {{ max_batch_ops?: number, max_body_bytes?: number }} limits
+ * @param {boolean} keep
+ */
+async function push(ctx, summary, limits, keep) {
+  await pushBatches(
+    ctx,
+    limits,
+    (max, maxBytes) => takeBatch(ctx.db, max, maxBytes),
+    async (batch, answer) => {
+      const counts = await storeResults(ctx.db, batch, answer.results, answer.checkpoint, keep);
+      summary.pushed += counts.answered;
+      summary.applied += counts.applied;
+      summary.duplicate += counts.duplicate;
+      summary.conflict += counts.conflict;
+      summary.rejected += counts.rejected;
+      return counts.answered;
+    },
+  );
+}
+
+/**
+ * After a server restore: pushes the kept answered ops again, in their order, from where
+ * the resend stopped, then ends it and tells the app (restore.js).
+ * @param {SyncContext} ctx
+ * @param {SyncSummary} summary
+ * @param {{ max_batch_ops?: number, max_body_bytes?: number }} limits
+ */
+async function resend(ctx, summary, limits) {
+  await pushBatches(
+    ctx,
+    limits,
+    async (max, maxBytes) => {
+      const progress = await getMeta(ctx.db, 'restore');
+      return progress ? takeAcked(ctx.db, progress.after, max, maxBytes) : [];
+    },
+    async (batch, answer) => {
+      const done = await storeResent(ctx.db, batch, answer.results, answer.checkpoint);
+      summary.resent += done.resent;
+      summary.restored += done.restored;
+      return done.answered;
+    },
+  );
+  const done = await finishRestore(ctx.db);
+  if (done) ctx.restored?.(done);
 }
 
 /**
@@ -195,6 +274,7 @@ async function pull(ctx, summary) {
     const body = await json(
       await ctx.auth.call('GET', '/api/v1/sync/pull', {
         query: { cursor, limit: ctx.options.pullLimit },
+        headers: await checkpointHeader(ctx),
         budget: ctx.budget,
         sync: true,
       }),
