@@ -38,6 +38,7 @@ mod staff;
 mod storm;
 mod sync;
 mod sync_scenarios;
+mod team_plan;
 mod transitions;
 mod upkeep;
 mod worklist;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{spawn_app_with, Session, TestApp};
-use crate::worklist::{at, names, new_team, op, push_all, Plan, DATE, VILLAGE};
+use crate::team_plan::{at, names, new_team, op, push_all, Plan, DATE, VILLAGE};
 
 /// Adds a referral of `who` made on `day`, then the steps `(to, day)`; returns its id.
 fn refer(p: &mut Plan, who: &str, direction: &str, day: &str, steps: &[(&str, &str)]) -> String {

@@ -1,0 +1,160 @@
+//! A hand-built team for work-list tests: a new village and team in the demo county, a
+//! doctor of it, and the ops of residents, visits and contracts planned by name with the
+//! dates chosen around 2026-08-20.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{Session, TestApp};
+
+/// The first township of the demo county, where the team is made.
+pub(crate) const TOWNSHIP_1: &str = "431126100000";
+pub(crate) const VILLAGE: &str = "431126100990";
+pub(crate) const DATE: &str = "2026-08-20";
+
+pub(crate) fn op(entity: &str, action: &str, id: &str, recorded_at: &str, data: Value) -> Value {
+    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
+            "recorded_at": recorded_at, "data": data })
+}
+
+/// A different ID-number area per village, so two plans never hand out the same number.
+fn area(village: &str) -> &'static str {
+    if village == VILLAGE {
+        "110106"
+    } else {
+        "110107"
+    }
+}
+
+pub(crate) fn at(day: &str) -> String {
+    format!("{day}T10:00:00+08:00")
+}
+
+/// Creates village, team and a doctor of that team; returns the doctor's session and the team id.
+pub(crate) async fn new_team(app: &TestApp) -> (Session, String) {
+    let admin = app.login("admin").await;
+    let res = app
+        .post(
+            &admin,
+            "/api/v1/admin/regions",
+            &json!({ "code": VILLAGE, "name": "工作清单村" }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post(
+            &admin,
+            "/api/v1/admin/teams",
+            &json!({ "code": "TWL", "name": "工作清单团队", "township_code": TOWNSHIP_1, "village_codes": [VILLAGE] }),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let team: Value = res.json().await.unwrap();
+    let res = app
+        .post(&admin, "/api/v1/admin/users", &json!({ "username": "wl_doc", "password": "a-long-secret-1", "role": "doctor", "team_code": "TWL", "display_name": "清单医生" }))
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app.login_raw("wl_doc", "a-long-secret-1", "device-wl-doc").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let s = app.session_from(&body, "device-wl-doc").await;
+    (s, team["id"].as_str().unwrap().to_string())
+}
+
+/// Ops being collected, and the ids of what they create by name.
+#[derive(Default)]
+pub(crate) struct Plan {
+    pub(crate) ops: Vec<Value>,
+    pub(crate) ids: std::collections::HashMap<String, String>,
+    /// Sequence numbers of the ID numbers handed out: no two residents share one (a
+    /// shared number would be a duplicate candidate, not a new resident).
+    seq: u32,
+}
+
+impl Plan {
+    pub(crate) fn resident(
+        &mut self,
+        name: &str,
+        village: &str,
+        birth: &str,
+        tags: &[&str],
+        registered: &str,
+    ) -> String {
+        let id = Uuid::now_v7().to_string();
+        self.seq += 2;
+        let born = chrono::NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
+        let number = jiayi::domain::id_number::IdNumber::generate(area(village), born, self.seq, 'M');
+        self.ops.push(op(
+            "resident",
+            "create",
+            &id,
+            &at(registered),
+            json!({ "village_code": village, "name": name, "sex": "M", "birth_date": birth,
+                    "id_number": number.expose(), "tags": tags }),
+        ));
+        self.ids.insert(name.to_string(), id.clone());
+        id
+    }
+
+    pub(crate) fn visit(&mut self, who: &str, kind: &str, day: &str, m: Value) -> String {
+        let id = Uuid::now_v7().to_string();
+        self.ops.push(op(
+            "visit",
+            "create",
+            &id,
+            &at(day),
+            json!({ "resident_id": self.ids[who], "kind": kind, "occurred_at": at(day), "measurements": m }),
+        ));
+        id
+    }
+
+    pub(crate) fn bp(&mut self, who: &str, day: &str, s: i32, d: i32) -> String {
+        self.visit(who, "htn_followup", day, json!({ "systolic": s, "diastolic": d }))
+    }
+
+    pub(crate) fn amend_bp(&mut self, who: &str, original: &str, day: &str, s: i32, d: i32) {
+        let id = Uuid::now_v7().to_string();
+        self.ops.push(op(
+            "visit",
+            "amend",
+            &id,
+            &at(day),
+            json!({ "resident_id": self.ids[who], "kind": "htn_followup", "occurred_at": at(day), "amends": original,
+                    "measurements": { "systolic": s, "diastolic": d } }),
+        ));
+    }
+
+    pub(crate) fn delete_visit(&mut self, id: &str) {
+        self.ops.push(op("visit", "delete", id, &at("2026-08-18"), json!({})));
+    }
+
+    pub(crate) fn contract(&mut self, who: &str, team: &str, from: &str, to: &str) -> String {
+        let id = Uuid::now_v7().to_string();
+        self.ops.push(op(
+            "contract",
+            "create",
+            &id,
+            &at(from),
+            json!({ "resident_id": self.ids[who], "team_id": team, "packages": ["BASIC"], "status": "SIGNED",
+                    "signed_at": at(from), "effective_from": from, "effective_to": to }),
+        ));
+        id
+    }
+}
+
+pub(crate) async fn push_all(app: &TestApp, s: &Session, ops: Vec<Value>) {
+    let out = app.push(s, ops).await;
+    for r in out["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "applied", "{r}");
+    }
+}
+
+pub(crate) fn names(section: &Value) -> Vec<String> {
+    section
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resident"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
