@@ -11,6 +11,7 @@ mod contract;
 mod create_fields;
 mod csv_exports;
 mod dashboard_browser;
+mod disk_full_pg;
 mod doc_examples;
 mod domain_rules;
 mod error_codes;

@@ -96,8 +96,8 @@ async fn migrations_apply_cleanly_to_an_empty_database_and_are_idempotent() {
 /// A full disk (SQLite's `max_page_count` reached, as a full file system or quota makes
 /// SQLITE_FULL): the push answers 503 `storage_full` with `Retry-After`, keeps none of its
 /// batch and loses nothing acknowledged before; once there is room, the same batch goes
-/// through. (PostgreSQL's disk_full answers the same code; a test would need a tablespace
-/// on a full file system, so it runs on SQLite only.)
+/// through. (PostgreSQL's disk_full, a tablespace on a full tmpfs: tests/api/disk_full_pg.rs;
+/// this one runs on SQLite.)
 #[tokio::test]
 async fn a_push_that_finds_the_disk_full_answers_503_and_keeps_everything_acknowledged() {
     use diesel::connection::SimpleConnection;
