@@ -29,6 +29,7 @@ mod referrals;
 mod replay;
 mod report_exactness;
 mod report_incremental;
+mod report_replica;
 mod reports;
 mod residents;
 mod restore_drill;

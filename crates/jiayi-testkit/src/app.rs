@@ -61,6 +61,55 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app after adjusting the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(adjust, |_| {}).await
+}
+
+/// Starts the app with reports read from a streaming replica of the PostgreSQL server
+/// under test that listens on `replica_port` (`JIAYI_REPORT_DATABASE_URL`): the test's
+/// database there, once the replica has it.
+pub async fn spawn_app_reading_reports_from(replica_port: u16) -> TestApp {
+    spawn_app_on(
+        |_| {},
+        |config| {
+            let (base, name) = config
+                .database_url
+                .rsplit_once('/')
+                .expect("a database URL with a path");
+            let (server, _) = base.rsplit_once(':').expect("a port in DATABASE_URL");
+            let replica = format!("{server}:{replica_port}");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let there = jiayi::db::establish_pg(&format!("{replica}/postgres"))
+                    .ok()
+                    .and_then(|mut c| {
+                        #[derive(diesel::QueryableByName)]
+                        struct N {
+                            #[diesel(sql_type = diesel::sql_types::BigInt)]
+                            n: i64,
+                        }
+                        diesel::sql_query(format!(
+                            "SELECT COUNT(*) AS n FROM pg_database WHERE datname = '{name}'"
+                        ))
+                        .get_result::<N>(&mut c)
+                        .ok()
+                    });
+                if there.is_some_and(|r| r.n == 1) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the replica on {replica} never had {name}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            config.report_database_url = Some(format!("{replica}/{name}"));
+        },
+    )
+    .await
+}
+
+/// Starts the app after adjusting the configuration, and again once its database URL is set.
+async fn spawn_app_on(adjust: impl FnOnce(&mut Config), with_url: impl FnOnce(&mut Config)) -> TestApp {
     LOGS.call_once(|| {
         if let Ok(path) = std::env::var("JIAYI_TEST_LOG_FILE") {
             // Every app's log lines, for CI to search for ID numbers and phones
@@ -89,6 +138,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     adjust(&mut config);
     let (url, dir, pg) = crate::template::database_for(&config).unwrap_or_else(fresh_database);
     config.database_url = url;
+    with_url(&mut config);
     let app = jiayi::startup::Application::build(config).expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let metrics_base = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
