@@ -228,6 +228,12 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(_, info) if info.message().contains("canceling statement due to user request") => {
                 AppError::database_unavailable()
             }
+            // A report on a hot standby cancelled because the primary's changes had to be
+            // applied under it: nothing was wrong with the request, and asked again it runs.
+            Error::DatabaseError(_, info) if info.message().contains("due to conflict with recovery") => {
+                tracing::warn!("a read on the replica was cancelled by recovery");
+                AppError::database_unavailable()
+            }
             // The connection was cut under the request (PostgreSQL restarting or shut down:
             // SQLSTATE class 57, or the socket gone): the transaction is lost whole, and the
             // request goes through again once the database is back.
