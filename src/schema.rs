@@ -431,6 +431,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> BigInt,
+        last_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     county_settings,
@@ -458,4 +466,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     quarantine,
     audit_log,
     referrals,
+    login_throttle,
 );

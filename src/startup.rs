@@ -107,12 +107,15 @@ impl Application {
             pool,
             report_pool,
             keys: Keys::new(&config.jwt_secret),
-            throttle: LoginThrottle::new(ThrottleRules {
-                free_per_pair: config.login_free_failures,
-                free_per_user: config.login_free_failures_per_user,
-                free_per_address: config.login_free_failures_per_ip,
-                max_backoff: config.login_max_backoff,
-            }),
+            throttle: LoginThrottle::new(
+                ThrottleRules {
+                    free_per_pair: config.login_free_failures,
+                    free_per_user: config.login_free_failures_per_user,
+                    free_per_address: config.login_free_failures_per_ip,
+                    max_backoff: config.login_max_backoff,
+                },
+                &config.id_hash_secret,
+            ),
             metrics: Metrics::new(),
             sync_rate: crate::sync::rate_limit::DeviceRateLimiter::new(config.sync_rate_per_minute),
             push_gate: crate::sync::admission::PushGate::new(

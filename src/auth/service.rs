@@ -124,7 +124,7 @@ pub fn login(
         ));
     }
     let username = user::normalize_username(&req.username);
-    if let Err(wait) = throttle.attempt(&username, client_ip) {
+    if let Err(wait) = throttle.attempt(conn, &username, client_ip)? {
         let mut e = AppError::new(
             Kind::TooManyRequests,
             Code::TooManyAttempts,
@@ -149,7 +149,7 @@ pub fn login(
             ));
         }
     };
-    throttle.succeed(&username, client_ip);
+    throttle.succeed(conn, &username, client_ip)?;
     let now = now_ms();
     write_tx(conn, |c| {
         let dev = device::register(

@@ -44,6 +44,18 @@ pub fn lock_rows(conn: &mut DbConn, table: &'static str, ids: &[String]) -> Resu
     Ok(())
 }
 
+/// Locks rows of `table` by their text primary key `key` until the transaction ends;
+/// `keys` come sorted, so two transactions cannot deadlock.
+pub fn lock_keys(conn: &mut DbConn, table: &'static str, keys: &[String]) -> Result<(), AppError> {
+    if let DbConn::Pg(_) = conn {
+        let marks = vec!["?"; keys.len()].join(",");
+        let sql = format!("SELECT key FROM {table} WHERE key IN ({marks}) ORDER BY key FOR UPDATE");
+        let binds: Vec<Bind> = keys.iter().map(|k| k.as_str().into()).collect();
+        raw::execute(conn, &sql, &binds)?;
+    }
+    Ok(())
+}
+
 /// Locks the `sync_counters` row `name` until the transaction ends.
 pub fn lock_counter(conn: &mut DbConn, name: &str) -> Result<(), AppError> {
     if let DbConn::Pg(_) = conn {

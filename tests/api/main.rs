@@ -23,6 +23,7 @@ mod hostile;
 mod operations;
 mod packages;
 mod pii_at_rest;
+mod processes;
 mod questionnaires;
 mod record_shapes;
 mod referrals;

@@ -182,6 +182,27 @@ pub struct Session {
 }
 
 impl TestApp {
+    /// A second server process on this app's database (a county behind a load balancer):
+    /// the same configuration on a port of its own, its own memory. The database stays
+    /// this app's to drop.
+    pub async fn beside(&self) -> TestApp {
+        let mut config = self.state.config.clone();
+        config.bind = "127.0.0.1:0".into();
+        config.metrics_bind = None;
+        let app = jiayi::startup::Application::build(config).expect("the second process builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            metrics_base: None,
+            client: Client::new(),
+            state,
+            _dir: None,
+            pg: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
