@@ -48,7 +48,7 @@ async fn a_guesser_spread_over_two_processes_meets_one_login_budget() {
     assert!(!keys.is_empty());
     assert!(keys
         .iter()
-        .all(|k| k.len() == 64 && !k.contains("doctor2") && !k.contains("127.0.0.1")));
+        .all(|k| k.len() == 43 && !k.contains("doctor2") && !k.contains("127.0.0.1")));
 }
 
 #[tokio::test]
