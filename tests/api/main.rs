@@ -28,6 +28,7 @@ mod referrals;
 mod replay;
 mod report_exactness;
 mod report_incremental;
+mod report_referrals;
 mod reports;
 mod residents;
 mod review;
