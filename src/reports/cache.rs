@@ -8,8 +8,9 @@
 //! The version is read before counting: a write that lands during a count leaves an entry
 //! filed under the older position, which the next report simply recounts.
 //!
-//! Years are kept resident by resident (`Detail`), for the whole county: each resident's
-//! cell, flags and follow-ups, each contract's cell and flags, and the sums per cell. When
+//! Years are kept resident by resident (`contributions::Detail`), for the whole county:
+//! each resident's cell, flags, follow-ups and referrals, each contract's cell and flags,
+//! and the sums per cell. When
 //! the county's position has moved, the change-log entries since the entry's position say
 //! which residents changed; only they are recounted (the same queries restricted to
 //! them), their old contributions subtracted and the new ones added. Too many changed
@@ -25,8 +26,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 
-use super::detail::{self, ContractFacts, ResidentFacts};
-use super::facts::{self, CodeRange, FactTable, Facts, M};
+use super::contributions::{uuid_key, uuid_text, Detail};
+use super::detail;
+use super::facts::{self, CodeRange, FactTable};
 use super::period::Period;
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
@@ -158,186 +160,6 @@ struct Details {
 fn details() -> &'static Mutex<Details> {
     static DETAILS: OnceLock<Mutex<Details>> = OnceLock::new();
     DETAILS.get_or_init(Default::default)
-}
-
-/// A resident's contribution: its cell, flags (bit k: `flag_measures()[k]`), follow-ups.
-#[derive(Debug, Clone, Copy)]
-struct Res {
-    cell: u32,
-    followups: u32,
-    flags: u64,
-}
-
-/// A contract's contribution (flags as in `ContractFacts`), and the resident it counted for.
-#[derive(Debug, Clone, Copy)]
-struct Con {
-    resident: u128,
-    cell: u32,
-    flags: u8,
-}
-
-/// A county-year counted resident by resident, exact at change-log position `version`.
-struct Detail {
-    version: i64,
-    cells: Vec<(String, Option<String>)>,
-    index: HashMap<(String, Option<String>), u32>,
-    sums: Vec<Facts>,
-    /// Rows (residents and contracts, counting or not) per cell: as in the grouped
-    /// count, a cell exists while some row falls in it.
-    rows: Vec<u32>,
-    residents: HashMap<u128, Res>,
-    contracts: HashMap<u128, Con>,
-    flag_measures: Vec<M>,
-}
-
-/// A canonical UUID's number (`None` for any other text, which this cache cannot key).
-fn uuid_key(id: &str) -> Option<u128> {
-    let u = uuid::Uuid::parse_str(id).ok()?;
-    let mut buf = [0u8; 36];
-    (u.hyphenated().encode_lower(&mut buf) == id).then(|| u.as_u128())
-}
-
-fn uuid_text(k: u128) -> String {
-    uuid::Uuid::from_u128(k).hyphenated().to_string()
-}
-
-const CONTRACT_MEASURES: [(u8, M); 4] = [
-    (1, M::Contracts),
-    (2, M::Personalised),
-    (4, M::Expiring),
-    (8, M::Renewed),
-];
-
-impl Detail {
-    fn new(version: i64) -> Detail {
-        Detail {
-            version,
-            cells: Vec::new(),
-            index: HashMap::new(),
-            sums: Vec::new(),
-            rows: Vec::new(),
-            residents: HashMap::new(),
-            contracts: HashMap::new(),
-            flag_measures: facts::flag_measures(),
-        }
-    }
-
-    fn cell(&mut self, village: String, team: Option<String>) -> u32 {
-        let key = (village, team);
-        if let Some(&i) = self.index.get(&key) {
-            return i;
-        }
-        let i = self.cells.len() as u32;
-        self.cells.push(key.clone());
-        self.index.insert(key, i);
-        self.sums.push(Facts::default());
-        self.rows.push(0);
-        i
-    }
-
-    fn apply_res(&mut self, r: Res, sign: i64) {
-        let f = &mut self.sums[r.cell as usize].0;
-        f[M::Registered as usize] += sign;
-        f[M::Followups as usize] += sign * i64::from(r.followups);
-        for (k, m) in self.flag_measures.iter().enumerate() {
-            if r.flags & (1 << k) != 0 {
-                f[*m as usize] += sign;
-            }
-        }
-        let rows = &mut self.rows[r.cell as usize];
-        *rows = if sign > 0 { *rows + 1 } else { *rows - 1 };
-    }
-
-    fn apply_con(&mut self, c: Con, sign: i64) {
-        let f = &mut self.sums[c.cell as usize].0;
-        for (bit, m) in CONTRACT_MEASURES {
-            if c.flags & bit != 0 {
-                f[m as usize] += sign;
-            }
-        }
-        let rows = &mut self.rows[c.cell as usize];
-        *rows = if sign > 0 { *rows + 1 } else { *rows - 1 };
-    }
-
-    /// Adds counted rows; `None` when an id is not a canonical UUID.
-    fn add(&mut self, residents: Vec<ResidentFacts>, contracts: Vec<ContractFacts>) -> Option<()> {
-        residents.into_iter().try_for_each(|r| self.add_resident(r))?;
-        contracts.into_iter().try_for_each(|c| self.add_contract(c))
-    }
-
-    /// One resident's facts, replacing what it contributed before.
-    fn add_resident(&mut self, r: ResidentFacts) -> Option<()> {
-        let id = uuid_key(&r.id)?;
-        let res = Res {
-            cell: self.cell(r.village, r.team),
-            followups: u32::try_from(r.followups).ok()?,
-            flags: r.flags as u64,
-        };
-        if let Some(old) = self.residents.insert(id, res) {
-            self.apply_res(old, -1);
-        }
-        self.apply_res(res, 1);
-        Some(())
-    }
-
-    /// One contract's facts, replacing what it contributed before.
-    fn add_contract(&mut self, c: ContractFacts) -> Option<()> {
-        let id = uuid_key(&c.id)?;
-        let con = Con {
-            resident: uuid_key(&c.resident_id)?,
-            cell: self.cell(c.village, c.team),
-            flags: u8::try_from(c.flags).ok()?,
-        };
-        if let Some(old) = self.contracts.insert(id, con) {
-            self.apply_con(old, -1);
-        }
-        self.apply_con(con, 1);
-        Some(())
-    }
-
-    /// Takes out every contribution of these residents and of their contracts.
-    fn remove(&mut self, residents: &HashSet<u128>) {
-        for id in residents {
-            if let Some(old) = self.residents.remove(id) {
-                self.apply_res(old, -1);
-            }
-        }
-        let mut gone = Vec::new();
-        self.contracts.retain(|_, c| {
-            let hit = residents.contains(&c.resident);
-            if hit {
-                gone.push(*c);
-            }
-            !hit
-        });
-        for c in gone {
-            self.apply_con(c, -1);
-        }
-    }
-
-    /// The cells of villages in `range`, as the grouped count returns them.
-    fn table(&self, range: &CodeRange) -> FactTable {
-        let mut t = FactTable::new();
-        for (i, (village, team)) in self.cells.iter().enumerate() {
-            if self.rows[i] > 0 && *village >= range.lo && *village <= range.hi {
-                t.insert((village.clone(), team.clone()), self.sums[i]);
-            }
-        }
-        t
-    }
-
-    /// Approximate heap bytes held.
-    fn bytes(&self) -> usize {
-        use std::mem::size_of;
-        self.residents.capacity() * (size_of::<(u128, Res)>() + 1)
-            + self.contracts.capacity() * (size_of::<(u128, Con)>() + 1)
-            + self
-                .cells
-                .iter()
-                .map(|(v, t)| 2 * (v.len() + t.as_ref().map_or(0, String::len) + 64))
-                .sum::<usize>()
-            + self.sums.capacity() * size_of::<Facts>()
-    }
 }
 
 #[derive(QueryableByName)]

@@ -9,8 +9,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::facts::{CodeRange, FactTable, Facts, CATEGORY_MEASURES, M};
+use super::facts::{CodeRange, FactTable};
 use super::indicators::{self, rate, Denominator, Indicator, DICTIONARY, DICTIONARY_VERSION};
+use super::measures::{Facts, CATEGORY_MEASURES, M};
 use super::period::Period;
 use crate::access::{Caller, Scope};
 use crate::db::DbConn;
@@ -389,6 +390,9 @@ fn measures_of(i: &Indicator) -> (M, Option<M>) {
         x if x == d::FOLLOWUP_VISITS.id => (M::Followups, None),
         x if x == d::SATISFACTION_RATE.id => (M::SatNum, Some(M::SatDen)),
         x if x == d::AWARENESS_RATE.id => (M::AwareNum, Some(M::AwareDen)),
+        x if x == d::REFERRALS_UP.id => (M::ReferralsUp, None),
+        x if x == d::REFERRALS_DOWN.id => (M::ReferralsDown, None),
+        x if x == d::REFERRALS_UP_RECEIVED_7D.id => (M::UpReceived7d, Some(M::ReferralsUp)),
         other => unreachable!("indicator {other} has no measure"),
     }
 }

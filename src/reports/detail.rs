@@ -29,6 +29,15 @@ pub struct ResidentFacts {
     /// Follow-up visits in the period.
     #[diesel(sql_type = BigInt)]
     pub followups: i64,
+    /// Up-referrals in the period (counted as `referrals_up` counts them).
+    #[diesel(sql_type = BigInt)]
+    pub referrals_up: i64,
+    /// Down-referrals in the period.
+    #[diesel(sql_type = BigInt)]
+    pub referrals_down: i64,
+    /// Of the up-referrals, those received within 7 days.
+    #[diesel(sql_type = BigInt)]
+    pub up_received_7d: i64,
 }
 
 /// One contract's row of the per-contract count.

@@ -370,8 +370,16 @@ pub struct Metadata {
     pub indicators: Vec<IndicatorMeta>,
 }
 
-/// Indicators that count events in the period (they add up across months).
-const EVENT_COUNTS: [&str; 3] = ["contracts_signed", "personalised_contracts", "followup_visits"];
+/// Indicators that count events in the period, in both parts (they add up across months:
+/// a denominator such as contracts signed or up-referrals is itself an event count).
+const EVENT_COUNTS: [&str; 6] = [
+    "contracts_signed",
+    "personalised_contracts",
+    "followup_visits",
+    "referrals_up",
+    "referrals_down",
+    "referrals_up_received_7d",
+];
 
 fn data_element_meta(i: &Indicator, part: &str) -> DataElementMeta {
     let code = data_element(i.id, part);
@@ -380,8 +388,7 @@ fn data_element_meta(i: &Indicator, part: &str) -> DataElementMeta {
     } else {
         ("分母", i.denominator)
     };
-    // A denominator of event counts (contracts signed) is itself an event count.
-    let events = EVENT_COUNTS.contains(&i.id) || (part == "DEN" && i.id == "personalised_contracts");
+    let events = EVENT_COUNTS.contains(&i.id);
     DataElementMeta {
         id: uid("dataElement", &code),
         name: format!("{}（{zh}）", i.name_zh),

@@ -5,140 +5,29 @@
 //!
 //! Conventions (docs/reports.md, "How every figure is counted"): clinical dates; voided, cancelled, pending-review, draft,
 //! deleted and merged-away records never count; an amended visit or survey counts once,
-//! with its amended values (the row that is not `amended_by` anything).
+//! with its amended values (the row that is not `amended_by` anything); so does a referral,
+//! and a cancelled one not at all. The measures themselves and how the per-resident query
+//! selects each are in `measures`.
 
 use std::collections::HashMap;
 
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::QueryableByName;
 
+use super::measures::{select_list, Facts, ResidentRow, M};
 use super::period::Period;
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::domain::contract::{status, COUNTING};
+use crate::domain::referral::{self, DOWN, UP};
 use crate::domain::resident::RECORDED_TAGS;
 use crate::domain::visit::FOLLOWUP_KINDS;
 use crate::error::AppError;
 use crate::time::fmt_date;
 
-macro_rules! measures {
-    ($($name:ident = $col:ident),* $(,)?) => {
-        /// One counted quantity; `Facts` holds one of each.
-        #[allow(non_camel_case_types, missing_docs)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum M { $($name),* }
-        /// How many measures there are.
-        pub const MEASURES: usize = [$(stringify!($col)),*].len();
-
-        /// Counts of one cell (or of a sum of cells), indexed by `M`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct Facts(pub [i64; MEASURES]);
-
-        /// A row of the per-resident query, by column name.
-        #[derive(QueryableByName)]
-        #[allow(dead_code)]
-        struct ResidentRow {
-            #[diesel(sql_type = Text)]
-            village: String,
-            #[diesel(sql_type = Nullable<Text>)]
-            team: Option<String>,
-            $(#[diesel(sql_type = BigInt)] $col: i64,)*
-        }
-    };
-}
-
-measures! {
-    Registered = registered,
-    KeyPop = key_pop,
-    RegElderly = reg_elderly,
-    RegHypertension = reg_hypertension,
-    RegDiabetes = reg_diabetes,
-    RegPregnant = reg_pregnant,
-    RegChild = reg_child,
-    RegSevereMental = reg_severe_mental,
-    RegTuberculosis = reg_tuberculosis,
-    RegDisability = reg_disability,
-    RegPoverty = reg_poverty,
-    RegDibao = reg_dibao,
-    RegTekun = reg_tekun,
-    RegFamilyPlanningSpecial = reg_family_planning_special,
-    Signed = signed,
-    SignedKey = signed_key,
-    SignedElderly = signed_elderly,
-    SignedHypertension = signed_hypertension,
-    SignedDiabetes = signed_diabetes,
-    SignedPregnant = signed_pregnant,
-    SignedChild = signed_child,
-    SignedSevereMental = signed_severe_mental,
-    SignedTuberculosis = signed_tuberculosis,
-    SignedDisability = signed_disability,
-    SignedPoverty = signed_poverty,
-    SignedDibao = signed_dibao,
-    SignedTekun = signed_tekun,
-    SignedFamilyPlanningSpecial = signed_family_planning_special,
-    ElderlyManaged = elderly_managed,
-    HtnManaged = htn_managed,
-    HtnStandard = htn_standard,
-    HtnControlled = htn_controlled,
-    DmManaged = dm_managed,
-    DmStandard = dm_standard,
-    DmControlled = dm_controlled,
-    SmiManaged = smi_managed,
-    TbManaged = tb_managed,
-    Followups = followups,
-    SatDen = sat_den,
-    SatNum = sat_num,
-    AwareDen = aware_den,
-    AwareNum = aware_num,
-    Contracts = contracts,
-    Personalised = personalised,
-    Expiring = expiring,
-    Renewed = renewed,
-}
-
-/// The category measures in `SIGNING_CATEGORIES` order: (category, registered, signed).
-pub const CATEGORY_MEASURES: [(&str, M, M); 12] = [
-    ("elderly", M::RegElderly, M::SignedElderly),
-    ("hypertension", M::RegHypertension, M::SignedHypertension),
-    ("diabetes", M::RegDiabetes, M::SignedDiabetes),
-    ("pregnant", M::RegPregnant, M::SignedPregnant),
-    ("child", M::RegChild, M::SignedChild),
-    ("severe_mental", M::RegSevereMental, M::SignedSevereMental),
-    ("tuberculosis", M::RegTuberculosis, M::SignedTuberculosis),
-    ("disability", M::RegDisability, M::SignedDisability),
-    ("poverty", M::RegPoverty, M::SignedPoverty),
-    ("dibao", M::RegDibao, M::SignedDibao),
-    ("tekun", M::RegTekun, M::SignedTekun),
-    (
-        "family_planning_special",
-        M::RegFamilyPlanningSpecial,
-        M::SignedFamilyPlanningSpecial,
-    ),
-];
-
-impl Default for Facts {
-    fn default() -> Self {
-        Facts([0; MEASURES])
-    }
-}
-
-impl Facts {
-    /// One measure.
-    pub fn get(&self, m: M) -> i64 {
-        self.0[m as usize]
-    }
-    fn set(&mut self, m: M, v: i64) {
-        self.0[m as usize] = v;
-    }
-}
-
-impl std::ops::AddAssign<&Facts> for Facts {
-    fn add_assign(&mut self, o: &Facts) {
-        for (a, b) in self.0.iter_mut().zip(o.0.iter()) {
-            *a += *b;
-        }
-    }
-}
+/// An up-referral counts as received in time when the receiving side confirmed it at most
+/// 7 × 24 hours after it was sent (`referrals_up_received_7d`).
+const RECEIVED_WITHIN_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Counts by (village at period end, team of the counting contract; `None`: no contract).
 pub type FactTable = HashMap<(String, Option<String>), Facts>;
@@ -355,6 +244,20 @@ fn live_visits(q: &mut Sql, county: &str, t: Target, d: &Dates) {
         .s(" AND v.amended_by IS NULL AND v.deleted = FALSE");
 }
 
+fn live_referrals(q: &mut Sql, county: &str, t: Target, d: &Dates) {
+    q.s("f.county_code")
+        .s(county_eq(t))
+        .b(county)
+        .s(" AND f.referred_on >= ")
+        .b(d.start.clone())
+        .s(" AND f.referred_on <= ")
+        .b(d.end.clone())
+        .s(&format!(
+            " AND f.amended_by IS NULL AND f.deleted = FALSE AND f.status <> '{}'",
+            referral::status::CANCELLED
+        ));
+}
+
 fn live_surveys(q: &mut Sql, county: &str, t: Target, d: &Dates) {
     q.s("s.county_code")
         .s(county_eq(t))
@@ -451,155 +354,36 @@ pub(super) fn resident_query(county: &str, t: Target, d: &Dates) -> Sql {
     live_surveys(&mut q, county, t, d);
     only_cand(&mut q, "s.resident_id", t);
     q.s(" GROUP BY s.resident_id)");
-    let measures = resident_measures();
+    // Referrals in the period by direction, not cancelled; the up ones received within 7 days.
+    let rf = cte("rf", t);
+    q.s(&format!(
+        ", {rf}SELECT f.resident_id, \
+         SUM(CASE WHEN f.direction = '{UP}' THEN 1 ELSE 0 END) AS up_n, \
+         SUM(CASE WHEN f.direction = '{DOWN}' THEN 1 ELSE 0 END) AS down_n, \
+         SUM(CASE WHEN f.direction = '{UP}' AND f.received_at IS NOT NULL \
+             AND f.received_at - f.referred_at <= {RECEIVED_WITHIN_MS} THEN 1 ELSE 0 END) AS up_r7_n \
+         FROM referrals f WHERE "
+    ));
+    live_referrals(&mut q, county, t, d);
+    only_cand(&mut q, "f.resident_id", t);
+    q.s(" GROUP BY f.resident_id)");
     if t.detail {
-        // One row per resident: the flags as a bitmask (bit k: `FLAGS[k]`), the follow-ups.
-        let mut flags = Vec::new();
-        for (k, (_, _, m)) in measures
-            .iter()
-            .filter(|(_, _, m)| matches!(m, Measure::Flag(_)))
-            .enumerate()
-        {
-            if let Measure::Flag(cond) = m {
-                flags.push(format!("CASE WHEN {cond} THEN {} ELSE 0 END", 1i64 << k));
-            }
-        }
-        q.s(" SELECT b.id AS id, b.v AS village, b.team AS team, CAST(")
-            .s(&flags.join(" + "))
-            .s(" AS BIGINT) AS flags, CAST(COALESCE(va.fu_n, 0) AS BIGINT) AS followups");
+        q.s(" SELECT b.id AS id, b.v AS village, b.team AS team, ");
     } else {
-        // Every count is cast: PostgreSQL's SUM of a BIGINT is NUMERIC.
-        let cols: Vec<String> = measures
-            .iter()
-            .map(|(_, col, m)| match m {
-                Measure::Row => format!("CAST(COUNT(*) AS BIGINT) AS {col}"),
-                Measure::Flag(cond) => {
-                    format!("CAST(COALESCE(SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), 0) AS BIGINT) AS {col}")
-                }
-                Measure::Followups => format!("CAST(COALESCE(SUM(va.fu_n), 0) AS BIGINT) AS {col}"),
-            })
-            .collect();
-        q.s(" SELECT b.v AS village, b.team AS team, ")
-            .s(&cols.join(", "))
-            // Contract counts come from the contract query.
-            .s(", CAST(0 AS BIGINT) AS contracts, CAST(0 AS BIGINT) AS personalised, \
-                CAST(0 AS BIGINT) AS expiring, CAST(0 AS BIGINT) AS renewed");
+        q.s(" SELECT b.v AS village, b.team AS team, ");
     }
-    q.s(" FROM base b LEFT JOIN va ON va.resident_id = b.id LEFT JOIN sa ON sa.resident_id = b.id WHERE b.v >= ")
-        .b(range.lo.clone())
-        .s(" AND b.v <= ")
-        .b(range.hi.clone());
+    q.s(&select_list(t.detail));
+    q.s(
+        " FROM base b LEFT JOIN va ON va.resident_id = b.id LEFT JOIN sa ON sa.resident_id = b.id \
+         LEFT JOIN rf ON rf.resident_id = b.id WHERE b.v >= ",
+    )
+    .b(range.lo.clone())
+    .s(" AND b.v <= ")
+    .b(range.hi.clone());
     if !t.detail {
         q.s(" GROUP BY b.v, b.team");
     }
     q
-}
-
-/// How the per-resident query counts one measure.
-enum Measure {
-    /// Every resident row (registered).
-    Row,
-    /// Residents meeting a condition (0 or 1 each).
-    Flag(String),
-    /// The resident's follow-up visits.
-    Followups,
-}
-
-/// The measures of the per-resident query with their column names and rules, in `M` order.
-fn resident_measures() -> Vec<(M, String, Measure)> {
-    let key = "(b.t_elderly = 1 OR b.t_child = 1 OR b.t_any = 1)";
-    let flag = |c: &str| Measure::Flag(c.to_string());
-    let mut out = vec![
-        (M::Registered, "registered".to_string(), Measure::Row),
-        (M::KeyPop, "key_pop".to_string(), flag(key)),
-    ];
-    for (i, (c, reg, _)) in CATEGORY_MEASURES.iter().enumerate() {
-        debug_assert_eq!(*c, super::indicators::SIGNING_CATEGORIES[i]);
-        out.push((*reg, format!("reg_{c}"), flag(&format!("b.t_{c} = 1"))));
-    }
-    out.push((M::Signed, "signed".to_string(), flag("b.s = 1")));
-    out.push((
-        M::SignedKey,
-        "signed_key".to_string(),
-        flag(&format!("b.s = 1 AND {key}")),
-    ));
-    for (c, _, signed) in CATEGORY_MEASURES.iter() {
-        out.push((
-            *signed,
-            format!("signed_{c}"),
-            flag(&format!("b.s = 1 AND b.t_{c} = 1")),
-        ));
-    }
-    out.extend([
-        (
-            M::ElderlyManaged,
-            "elderly_managed".to_string(),
-            flag("b.t_elderly = 1 AND va.ec_n > 0"),
-        ),
-        (
-            M::HtnManaged,
-            "htn_managed".to_string(),
-            flag("b.t_hypertension = 1 AND va.htn_n > 0"),
-        ),
-        (
-            M::HtnStandard,
-            "htn_standard".to_string(),
-            flag("b.t_hypertension = 1 AND va.htn_n >= 4"),
-        ),
-        (
-            M::HtnControlled,
-            "htn_controlled".to_string(),
-            flag("b.t_hypertension = 1 AND va.htn_n > 0 AND SUBSTR(va.htn_last, 50, 1) = '1'"),
-        ),
-        (
-            M::DmManaged,
-            "dm_managed".to_string(),
-            flag("b.t_diabetes = 1 AND va.dm_n > 0"),
-        ),
-        (
-            M::DmStandard,
-            "dm_standard".to_string(),
-            flag("b.t_diabetes = 1 AND va.dm_n >= 4"),
-        ),
-        (
-            M::DmControlled,
-            "dm_controlled".to_string(),
-            flag("b.t_diabetes = 1 AND va.dm_n > 0 AND SUBSTR(va.dm_last, 50, 1) = '1'"),
-        ),
-        (
-            M::SmiManaged,
-            "smi_managed".to_string(),
-            flag("b.t_severe_mental = 1 AND va.smi_n > 0"),
-        ),
-        (
-            M::TbManaged,
-            "tb_managed".to_string(),
-            flag("b.t_tuberculosis = 1 AND va.tb_n > 0"),
-        ),
-        (M::Followups, "followups".to_string(), Measure::Followups),
-        (M::SatDen, "sat_den".to_string(), flag("sa.sat_last IS NOT NULL")),
-        (
-            M::SatNum,
-            "sat_num".to_string(),
-            flag("SUBSTR(sa.sat_last, 50, 1) = '1'"),
-        ),
-        (M::AwareDen, "aware_den".to_string(), flag("sa.aware_last IS NOT NULL")),
-        (
-            M::AwareNum,
-            "aware_num".to_string(),
-            flag("SUBSTR(sa.aware_last, 50, 1) = '1'"),
-        ),
-    ]);
-    out
-}
-
-/// The measure of each bit of a per-resident row's `flags`, lowest bit first.
-pub(crate) fn flag_measures() -> Vec<M> {
-    resident_measures()
-        .into_iter()
-        .filter(|(_, _, m)| matches!(m, Measure::Flag(_)))
-        .map(|(m, _, _)| m)
-        .collect()
 }
 
 #[derive(QueryableByName)]
@@ -706,8 +490,8 @@ pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> 
     // Folded as the rows arrive: the table holds one cell per (village, team), never the rows.
     let q = resident_query(county, t, &d);
     raw::for_each::<ResidentRow>(conn, &q.text, &q.binds, |row| {
-        let f = table.entry((row.village.clone(), row.team.clone())).or_default();
-        fill_resident_row(f, &row);
+        let f = Facts::of_row(&row);
+        table.insert((row.village, row.team), f);
     })?;
     let q = contract_query(county, t, &d);
     raw::for_each::<ContractRow>(conn, &q.text, &q.binds, |row| {
@@ -718,59 +502,4 @@ pub fn count(conn: &mut DbConn, county: &str, range: &CodeRange, p: &Period) -> 
         f.set(M::Renewed, row.renewed);
     })?;
     Ok(table)
-}
-
-macro_rules! fill {
-    ($f:expr, $row:expr, $($name:ident = $col:ident),* $(,)?) => {
-        $( $f.set(M::$name, $row.$col); )*
-    };
-}
-
-fn fill_resident_row(f: &mut Facts, row: &ResidentRow) {
-    fill!(
-        f,
-        row,
-        Registered = registered,
-        KeyPop = key_pop,
-        RegElderly = reg_elderly,
-        RegHypertension = reg_hypertension,
-        RegDiabetes = reg_diabetes,
-        RegPregnant = reg_pregnant,
-        RegChild = reg_child,
-        RegSevereMental = reg_severe_mental,
-        RegTuberculosis = reg_tuberculosis,
-        RegDisability = reg_disability,
-        RegPoverty = reg_poverty,
-        RegDibao = reg_dibao,
-        RegTekun = reg_tekun,
-        RegFamilyPlanningSpecial = reg_family_planning_special,
-        Signed = signed,
-        SignedKey = signed_key,
-        SignedElderly = signed_elderly,
-        SignedHypertension = signed_hypertension,
-        SignedDiabetes = signed_diabetes,
-        SignedPregnant = signed_pregnant,
-        SignedChild = signed_child,
-        SignedSevereMental = signed_severe_mental,
-        SignedTuberculosis = signed_tuberculosis,
-        SignedDisability = signed_disability,
-        SignedPoverty = signed_poverty,
-        SignedDibao = signed_dibao,
-        SignedTekun = signed_tekun,
-        SignedFamilyPlanningSpecial = signed_family_planning_special,
-        ElderlyManaged = elderly_managed,
-        HtnManaged = htn_managed,
-        HtnStandard = htn_standard,
-        HtnControlled = htn_controlled,
-        DmManaged = dm_managed,
-        DmStandard = dm_standard,
-        DmControlled = dm_controlled,
-        SmiManaged = smi_managed,
-        TbManaged = tb_managed,
-        Followups = followups,
-        SatDen = sat_den,
-        SatNum = sat_num,
-        AwareDen = aware_den,
-        AwareNum = aware_num,
-    );
 }

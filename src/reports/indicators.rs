@@ -357,6 +357,34 @@ pub const AWARENESS_RATE: Indicator = ind(
     Computed,
 );
 
+/// 上转人次.
+pub const REFERRALS_UP: Indicator = ind(
+    "referrals_up",
+    "上转人次",
+    "Up-referrals",
+    "referrals up (上转) to a county or higher hospital whose referral date is in the period, not cancelled or deleted, an amended referral once with its amended values",
+    "",
+    Count,
+);
+/// 下转人次.
+pub const REFERRALS_DOWN: Indicator = ind(
+    "referrals_down",
+    "下转人次",
+    "Down-referrals",
+    "referrals down (下转) from a hospital back to the team whose referral date is in the period, not cancelled or deleted, an amended referral once with its amended values",
+    "",
+    Count,
+);
+/// 上转7日内接收率.
+pub const REFERRALS_UP_RECEIVED_7D: Indicator = ind(
+    "referrals_up_received_7d",
+    "上转7日内接收率",
+    "Up-referrals received within 7 days",
+    "referrals counted in referrals_up that the receiving hospital confirmed within 7 × 24 hours of the referral time",
+    "referrals_up",
+    Computed,
+);
+
 /// The population categories with their own signing rate (`signing_rate.<tag>`), in display order.
 pub const SIGNING_CATEGORIES: [&str; 12] = [
     "elderly",
@@ -374,7 +402,7 @@ pub const SIGNING_CATEGORIES: [&str; 12] = [
 ];
 
 /// The whole v1 dictionary, in display order. Coverage reports compute every one of them.
-pub const DICTIONARY: [Indicator; 31] = [
+pub const DICTIONARY: [Indicator; 34] = [
     RECORD_RATE,
     SIGNING_RATE,
     KEY_SIGNING_RATE,
@@ -406,6 +434,9 @@ pub const DICTIONARY: [Indicator; 31] = [
     FOLLOWUP_VISITS,
     SATISFACTION_RATE,
     AWARENESS_RATE,
+    REFERRALS_UP,
+    REFERRALS_DOWN,
+    REFERRALS_UP_RECEIVED_7D,
 ];
 
 /// Finds a definition by id.
@@ -467,12 +498,16 @@ mod tests {
             "followup_visits",
             "satisfaction_rate",
             "awareness_rate",
+            "referrals_up",
+            "referrals_down",
+            "referrals_up_received_7d",
         ] {
             let i = find(id).unwrap_or_else(|| panic!("{id} missing"));
             assert_eq!(i.version, 1);
             assert!(!i.name_zh.is_empty() && !i.name_en.is_empty() && !i.numerator.is_empty());
         }
         assert!(CONTRACTS_SIGNED.is_count() && FOLLOWUP_VISITS.is_count());
-        assert_eq!(DICTIONARY.iter().filter(|i| i.is_count()).count(), 2);
+        assert!(REFERRALS_UP.is_count() && REFERRALS_DOWN.is_count());
+        assert_eq!(DICTIONARY.iter().filter(|i| i.is_count()).count(), 4);
     }
 }

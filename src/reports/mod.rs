@@ -1,9 +1,10 @@
 //! Coverage reports: the indicator dictionary (`indicators`), the counting queries
-//! (`facts`), reports built from them (`coverage`, `trend`), CSV export (`export`),
+//! (`facts`, summing the `measures`), reports built from them (`coverage`, `trend`), CSV export (`export`),
 //! population denominators from the admin API (`denominators`), and period arithmetic
 //! (`period`). The review queue lives in `domain::review`.
 
 pub mod cache;
+mod contributions;
 pub mod coverage;
 pub mod denominators;
 pub mod detail;
@@ -12,5 +13,6 @@ pub mod export;
 pub mod facts;
 pub mod fhir;
 pub mod indicators;
+pub mod measures;
 pub mod period;
 pub mod trend;

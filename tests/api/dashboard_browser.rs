@@ -213,7 +213,10 @@ async fn the_dashboard_shows_the_numbers_of_the_api() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 31);
+    assert_eq!(checked, 34);
+    for id in ["referrals_up", "referrals_down", "referrals_up_received_7d"] {
+        assert!(cards.iter().any(|c| c["id"] == id), "a card for {id}");
+    }
     assert!(
         report["total"]["indicators"]["signing_rate"]["numerator"]
             .as_i64()

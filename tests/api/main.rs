@@ -30,6 +30,7 @@ mod referrals;
 mod replay;
 mod report_exactness;
 mod report_incremental;
+mod report_referrals;
 mod report_replica;
 mod reports;
 mod residents;

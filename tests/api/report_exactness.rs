@@ -783,25 +783,20 @@ fn expected_figures(
     );
     out.insert("dm_standard".into(), computed("dm_standard", "dm_managed"));
     out.insert("dm_controlled".into(), computed("dm_controlled", "dm_managed"));
-    out.insert(
-        "smi_managed".into(),
-        (
-            g(counted, "smi_managed"),
-            Some(g(residents, "reg_severe_mental")),
-            "registered",
-        ),
-    );
-    out.insert(
-        "tb_managed".into(),
-        (
-            g(counted, "tb_managed"),
-            Some(g(residents, "reg_tuberculosis")),
-            "registered",
-        ),
-    );
+    for (id, reg) in [("smi_managed", "reg_severe_mental"), ("tb_managed", "reg_tuberculosis")] {
+        out.insert(id.into(), (g(counted, id), Some(g(residents, reg)), "registered"));
+    }
     out.insert("followup_visits".into(), (g(counted, "followups"), None, "none"));
     out.insert("satisfaction_rate".into(), computed("sat_num", "sat_den"));
     out.insert("awareness_rate".into(), computed("aware_num", "aware_den"));
+    // This county records no referrals: they are counted in tests/api/report_referrals.rs.
+    for id in ["referrals_up", "referrals_down"] {
+        out.insert(id.into(), (g(counted, id), None, "none"));
+    }
+    out.insert(
+        "referrals_up_received_7d".into(),
+        computed("up_received_7d", "referrals_up"),
+    );
     out
 }
 
@@ -824,7 +819,7 @@ fn rate(n: i64, d: Option<i64>) -> Option<f64> {
 }
 
 fn assert_figures(label: &str, got: &Value, want: &BTreeMap<String, (i64, Option<i64>, &'static str)>) {
-    assert_eq!(got.as_object().map(|o| o.len()), Some(31), "{label}: 31 indicators");
+    assert_eq!(got.as_object().map(|o| o.len()), Some(34), "{label}: 34 indicators");
     for (id, (num, den, src)) in want {
         let f = &got[id.as_str()];
         assert_eq!(f["numerator"].as_i64(), Some(*num), "{label} {id} numerator");

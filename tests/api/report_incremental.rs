@@ -339,3 +339,85 @@ async fn every_report_after_a_write_equals_a_full_recount() {
         "incremental refreshes: {before:?} → {after:?}"
     );
 }
+
+/// The county's (上转, 下转, up received within 7 days) this year, from the cached report.
+async fn county_referrals(app: &TestApp, admin: &Session) -> (i64, i64, i64) {
+    let (_, today) = now_cst();
+    let q = format!(
+        "/api/v1/reports/coverage?region={COUNTY}&period={}&group_by=township",
+        &today[..4]
+    );
+    let r: Value = app.get(admin, &q).await.json().await.unwrap();
+    let n = |id: &str| r["total"]["indicators"][id]["numerator"].as_i64().unwrap();
+    (n("referrals_up"), n("referrals_down"), n("referrals_up_received_7d"))
+}
+
+#[tokio::test]
+async fn a_referral_push_changes_the_cached_report_as_a_full_recount_does() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let sup = app.login("supervisor1").await;
+    let lead = app.login("lead1").await;
+    let team = lead.user["team_id"].as_str().unwrap().to_string();
+    let village = app.villages(&lead).await[0].clone();
+    let (rid, o) = resident_op(&village, "1950-05-01", 'F', &["hypertension"]);
+    push_one(&app, &lead, o).await;
+    let (_, o) = contract_op(&rid, &team, &["BASIC"]);
+    push_one(&app, &lead, o).await;
+    assert_exact(&app, &admin, &sup, &lead, "warm-up").await;
+    let start = county_referrals(&app, &admin).await;
+    let before = jiayi::reports::cache::refresh_counts();
+    let referral = |direction: &str, amends: Option<&str>| {
+        let (now, _) = now_cst();
+        let mut data = json!({ "resident_id": rid, "direction": direction, "facility": { "name": "县人民医院" },
+                               "reason_code": "diagnosis", "referred_at": now });
+        if let Some(a) = amends {
+            data["amends"] = json!(a);
+        }
+        data
+    };
+    let step = |to: &str| json!({ "to": to, "at": now_cst().0 });
+    let (first, second, amendment) = (
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+        Uuid::now_v7().to_string(),
+    );
+    // Each push, and the county's counts after it relative to the start.
+    let pushes = [
+        (
+            op("referral", "create", &first, referral("up", None)),
+            (1, 0, 0),
+            "created",
+        ),
+        (
+            op("referral", "transition", &first, step("RECEIVED")),
+            (1, 0, 1),
+            "received",
+        ),
+        (
+            op("referral", "create", &second, referral("up", None)),
+            (2, 0, 1),
+            "another",
+        ),
+        (
+            op("referral", "transition", &second, step("CANCELLED")),
+            (1, 0, 1),
+            "cancelled",
+        ),
+        // The amendment carries the state over; as a down-referral it leaves the up counts.
+        (
+            op("referral", "amend", &amendment, referral("down", Some(&first))),
+            (0, 1, 0),
+            "amended",
+        ),
+        (op("referral", "delete", &amendment, json!({})), (0, 0, 0), "deleted"),
+    ];
+    for (o, (up, down, r7), label) in pushes {
+        push_one(&app, &lead, o).await;
+        assert_exact(&app, &admin, &sup, &lead, label).await;
+        let want = (start.0 + up, start.1 + down, start.2 + r7);
+        assert_eq!(county_referrals(&app, &admin).await, want, "{label}");
+    }
+    let after = jiayi::reports::cache::refresh_counts();
+    assert!(after.0 - before.0 >= 6, "incremental refreshes: {before:?} → {after:?}");
+}

@@ -111,7 +111,7 @@ async fn every_indicator_is_reported_and_groups_add_up_to_the_total() {
         .json()
         .await
         .unwrap();
-    assert_eq!(dict.len(), 31);
+    assert_eq!(dict.len(), 34);
     for id in [
         "signing_rate.elderly",
         "signing_rate.child",
@@ -220,7 +220,7 @@ async fn coverage_as_csv_opens_in_excel_and_matches_the_json() {
             ]
         );
         let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
-        assert_eq!(rows.len(), (json["groups"].as_array().unwrap().len() + 1) * 31);
+        assert_eq!(rows.len(), (json["groups"].as_array().unwrap().len() + 1) * 34);
         let total_signing = rows
             .iter()
             .find(|r| &r[2] == "合计" && &r[4] == "signing_rate")

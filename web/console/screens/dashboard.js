@@ -23,6 +23,7 @@ const SECTIONS = [
   { title: '健康管理', ids: ['elderly_managed', 'htn_managed', 'htn_standard', 'htn_controlled', 'dm_managed',
     'dm_standard', 'dm_controlled', 'smi_managed', 'tb_managed', 'followup_visits'] },
   { title: '满意度与知晓率', ids: ['satisfaction_rate', 'awareness_rate'] },
+  { title: '双向转诊', ids: ['referrals_up', 'referrals_down', 'referrals_up_received_7d'] },
 ];
 /** The group table's columns besides the chart's indicator. */
 const TABLE_IDS = ['record_rate', 'signing_rate', 'key_signing_rate', 'htn_standard', 'dm_standard', 'satisfaction_rate'];
