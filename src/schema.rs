@@ -439,6 +439,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    report_snapshots (county_code, period_start) {
+        county_code -> Text,
+        period_start -> Text,
+        fingerprint -> Text,
+        version -> BigInt,
+        mark -> Text,
+        data -> Binary,
+        written_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     county_settings,
@@ -467,4 +479,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     referrals,
     login_throttle,
+    report_snapshots,
 );

@@ -100,7 +100,7 @@ impl Application {
         // get statistics before the first report plans over them.
         db::stats::analyze_logged(&pool, "at start-up");
         // The first report after a restart should not pay for counting the county.
-        crate::reports::cache::warm(report_pool.clone());
+        crate::reports::cache::warm(report_pool.clone(), pool.clone());
         let listener = TcpListener::bind(&config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let state = web::Data::new(AppState {
@@ -241,6 +241,19 @@ impl Application {
             Ok(Ok(n)) => tracing::warn!(cancelled = n, "statements still running at shutdown were cancelled"),
             Ok(Err(e)) => tracing::warn!(error = %e, "statements running at shutdown not cancelled"),
             Err(e) => tracing::warn!(error = %e, "statements running at shutdown not cancelled"),
+        }
+        // What the report cache counted, kept for the next start: the first report after a
+        // restart then reads it instead of counting the county again. Bounded by the grace.
+        let (reports, writes) = (self.state.report_pool.clone(), self.state.pool.clone());
+        let kept = tokio::time::timeout(
+            config.shutdown_grace.max(std::time::Duration::from_secs(1)),
+            actix_web::rt::task::spawn_blocking(move || crate::reports::cache::persist(&reports, &writes)),
+        )
+        .await;
+        match kept {
+            Ok(Ok(Ok(n))) => tracing::info!(entries = n, "report counts kept for the next start"),
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "report counts not kept"),
+            _ => tracing::warn!("report counts not kept: the shutdown grace ran out"),
         }
         served
     }

@@ -30,6 +30,7 @@ use super::contributions::{uuid_key, uuid_text, Detail};
 use super::detail;
 use super::facts::{self, CodeRange, FactTable};
 use super::period::Period;
+use super::snapshots;
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -277,6 +278,44 @@ fn refresh(conn: &mut DbConn, d: &mut Detail, county: &str, p: &Period, to: i64)
 
 static INCREMENTAL: AtomicU64 = AtomicU64::new(0);
 static FULL: AtomicU64 = AtomicU64::new(0);
+static LOADED: AtomicU64 = AtomicU64::new(0);
+
+/// How many year entries were loaded from a kept count since start.
+pub fn loaded_count() -> u64 {
+    LOADED.load(Ordering::Relaxed)
+}
+
+/// Keeps every county-year counted in memory for this database (`reports`' connections
+/// read it) in the database itself (`writes`: a replica takes none), for the next start.
+pub fn persist(reports: &crate::db::Pool, writes: &crate::db::Pool) -> Result<usize, AppError> {
+    let identity = {
+        let mut c = reports.get().map_err(AppError::internal)?;
+        crate::db::dialect::database_identity(&mut c)?
+    };
+    let slots: Vec<(DetailKey, Slot)> = {
+        let all = details().lock().unwrap_or_else(|e| e.into_inner());
+        all.slots
+            .iter()
+            .filter(|(k, _)| k.database == identity)
+            .map(|(k, (_, s))| (k.clone(), s.clone()))
+            .collect()
+    };
+    let mut conn = writes.get().map_err(AppError::internal)?;
+    let mut kept = 0;
+    for (key, slot) in slots {
+        let p = Period::parse(&chrono::Datelike::year(&key.start).to_string())?;
+        // Encoded under the entry's lock, written after it: reports wait only for the copy.
+        let encoded = {
+            let entry = slot.lock().unwrap_or_else(|e| e.into_inner());
+            entry.as_ref().map(|d| (d.version, d.encode()))
+        };
+        if let Some((version, data)) = encoded {
+            snapshots::save(&mut conn, &key.county, &p, version, &data)?;
+            kept += 1;
+        }
+    }
+    Ok(kept)
+}
 
 /// How many year entries were refreshed incrementally and counted in full since start.
 pub fn refresh_counts() -> (u64, u64) {
@@ -327,6 +366,18 @@ fn count_year(
         // that read after this one: newer, never older, than what was asked.
         if d.version >= version || refresh(conn, d, county, p, version)? {
             return Ok(Some(d.table(range)));
+        }
+    }
+    // The first count since this server started: what the last one kept, brought up to date.
+    if entry.is_none() {
+        if let Some(mut d) = snapshots::load(conn, county, p)? {
+            if d.version >= version || refresh(conn, &mut d, county, p, version)? {
+                LOADED.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(county, version = d.version, "report count loaded from the last start");
+                let table = d.table(range);
+                *entry = Some(d);
+                return Ok(Some(table));
+            }
         }
     }
     // Folded row by row as the rows arrive (a county's rows are never all held at once).
@@ -393,7 +444,9 @@ fn count_every_county(conn: &mut crate::db::DbConn) -> Result<usize, AppError> {
 
 /// Counts the current year of every county in the background, so that the first report
 /// after a restart reads a warm entry (or waits for this count rather than starting its own).
-pub fn warm(pool: crate::db::Pool) {
+/// What the last run kept is loaded and brought up to date; what had to be counted in
+/// full is kept (through `writes`) for the next start.
+pub fn warm(pool: crate::db::Pool, writes: crate::db::Pool) {
     let spawned = std::thread::Builder::new().name("report-warm".into()).spawn(move || {
         let started = std::time::Instant::now();
         let result = (|| -> Result<usize, AppError> {
@@ -401,8 +454,13 @@ pub fn warm(pool: crate::db::Pool) {
             // The start-up count of a whole county may take longer than one report is
             // allowed; it runs unbounded, and the connection gets its bound back after.
             crate::db::dialect::set_statement_timeout(&mut conn, None)?;
+            let full = FULL.load(Ordering::Relaxed);
             let counted = count_every_county(&mut conn);
             crate::db::dialect::set_statement_timeout(&mut conn, pool.settings().statement_timeout)?;
+            drop(conn);
+            if counted.is_ok() && FULL.load(Ordering::Relaxed) > full {
+                persist(&pool, &writes)?;
+            }
             counted
         })();
         match result {

@@ -225,4 +225,134 @@ impl Detail {
                 .sum::<usize>()
             + self.sums.capacity() * size_of::<Facts>()
     }
+
+    /// The contributions as bytes (the cells, then residents, referrals and contracts),
+    /// for a restarted server to load instead of counting again ([`Detail::decode`]).
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.residents.len() * 32 + self.contracts.len() * 37);
+        out.extend_from_slice(MAGIC);
+        let text = |out: &mut Vec<u8>, t: &str| {
+            out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            out.extend_from_slice(t.as_bytes());
+        };
+        out.extend_from_slice(&(self.cells.len() as u32).to_le_bytes());
+        for (village, team) in &self.cells {
+            text(&mut out, village);
+            match team {
+                Some(t) => {
+                    out.push(1);
+                    text(&mut out, t);
+                }
+                None => out.push(0),
+            }
+        }
+        out.extend_from_slice(&(self.residents.len() as u64).to_le_bytes());
+        for (id, r) in &self.residents {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&r.cell.to_le_bytes());
+            out.extend_from_slice(&r.followups.to_le_bytes());
+            out.extend_from_slice(&r.flags.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.referrals.len() as u64).to_le_bytes());
+        for (id, r) in &self.referrals {
+            out.extend_from_slice(&id.to_le_bytes());
+            for n in [r.cell, r.up, r.down, r.up_received_7d] {
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.contracts.len() as u64).to_le_bytes());
+        for (id, c) in &self.contracts {
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&c.resident.to_le_bytes());
+            out.extend_from_slice(&c.cell.to_le_bytes());
+            out.push(c.flags);
+        }
+        out
+    }
+
+    /// Contributions [`Detail::encode`] wrote, exact at `version`; the sums are rebuilt from
+    /// them. `None` for bytes that are not such a record.
+    pub(super) fn decode(version: i64, bytes: &[u8]) -> Option<Detail> {
+        let mut r = Reader(bytes);
+        if r.take(MAGIC.len())? != MAGIC {
+            return None;
+        }
+        let mut d = Detail::new(version);
+        for _ in 0..r.u32()? {
+            let village = r.text()?;
+            let team = match r.byte()? {
+                0 => None,
+                1 => Some(r.text()?),
+                _ => return None,
+            };
+            d.cell(village, team);
+        }
+        let cells = d.cells.len() as u32;
+        let cell = |n: u32| (n < cells).then_some(n);
+        for _ in 0..r.u64()? {
+            let id = r.u128()?;
+            let res = Res {
+                cell: cell(r.u32()?)?,
+                followups: r.u32()?,
+                flags: r.u64()?,
+            };
+            d.residents.insert(id, res);
+            d.apply_res(res, 1);
+        }
+        for _ in 0..r.u64()? {
+            let id = r.u128()?;
+            let refs = Refs {
+                cell: cell(r.u32()?)?,
+                up: r.u32()?,
+                down: r.u32()?,
+                up_received_7d: r.u32()?,
+            };
+            d.referrals.insert(id, refs);
+            d.apply_refs(refs, 1);
+        }
+        for _ in 0..r.u64()? {
+            let id = r.u128()?;
+            let con = Con {
+                resident: r.u128()?,
+                cell: cell(r.u32()?)?,
+                flags: r.byte()?,
+            };
+            d.contracts.insert(id, con);
+            d.apply_con(con, 1);
+        }
+        r.0.is_empty().then_some(d)
+    }
+}
+
+/// The first bytes of an encoded `Detail` (its layout's version).
+const MAGIC: &[u8] = b"jiayi-detail-1\n";
+
+/// Reads an encoded `Detail` front to back.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u128(&mut self) -> Option<u128> {
+        Some(u128::from_le_bytes(self.take(16)?.try_into().ok()?))
+    }
+    fn text(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
 }

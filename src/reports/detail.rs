@@ -96,3 +96,22 @@ pub fn count_detail_each(
     let q = contract_query(county, t, &d);
     raw::for_each::<ContractFacts>(conn, &q.text, &q.binds, on_contract)
 }
+
+/// A digest of the rules a full count of a county over a period applies (the text of its
+/// two queries, whose values are bound apart): a kept count made under other rules — an
+/// older server's, before a measure was added or a rule changed — is not this one's.
+pub fn rules_fingerprint(county: &str, p: &Period) -> String {
+    use sha2::{Digest, Sha256};
+    let d = dates(p);
+    let range = CodeRange::prefix(&county[..6.min(county.len())]);
+    let t = Target {
+        range: &range,
+        ids: None,
+        detail: true,
+    };
+    let mut h = Sha256::new();
+    h.update(resident_query(county, t, &d).text.as_bytes());
+    h.update(b"\0");
+    h.update(contract_query(county, t, &d).text.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}

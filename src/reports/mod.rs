@@ -15,4 +15,5 @@ pub mod fhir;
 pub mod indicators;
 pub mod measures;
 pub mod period;
+mod snapshots;
 pub mod trend;

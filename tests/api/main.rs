@@ -32,6 +32,7 @@ mod report_exactness;
 mod report_incremental;
 mod report_referrals;
 mod report_replica;
+mod report_restart;
 mod reports;
 mod residents;
 mod restore_drill;

@@ -10,7 +10,9 @@ use crate::helpers::{drop_database, fresh_database, hold_locks};
 pub(crate) struct Served {
     child: std::process::Child,
     pub(crate) base: String,
-    lines: std::sync::mpsc::Receiver<String>,
+    pub(crate) lines: std::sync::mpsc::Receiver<String>,
+    /// What it printed before its address.
+    pub(crate) before: Vec<String>,
 }
 
 /// Spawns `jiayi serve` in demo mode on `url`, bound to `bind`, with `extra` in its
@@ -60,10 +62,12 @@ fn serve_on(url: &str, extra: &[(&str, &str)]) -> Served {
 /// its port.
 pub(crate) fn serve_at(url: &str, bind: &str, extra: &[(&str, &str)]) -> Served {
     let (child, rx) = spawn_serve(url, bind, extra);
+    let mut before = Vec::new();
     let port = loop {
         let line = rx
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the server starts");
+        before.push(line.clone());
         if let Some(i) = line.find("http://127.0.0.1:") {
             break line[i + 17..]
                 .split(|c: char| !c.is_ascii_digit())
@@ -76,6 +80,7 @@ pub(crate) fn serve_at(url: &str, bind: &str, extra: &[(&str, &str)]) -> Served 
         child,
         base: format!("http://127.0.0.1:{port}"),
         lines: rx,
+        before,
     }
 }
 

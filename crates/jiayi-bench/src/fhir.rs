@@ -18,8 +18,6 @@ use std::time::Instant;
 
 use clap::Parser;
 use jiayi::config::Config;
-use jiayi::db;
-use jiayi::domain::user;
 use serde_json::{json, Value};
 
 /// Command line.
@@ -38,8 +36,9 @@ struct Args {
     settle_secs: u64,
 }
 
-const USERNAME: &str = "bench_exporter";
-const PASSWORD: &str = "bench-exporter-pass-2025";
+mod admin;
+
+use admin::{ensure_exporter, PASSWORD, USERNAME};
 
 /// A kilobyte figure of /proc/self/status (`VmHWM`, `VmRSS`).
 fn status_kb(field: &str) -> u64 {
@@ -48,31 +47,6 @@ fn status_kb(field: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// The county administrator the export runs as.
-fn ensure_exporter(url: &str, region: &str) -> Result<(), String> {
-    let pool = db::connect(url, 1)?;
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
-    if user::find_by_username(&mut conn, USERNAME)
-        .map_err(|e| e.to_string())?
-        .is_none()
-    {
-        user::create(
-            &mut conn,
-            &user::NewUser {
-                username: USERNAME.into(),
-                password: PASSWORD.into(),
-                role: "admin".into(),
-                team_code: None,
-                region_code: Some(format!("{}000000", &region[..6])),
-                display_name: "基准导出".into(),
-            },
-            None,
-        )
-        .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// Downloads one URL; returns (bytes, lines) as they arrive, holding none of them.
