@@ -59,27 +59,14 @@ pub struct Item {
 
 /// Records a response.
 pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &SurveyData) -> Result<Applied, AppError> {
-    if d.amends.is_some() {
-        return Err(AppError::invalid(
-            Code::UseAmend,
-            "amends",
-            "send an amendment with action \"amend\"",
-        ));
-    }
+    validate::not_amending(&d.amends)?;
     record(conn, ctx, id, d, None)
 }
 
 /// Records a corrected response replacing `amends` (the newest of its chain); reports
 /// read the correction.
 pub fn amend(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &SurveyData) -> Result<Applied, AppError> {
-    let original = d.amends.as_deref().ok_or_else(|| {
-        AppError::invalid(
-            Code::MissingField,
-            "amends",
-            "an amendment names the response it corrects",
-        )
-    })?;
-    let original = validate::uuid(original, "amends")?;
+    let original = validate::amended(&d.amends, "response")?;
     record(conn, ctx, id, d, Some(&original))
 }
 
@@ -242,13 +229,7 @@ pub fn create_in_batch(
     res: &Resident,
     q: Option<&Questionnaire>,
 ) -> Result<(Applied, SurveyRow), AppError> {
-    if d.amends.is_some() {
-        return Err(AppError::invalid(
-            Code::UseAmend,
-            "amends",
-            "send an amendment with action \"amend\"",
-        ));
-    }
+    validate::not_amending(&d.amends)?;
     let c = check(ctx, id, d, q)?;
     let seq = super::journal_new(
         ctx,

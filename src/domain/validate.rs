@@ -76,3 +76,27 @@ pub fn sha256(value: &str, field: &str) -> Result<String, AppError> {
         ))
     }
 }
+
+/// A new record names no record it corrects: that is an amendment, sent as `amend`.
+pub fn not_amending(amends: &Option<String>) -> Result<(), AppError> {
+    match amends {
+        Some(_) => Err(AppError::invalid(
+            Code::UseAmend,
+            "amends",
+            "send an amendment with action \"amend\"",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The record an amendment corrects (`what` names its kind in the message), as a UUID.
+pub fn amended(amends: &Option<String>, what: &str) -> Result<String, AppError> {
+    let original = amends.as_deref().ok_or_else(|| {
+        AppError::invalid(
+            Code::MissingField,
+            "amends",
+            format!("an amendment names the {what} it corrects"),
+        )
+    })?;
+    uuid(original, "amends")
+}

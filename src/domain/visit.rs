@@ -139,13 +139,7 @@ pub struct VisitData {
 /// other content it is a conflict: the stored visit stays and the other content is kept
 /// in the conflict record.
 pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Result<Applied, AppError> {
-    if d.amends.is_some() {
-        return Err(AppError::invalid(
-            Code::UseAmend,
-            "amends",
-            "send an amendment with action \"amend\"",
-        ));
-    }
+    validate::not_amending(&d.amends)?;
     record(conn, ctx, id, d, None)
 }
 
@@ -153,11 +147,7 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Res
 /// original was already amended (two tablets correcting it offline), this one amends the
 /// newest amendment and a conflict record flags the pair for review.
 pub fn amend(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &VisitData) -> Result<Applied, AppError> {
-    let original = d
-        .amends
-        .as_deref()
-        .ok_or_else(|| AppError::invalid(Code::MissingField, "amends", "an amendment names the visit it corrects"))?;
-    let original = validate::uuid(original, "amends")?;
+    let original = validate::amended(&d.amends, "visit")?;
     record(conn, ctx, id, d, Some(&original))
 }
 
@@ -298,13 +288,7 @@ pub fn create_in_batch(
     d: &VisitData,
     res: &Resident,
 ) -> Result<(Applied, VisitRow), AppError> {
-    if d.amends.is_some() {
-        return Err(AppError::invalid(
-            Code::UseAmend,
-            "amends",
-            "send an amendment with action \"amend\"",
-        ));
-    }
+    validate::not_amending(&d.amends)?;
     let c = check(ctx, id, d)?;
     let seq = super::journal_new(
         ctx,

@@ -13,48 +13,21 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{op, spawn_app, Session, TestApp};
+use crate::team_plan::{new_team_in, push_all, NewTeam, TOWNSHIP_1};
 
 const COUNTY: &str = "431126000000";
-const TOWNSHIP_1: &str = "431126100000";
 const TOWNSHIP_2: &str = "431126101000";
 const VILLAGE: &str = "431126100991";
 
-/// Creates the village, its team and a doctor of that team; the doctor's session and the team id.
 async fn new_team(app: &TestApp) -> (Session, String) {
-    let admin = app.login("admin").await;
-    let res = app
-        .post(
-            &admin,
-            "/api/v1/admin/regions",
-            &json!({ "code": VILLAGE, "name": "转诊村" }),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let res = app
-        .post(
-            &admin,
-            "/api/v1/admin/teams",
-            &json!({ "code": "TRF", "name": "转诊团队", "township_code": TOWNSHIP_1, "village_codes": [VILLAGE] }),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let team: Value = res.json().await.unwrap();
-    let res = app
-        .post(&admin, "/api/v1/admin/users", &json!({ "username": "rf_doc", "password": "a-long-secret-1", "role": "doctor", "team_code": "TRF", "display_name": "转诊医生" }))
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let res = app.login_raw("rf_doc", "a-long-secret-1", "device-rf-doc").await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    let s = app.session_from(&body, "device-rf-doc").await;
-    (s, team["id"].as_str().unwrap().to_string())
-}
-
-async fn push_all(app: &TestApp, s: &Session, ops: Vec<Value>) {
-    let out = app.push(s, ops).await;
-    for r in out["results"].as_array().unwrap() {
-        assert_eq!(r["status"], "applied", "{r}");
-    }
+    let t = NewTeam {
+        village: VILLAGE,
+        village_name: "转诊村",
+        code: "TRF",
+        name: "转诊团队",
+        doctor: "rf_doc",
+    };
+    new_team_in(app, &t).await
 }
 
 /// A local (UTC+8) time.

@@ -33,12 +33,36 @@ pub(crate) fn at(day: &str) -> String {
 
 /// Creates village, team and a doctor of that team; returns the doctor's session and the team id.
 pub(crate) async fn new_team(app: &TestApp) -> (Session, String) {
+    new_team_in(
+        app,
+        &NewTeam {
+            village: VILLAGE,
+            village_name: "工作清单村",
+            code: "TWL",
+            name: "工作清单团队",
+            doctor: "wl_doc",
+        },
+    )
+    .await
+}
+
+/// A village of township 1, its team and the team's doctor, to be made.
+pub(crate) struct NewTeam<'a> {
+    pub(crate) village: &'a str,
+    pub(crate) village_name: &'a str,
+    pub(crate) code: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) doctor: &'a str,
+}
+
+/// Creates `t`'s village, team and doctor; returns the doctor's session and the team id.
+pub(crate) async fn new_team_in(app: &TestApp, t: &NewTeam<'_>) -> (Session, String) {
     let admin = app.login("admin").await;
     let res = app
         .post(
             &admin,
             "/api/v1/admin/regions",
-            &json!({ "code": VILLAGE, "name": "工作清单村" }),
+            &json!({ "code": t.village, "name": t.village_name }),
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
@@ -46,19 +70,20 @@ pub(crate) async fn new_team(app: &TestApp) -> (Session, String) {
         .post(
             &admin,
             "/api/v1/admin/teams",
-            &json!({ "code": "TWL", "name": "工作清单团队", "township_code": TOWNSHIP_1, "village_codes": [VILLAGE] }),
+            &json!({ "code": t.code, "name": t.name, "township_code": TOWNSHIP_1, "village_codes": [t.village] }),
         )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let team: Value = res.json().await.unwrap();
     let res = app
-        .post(&admin, "/api/v1/admin/users", &json!({ "username": "wl_doc", "password": "a-long-secret-1", "role": "doctor", "team_code": "TWL", "display_name": "清单医生" }))
+        .post(&admin, "/api/v1/admin/users", &json!({ "username": t.doctor, "password": "a-long-secret-1", "role": "doctor", "team_code": t.code, "display_name": "团队医生" }))
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let res = app.login_raw("wl_doc", "a-long-secret-1", "device-wl-doc").await;
+    let device = format!("device-{}", t.doctor);
+    let res = app.login_raw(t.doctor, "a-long-secret-1", &device).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    let s = app.session_from(&body, "device-wl-doc").await;
+    let s = app.session_from(&body, &device).await;
     (s, team["id"].as_str().unwrap().to_string())
 }
 

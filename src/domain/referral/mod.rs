@@ -197,13 +197,7 @@ pub(crate) fn change_of(ctx: &WriteCtx, r: &Referral, version: i64) -> Change {
 /// Records a referral. The same id sent again with the same content is accepted once;
 /// with other content the stored one stays and the other is kept in a conflict record.
 pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &ReferralData) -> Result<Applied, AppError> {
-    if d.amends.is_some() {
-        return Err(AppError::invalid(
-            Code::UseAmend,
-            "amends",
-            "send an amendment with action \"amend\"",
-        ));
-    }
+    validate::not_amending(&d.amends)?;
     record(conn, ctx, id, d, None)
 }
 
@@ -211,14 +205,7 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &ReferralData) -> 
 /// carries on its state. If the original was already amended (two tablets correcting it
 /// offline), this one amends the newest amendment and a conflict flags the pair.
 pub fn amend(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &ReferralData) -> Result<Applied, AppError> {
-    let original = d.amends.as_deref().ok_or_else(|| {
-        AppError::invalid(
-            Code::MissingField,
-            "amends",
-            "an amendment names the referral it corrects",
-        )
-    })?;
-    let original = validate::uuid(original, "amends")?;
+    let original = validate::amended(&d.amends, "referral")?;
     record(conn, ctx, id, d, Some(&original))
 }
 
