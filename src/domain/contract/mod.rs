@@ -203,9 +203,11 @@ pub fn term_months(conn: &mut DbConn, county: &str) -> Result<u32, AppError> {
 /// The package catalog as signing sees it: active package code → (price, self-pay), fen.
 pub type Catalog = std::collections::HashMap<String, (i64, i64)>;
 
-/// Loads the active packages (a batch of new contracts prices them all from one read).
-pub fn catalog(conn: &mut DbConn) -> Result<Catalog, AppError> {
+/// Loads the county's active packages (a batch of new contracts prices them all from one
+/// read); another county's packages are unknown here.
+pub fn catalog(conn: &mut DbConn, county: &str) -> Result<Catalog, AppError> {
     let rows: Vec<(String, i64, i64)> = service_packages::table
+        .filter(service_packages::county_code.eq(county))
         .filter(service_packages::active.eq(true))
         .select((
             service_packages::code,
@@ -406,7 +408,7 @@ pub fn create(
         .map_err(|_| AppError::invalid(Code::UnknownResident, "resident_id", "no such resident in your scope"))?;
     check_resident(&res)?;
     let to = last_day(&c, term_months(conn, &res.county_code)?)?;
-    let packages = priced(&c, &catalog(conn)?, &res.county_code)?;
+    let packages = priced(&c, &catalog(conn, &res.county_code)?, &res.county_code)?;
     if let Some(p) = &c.renews {
         let ok = find(conn, p)?.is_some_and(|x| x.resident_id == c.resident_id && !x.deleted);
         if !ok {
