@@ -284,8 +284,8 @@ fn apply(conn: &mut DbConn, kind: ImportKind, f: &csv::StringRecord, line: usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diesel::prelude::*;
     use crate::schema::{population as pop, regions, service_packages, team_villages, teams, users};
+    use diesel::prelude::*;
 
     struct Db {
         dir: tempfile::TempDir,

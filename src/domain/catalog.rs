@@ -109,6 +109,24 @@ pub fn packages(conn: &mut DbConn, county: &str) -> Result<Vec<PackageView>, App
         .collect())
 }
 
+/// The county's active packages, code → (price, self-pay) in fen: what signing prices a
+/// contract from; another county's packages are unknown here.
+pub fn active_prices(
+    conn: &mut DbConn,
+    county: &str,
+) -> Result<std::collections::HashMap<String, (i64, i64)>, AppError> {
+    let rows: Vec<(String, i64, i64)> = service_packages::table
+        .filter(service_packages::county_code.eq(county))
+        .filter(service_packages::active.eq(true))
+        .select((
+            service_packages::code,
+            service_packages::price_fen,
+            service_packages::self_pay_fen,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(c, p, s)| (c, (p, s))).collect())
+}
+
 /// Inserts whatever part of the default catalog any county lacks (at start-up, so that
 /// no county is ever without `BASIC` and the satisfaction questionnaire).
 pub fn ensure(conn: &mut DbConn) -> Result<(), AppError> {

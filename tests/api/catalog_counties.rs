@@ -83,11 +83,9 @@ fn codes(list: &Value) -> Vec<String> {
     list.as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            match p.get("version") {
-                Some(v) => format!("{}:{v}", p["code"].as_str().unwrap()),
-                None => p["code"].as_str().unwrap().to_string(),
-            }
+        .map(|p| match p.get("version") {
+            Some(v) => format!("{}:{v}", p["code"].as_str().unwrap()),
+            None => p["code"].as_str().unwrap().to_string(),
         })
         .collect()
 }
@@ -161,11 +159,12 @@ async fn what_one_countys_admin_adds_to_the_catalog_no_other_county_sees_or_sign
     assert_eq!(catalog_seen(&app, &doctor_a).await, before_a);
     let seen_b = catalog_seen(&app, &doctor_b).await;
     assert_eq!(codes(&seen_b.0), ["BASIC", "DM", "ELDERLY", "HTN", "MCH", "REHAB"]);
+    assert_eq!(codes(&seen_b.1), ["chronic_care:1", "satisfaction:1", "satisfaction:2"]);
     assert_eq!(
-        codes(&seen_b.1),
-        ["chronic_care:1", "satisfaction:1", "satisfaction:2"]
+        (&seen_b.2, &seen_b.3),
+        (&seen_b.0, &seen_b.1),
+        "B's bootstrap carries B's catalog"
     );
-    assert_eq!((&seen_b.2, &seen_b.3), (&seen_b.0, &seen_b.1), "B's bootstrap carries B's catalog");
 
     // A's doctor can neither sign B's package nor answer B's questionnaires.
     let team_a = doctor_a.user["team_id"].as_str().unwrap().to_string();
@@ -199,7 +198,11 @@ async fn what_one_countys_admin_adds_to_the_catalog_no_other_county_sees_or_sign
     let out = app
         .push(
             &doctor_b,
-            vec![rop, cop, survey_op(&rb, "satisfaction", 2, json!({ "satisfaction": "yes" }))],
+            vec![
+                rop,
+                cop,
+                survey_op(&rb, "satisfaction", 2, json!({ "satisfaction": "yes" })),
+            ],
         )
         .await;
     for x in out["results"].as_array().unwrap() {
@@ -220,7 +223,9 @@ async fn what_one_countys_admin_adds_to_the_catalog_no_other_county_sees_or_sign
         .iter()
         .map(|q| q["title"].clone())
         .collect();
-    assert!(titles.contains(&json!("邻县满意度调查（第二版）")) && !titles.contains(&json!("本县满意度调查（第二版）")));
+    assert!(
+        titles.contains(&json!("邻县满意度调查（第二版）")) && !titles.contains(&json!("本县满意度调查（第二版）"))
+    );
     let (ca, cop) = contract_op(&ra, &team_a, &["BASIC", "REHAB"]);
     app.push_applied(&doctor_a, vec![cop]).await;
     assert_eq!(signed_price(&app, &ca, "REHAB"), (8000, 2000));

@@ -69,7 +69,8 @@ fn the_catalog_of_before_is_copied_to_every_county_and_no_contract_or_response_i
     let pool = jiayi::db::open(&url, 1).expect("the database opens");
     let mut conn = pool.get().unwrap();
     jiayi::db::migrate_before(&mut conn, "2026-12-04-000003").expect("the migrations of before");
-    conn.batch_execute(BEFORE).expect("rows as the release before wrote them");
+    conn.batch_execute(BEFORE)
+        .expect("rows as the release before wrote them");
     jiayi::db::migrate(&mut conn).expect("the rest of the migrations");
     let c = &mut *conn;
 
@@ -95,8 +96,26 @@ fn the_catalog_of_before_is_copied_to_every_county_and_no_contract_or_response_i
     let mut expected = Vec::new();
     for county in [A, B] {
         expected.push(row(county, "BASIC", "基础公共卫生服务包", "basic", 0, 0, true, 10));
-        expected.push(row(county, "HTN", "高血压管理包", "personalised", 12000, 3000, true, 10));
-        expected.push(row(county, "REHAB", "康复护理包", "personalised", 8050, 1025, false, 20));
+        expected.push(row(
+            county,
+            "HTN",
+            "高血压管理包",
+            "personalised",
+            12000,
+            3000,
+            true,
+            10,
+        ));
+        expected.push(row(
+            county,
+            "REHAB",
+            "康复护理包",
+            "personalised",
+            8050,
+            1025,
+            false,
+            20,
+        ));
     }
     assert_eq!(packages, expected);
     let versions: Vec<(String, String, i32, String)> = questionnaires::table
@@ -112,7 +131,12 @@ fn the_catalog_of_before_is_copied_to_every_county_and_no_contract_or_response_i
     assert_eq!(versions.len(), 4, "{versions:?}");
     for county in [A, B] {
         for (version, title) in [(1, "满意度调查"), (2, "满意度调查（第二版）")] {
-            let want = (county.to_string(), "satisfaction".to_string(), version, title.to_string());
+            let want = (
+                county.to_string(),
+                "satisfaction".to_string(),
+                version,
+                title.to_string(),
+            );
             assert!(versions.contains(&want), "{want:?} in {versions:?}");
         }
     }
@@ -165,7 +189,11 @@ fn the_catalog_of_before_is_copied_to_every_county_and_no_contract_or_response_i
     // Start-up then seeds what the default catalog has and a county lacks.
     catalog::ensure(c).unwrap();
     for county in [A, B] {
-        let codes: Vec<String> = catalog::packages(c, county).unwrap().into_iter().map(|p| p.code).collect();
+        let codes: Vec<String> = catalog::packages(c, county)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.code)
+            .collect();
         assert_eq!(codes, ["BASIC", "DM", "ELDERLY", "HTN", "MCH", "REHAB"], "{county}");
     }
     drop(conn);
