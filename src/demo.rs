@@ -27,7 +27,7 @@ use crate::domain::survey::{self, SurveyData};
 use crate::domain::team::{self, NewTeam};
 use crate::domain::user::{self, NewUser};
 use crate::domain::visit::{self, Measurements, VisitData};
-use crate::domain::{catalog, population, region, WriteCtx};
+use crate::domain::{population, region, WriteCtx};
 use crate::error::AppError;
 use crate::schema::regions;
 use crate::time::{now_ms, today_cst, Millis};
@@ -472,9 +472,8 @@ fn load(conn: &mut DbConn, config: &crate::Config) -> Result<DemoSummary, AppErr
     let mut rng = StdRng::seed_from_u64(SEED);
     let clock = Clock::new(now_ms());
     let year = clock.today.year();
-    catalog::ensure(conn).map_err(failed("catalog"))?;
 
-    // Regions.
+    // Regions (creating the county seeds its catalog).
     region::create(conn, COUNTY_CODE, COUNTY_NAME, None).map_err(failed("region"))?;
     let mut village_count = 0;
     for (t, (code, name)) in TOWNSHIPS.iter().enumerate() {

@@ -225,7 +225,7 @@ vocabulary! {
     UnknownEntity = "unknown_entity", None, true, &[], "`entity` is not one the protocol knows";
     UnknownItem = "unknown_item", Some(Kind::Invalid), true, &[Surface::Questionnaires], "an answer or item code the questionnaire version does not have";
     UnknownOption = "unknown_option", Some(Kind::Invalid), false, &[Surface::Questionnaires], "the scoring names an option the item does not have";
-    UnknownPackage = "unknown_package", None, true, &[], "a package code that is not in the catalog";
+    UnknownPackage = "unknown_package", None, true, &[], "a package code that is not in the county's catalog";
     UnknownParentRegion = "unknown_parent_region", Some(Kind::Invalid), false, &[Surface::Admin], "the parent region does not exist";
     UnknownQuestionnaire = "unknown_questionnaire", None, true, &[], "no such questionnaire version: fetch `GET /api/v1/questionnaires`";
     UnknownRecord = "unknown_record", None, true, &[], "no such record within the caller's reach for this edit or delete";

@@ -10,17 +10,14 @@
 
 use std::path::Path;
 
-use diesel::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::db::{write_tx, DbConn, Pool};
 use crate::domain::team::{self, NewTeam};
 use crate::domain::user::{self, NewUser};
-use crate::domain::{audit, catalog, population, region, validate};
+use crate::domain::{audit, catalog, population, region};
 use crate::error::AppError;
 use crate::error_codes::Code;
-use crate::schema::service_packages;
-use crate::time::now_ms;
 
 /// What a CSV file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -33,7 +30,7 @@ pub enum ImportKind {
     Users,
     /// `code,name,township_code,village_codes` (village codes separated by `;`).
     Teams,
-    /// `code,name,kind,price_fen,self_pay_fen`.
+    /// `county_code,code,name,kind,price_fen,self_pay_fen`: packages of that county's catalog.
     Packages,
 }
 
@@ -52,7 +49,7 @@ impl ImportKind {
                 "display_name",
             ],
             ImportKind::Teams => &["code", "name", "township_code", "village_codes"],
-            ImportKind::Packages => &["code", "name", "kind", "price_fen", "self_pay_fen"],
+            ImportKind::Packages => &["county_code", "code", "name", "kind", "price_fen", "self_pay_fen"],
         }
     }
 
@@ -98,7 +95,7 @@ pub fn import(pool: &Pool, kind: ImportKind, path: &Path, show_progress: bool) -
     let rows = read_rows(kind, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut conn = pool.get().map_err(|e| format!("cannot connect to the database: {e}"))?;
     if kind == ImportKind::Packages {
-        // The built-in catalog first, so its codes are refused like any existing one.
+        // Every county's built-in catalog first, so its codes are refused like any existing one.
         write_tx(&mut conn, catalog::ensure).map_err(|e| format!("cannot prepare the package catalog: {e}"))?;
     }
 
@@ -267,81 +264,28 @@ fn apply(conn: &mut DbConn, kind: ImportKind, f: &csv::StringRecord, line: usize
                 .entity("user", &u.id)
         }
         ImportKind::Packages => {
-            let code = insert_package(conn, &f[0], &f[1], &f[2], &f[3], &f[4])?;
-            audit::Entry::system("csv_import").entity("service_package", &code)
+            let new = catalog::NewPackage {
+                county: &f[0],
+                code: &f[1],
+                name: &f[2],
+                kind: &f[3],
+                price: &f[4],
+                self_pay: &f[5],
+            };
+            let code = catalog::add_package(conn, &new)?;
+            audit::Entry::system("csv_import")
+                .county(&f[0])
+                .entity("service_package", &code)
         }
     };
     audit::record_now(conn, entry.detail(detail))
 }
 
-/// Adds a service package; an existing code is refused, never overwritten (contracts keep
-/// the price they were signed at, but the catalog entry itself stays as first defined).
-fn insert_package(
-    conn: &mut DbConn,
-    code: &str,
-    name: &str,
-    kind: &str,
-    price: &str,
-    self_pay: &str,
-) -> Result<String, AppError> {
-    let code_ok = (2..=16).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    if !code_ok {
-        return Err(AppError::invalid(
-            Code::InvalidPackageCode,
-            "code",
-            "a package code is 2–16 of A–Z 0–9 _",
-        ));
-    }
-    let name = validate::text(name, "name", 100)?;
-    if catalog::PackageKind::parse(kind).is_none() {
-        return Err(AppError::invalid(
-            Code::InvalidPackageKind,
-            "kind",
-            "kind must be basic or personalised",
-        ));
-    }
-    let price: i64 =
-        price.parse().ok().filter(|p| *p >= 0).ok_or_else(|| {
-            AppError::invalid(Code::InvalidPrice, "price_fen", "price_fen must be a whole number ≥ 0")
-        })?;
-    let self_pay: i64 = self_pay
-        .parse()
-        .ok()
-        .filter(|s| (0..=price).contains(s))
-        .ok_or_else(|| {
-            AppError::invalid(
-                Code::InvalidSelfPay,
-                "self_pay_fen",
-                "self_pay_fen must be a whole number from 0 to price_fen",
-            )
-        })?;
-    let exists = service_packages::table.find(code).count().get_result::<i64>(conn)? > 0;
-    if exists {
-        return Err(
-            AppError::conflict(Code::PackageExists, format!("package {code} already exists")).with_field("code"),
-        );
-    }
-    diesel::insert_into(service_packages::table)
-        .values((
-            service_packages::code.eq(code),
-            service_packages::name.eq(&name),
-            service_packages::kind.eq(kind),
-            service_packages::price_fen.eq(price),
-            service_packages::self_pay_fen.eq(self_pay),
-            service_packages::active.eq(true),
-            service_packages::created_at.eq(now_ms()),
-        ))
-        .execute(conn)?;
-    Ok(code.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{population as pop, regions, team_villages, teams, users};
+    use crate::schema::{population as pop, regions, service_packages, team_villages, teams, users};
+    use diesel::prelude::*;
 
     struct Db {
         dir: tempfile::TempDir,
@@ -506,20 +450,24 @@ mod tests {
     }
 
     #[test]
-    fn packages_import_and_refuse_existing_and_invalid_codes() {
-        let db = Db::new();
+    fn packages_join_the_named_countys_catalog_and_refuse_existing_and_invalid_codes() {
+        let db = Db::new().with_regions();
+        db.ok(ImportKind::Regions, "code,name\n431127000000,邻县\n");
         let s = db.ok(
             ImportKind::Packages,
-            "code,name,kind,price_fen,self_pay_fen\n\
-             TCM_1,中医药健康管理包,personalised,8000,2000\n\
-             BASIC,基础包,basic,0,0\n\
-             tcm2,小写,personalised,100,0\n\
-             REHAB,康复包,special,100,0\n\
-             REHAB,康复包,personalised,100,200\n\
-             REHAB,康复包,personalised,-1,0\n\
-             REHAB,康复包,personalised,5000,1000\n",
+            "county_code,code,name,kind,price_fen,self_pay_fen\n\
+             431126000000,TCM_1,中医药健康管理包,personalised,8000,2000\n\
+             431126000000,BASIC,基础包,basic,0,0\n\
+             431126000000,tcm2,小写,personalised,100,0\n\
+             431126000000,REHAB,康复包,special,100,0\n\
+             431126000000,REHAB,康复包,personalised,100,200\n\
+             431126000000,REHAB,康复包,personalised,-1,0\n\
+             431126000000,REHAB,康复包,personalised,5000,1000\n\
+             431127000000,TCM_1,中医药包,personalised,6000,1000\n\
+             431126100000,TCM_2,乡镇包,personalised,6000,1000\n\
+             431128000000,TCM_2,无此县,personalised,6000,1000\n",
         );
-        assert_eq!(s.imported, 2, "{s:?}");
+        assert_eq!(s.imported, 3, "{s:?}");
         let refused: Vec<(usize, &str)> = s
             .refused
             .iter()
@@ -532,19 +480,27 @@ mod tests {
                 (4, "invalid_package_code"),
                 (5, "invalid_package_kind"),
                 (6, "invalid_self_pay"),
-                (7, "invalid_price")
+                (7, "invalid_price"),
+                (10, "unknown_region"),
+                (11, "unknown_region")
             ]
         );
-        let (kind, price, self_pay): (String, i64, i64) = service_packages::table
-            .find("TCM_1")
-            .select((
-                service_packages::kind,
-                service_packages::price_fen,
-                service_packages::self_pay_fen,
-            ))
-            .first(&mut db.conn())
-            .unwrap();
-        assert_eq!((kind.as_str(), price, self_pay), ("personalised", 8000, 2000));
+        // The same code in two counties is two rows, each as its county imported it.
+        let price = |county: &str| -> (String, i64, i64) {
+            service_packages::table
+                .find((county, "TCM_1"))
+                .select((
+                    service_packages::kind,
+                    service_packages::price_fen,
+                    service_packages::self_pay_fen,
+                ))
+                .first(&mut db.conn())
+                .unwrap()
+        };
+        assert_eq!(price("431126000000"), ("personalised".into(), 8000, 2000));
+        assert_eq!(price("431127000000"), ("personalised".into(), 6000, 1000));
+        let held = |county: &str| catalog::packages(&mut db.conn(), county).unwrap().len();
+        assert_eq!((held("431126000000"), held("431127000000")), (7, 6));
     }
 
     #[test]

@@ -148,7 +148,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    service_packages (code) {
+    service_packages (county_code, code) {
         code -> Text,
         name -> Text,
         kind -> Text,
@@ -156,6 +156,7 @@ diesel::table! {
         self_pay_fen -> BigInt,
         active -> Bool,
         created_at -> BigInt,
+        county_code -> Text,
     }
 }
 
@@ -250,7 +251,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    questionnaires (code, version) {
+    questionnaires (county_code, code, version) {
         code -> Text,
         version -> Integer,
         title -> Text,
@@ -258,6 +259,7 @@ diesel::table! {
         satisfaction_item -> Nullable<Text>,
         awareness_item -> Nullable<Text>,
         created_at -> BigInt,
+        county_code -> Text,
     }
 }
 

@@ -27,7 +27,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, seeds the catalog, loads the demo county when asked, and binds.
+    /// Connects, migrates, seeds each county's catalog, loads the demo county when asked, and binds.
     pub fn build(config: Config) -> Result<Application, String> {
         let durability = config.sqlite_durability;
         let session_name = db::new_session_tag();

@@ -252,6 +252,30 @@ pub fn migrate(conn: &mut DbConn) -> Result<(), String> {
     Ok(())
 }
 
+/// Applies the pending migrations whose directory name sorts before `first_left_out`
+/// (e.g. `2026-12-04-000003`) and no others: how an upgrade test builds a database as an
+/// older release left it, to fill it before the rest run.
+#[doc(hidden)]
+pub fn migrate_before(conn: &mut DbConn, first_left_out: &str) -> Result<(), String> {
+    fn older<DB: diesel::backend::Backend, C: MigrationHarness<DB>>(
+        c: &mut C,
+        source: EmbeddedMigrations,
+        first_left_out: &str,
+    ) -> diesel::migration::Result<()> {
+        for m in c.pending_migrations(source)? {
+            if m.name().to_string().as_str() < first_left_out {
+                c.run_migration(&*m)?;
+            }
+        }
+        Ok(())
+    }
+    match conn {
+        DbConn::Pg(c) => older(c, PG_MIGRATIONS, first_left_out),
+        DbConn::Sqlite(c) => older(c, SQLITE_MIGRATIONS, first_left_out),
+    }
+    .map_err(|e| format!("migration failed: {e}"))
+}
+
 /// How long a request waits for a database connection before it is answered 503.
 const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 

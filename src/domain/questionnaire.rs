@@ -7,8 +7,9 @@
 //! by its own satisfied/aware options — a report never re-judges an old answer by a newer
 //! definition.
 //!
-//! The catalog is server-wide, like the service packages: every county on a server uses
-//! the same versions, and only a county administrator adds one.
+//! The catalog is each county's own, like the service packages: a version one county's
+//! administrator adds is that county's alone, and the same code in two counties is two
+//! independent lists of versions.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -308,20 +309,23 @@ fn columns() -> (
     )
 }
 
-/// Every version of every questionnaire, by code and version.
-pub fn list(conn: &mut DbConn) -> Result<Vec<QuestionnaireView>, AppError> {
+/// Every version of every questionnaire of the county, by code and version.
+pub fn list(conn: &mut DbConn, county: &str) -> Result<Vec<QuestionnaireView>, AppError> {
     let rows: Vec<Row> = questionnaires::table
+        .filter(questionnaires::county_code.eq(county))
         .order((questionnaires::code, questionnaires::version))
         .select(columns())
         .load(conn)?;
     Ok(rows.into_iter().map(view).collect())
 }
 
-/// Adds a version: checked in full, then it must be the next version of its code (1 for a
-/// new code); an existing code and version is 409 `questionnaire_exists`, whatever its content.
-pub fn create(conn: &mut DbConn, q: &NewQuestionnaire) -> Result<QuestionnaireView, AppError> {
+/// Adds a version to the county's catalog: checked in full, then it must be the next
+/// version of its code in that county (1 for a new code); an existing code and version is
+/// 409 `questionnaire_exists`, whatever its content.
+pub fn create(conn: &mut DbConn, county: &str, q: &NewQuestionnaire) -> Result<QuestionnaireView, AppError> {
     check(q)?;
     let latest: Option<i32> = questionnaires::table
+        .filter(questionnaires::county_code.eq(county))
         .filter(questionnaires::code.eq(&q.code))
         .select(diesel::dsl::max(questionnaires::version))
         .first(conn)?;
@@ -355,6 +359,7 @@ pub fn create(conn: &mut DbConn, q: &NewQuestionnaire) -> Result<QuestionnaireVi
     );
     diesel::insert_into(questionnaires::table)
         .values((
+            questionnaires::county_code.eq(county),
             questionnaires::code.eq(&row.0),
             questionnaires::version.eq(row.1),
             questionnaires::title.eq(&row.2),

@@ -131,6 +131,10 @@ pub fn create(conn: &mut DbConn, code: &str, name: &str, county: Option<&str>) -
             regions::created_at.eq(r.created_at),
         ))
         .execute(conn)?;
+    if level == Level::County {
+        // A county is never without its catalog: BASIC and the satisfaction questionnaire.
+        super::catalog::ensure_county(conn, &r.code)?;
+    }
     Ok(r)
 }
 

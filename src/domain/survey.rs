@@ -78,10 +78,16 @@ pub struct Questionnaire {
     awareness_item: Option<String>,
 }
 
-/// Loads a questionnaire version; `None` when there is no such version.
-pub fn questionnaire(conn: &mut DbConn, code: &str, version: i32) -> Result<Option<Questionnaire>, AppError> {
+/// Loads a questionnaire version of the county's catalog; `None` when the county has no
+/// such version (another county's is no answer to it).
+pub fn questionnaire(
+    conn: &mut DbConn,
+    county: &str,
+    code: &str,
+    version: i32,
+) -> Result<Option<Questionnaire>, AppError> {
     let q: Option<(String, Option<String>, Option<String>)> = questionnaires::table
-        .find((code, version))
+        .find((county, code, version))
         .select((
             questionnaires::definition,
             questionnaires::satisfaction_item,
@@ -257,7 +263,7 @@ fn record(
     d: &SurveyData,
     amends: Option<&str>,
 ) -> Result<Applied, AppError> {
-    let q = questionnaire(conn, &d.questionnaire, d.questionnaire_version)?;
+    let q = questionnaire(conn, &ctx.auth.county_code, &d.questionnaire, d.questionnaire_version)?;
     let c = check(ctx, id, d, q.as_ref())?;
     let (id, resident_id, when, answers) = (c.id.clone(), c.resident_id.clone(), c.when, c.answers.clone());
     let res = resident::find_visible(conn, &ctx.auth.scope, &resident_id)

@@ -9,17 +9,22 @@ use crate::domain::audit;
 use crate::domain::questionnaire::{self, NewQuestionnaire, QuestionnaireView};
 use crate::error::{AppError, ErrorBody};
 
-/// Every version of every questionnaire, by code and version: tablets keep all the
-/// versions they may still be answering; the dashboard shows what each asks.
+/// Every version of every questionnaire of the caller's county, by code and version:
+/// tablets keep all the versions they may still be answering; the dashboard shows what
+/// each asks.
 #[utoipa::path(get, path = "/api/v1/questionnaires", tag = "surveys", security(("bearer" = [])),
     responses((status = 200, body = Vec<QuestionnaireView>), (status = 401, body = ErrorBody)))]
-pub async fn list(state: State, _auth: Auth) -> Result<web::Json<Vec<QuestionnaireView>>, AppError> {
-    Ok(web::Json(db::run(&state.pool, questionnaire::list).await?))
+pub async fn list(state: State, auth: Auth) -> Result<web::Json<Vec<QuestionnaireView>>, AppError> {
+    let county = auth.county_code.clone();
+    Ok(web::Json(
+        db::run(&state.pool, move |c| questionnaire::list(c, &county)).await?,
+    ))
 }
 
-/// Adds the next version of a questionnaire (or version 1 of a new one). Versions never
-/// change once stored; responses naming an older version are still accepted and judged
-/// by that version. County administrators only.
+/// Adds the next version of a questionnaire (or version 1 of a new one) to the
+/// administrator's own county; no other county's catalog changes. Versions never change
+/// once stored; responses naming an older version are still accepted and judged by that
+/// version. County administrators only.
 #[utoipa::path(post, path = "/api/v1/admin/questionnaires", tag = "surveys", security(("bearer" = [])),
     request_body = NewQuestionnaire,
     responses(
@@ -36,7 +41,7 @@ pub async fn create(state: State, auth: Auth, body: web::Json<NewQuestionnaire>)
     let q = body.into_inner();
     let stored = db::run(&state.pool, move |c| {
         write_tx(c, |c| {
-            let v = questionnaire::create(c, &q)?;
+            let v = questionnaire::create(c, &auth.county_code, &q)?;
             audit::record_now(
                 c,
                 audit::Entry::actor(&auth, "questionnaire_created")

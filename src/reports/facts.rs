@@ -419,7 +419,7 @@ pub(super) fn contract_query(county: &str, t: Target, d: &Dates) -> Sql {
         .b(d.end.clone())
         .s(
             " THEN 1 ELSE 0 END AS signed_in, CASE WHEN EXISTS (SELECT 1 FROM contract_packages cp JOIN service_packages sp \
-             ON sp.code = cp.package_code WHERE cp.contract_id = c.id AND sp.kind = 'personalised') THEN 1 ELSE 0 END AS pers, \
+             ON sp.county_code = cp.county_code AND sp.code = cp.package_code WHERE cp.contract_id = c.id AND sp.kind = 'personalised') THEN 1 ELSE 0 END AS pers, \
              CASE WHEN c.status IN (",
         )
         .s(&expiring_statuses)

@@ -4,7 +4,7 @@
 //! change-log position taken when the bootstrap began.
 //!
 //! The last page also carries every questionnaire version (the survey catalog) and every
-//! service package, so a new tablet can render the surveys its residents answer and offer
+//! service package of the caller's county, so a new tablet can render the surveys its residents answer and offer
 //! the packages a contract may hold; afterwards tablets refresh them from
 //! `GET /api/v1/questionnaires` and `GET /api/v1/packages`.
 //!
@@ -176,8 +176,8 @@ pub fn page(
     let done = pos.entity >= snapshot::ENTITIES.len();
     let (questionnaires, packages) = if done {
         (
-            Some(crate::domain::questionnaire::list(conn)?),
-            Some(crate::domain::catalog::packages(conn)?),
+            Some(crate::domain::questionnaire::list(conn, &auth.county_code)?),
+            Some(crate::domain::catalog::packages(conn, &auth.county_code)?),
         )
     } else {
         (None, None)

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use crate::helpers::{add_package, spawn_app, TestApp};
+use jiayi::demo::COUNTY_CODE;
 
 /// One `npm ci` at a time, however many suites start together.
 static NPM: Mutex<()> = Mutex::new(());
@@ -82,6 +83,6 @@ async fn the_console_suite_passes_in_chromium() {
 /// package the tablet can only know from the server, and a retired one it must not offer
 /// (tests/field/app.test.mjs signs with the first and looks for the second).
 fn county_packages(app: &TestApp) {
-    add_package(app, "REHAB", "康复护理包", "personalised", true);
-    add_package(app, "OLDCARE", "旧版慢病包", "personalised", false);
+    add_package(app, COUNTY_CODE, "REHAB", "康复护理包", "personalised", true);
+    add_package(app, COUNTY_CODE, "OLDCARE", "旧版慢病包", "personalised", false);
 }

@@ -55,10 +55,18 @@ fn import_reports_imported_rows_and_refused_lines() {
 fn a_package_row_of_an_unknown_kind_is_refused_with_its_line() {
     let (url, _dir, pg) = fresh_database();
     let files = tempfile::tempdir().unwrap();
+    let regions = files.path().join("regions.csv");
+    std::fs::write(&regions, "code,name\n431126000000,示范县\n").unwrap();
+    let out = jiayi(
+        &["import", "regions", regions.to_str().unwrap()],
+        &[("DATABASE_URL", &url)],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let f = files.path().join("packages.csv");
     std::fs::write(
         &f,
-        "code,name,kind,price_fen,self_pay_fen\nREHAB,康复护理包,personalised,8050,1025\nODD,大写包,Basic,100,0\n",
+        "county_code,code,name,kind,price_fen,self_pay_fen\n\
+         431126000000,REHAB,康复护理包,personalised,8050,1025\n431126000000,ODD,大写包,Basic,100,0\n",
     )
     .unwrap();
     let out = jiayi(&["import", "packages", f.to_str().unwrap()], &[("DATABASE_URL", &url)]);

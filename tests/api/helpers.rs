@@ -2,14 +2,16 @@
 
 pub use jiayi_testkit::*;
 
-/// Adds a service package as `jiayi import packages` leaves one (or, with a `kind` the
-/// import refuses, as a hand-written row would): 8,050 fen, 1,025 of them self-paid.
-pub fn add_package(app: &TestApp, code: &str, name: &str, kind: &str, active: bool) {
+/// Adds a service package to a county's catalog (the demo county's:
+/// `jiayi::demo::COUNTY_CODE`) as `jiayi import packages` leaves one (or, with a `kind`
+/// the import refuses, as a hand-written row would): 8,050 fen, 1,025 of them self-paid.
+pub fn add_package(app: &TestApp, county: &str, code: &str, name: &str, kind: &str, active: bool) {
     use diesel::prelude::*;
     use jiayi::schema::service_packages as p;
     app.db(|c| {
         diesel::insert_into(p::table)
             .values((
+                p::county_code.eq(county),
                 p::code.eq(code),
                 p::name.eq(name),
                 p::kind.eq(kind),

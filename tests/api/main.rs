@@ -6,6 +6,8 @@ mod architecture;
 mod auth;
 mod authz;
 mod browser_suites;
+mod catalog_counties;
+mod catalog_migration;
 mod cli;
 mod contract;
 mod create_fields;

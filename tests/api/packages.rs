@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{add_package, assert_error, contract_op, resident_op, spawn_app, Session, TestApp};
+use jiayi::demo::COUNTY_CODE;
 use jiayi::schema::service_packages;
 
 async fn list(app: &TestApp, s: &Session) -> Vec<Value> {
@@ -60,7 +61,7 @@ async fn tablets_get_the_catalog_with_prices_in_fen_on_bootstrap_and_by_request(
 async fn a_new_package_reaches_the_tablet_and_a_retired_one_is_listed_but_not_signed() {
     let app = spawn_app().await;
     let d1 = app.login("doctor1").await;
-    add_package(&app, "REHAB", "康复护理包", "personalised", true);
+    add_package(&app, COUNTY_CODE, "REHAB", "康复护理包", "personalised", true);
     let all = list(&app, &d1).await;
     let rehab = all
         .iter()
@@ -87,7 +88,7 @@ async fn a_new_package_reaches_the_tablet_and_a_retired_one_is_listed_but_not_si
 
     // Retired: still listed (contracts name it), refused on a new contract.
     app.db(|c| {
-        diesel::update(service_packages::table.find("REHAB"))
+        diesel::update(service_packages::table.find((COUNTY_CODE, "REHAB")))
             .set(service_packages::active.eq(false))
             .execute(c)
             .unwrap()
@@ -106,7 +107,7 @@ async fn a_package_of_an_unknown_kind_is_left_out_rather_than_failing_every_boot
     let app = spawn_app().await;
     let d1 = app.login("doctor1").await;
     // Written by hand around `jiayi import packages`, which checks the kind.
-    add_package(&app, "ODD", "康复护理包", "Basic", true);
+    add_package(&app, COUNTY_CODE, "ODD", "康复护理包", "Basic", true);
     let all = list(&app, &d1).await;
     assert_eq!(all.len(), 5);
     assert!(all.iter().all(|p| p["code"] != "ODD"));

@@ -292,7 +292,7 @@ async fn bad_versions_are_refused_with_the_field_and_nothing_is_stored() {
     assert_error(res, StatusCode::CONFLICT, "questionnaire_exists").await;
     let title: String = app.db(|c| {
         questionnaires::table
-            .find(("satisfaction", 2))
+            .find((jiayi::demo::COUNTY_CODE, "satisfaction", 2))
             .select(questionnaires::title)
             .first(c)
             .unwrap()

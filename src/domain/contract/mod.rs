@@ -17,7 +17,7 @@ use super::{audit, resident, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
-use crate::schema::{contract_packages, contracts, county_settings, service_packages};
+use crate::schema::{contract_packages, contracts, county_settings};
 use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
@@ -203,17 +203,9 @@ pub fn term_months(conn: &mut DbConn, county: &str) -> Result<u32, AppError> {
 /// The package catalog as signing sees it: active package code → (price, self-pay), fen.
 pub type Catalog = std::collections::HashMap<String, (i64, i64)>;
 
-/// Loads the active packages (a batch of new contracts prices them all from one read).
-pub fn catalog(conn: &mut DbConn) -> Result<Catalog, AppError> {
-    let rows: Vec<(String, i64, i64)> = service_packages::table
-        .filter(service_packages::active.eq(true))
-        .select((
-            service_packages::code,
-            service_packages::price_fen,
-            service_packages::self_pay_fen,
-        ))
-        .load(conn)?;
-    Ok(rows.into_iter().map(|(c, p, s)| (c, (p, s))).collect())
+/// Loads the county's active packages (a batch of new contracts prices them all from one read).
+pub fn catalog(conn: &mut DbConn, county: &str) -> Result<Catalog, AppError> {
+    super::catalog::active_prices(conn, county)
 }
 
 /// A `contract_packages` row: a package of a contract at its price on signing.
@@ -406,7 +398,7 @@ pub fn create(
         .map_err(|_| AppError::invalid(Code::UnknownResident, "resident_id", "no such resident in your scope"))?;
     check_resident(&res)?;
     let to = last_day(&c, term_months(conn, &res.county_code)?)?;
-    let packages = priced(&c, &catalog(conn)?, &res.county_code)?;
+    let packages = priced(&c, &catalog(conn, &res.county_code)?, &res.county_code)?;
     if let Some(p) = &c.renews {
         let ok = find(conn, p)?.is_some_and(|x| x.resident_id == c.resident_id && !x.deleted);
         if !ok {

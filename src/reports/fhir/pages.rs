@@ -92,7 +92,7 @@ pub fn page(conn: &mut DbConn, e: &Export, file: File, cursor: &Cursor) -> Resul
         File::Resources(ResourceType::Location) => return whole(locations(conn, e)?),
         File::Resources(ResourceType::Organization) => return whole(organizations(conn, e)?),
         File::Resources(ResourceType::CareTeam) => return whole(care_teams(conn, e)?),
-        File::Resources(ResourceType::Questionnaire) => return whole(questionnaires_all(conn)?),
+        File::Resources(ResourceType::Questionnaire) => return whole(questionnaires_all(conn, &e.county)?),
         File::Resources(t) => t,
     };
     let villages = villages(conn, e)?;
@@ -333,7 +333,11 @@ fn contract_rows(
     );
     let ids: Vec<&String> = rows.iter().map(|x| &x.0).collect();
     let held: Vec<(String, String, String, i64, i64)> = contract_packages::table
-        .inner_join(service_packages::table.on(service_packages::code.eq(contract_packages::package_code)))
+        .inner_join(
+            service_packages::table.on(service_packages::county_code
+                .eq(contract_packages::county_code)
+                .and(service_packages::code.eq(contract_packages::package_code))),
+        )
         .filter(contract_packages::contract_id.eq_any(&ids))
         .order((contract_packages::contract_id, contract_packages::package_code))
         .select((
@@ -553,8 +557,10 @@ fn organizations(conn: &mut DbConn, e: &Export) -> Result<Vec<Value>, AppError> 
         .collect())
 }
 
-fn questionnaires_all(conn: &mut DbConn) -> Result<Vec<Value>, AppError> {
+/// The county's questionnaire versions (each county has its own).
+fn questionnaires_all(conn: &mut DbConn, county: &str) -> Result<Vec<Value>, AppError> {
     let rows: Vec<(String, i32, String, String, i64)> = questionnaires::table
+        .filter(questionnaires::county_code.eq(county))
         .order((questionnaires::code, questionnaires::version))
         .select((
             questionnaires::code,

@@ -162,7 +162,7 @@ pub(super) fn fast_path_context(
     }
     let signing = if new.iter().any(|(e, _)| e == "contract") {
         Some((
-            contract::catalog(conn)?,
+            contract::catalog(conn, &auth.county_code)?,
             contract::term_months(conn, &auth.county_code)?,
         ))
     } else {
@@ -177,7 +177,7 @@ pub(super) fn fast_path_context(
             .and_then(|v| v.as_i64());
         if let (Some(code), Some(version)) = (code, version.and_then(|v| i32::try_from(v).ok())) {
             if !questionnaires.contains_key(&(code.clone(), version)) {
-                let q = survey::questionnaire(conn, &code, version)?;
+                let q = survey::questionnaire(conn, &auth.county_code, &code, version)?;
                 questionnaires.insert((code, version), q);
             }
         }

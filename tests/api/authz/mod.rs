@@ -91,10 +91,12 @@ const ROWS: &[Row] = &[
     Row("GET",  "/api/v1/review/items/{id}",           Req::TeamBReviewItem,          "403 403 200 404 200 404"),
     Row("POST", "/api/v1/review/items/{id}/decision",  Req::DecideTeamBReviewItem,    "403 403 200 404 200 404"),
     Row("GET",  "/api/v1/teams/{id}/worklist",         Req::TeamBWorklist,            "200 403 200 403 200 404"),
+    // Every caller reads their own county's catalog (docs/domain.md §2, §5; the other
+    // county's list is its own: tests/api/catalog_counties.rs).
     Row("GET",  "/api/v1/questionnaires",              Req::Plain,                    "200 200 200 200 200 200"),
-    // The package catalog is shared by every county on a server, like the questionnaires.
     Row("GET",  "/api/v1/packages",                    Req::Plain,                    "200 200 200 200 200 200"),
-    // The questionnaire catalog is shared by every county on a server (docs/domain.md).
+    // Each administrator adds to their own county's catalog; the other county's admin
+    // gets 201 for a version of its own county, and this county's catalog is unchanged.
     Row("POST", "/api/v1/admin/questionnaires",        Req::NewQuestionnaire,         "403 403 403 403 201 201"),
     // Last: it ends every token of each caller, so no later row could use them.
     Row("POST", "/api/v1/me/sign-out-everywhere",      Req::Plain,                    "204 204 204 204 204 204"),
