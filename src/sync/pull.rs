@@ -138,20 +138,22 @@ pub fn pull(
             .collect();
         current.insert(entity, snapshot::load(conn, entity, &ids, own_team)?);
     }
+    // Each record is sent once (at its last position), so its loaded state is moved into
+    // the answer rather than copied.
     let changes = rows
         .iter()
         .enumerate()
         .filter(|(i, r)| last_pos.get(&(r.entity.as_str(), r.entity_id.as_str())) == Some(i))
         .filter_map(|(_, r)| {
-            let snap = current.get(r.entity.as_str())?.get(&r.entity_id)?;
+            let snap = current.get_mut(r.entity.as_str())?.remove(&r.entity_id)?;
             let visible = !snap.deleted && auth.scope.covers_village(&snap.village_code);
             Some(PulledChange {
                 entity: r.entity.clone(),
                 id: r.entity_id.clone(),
                 version: snap.version,
                 deleted: !visible,
-                data: visible.then(|| snap.data.clone()),
-                merged_into: snap.merged_into.clone().filter(|_| snap.deleted),
+                merged_into: snap.merged_into.filter(|_| snap.deleted),
+                data: visible.then_some(snap.data),
             })
         })
         .collect();
