@@ -32,7 +32,7 @@ pub struct PulledChange {
     pub deleted: bool,
     /// The entity's current fields (null for a tombstone).
     #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<serde_json::value::RawValue>>,
     /// On a resident's tombstone after a duplicate merge (重复档案合并): the record that
     /// survives. The tablet re-points what it holds for the merged-away id to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

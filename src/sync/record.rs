@@ -119,11 +119,13 @@ pub fn read(c: &mut DbConn, caller: &Caller, id: &str) -> Result<ResidentRecord,
     let contracts = contract_ids
         .iter()
         .filter_map(|cid| loaded.remove(cid).map(|s| (cid, s)))
-        .map(|(cid, s)| ContractRecord {
-            contract: s.data,
-            history: history_of(&trail, cid),
+        .map(|(cid, s)| {
+            Ok(ContractRecord {
+                contract: s.value()?,
+                history: history_of(&trail, cid),
+            })
         })
-        .collect();
+        .collect::<Result<_, AppError>>()?;
 
     let visits = amended(c, "visit", &visit_ids, own_team)?;
     let surveys = amended(c, "survey", &survey_ids, own_team)?;
@@ -155,8 +157,9 @@ fn amended(
     let mut loaded = snapshot::load(c, entity, &refs, own_team)?;
     let data: Vec<(String, serde_json::Value)> = ids
         .iter()
-        .filter_map(|(i, _)| loaded.remove(i).map(|s| (i.clone(), s.data)))
-        .collect();
+        .filter_map(|(i, _)| loaded.remove(i).map(|s| (i.clone(), s)))
+        .map(|(i, s)| s.value().map(|v| (i, v)))
+        .collect::<Result<_, _>>()?;
     let amends_of = |v: &serde_json::Value| v.get("amends").and_then(|a| a.as_str()).map(str::to_string);
     let root_of = |id: &str| {
         let mut at = id.to_string();

@@ -34,10 +34,17 @@ pub struct Snapshot {
     pub deleted: bool,
     /// Where it lives now (decides who may see it).
     pub village_code: String,
-    /// Its wire fields.
-    pub data: serde_json::Value,
+    /// Its wire fields, serialised once: pull and bootstrap send them as they are.
+    pub data: Box<serde_json::value::RawValue>,
     /// A resident merged into another record: the survivor's id.
     pub merged_into: Option<String>,
+}
+
+impl Snapshot {
+    /// The wire fields as a JSON value, for a reader that looks into them.
+    pub fn value(&self) -> Result<serde_json::Value, AppError> {
+        serde_json::from_str(self.data.get()).map_err(AppError::internal)
+    }
 }
 
 /// A visit as pull and bootstrap send it (`data` of a `visit` change).
@@ -169,8 +176,10 @@ impl From<crate::domain::referral::Referral> for ReferralPulled {
     }
 }
 
-fn to_json<T: Serialize>(v: T) -> Result<serde_json::Value, AppError> {
-    serde_json::to_value(v).map_err(AppError::internal)
+/// A record's wire fields written straight to JSON text, without building a
+/// `serde_json::Value` of them first (most of a pull page's time went there).
+fn to_json<T: Serialize>(v: T) -> Result<Box<serde_json::value::RawValue>, AppError> {
+    serde_json::value::to_raw_value(&v).map_err(AppError::internal)
 }
 
 /// Loads the entities of one kind by id. `own_team` shows phone numbers in full.
