@@ -401,11 +401,18 @@ pub fn check(tablets: &[Tablet], baseline: &Inventory, after: &Inventory, db: Op
             bad(&mut rep, "unexpected", "group", &format!("{g:?}"), detail);
         }
         if let Group::Clash { resident, field } = g {
-            // The edit with the latest clinical time holds the field.
-            let winner = members.iter().max_by_key(|m| m.0).map(|m| m.3[field.as_str()].clone());
+            // The edit with the latest clinical time holds the field, compared as the ops
+            // carry it (whole seconds): edits of the same second tie, and the server keeps
+            // whichever it stored first, so any of them may hold it.
+            let latest = members.iter().map(|m| m.0.div_euclid(1000)).max();
+            let winners: Vec<Value> = members
+                .iter()
+                .filter(|m| Some(m.0.div_euclid(1000)) == latest)
+                .map(|m| m.3[field.as_str()].clone())
+                .collect();
             let now = after.records.get(resident).map(|r| r.1[field.as_str()].clone());
-            if winner != now {
-                let detail = format!("{field} is {now:?}, the latest edit sent {winner:?}");
+            if !now.as_ref().is_some_and(|v| winners.contains(v)) {
+                let detail = format!("{field} is {now:?}, the latest edit sent {winners:?}");
                 bad(&mut rep, "altered", "resident", resident, detail);
             }
         }
