@@ -30,28 +30,26 @@ pub fn advisory_xact_lock(conn: &mut DbConn, key: &str) -> Result<(), AppError> 
 /// turns, but inserting a child row that references one (a foreign-key check, `KEY
 /// SHARE`) does not wait.
 pub fn lock_rows(conn: &mut DbConn, table: &'static str, ids: &[String]) -> Result<(), AppError> {
+    lock_by(conn, table, "id", ids)
+}
+
+/// [`lock_rows`] for a table whose text primary key is the column `key`.
+pub fn lock_keys(conn: &mut DbConn, table: &'static str, keys: &[String]) -> Result<(), AppError> {
+    lock_by(conn, table, "key", keys)
+}
+
+fn lock_by(conn: &mut DbConn, table: &'static str, column: &'static str, ids: &[String]) -> Result<(), AppError> {
     if let DbConn::Pg(_) = conn {
         let mut ids: Vec<&String> = ids.iter().collect();
         ids.sort();
         ids.dedup();
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!("SELECT id FROM {table} WHERE id IN ({marks}) ORDER BY id FOR NO KEY UPDATE");
+            let sql =
+                format!("SELECT {column} FROM {table} WHERE {column} IN ({marks}) ORDER BY {column} FOR NO KEY UPDATE");
             let binds: Vec<Bind> = chunk.iter().map(|k| (*k).clone().into()).collect();
             raw::execute(conn, &sql, &binds)?;
         }
-    }
-    Ok(())
-}
-
-/// Locks rows of `table` by their text primary key `key` until the transaction ends;
-/// `keys` come sorted, so two transactions cannot deadlock.
-pub fn lock_keys(conn: &mut DbConn, table: &'static str, keys: &[String]) -> Result<(), AppError> {
-    if let DbConn::Pg(_) = conn {
-        let marks = vec!["?"; keys.len()].join(",");
-        let sql = format!("SELECT key FROM {table} WHERE key IN ({marks}) ORDER BY key FOR UPDATE");
-        let binds: Vec<Bind> = keys.iter().map(|k| k.as_str().into()).collect();
-        raw::execute(conn, &sql, &binds)?;
     }
     Ok(())
 }

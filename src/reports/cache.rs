@@ -361,23 +361,20 @@ fn count_year(
     // Held while counting: a second report on the same county-year waits for this one
     // rather than counting the same changes again.
     let mut entry = slot.lock().unwrap_or_else(|e| e.into_inner());
+    // The first count since this server started: what the last one kept, brought up to
+    // date below like any entry.
+    if entry.is_none() {
+        *entry = snapshots::load(conn, county, p)?;
+        if let Some(d) = entry.as_ref() {
+            LOADED.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(county, version = d.version, "report count loaded from the last start");
+        }
+    }
     if let Some(d) = entry.as_mut() {
         // An entry at a later position than the one read here was refreshed by a report
         // that read after this one: newer, never older, than what was asked.
         if d.version >= version || refresh(conn, d, county, p, version)? {
             return Ok(Some(d.table(range)));
-        }
-    }
-    // The first count since this server started: what the last one kept, brought up to date.
-    if entry.is_none() {
-        if let Some(mut d) = snapshots::load(conn, county, p)? {
-            if d.version >= version || refresh(conn, &mut d, county, p, version)? {
-                LOADED.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(county, version = d.version, "report count loaded from the last start");
-                let table = d.table(range);
-                *entry = Some(d);
-                return Ok(Some(table));
-            }
         }
     }
     // Folded row by row as the rows arrive (a county's rows are never all held at once).

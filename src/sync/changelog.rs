@@ -134,35 +134,14 @@ pub fn head(conn: &mut DbConn) -> Result<i64, AppError> {
 /// database hands out again to other changes — is refused instead of skipping them
 /// (docs/sync-protocol.md §3, "Re-sync").
 pub fn mark_at(conn: &mut DbConn, position: i64) -> Result<String, AppError> {
+    Ok(last_at_or_before(conn, position)?.1)
+}
+
+/// The position and mark of the last change at or before `position` (`(0, "0")` before
+/// the first).
+fn last_at_or_before(conn: &mut DbConn, position: i64) -> Result<(i64, String), AppError> {
     let row: Option<(i64, String, String, i64, i64)> = change_log::table
         .filter(change_log::seq.le(position))
-        .order(change_log::seq.desc())
-        .select((
-            change_log::seq,
-            change_log::entity,
-            change_log::entity_id,
-            change_log::version,
-            change_log::changed_at,
-        ))
-        .first(conn)
-        .optional()?;
-    Ok(match row {
-        None => "0".to_string(),
-        Some((seq, entity, id, version, at)) => mark_of(seq, &entity, &id, version, at),
-    })
-}
-
-/// The mark of one change-log row (see [`mark_at`]), for a caller that holds the row.
-pub fn mark_of(seq: i64, entity: &str, entity_id: &str, version: i64, changed_at: i64) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{seq}|{entity}|{entity_id}|{version}|{changed_at}").as_bytes());
-    hex::encode(&digest[..6])
-}
-
-/// The newest position this connection can see and this database's mark there: what a
-/// push answer's `checkpoint` names (every op it acknowledges lies at or before it).
-pub fn head_mark(conn: &mut DbConn) -> Result<(i64, String), AppError> {
-    let row: Option<(i64, String, String, i64, i64)> = change_log::table
         .order(change_log::seq.desc())
         .select((
             change_log::seq,
@@ -177,6 +156,19 @@ pub fn head_mark(conn: &mut DbConn) -> Result<(i64, String), AppError> {
         None => (0, "0".to_string()),
         Some((seq, entity, id, version, at)) => (seq, mark_of(seq, &entity, &id, version, at)),
     })
+}
+
+/// The mark of one change-log row (see [`mark_at`]), for a caller that holds the row.
+pub fn mark_of(seq: i64, entity: &str, entity_id: &str, version: i64, changed_at: i64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{seq}|{entity}|{entity_id}|{version}|{changed_at}").as_bytes());
+    hex::encode(&digest[..6])
+}
+
+/// The newest position this connection can see and this database's mark there: what a
+/// push answer's `checkpoint` names (every op it acknowledges lies at or before it).
+pub fn head_mark(conn: &mut DbConn) -> Result<(i64, String), AppError> {
+    last_at_or_before(conn, i64::MAX)
 }
 
 /// Checks a tablet's checkpoint (`X-Sync-Checkpoint`, the newest push answer's

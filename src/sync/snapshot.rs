@@ -41,6 +41,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The state of a record that is never merged into another (everything but residents).
+    fn unmerged(version: i64, deleted: bool, village_code: String, data: Box<serde_json::value::RawValue>) -> Self {
+        Snapshot {
+            version,
+            deleted,
+            village_code,
+            data,
+            merged_into: None,
+        }
+    }
+
     /// The wire fields as a JSON value, for a reader that looks into them.
     pub fn value(&self) -> Result<serde_json::Value, AppError> {
         serde_json::from_str(self.data.get()).map_err(AppError::internal)
@@ -226,13 +237,7 @@ pub fn load(
             }
             for c in list {
                 let p = packages.remove(&c.id).unwrap_or_default();
-                let snap = Snapshot {
-                    version: c.version,
-                    deleted: c.deleted,
-                    village_code: c.village_code.clone(),
-                    data: to_json(c.view(p))?,
-                    merged_into: None,
-                };
+                let snap = Snapshot::unmerged(c.version, c.deleted, c.village_code.clone(), to_json(c.view(p))?);
                 out.insert(c.id, snap);
             }
         }
@@ -283,16 +288,7 @@ pub fn load(
                     amended_by,
                     version,
                 })?;
-                out.insert(
-                    id,
-                    Snapshot {
-                        version,
-                        deleted,
-                        village_code: village,
-                        data,
-                        merged_into: None,
-                    },
-                );
+                out.insert(id, Snapshot::unmerged(version, deleted, village, data));
             }
         }
         "survey" => {
@@ -337,16 +333,7 @@ pub fn load(
                     amended_by,
                     version,
                 })?;
-                out.insert(
-                    id,
-                    Snapshot {
-                        version,
-                        deleted,
-                        village_code: village,
-                        data,
-                        merged_into: None,
-                    },
-                );
+                out.insert(id, Snapshot::unmerged(version, deleted, village, data));
             }
         }
         "not_signed" => {
@@ -373,16 +360,7 @@ pub fn load(
                     recorded_at: crate::time::fmt_instant(at),
                     version,
                 })?;
-                out.insert(
-                    id,
-                    Snapshot {
-                        version,
-                        deleted,
-                        village_code: village,
-                        data,
-                        merged_into: None,
-                    },
-                );
+                out.insert(id, Snapshot::unmerged(version, deleted, village, data));
             }
         }
         "referral" => {
@@ -394,16 +372,7 @@ pub fn load(
             for r in list {
                 let (id, version, deleted, village) = (r.id.clone(), r.version, r.deleted, r.village_code.clone());
                 let data = to_json(ReferralPulled::from(r))?;
-                out.insert(
-                    id,
-                    Snapshot {
-                        version,
-                        deleted,
-                        village_code: village,
-                        data,
-                        merged_into: None,
-                    },
-                );
+                out.insert(id, Snapshot::unmerged(version, deleted, village, data));
             }
         }
         _ => {}

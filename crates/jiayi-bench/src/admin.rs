@@ -33,3 +33,23 @@ pub fn ensure_exporter(url: &str, region: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Logs the administrator in on `device_id`; answers the access token.
+pub async fn login(client: &reqwest::Client, base: &str, device_id: &str) -> Result<String, String> {
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(
+            &serde_json::json!({ "username": USERNAME, "password": PASSWORD, "device_id": device_id,
+                                   "device_name": "bench" }),
+        )
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    login["access_token"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or(format!("login: {login}"))
+}

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use jiayi::config::Config;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -38,7 +38,7 @@ struct Args {
 
 mod admin;
 
-use admin::{ensure_exporter, PASSWORD, USERNAME};
+use admin::ensure_exporter;
 
 /// A kilobyte figure of /proc/self/status (`VmHWM`, `VmRSS`).
 fn status_kb(field: &str) -> u64 {
@@ -77,19 +77,7 @@ async fn main() -> Result<(), String> {
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "username": USERNAME, "password": PASSWORD, "device_id": "bench-fhir", "device_name": "bench" }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = login["access_token"]
-        .as_str()
-        .ok_or(format!("login: {login}"))?
-        .to_string();
+    let token = admin::login(&client, &base, "bench-fhir").await?;
     tokio::time::sleep(std::time::Duration::from_secs(args.settle_secs)).await;
     let highest = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sampler = {

@@ -21,7 +21,6 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use serde_json::{json, Value};
 
 /// Command line.
 #[derive(Parser, Debug)]
@@ -80,17 +79,7 @@ async fn first_report(args: &Args, client: &reqwest::Client) -> Result<(f64, f64
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let up = t.elapsed().as_secs_f64() * 1e3;
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({ "username": admin::USERNAME, "password": admin::PASSWORD,
-                       "device_id": "bench-restart", "device_name": "bench" }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = login["access_token"].as_str().ok_or(format!("login: {login}"))?;
+    let token = admin::login(client, &base, "bench-restart").await?;
     let t = Instant::now();
     let res = client
         .get(format!(
