@@ -301,22 +301,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    change_log (seq) {
-        seq -> BigInt,
-        county_code -> Text,
-        village_code -> Nullable<Text>,
-        team_id -> Nullable<Text>,
-        entity -> Text,
-        entity_id -> Text,
-        version -> BigInt,
-        deleted -> Bool,
-        op_id -> Nullable<Text>,
-        device_id -> Nullable<Text>,
-        changed_at -> BigInt,
-    }
-}
-
-diesel::table! {
     sync_counters (name) {
         name -> Text,
         value -> BigInt,
@@ -453,6 +437,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ledger (seq) {
+        seq -> BigInt,
+        county_code -> Text,
+        village_code -> Nullable<Text>,
+        team_id -> Nullable<Text>,
+        entity -> Text,
+        entity_id -> Text,
+        version -> BigInt,
+        deleted -> Bool,
+        op_id -> Nullable<Text>,
+        device_id -> Nullable<Text>,
+        changed_at -> BigInt,
+        user_id -> Nullable<Text>,
+        status -> Nullable<Text>,
+        result -> Nullable<Text>,
+        digest -> Nullable<Text>,
+        audit_id -> Nullable<Text>,
+        audit_action -> Nullable<Text>,
+        clinical_at -> Nullable<BigInt>,
+        detail -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     county_settings,
@@ -473,7 +481,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     questionnaires,
     survey_responses,
     blobs,
-    change_log,
     sync_counters,
     applied_ops,
     conflicts,
@@ -482,4 +489,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     referrals,
     login_throttle,
     report_snapshots,
+    ledger,
 );

@@ -12,8 +12,8 @@ def column(line):
     nullable = 'NOT NULL' not in rest and 'PRIMARY KEY' not in rest
     return col, f'Nullable<{t}>' if nullable else t
 # Statements in migration order: a table is created, then altered (columns added, its
-# primary key changed).
-stmt = r'CREATE TABLE (\w+) \((.*?)\n\);|ALTER TABLE (\w+) ADD COLUMN ([^;]+);|ALTER TABLE (\w+) ADD PRIMARY KEY \(([^)]*)\);'
+# primary key changed) and dropped. Views are declared by hand in src/db/views.rs.
+stmt = r'CREATE TABLE (\w+) \((.*?)\n\);|ALTER TABLE (\w+) ADD COLUMN ([^;]+);|ALTER TABLE (\w+) ADD PRIMARY KEY \(([^)]*)\);|DROP TABLE (\w+);'
 for m in re.finditer(stmt, sql, re.S):
     if m.group(1):
         name, body = m.group(1), m.group(2)
@@ -32,6 +32,9 @@ for m in re.finditer(stmt, sql, re.S):
         defs[name] = (cols, pk)
     elif m.group(3):
         defs[m.group(3)][0].append(column(m.group(4).split('--')[0].strip()))
+    elif m.group(7):
+        tables.remove(m.group(7))
+        del defs[m.group(7)]
     else:
         defs[m.group(5)] = (defs[m.group(5)][0], [c.strip() for c in m.group(6).split(',')])
 for name in tables:

@@ -76,7 +76,7 @@ pub fn sqlite_into(url: &str, dest: &Path) -> Result<BackupSummary, String> {
             .map(|r| r.first().map_or(0, |r| r.n))
     };
     let residents = count(&mut copy, "SELECT COUNT(*) AS n FROM residents")?;
-    let position = count(&mut copy, "SELECT COALESCE(MAX(seq), 0) AS n FROM change_log")?;
+    let position = count(&mut copy, "SELECT COALESCE(MAX(seq), 0) AS n FROM ledger")?;
     let bytes = std::fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
     Ok(BackupSummary {
         residents,

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod dialect;
 pub mod raw;
 pub mod stats;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -276,6 +277,19 @@ pub fn migrate_before(conn: &mut DbConn, first_left_out: &str) -> Result<(), Str
     .map_err(|e| format!("migration failed: {e}"))
 }
 
+/// Reverts the newest applied migration and returns its name: how an upgrade test puts
+/// rows a newer release wrote into the shape the release before kept them, to run the
+/// migration on them again.
+#[doc(hidden)]
+pub fn revert_last(conn: &mut DbConn) -> Result<String, String> {
+    match conn {
+        DbConn::Pg(c) => c.revert_last_migration(PG_MIGRATIONS),
+        DbConn::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+    }
+    .map(|v| v.to_string())
+    .map_err(|e| format!("reverting a migration failed: {e}"))
+}
+
 /// How long a request waits for a database connection before it is answered 503.
 const CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -329,7 +343,7 @@ where
     let mut failed: Option<AppError> = None;
     let result = conn.transaction(|c| {
         if let DbConn::Sqlite(s) = c {
-            s.batch_execute("UPDATE sync_counters SET value = value WHERE name = 'change_log'")?;
+            s.batch_execute("UPDATE sync_counters SET value = value WHERE name = 'ledger'")?;
         }
         f(c).inspect_err(|e| failed = Some(e.clone()))
     });

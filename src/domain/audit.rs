@@ -90,16 +90,16 @@ impl Entry {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct AuditRow {
-    id: String,
-    at: i64,
-    clinical_at: Option<i64>,
-    county_code: Option<String>,
-    user_id: Option<String>,
-    device_id: Option<String>,
-    action: &'static str,
-    entity: Option<&'static str>,
-    entity_id: Option<String>,
-    detail: Option<String>,
+    pub(crate) id: String,
+    pub(crate) at: i64,
+    pub(crate) clinical_at: Option<i64>,
+    pub(crate) county_code: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) device_id: Option<String>,
+    pub(crate) action: &'static str,
+    pub(crate) entity: Option<&'static str>,
+    pub(crate) entity_id: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 impl Entry {
@@ -222,46 +222,70 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &AuditFilter) -> Result<AuditPa
             .transpose()
     };
     let (from, to) = (instant(&f.from, "from")?, instant(&f.to, "to")?);
-    let mut q = audit_log::table
-        .left_join(users::table.on(users::id.nullable().eq(audit_log::user_id)))
-        .filter(audit_log::county_code.eq(&auth.county_code))
-        .select(VIEW_COLUMNS)
-        .order(audit_log::id.desc())
-        .limit(limit + 1)
-        .into_boxed();
-    if let Scope::Township(t) = &auth.scope {
-        q = q.filter(users::region_code.eq(t.clone()));
+    let before = f
+        .before
+        .as_deref()
+        .map(|v| {
+            // A page key is an entry id; anything else is a caller's mistake, not an empty page.
+            super::validate::uuid(v, "before").map_err(|_| {
+                AppError::bad_request(Code::InvalidQuery, "before must be the next_before of a previous page")
+                    .with_field("before")
+            })
+        })
+        .transpose()?;
+    // The entries live in two tables (the audit log, and the ledger rows that stand for an
+    // op's entry): the newest `limit + 1` of each, merged, are the newest of both.
+    macro_rules! newest {
+        ($t:ident, $id:ident, $at:ident, $action:ident, $cols:expr $(, $only:expr)?) => {{
+            let mut q = $t::table
+                .left_join(users::table.on(users::id.nullable().eq($t::user_id)))
+                .filter($t::county_code.eq(&auth.county_code))
+                $(.filter($only))?
+                .select($cols)
+                .order($t::$id.desc())
+                .limit(limit + 1)
+                .into_boxed();
+            if let Scope::Township(t) = &auth.scope {
+                q = q.filter(users::region_code.eq(t.clone()));
+            }
+            if let Some(v) = &f.entity {
+                q = q.filter($t::entity.eq(v.clone()));
+            }
+            if let Some(v) = &f.entity_id {
+                q = q.filter($t::entity_id.eq(v.clone()));
+            }
+            if let Some(v) = &f.user_id {
+                q = q.filter($t::user_id.eq(v.clone()));
+            }
+            if let Some(v) = &f.device_id {
+                q = q.filter($t::device_id.eq(v.clone()));
+            }
+            if let Some(v) = &f.action {
+                q = q.filter($t::$action.eq(v.clone()));
+            }
+            if let Some(v) = from {
+                q = q.filter($t::$at.ge(v));
+            }
+            if let Some(v) = to {
+                q = q.filter($t::$at.lt(v));
+            }
+            if let Some(id) = &before {
+                q = q.filter($t::$id.lt(id.clone()));
+            }
+            q.load::<ViewRow>(conn)?
+        }};
     }
-    if let Some(v) = &f.entity {
-        q = q.filter(audit_log::entity.eq(v.clone()));
-    }
-    if let Some(v) = &f.entity_id {
-        q = q.filter(audit_log::entity_id.eq(v.clone()));
-    }
-    if let Some(v) = &f.user_id {
-        q = q.filter(audit_log::user_id.eq(v.clone()));
-    }
-    if let Some(v) = &f.device_id {
-        q = q.filter(audit_log::device_id.eq(v.clone()));
-    }
-    if let Some(v) = &f.action {
-        q = q.filter(audit_log::action.eq(v.clone()));
-    }
-    if let Some(v) = from {
-        q = q.filter(audit_log::at.ge(v));
-    }
-    if let Some(v) = to {
-        q = q.filter(audit_log::at.lt(v));
-    }
-    if let Some(v) = &f.before {
-        // A page key is an entry id; anything else is a caller's mistake, not an empty page.
-        let id = super::validate::uuid(v, "before").map_err(|_| {
-            AppError::bad_request(Code::InvalidQuery, "before must be the next_before of a previous page")
-                .with_field("before")
-        })?;
-        q = q.filter(audit_log::id.lt(id));
-    }
-    let mut rows: Vec<ViewRow> = q.load(conn)?;
+    use crate::schema::ledger;
+    let mut rows = newest!(audit_log, id, at, action, VIEW_COLUMNS);
+    rows.extend(newest!(
+        ledger,
+        audit_id,
+        changed_at,
+        audit_action,
+        crate::ledger_view_columns!(),
+        ledger::audit_id.is_not_null()
+    ));
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_before = if more { rows.last().map(|r| r.0.clone()) } else { None };
@@ -291,6 +315,26 @@ pub const VIEW_COLUMNS: (
     audit_log::entity_id,
     audit_log::detail,
 );
+
+/// The columns of the ledger rows that stand for an op's audit entry, read as
+/// [`VIEW_COLUMNS`] reads the audit log (for rows with an `audit_id`).
+#[macro_export]
+macro_rules! ledger_view_columns {
+    () => {{
+        use $crate::schema::ledger;
+        (
+            ledger::audit_id.assume_not_null(),
+            ledger::changed_at,
+            ledger::clinical_at,
+            ledger::user_id,
+            ledger::device_id,
+            ledger::audit_action.assume_not_null(),
+            ledger::entity.nullable(),
+            ledger::entity_id.nullable(),
+            ledger::detail,
+        )
+    }};
+}
 
 /// One entry as [`VIEW_COLUMNS`] read it.
 pub type ViewRow = (

@@ -70,7 +70,7 @@ struct Version {
 fn data_version(conn: &mut DbConn, county: &str) -> Result<i64, AppError> {
     let rows = raw::load::<Version>(
         conn,
-        "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS v FROM change_log WHERE county_code = ?",
+        "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) AS v FROM ledger WHERE county_code = ?",
         &[Bind::from(county)],
     )?;
     Ok(rows.first().map_or(0, |r| r.v))
@@ -193,7 +193,7 @@ fn changed_residents(
 ) -> Result<Option<HashSet<String>>, AppError> {
     let entries = raw::load::<Entry>(
         conn,
-        "SELECT DISTINCT entity, entity_id FROM change_log WHERE county_code = ? AND seq > ? AND seq <= ? LIMIT ?",
+        "SELECT DISTINCT entity, entity_id FROM ledger WHERE county_code = ? AND seq > ? AND seq <= ? LIMIT ?",
         &[
             Bind::from(county),
             Bind::from(from),

@@ -40,7 +40,7 @@ fn mark(conn: &mut DbConn, county: &str, position: i64) -> Result<Option<String>
     }
     let rows = raw::load::<Row>(
         conn,
-        "SELECT entity, entity_id, version, changed_at FROM change_log WHERE seq = ? AND county_code = ?",
+        "SELECT entity, entity_id, version, changed_at FROM ledger WHERE seq = ? AND county_code = ?",
         &[Bind::from(position), Bind::from(county)],
     )?;
     Ok(rows.first().map(|r| {

@@ -1,10 +1,10 @@
-//! The change log: one row per applied change, in server order. Its `seq` is the axis of
-//! pull cursors.
+//! Appending to the ledger: one row per applied change, in server order (docs/architecture.md,
+//! "The ledger"). Its `seq` is the axis of pull cursors.
 //!
 //! A writer locks the counter row (`SELECT … FOR UPDATE`) before taking the next position
 //! (`MAX(seq) + 1`) and holds the lock until commit, so on PostgreSQL writers take
 //! positions one at a time and commit in position order: a pull can never see position
-//! n+1 while n is still in flight (docs/architecture.md, "Change-log positions": the skipped-change hazard). SQLite has one
+//! n+1 while n is still in flight (docs/architecture.md, "Ledger positions": the skipped-change hazard). SQLite has one
 //! writer anyway. The row is locked, not updated: updating one row hundreds of times in a
 //! transaction makes PostgreSQL walk an ever longer chain of row versions.
 
@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::domain::WriteCtx;
 use crate::error::AppError;
-use crate::schema::change_log;
+use crate::schema::ledger;
 
 /// A change to record.
 #[derive(Debug, Clone)]
@@ -28,6 +28,22 @@ pub struct Change {
     op_id: Option<String>,
     device_id: Option<String>,
     at: i64,
+}
+
+impl Change {
+    /// Whether this change was made by op `op_id` of device `device_id` at `at`.
+    pub(crate) fn by_op(&self, device_id: &str, op_id: &str) -> bool {
+        self.op_id.as_deref() == Some(op_id) && self.device_id.as_deref() == Some(device_id)
+    }
+    /// Whether an audit entry describes this change: the same record, county, device and
+    /// server time.
+    pub(crate) fn described_by(&self, a: &crate::domain::audit::AuditRow) -> bool {
+        a.entity == Some(self.entity)
+            && a.entity_id.as_deref() == Some(self.entity_id.as_str())
+            && a.county_code.as_deref() == Some(self.county_code.as_str())
+            && a.device_id == self.device_id
+            && a.at == self.at
+    }
 }
 
 impl Change {
@@ -65,7 +81,7 @@ impl Change {
 
 /// A change-log row as stored.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = change_log)]
+#[diesel(table_name = ledger)]
 pub struct ChangeRow {
     pub(crate) seq: i64,
     county_code: String,
@@ -75,9 +91,19 @@ pub struct ChangeRow {
     pub(crate) entity_id: String,
     version: i64,
     deleted: bool,
-    op_id: Option<String>,
-    device_id: Option<String>,
+    pub(crate) op_id: Option<String>,
+    pub(crate) device_id: Option<String>,
     changed_at: i64,
+    /// What the op's idempotency record carried, on the op's first row (`journal`).
+    pub(crate) user_id: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) result: Option<String>,
+    pub(crate) digest: Option<String>,
+    /// What the op's audit entry carried, on the row that stands for it (`journal`).
+    pub(crate) audit_id: Option<String>,
+    pub(crate) audit_action: Option<&'static str>,
+    pub(crate) clinical_at: Option<i64>,
+    pub(crate) detail: Option<String>,
 }
 
 impl Change {
@@ -95,6 +121,14 @@ impl Change {
             op_id: self.op_id,
             device_id: self.device_id,
             changed_at: self.at,
+            user_id: None,
+            status: None,
+            result: None,
+            digest: None,
+            audit_id: None,
+            audit_action: None,
+            clinical_at: None,
+            detail: None,
         }
     }
 }
@@ -102,7 +136,7 @@ impl Change {
 /// Locks the position counter until commit (PostgreSQL; SQLite's writer already holds
 /// the database) and returns the newest position.
 pub(crate) fn lock_head(conn: &mut DbConn) -> Result<i64, AppError> {
-    crate::db::dialect::lock_counter(conn, "change_log")?;
+    crate::db::dialect::lock_counter(conn, "ledger")?;
     head(conn)
 }
 
@@ -114,7 +148,7 @@ pub fn append(conn: &mut DbConn, ctx: &WriteCtx, c: &Change) -> Result<i64, AppE
         return Ok(j.borrow_mut().change(c.clone()));
     }
     let seq = lock_head(conn)? + 1;
-    diesel::insert_into(change_log::table)
+    diesel::insert_into(ledger::table)
         .values(c.clone().into_row(seq))
         .execute(conn)?;
     Ok(seq)
@@ -122,9 +156,7 @@ pub fn append(conn: &mut DbConn, ctx: &WriteCtx, c: &Change) -> Result<i64, AppE
 
 /// The newest position this connection can see (committed, or its own transaction's).
 pub fn head(conn: &mut DbConn) -> Result<i64, AppError> {
-    let max: Option<i64> = change_log::table
-        .select(diesel::dsl::max(change_log::seq))
-        .first(conn)?;
+    let max: Option<i64> = ledger::table.select(diesel::dsl::max(ledger::seq)).first(conn)?;
     Ok(max.unwrap_or(0))
 }
 
@@ -140,15 +172,15 @@ pub fn mark_at(conn: &mut DbConn, position: i64) -> Result<String, AppError> {
 /// The position and mark of the last change at or before `position` (`(0, "0")` before
 /// the first).
 fn last_at_or_before(conn: &mut DbConn, position: i64) -> Result<(i64, String), AppError> {
-    let row: Option<(i64, String, String, i64, i64)> = change_log::table
-        .filter(change_log::seq.le(position))
-        .order(change_log::seq.desc())
+    let row: Option<(i64, String, String, i64, i64)> = ledger::table
+        .filter(ledger::seq.le(position))
+        .order(ledger::seq.desc())
         .select((
-            change_log::seq,
-            change_log::entity,
-            change_log::entity_id,
-            change_log::version,
-            change_log::changed_at,
+            ledger::seq,
+            ledger::entity,
+            ledger::entity_id,
+            ledger::version,
+            ledger::changed_at,
         ))
         .first(conn)
         .optional()?;

@@ -1,13 +1,16 @@
-//! A push batch's journal. Ops apply one by one, but the rows every op adds besides its
-//! entity — its change-log entry, its audit entry, its idempotency record — are kept here
-//! and written with a few multi-row inserts at the end of the batch. Change-log positions
-//! are taken then, under the counter lock, so that lock is held only for the last moments
+//! A push batch's journal. Ops apply one by one, but what every op leaves besides its
+//! entity — its ledger rows, its audit entry, its record for replays — is kept here and
+//! written with a few multi-row inserts at the end of the batch, an op's record and audit
+//! entry on its first ledger row when they fit there (docs/architecture.md, "The
+//! ledger"). Ledger positions are taken then, under the counter lock, so that lock is held only for the last moments
 //! of the transaction and concurrent batches do the rest of their work side by side.
 //! New records the fast path checked without a query (residents, contracts, visits,
 //! survey responses) are held here too and written table by table, with multi-row inserts,
 //! before the first op that reads the database or at the end.
 
 use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
 
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
@@ -20,8 +23,7 @@ use crate::error::AppError;
 use crate::error_codes::Code;
 use crate::insert_many;
 use crate::schema::{
-    applied_ops, audit_log, change_log, contract_packages, contracts, resident_tags, residents, survey_responses,
-    visits,
+    applied_ops, audit_log, contract_packages, contracts, ledger, resident_tags, residents, survey_responses, visits,
 };
 
 use super::changelog::{self, Change};
@@ -33,7 +35,16 @@ use super::replay::Earlier;
 pub struct Journal {
     changes: Vec<Change>,
     audits: Vec<AuditRow>,
+    /// Records of ops that changed nothing: written to `applied_ops`.
     applied: Vec<AppliedOpRow>,
+    /// Records of ops that changed something, each carried by the ledger row of the op's
+    /// first change together with the op's audit entry when one describes that change.
+    carried: Vec<Carried>,
+    /// Where the journal stood when the last op's record was added: what comes after it
+    /// is the next op's.
+    op_start: Mark,
+    /// (device, op id) of the records already written to `applied_ops`.
+    recorded: Vec<(String, String)>,
     /// Results of ops applied earlier in this batch, by op id.
     pub(crate) seen: HashMap<String, Earlier>,
     /// New residents checked on the fast path, written together (with their tag rows).
@@ -61,8 +72,16 @@ pub struct Journal {
 }
 
 /// A point to roll the journal back to when an op is refused.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Mark(usize, usize);
+
+/// An op's record and audit entry, written on the ledger row of one of its changes.
+struct Carried {
+    /// Index of the change in the journal.
+    change: usize,
+    record: AppliedOpRow,
+    audit: Option<AuditRow>,
+}
 
 impl Journal {
     /// Adds a change; returns its provisional position (negative, unique in the batch).
@@ -74,14 +93,35 @@ impl Journal {
     pub fn audit(&mut self, row: AuditRow) {
         self.audits.push(row);
     }
-    /// Adds an idempotency record.
+    /// Adds an op's record (its first answer, for replays). An op that changed something
+    /// has it carried by the ledger row of its first change, with the audit entry that
+    /// describes that change; an op that changed nothing keeps it in `applied_ops`.
     pub fn applied(&mut self, row: AppliedOpRow) {
         let first = Earlier {
             result: row.result.clone(),
             digest: row.digest.clone(),
         };
         self.seen.insert(row.op_id.clone(), first);
-        self.applied.push(row);
+        let Mark(c0, a0) = self.op_start;
+        let change = (c0..self.changes.len()).find(|&i| self.changes[i].by_op(&row.device_id, &row.op_id));
+        match change {
+            Some(i) => {
+                let c = &self.changes[i];
+                let audit = (a0..self.audits.len())
+                    .find(|&k| {
+                        let a = &self.audits[k];
+                        c.described_by(a) && a.user_id.as_deref() == Some(row.user_id.as_str())
+                    })
+                    .map(|k| self.audits.remove(k));
+                self.carried.push(Carried {
+                    change: i,
+                    record: row,
+                    audit,
+                });
+            }
+            None => self.applied.push(row),
+        }
+        self.op_start = self.mark();
     }
     /// Adds a new visit's row (fast path).
     pub fn visit(&mut self, row: VisitRow) {
@@ -186,8 +226,14 @@ impl Journal {
     /// are known, carrying their final `change_seq`; rows written earlier in the batch
     /// are corrected in place.
     pub fn flush(mut self, conn: &mut DbConn) -> Result<(), AppError> {
+        if self.changes.is_empty() && self.recorded.is_empty() {
+            self.write_pending(conn)?;
+            return self.write_unsequenced(conn);
+        }
+        // Taken by every batch that records an op, changes or not: see `check_records`.
+        let base = changelog::lock_head(conn)?;
+        self.check_records(conn)?;
         if !self.changes.is_empty() {
-            let base = changelog::lock_head(conn)?;
             let settle = |seq: &mut i64| {
                 if *seq < 0 {
                     *seq = base - *seq;
@@ -225,7 +271,21 @@ impl Journal {
                     }
                 })
                 .collect();
-            insert_many!(conn, change_log::table, &rows)?;
+            let mut rows = rows;
+            for Carried { change, record, audit } in std::mem::take(&mut self.carried) {
+                let r = &mut rows[change];
+                r.user_id = Some(record.user_id);
+                r.status = Some(record.status);
+                r.result = Some(record.result);
+                r.digest = record.digest;
+                if let Some(a) = audit {
+                    r.audit_id = Some(a.id);
+                    r.audit_action = Some(a.action);
+                    r.clinical_at = a.clinical_at;
+                    r.detail = a.detail;
+                }
+            }
+            insert_many!(conn, ledger::table, &rows).map_err(failed("ledger rows"))?;
             let mut by_table: HashMap<&'static str, Vec<String>> = HashMap::new();
             for (entity, id) in entities {
                 by_table.entry(table_of(entity)).or_default().push(id);
@@ -254,9 +314,65 @@ impl Journal {
         insert_many!(conn, audit_log::table, &self.audits)?;
         insert_many!(conn, applied_ops::table, &self.applied).map_err(failed("idempotency records"))?;
         self.audits.clear();
-        self.applied.clear();
+        self.recorded
+            .extend(self.applied.drain(..).map(|r| (r.device_id, r.op_id)));
         Ok(())
     }
+
+    /// Makes sure no concurrent batch recorded one of this batch's ops meanwhile
+    /// (PostgreSQL; SQLite has one writer at a time). An op's record is kept in one of two
+    /// tables — `applied_ops` if it changed nothing, the ledger if it did — so neither
+    /// table's key alone stops the same op (a tablet resending a batch whose answer it
+    /// never got while the first is still running) being recorded once in each. Every
+    /// batch that records an op checks here, under the position counter's lock, which it
+    /// holds to commit: whichever batch comes second sees the first's records and runs
+    /// again (`write_clash`), answering those ops as replays.
+    fn check_records(&self, conn: &mut DbConn) -> Result<(), AppError> {
+        if crate::db::dialect::writers_are_serial(conn) {
+            return Ok(());
+        }
+        let carried: Vec<&AppliedOpRow> = self.carried.iter().map(|c| &c.record).collect();
+        let Some(device) = carried
+            .first()
+            .map(|r| r.device_id.as_str())
+            .or_else(|| self.recorded.first().map(|(d, _)| d.as_str()))
+        else {
+            return Ok(());
+        };
+        let mine: Vec<&str> = carried.iter().map(|r| r.op_id.as_str()).collect();
+        let all: Vec<&str> = mine
+            .iter()
+            .copied()
+            .chain(self.recorded.iter().map(|(_, o)| o.as_str()))
+            .collect();
+        for chunk in all.chunks(500) {
+            let taken: i64 = ledger::table
+                .filter(ledger::device_id.eq(device))
+                .filter(ledger::op_id.eq_any(chunk))
+                .filter(ledger::result.is_not_null())
+                .count()
+                .get_result(conn)?;
+            if taken > 0 {
+                return Err(clash());
+            }
+        }
+        for chunk in mine.chunks(500) {
+            let taken: i64 = applied_ops::table
+                .filter(applied_ops::device_id.eq(device))
+                .filter(applied_ops::op_id.eq_any(chunk))
+                .count()
+                .get_result(conn)?;
+            if taken > 0 {
+                return Err(clash());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn clash() -> AppError {
+    tracing::info!("a concurrent batch recorded the same ops; running the batch again");
+    AppError::write_clash()
 }
 
 /// Turns a refused multi-row insert of checked rows into an internal error naming them.

@@ -12,7 +12,7 @@ use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
-use crate::schema::change_log;
+use crate::schema::ledger;
 
 /// Default and largest page.
 pub const DEFAULT_LIMIT: i64 = 500;
@@ -94,22 +94,22 @@ pub fn pull(
     if let Some(c) = checkpoint {
         changelog::check_checkpoint(conn, c)?;
     }
-    let mut q = change_log::table
-        .filter(change_log::seq.gt(after))
-        .filter(change_log::county_code.eq(&auth.county_code))
-        .order(change_log::seq)
+    let mut q = ledger::table
+        .filter(ledger::seq.gt(after))
+        .filter(ledger::county_code.eq(&auth.county_code))
+        .order(ledger::seq)
         .limit(limit + 1)
         .select((
-            change_log::seq,
-            change_log::entity,
-            change_log::entity_id,
-            change_log::version,
-            change_log::changed_at,
+            ledger::seq,
+            ledger::entity,
+            ledger::entity_id,
+            ledger::version,
+            ledger::changed_at,
         ))
         .into_boxed();
     q = match &auth.scope {
-        Scope::Team { villages, .. } => q.filter(change_log::village_code.eq_any(villages.clone())),
-        Scope::Township(t) => q.filter(change_log::village_code.like(format!("{}%", &t[..9]))),
+        Scope::Team { villages, .. } => q.filter(ledger::village_code.eq_any(villages.clone())),
+        Scope::Township(t) => q.filter(ledger::village_code.like(format!("{}%", &t[..9]))),
         Scope::County(_) => q,
     };
     let mut rows: Vec<LogRow> = q.load(conn)?;

@@ -14,7 +14,7 @@ use crate::db::DbConn;
 use crate::domain::audit::{self, AuditView};
 use crate::domain::resident::{self, ResidentView};
 use crate::error::AppError;
-use crate::schema::{audit_log, contracts, referrals, survey_responses, users, visits};
+use crate::schema::{audit_log, contracts, ledger, referrals, survey_responses, users, visits};
 
 /// A change of a contract's status, from its audit trail.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -207,7 +207,15 @@ fn trail_of(c: &mut DbConn, county: &str, named: &[(&'static str, String)]) -> R
             .filter(audit_log::entity_id.eq_any(chunk))
             .select((audit::VIEW_COLUMNS, users::username.nullable()))
             .load(c)?;
-        for (row, username) in rows {
+        // An op's entry may stand on its ledger row instead.
+        let carried: Vec<(audit::ViewRow, Option<String>)> = ledger::table
+            .left_join(users::table.on(users::id.nullable().eq(ledger::user_id)))
+            .filter(ledger::audit_id.is_not_null())
+            .filter(ledger::county_code.eq(county))
+            .filter(ledger::entity_id.eq_any(chunk))
+            .select((crate::ledger_view_columns!(), users::username.nullable()))
+            .load(c)?;
+        for (row, username) in rows.into_iter().chain(carried) {
             let view = audit::view_of(row);
             let kind_matches = named
                 .iter()

@@ -1,5 +1,7 @@
 //! Idempotency of push ops. An op id names one op of one device: each op's first answer
-//! is kept under (device, op id) with a digest of the op's content. A replay (the same op
+//! is kept under (device, op id) with a digest of the op's content — on the ledger row of
+//! the op's first change, or in `applied_ops` for an op that changed nothing
+//! (`journal::Journal::applied`). A replay (the same op
 //! sent again after a lost answer) gets its first verdict again, marked `replayed`; an op
 //! id reused for other content is refused, never taken for a replay.
 
@@ -13,7 +15,7 @@ use crate::access::Caller;
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
-use crate::schema::applied_ops;
+use crate::schema::{applied_ops, ledger};
 
 use super::push::OpResult;
 
@@ -119,6 +121,22 @@ pub(crate) fn earlier_results(
             rows.into_iter()
                 .map(|(id, result, digest)| (id, Earlier { result, digest })),
         );
+        // An op that changed something has its record on its first ledger row.
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = ledger::table
+            .filter(ledger::device_id.eq(device_key(auth)))
+            .filter(ledger::op_id.eq_any(chunk))
+            .filter(ledger::result.is_not_null())
+            .select((ledger::op_id, ledger::result, ledger::digest))
+            .load(conn)?;
+        out.extend(rows.into_iter().filter_map(|(id, result, digest)| {
+            Some((
+                id?,
+                Earlier {
+                    result: result?,
+                    digest,
+                },
+            ))
+        }));
     }
     Ok(out)
 }

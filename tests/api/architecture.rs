@@ -77,7 +77,7 @@ fn target_of(first: &str, second: Option<&str>) -> String {
     match (first, second) {
         ("domain", Some("review")) => "review".into(),
         ("insert_many", _) => "db".into(),
-        ("mark_amended" | "tombstone", _) => "domain".into(),
+        ("mark_amended" | "tombstone" | "ledger_view_columns", _) => "domain".into(),
         _ => first.into(),
     }
 }
@@ -288,8 +288,8 @@ const STILL_LONG: &[(&str, usize)] = &[
     ("tests/api/hostile.rs", 763),
     ("tests/api/report_exactness.rs", 1302),
     ("tests/api/reports.rs", 622),
-    ("tests/api/review.rs", 1174),
-    ("tests/api/sync_scenarios.rs", 1106),
+    ("tests/api/review.rs", 1169),
+    ("tests/api/sync_scenarios.rs", 1105),
 ];
 
 /// The longest a hand-written file may be (docs/architecture.md).

@@ -272,7 +272,7 @@ async fn arbitrary_bytes_to_the_push_endpoint_answer_4xx_in_the_error_shape() {
         failure_persistence: None,
         ..Config::default()
     });
-    let before = app.db(|c| (count(c, "residents"), count(c, "change_log")));
+    let before = app.db(|c| (count(c, "residents"), count(c, "ledger")));
     for _ in 0..HTTP_BODIES {
         let body = bodies.new_tree(&mut runner).unwrap().current();
         let res = app
@@ -296,7 +296,7 @@ async fn arbitrary_bytes_to_the_push_endpoint_answer_4xx_in_the_error_shape() {
         assert!(v["error"]["code"].is_string(), "{text}");
     }
     // Nothing was stored by any of them.
-    assert_eq!(before, app.db(|c| (count(c, "residents"), count(c, "change_log"))));
+    assert_eq!(before, app.db(|c| (count(c, "residents"), count(c, "ledger"))));
     assert_eq!(
         app.get(&doctor, "/api/v1/me").await.status(),
         StatusCode::OK,

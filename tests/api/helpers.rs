@@ -54,3 +54,17 @@ pub fn hold_locks(url: &str, pg_tables: &str) -> (std::sync::mpsc::Sender<()>, s
     locked_rx.recv().unwrap();
     (release_tx, holder)
 }
+
+/// The verdict an op's record keeps (wherever it is kept: `op_records`).
+pub fn op_status(app: &TestApp, op_id: &str) -> Option<String> {
+    use diesel::prelude::*;
+    use jiayi::db::views::op_records;
+    app.db(|c| {
+        let this_op = op_records::op_id.eq(op_id);
+        op_records::table
+            .filter(this_op)
+            .select(op_records::status)
+            .first(c)
+            .unwrap()
+    })
+}

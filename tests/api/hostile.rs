@@ -29,7 +29,7 @@ const TABLES: &[&str] = &[
     "not_signed",
     "population",
     "blobs",
-    "change_log",
+    "ledger",
 ];
 
 /// Body limit of the app under test, so oversized bodies stay cheap.

@@ -22,6 +22,7 @@ mod field_files;
 mod fuzz;
 mod helpers;
 mod hostile;
+mod ledger;
 mod operations;
 mod packages;
 mod pii_at_rest;

@@ -84,9 +84,9 @@ async fn every_version_is_listed_for_tablets_and_the_dashboard() {
     assert_eq!(list(&app, &d1).await.len(), 3);
     // The change is audited.
     let n: i64 = app.db(|c| {
-        use jiayi::schema::audit_log;
-        audit_log::table
-            .filter(audit_log::action.eq("questionnaire_created"))
+        use jiayi::db::views::audit_trail;
+        audit_trail::table
+            .filter(audit_trail::action.eq("questionnaire_created"))
             .count()
             .get_result(c)
             .unwrap()

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{contract_op, id_number, now_cst, resident_op, spawn_app, TestApp};
-use jiayi::schema::{applied_ops, change_log, contracts, quarantine, residents, visits};
+use jiayi::db::views::op_records;
+use jiayi::schema::{contracts, ledger, quarantine, residents, visits};
 
 fn stored(app: &TestApp, id: &str) -> i64 {
     let id = id.to_string();
@@ -26,7 +27,7 @@ fn quarantined(app: &TestApp, op_id: &str) -> i64 {
 }
 
 fn changes(app: &TestApp) -> i64 {
-    app.db(|c| change_log::table.count().get_result(c).unwrap())
+    app.db(|c| ledger::table.count().get_result(c).unwrap())
 }
 
 fn results(out: &Value) -> &Vec<Value> {
@@ -62,8 +63,8 @@ async fn the_same_op_id_from_another_device_is_another_op() {
     assert_eq!(results(&app.push(&d1b, vec![third]).await)[0]["status"], "applied");
     assert_eq!(stored(&app, &third_id), 1);
     let kept: i64 = app.db(|c| {
-        applied_ops::table
-            .filter(applied_ops::op_id.eq(&op_id))
+        op_records::table
+            .filter(op_records::op_id.eq(&op_id))
             .count()
             .get_result(c)
             .unwrap()
@@ -178,15 +179,18 @@ async fn an_op_id_reused_for_other_content_is_refused_and_nothing_is_stored() {
     // A record kept before digests were answers a reused op id as it always did.
     let device = d1.device_key.clone();
     app.db(|c| {
-        jiayi::db::raw::execute(
-            c,
-            "UPDATE applied_ops SET digest = NULL WHERE op_id = ? AND device_id = ?",
-            &[
-                jiayi::db::raw::Bind::Text(op_id.clone()),
-                jiayi::db::raw::Bind::Text(device),
-            ],
-        )
-        .unwrap()
+        // The op's record is on its ledger row (it changed something); older ones sat in applied_ops.
+        for table in ["applied_ops", "ledger"] {
+            jiayi::db::raw::execute(
+                c,
+                &format!("UPDATE {table} SET digest = NULL WHERE op_id = ? AND device_id = ?"),
+                &[
+                    jiayi::db::raw::Bind::Text(op_id.clone()),
+                    jiayi::db::raw::Bind::Text(device.clone()),
+                ],
+            )
+            .unwrap();
+        }
     });
     let out = app.push(&d1, vec![later]).await;
     assert_eq!(results(&out)[0]["status"], "duplicate", "{out}");

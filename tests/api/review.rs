@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::helpers::{
     assert_error, contract_op, id_number, now_cst, resident_op, spawn_app, supervisor_of, Session, TestApp,
 };
-use jiayi::schema::{applied_ops, audit_log, conflicts, contracts, quarantine, residents, survey_responses, visits};
+use jiayi::db::views::audit_trail;
+use jiayi::schema::{conflicts, contracts, quarantine, residents, survey_responses, visits};
 
 fn op(entity: &str, action: &str, id: &str, base: Option<i64>, recorded_at: &str, data: Value) -> Value {
     json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
@@ -191,9 +192,9 @@ fn count_for(app: &TestApp, ids: &[&str]) -> (i64, i64, i64) {
 
 fn audit_count(app: &TestApp, action: &str, entity_id: &str) -> i64 {
     app.db(|c| {
-        audit_log::table
-            .filter(audit_log::action.eq(action))
-            .filter(audit_log::entity_id.eq(entity_id))
+        audit_trail::table
+            .filter(audit_trail::action.eq(action))
+            .filter(audit_trail::entity_id.eq(entity_id))
             .count()
             .get_result(c)
             .unwrap()
@@ -979,14 +980,8 @@ async fn a_quarantined_op_is_reapplied_on_accept_or_closed_on_void() {
     assert_eq!(out["results"][0]["status"], "duplicate");
     assert_eq!(out["results"][0]["version"], 1);
     assert!(out["results"][0]["error"].is_null());
-    let stored: String = app.db(|c| {
-        applied_ops::table
-            .filter(applied_ops::op_id.eq(vop_id(&out)))
-            .select(applied_ops::status)
-            .first(c)
-            .unwrap()
-    });
-    assert_eq!(stored, "applied");
+    let stored = crate::helpers::op_status(&app, &vop_id(&out));
+    assert_eq!(stored.as_deref(), Some("applied"));
     assert_eq!(audit_count(&app, "review_decision", &qid), 1);
 
     // void: closed, the payload kept.

@@ -7,7 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{resident_op, spawn_app_with, Session, TestApp};
-use jiayi::schema::{applied_ops, residents};
+use jiayi::db::views::op_records;
+use jiayi::schema::residents;
 
 /// Sends one push without judging the answer: status, `Retry-After`, `Server-Timing`, body.
 async fn send(app: &TestApp, s: &Session, ops: &[Value]) -> (StatusCode, Option<String>, String, Value) {
@@ -133,8 +134,8 @@ async fn the_same_batch_sent_twice_at_once_is_applied_once() {
         assert_eq!(residents_in(&app, &ids), 200, "round {round}: each record once");
         let op_ids: Vec<String> = ops.iter().map(|o| o["op_id"].as_str().unwrap().to_string()).collect();
         let remembered: i64 = app.db(|c| {
-            applied_ops::table
-                .filter(applied_ops::op_id.eq_any(&op_ids))
+            op_records::table
+                .filter(op_records::op_id.eq_any(&op_ids))
                 .count()
                 .get_result(c)
                 .unwrap()

@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use super::gen::{Group, Intent};
 use super::tablet::{outcome, Tablet};
+use jiayi::db::views::op_records;
 use jiayi::db::Pool;
-use jiayi::schema::{applied_ops, conflicts, quarantine};
+use jiayi::schema::{conflicts, quarantine};
 
 /// Every live record of the county: id → (entity, data).
 #[derive(Debug, Default, Clone)]
@@ -61,11 +62,13 @@ impl DbFacts {
         let err = |e: diesel::result::Error| format!("database: {e}");
         for chunk in op_ids.chunks(500) {
             f.journaled.extend(
-                applied_ops::table
-                    .filter(applied_ops::op_id.eq_any(chunk))
-                    .select(applied_ops::op_id)
-                    .load::<String>(c)
-                    .map_err(err)?,
+                op_records::table
+                    .filter(op_records::op_id.eq_any(chunk))
+                    .select(op_records::op_id)
+                    .load::<Option<String>>(c)
+                    .map_err(err)?
+                    .into_iter()
+                    .flatten(),
             );
             let rows: Vec<Option<String>> = quarantine::table
                 .filter(quarantine::op_id.eq_any(chunk))

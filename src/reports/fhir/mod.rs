@@ -23,7 +23,7 @@ use crate::access::Caller;
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
-use crate::schema::{audit_log, change_log};
+use crate::schema::{audit_log, ledger};
 
 /// The audit action of a manifest; its `detail` keeps the position it was made at.
 pub const MANIFEST_ACTION: &str = "fhir_export_started";
@@ -191,10 +191,10 @@ fn position_at(conn: &mut DbConn, county: &str, at: i64) -> Result<i64, AppError
     if let Some(p) = positions.into_iter().min() {
         return Ok(p);
     }
-    let first_after: Option<i64> = change_log::table
-        .filter(change_log::county_code.eq(county))
-        .filter(change_log::changed_at.ge(at))
-        .select(diesel::dsl::min(change_log::seq))
+    let first_after: Option<i64> = ledger::table
+        .filter(ledger::county_code.eq(county))
+        .filter(ledger::changed_at.ge(at))
+        .select(diesel::dsl::min(ledger::seq))
         .first(conn)?;
     match first_after {
         Some(seq) => Ok(seq - 1),
@@ -204,9 +204,7 @@ fn position_at(conn: &mut DbConn, county: &str, at: i64) -> Result<i64, AppError
 
 /// The last committed change-log position.
 pub fn head(conn: &mut DbConn) -> Result<i64, AppError> {
-    let max: Option<i64> = change_log::table
-        .select(diesel::dsl::max(change_log::seq))
-        .first(conn)?;
+    let max: Option<i64> = ledger::table.select(diesel::dsl::max(ledger::seq)).first(conn)?;
     Ok(max.unwrap_or(0))
 }
 

@@ -1,6 +1,6 @@
 //! The fast path: new records whose references and ids the batch settles from what it
 //! loaded, checked by the same rule code and written in multi-row inserts
-//! (docs/architecture.md, "Change-log positions").
+//! (docs/architecture.md, "Ledger positions").
 
 use super::*;
 

@@ -132,13 +132,13 @@ pub(super) fn village_of(
 #[diesel(table_name = applied_ops)]
 pub struct AppliedOpRow {
     pub(crate) op_id: String,
-    device_id: String,
-    user_id: String,
+    pub(crate) device_id: String,
+    pub(crate) user_id: String,
     county_code: String,
     entity: String,
     entity_id: Option<String>,
     action: String,
-    status: String,
+    pub(crate) status: String,
     pub(crate) result: String,
     received_at: i64,
     /// The op's content digest (`replay::digest`).

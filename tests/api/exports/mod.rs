@@ -301,9 +301,9 @@ async fn dhis2_exports_are_scoped_and_refuse_bad_periods_and_levels() {
 /// How many audit entries of an action there are.
 pub fn audit_count(c: &mut jiayi::db::DbConn, action: &str) -> i64 {
     use diesel::prelude::*;
-    use jiayi::schema::audit_log;
-    audit_log::table
-        .filter(audit_log::action.eq(action))
+    use jiayi::db::views::audit_trail;
+    audit_trail::table
+        .filter(audit_trail::action.eq(action))
         .count()
         .get_result(c)
         .unwrap()
