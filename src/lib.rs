@@ -14,6 +14,7 @@ pub mod error;
 pub mod error_codes;
 pub mod http;
 pub mod import;
+pub mod ledger;
 pub mod metrics;
 pub mod openapi;
 #[cfg(test)]

@@ -86,21 +86,7 @@ impl Entry {
     }
 }
 
-/// An audit row as stored.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = audit_log)]
-pub struct AuditRow {
-    pub(crate) id: String,
-    pub(crate) at: i64,
-    pub(crate) clinical_at: Option<i64>,
-    pub(crate) county_code: Option<String>,
-    pub(crate) user_id: Option<String>,
-    pub(crate) device_id: Option<String>,
-    pub(crate) action: &'static str,
-    pub(crate) entity: Option<&'static str>,
-    pub(crate) entity_id: Option<String>,
-    pub(crate) detail: Option<String>,
-}
+pub use crate::ledger::audit::AuditRow;
 
 impl Entry {
     /// The row this entry becomes.
@@ -122,10 +108,7 @@ impl Entry {
 
 /// Appends an entry.
 pub fn record(conn: &mut DbConn, e: Entry) -> Result<(), AppError> {
-    diesel::insert_into(audit_log::table)
-        .values(e.into_row())
-        .execute(conn)?;
-    Ok(())
+    crate::ledger::audit::record(conn, e.into_row())
 }
 
 /// Appends an entry for a write: with the batch's journal when there is one (written with

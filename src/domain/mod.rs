@@ -39,9 +39,25 @@ pub struct WriteCtx<'a> {
     pub id_hash_secret: &'a str,
     /// Allowed clock skew for clinical times, in milliseconds.
     pub max_skew_ms: i64,
-    /// A push batch's journal: change-log and audit rows written together at the end of
-    /// the batch. `None` writes them at once.
-    pub journal: Option<&'a std::cell::RefCell<crate::sync::journal::Journal>>,
+    /// A push batch's journal: ledger and audit rows written together at the end of the
+    /// batch. `None` writes them at once.
+    pub journal: Option<&'a std::cell::RefCell<crate::ledger::Journal>>,
+}
+
+impl WriteCtx<'_> {
+    /// A change to the ledger by this writer (its op, device and receive time).
+    pub fn change(&self, county: &str, entity: &'static str, id: &str, version: i64) -> crate::ledger::Change {
+        crate::ledger::Change::new(self.op_id, &self.auth.device_id, self.now, county, entity, id, version)
+    }
+    /// Appends a change to the ledger (to the batch's journal inside a push) and returns
+    /// its position.
+    pub fn append(
+        &self,
+        conn: &mut crate::db::DbConn,
+        change: &crate::ledger::Change,
+    ) -> Result<i64, crate::error::AppError> {
+        crate::ledger::append(conn, self.journal, change)
+    }
 }
 
 /// What a write did: the entity's new version and, if the rules kept a losing side, the conflict.
@@ -76,7 +92,7 @@ pub(crate) fn id_in_use(in_scope: bool, message: &'static str) -> crate::error::
 /// its audit entry go to the batch's journal. Returns its provisional change position.
 pub(crate) fn journal_new(
     ctx: &WriteCtx,
-    change: crate::sync::changelog::Change,
+    change: crate::ledger::Change,
     action: &'static str,
     entity: &'static str,
     id: &str,
@@ -95,7 +111,7 @@ pub(crate) fn journal_new(
 /// [`journal_new`] with an audit entry the caller built (one carrying detail, say).
 pub(crate) fn journal_entry(
     ctx: &WriteCtx,
-    change: crate::sync::changelog::Change,
+    change: crate::ledger::Change,
     entry: audit::Entry,
 ) -> Result<i64, crate::error::AppError> {
     let journal = ctx
@@ -115,7 +131,7 @@ macro_rules! mark_amended {
         use diesel::prelude::*;
         use $crate::schema::$table;
         let version: i64 = $table::table.find($original).select($table::version).first($conn)?;
-        let seq = $crate::sync::changelog::append($conn, $ctx, &$change(version + 1))?;
+        let seq = $crate::ledger::append($conn, $ctx.journal, &$change(version + 1))?;
         diesel::update($table::table.find($original))
             .set((
                 $table::amended_by.eq($amendment),
@@ -153,10 +169,11 @@ macro_rules! tombstone {
                         conflict_id: None,
                     })
                 } else {
-                    let change = $crate::sync::changelog::Change::new($ctx, &county, $entity, &id, version + 1)
+                    let change = $ctx
+                        .change(&county, $entity, &id, version + 1)
                         .village(&village)
                         .deleted(true);
-                    let seq = $crate::sync::changelog::append($conn, $ctx, &change)?;
+                    let seq = $crate::ledger::append($conn, $ctx.journal, &change)?;
                     diesel::update($table::table.find(&id))
                         .set((
                             $table::deleted.eq(true),

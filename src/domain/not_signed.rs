@@ -8,8 +8,8 @@ use super::{audit, resident, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger;
 use crate::schema::not_signed;
-use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
 /// Reason codes.
@@ -61,10 +61,10 @@ pub fn create(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &NotSignedData) ->
         ));
     }
     let county = res.county_code.clone();
-    let seq = changelog::append(
+    let seq = ledger::append(
         conn,
-        ctx,
-        &Change::new(ctx, &county, "not_signed", &id, 1).village(&res.village_code),
+        ctx.journal,
+        &ctx.change(&county, "not_signed", &id, 1).village(&res.village_code),
     )?;
     diesel::insert_into(not_signed::table)
         .values((

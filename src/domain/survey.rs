@@ -11,8 +11,8 @@ use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger;
 use crate::schema::{questionnaires, survey_responses};
-use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
 /// A response as a tablet sends it.
@@ -239,7 +239,8 @@ pub fn create_in_batch(
     let c = check(ctx, id, d, q)?;
     let seq = super::journal_new(
         ctx,
-        Change::new(ctx, &res.county_code, "survey", &c.id, 1).village(&res.village_code),
+        ctx.change(&res.county_code, "survey", &c.id, 1)
+            .village(&res.village_code),
         "survey_recorded",
         "survey",
         &c.id,
@@ -342,16 +343,16 @@ fn record(
         }
     };
     let county = res.county_code.clone();
-    let seq = changelog::append(
+    let seq = ledger::append(
         conn,
-        ctx,
-        &Change::new(ctx, &county, "survey", &id, 1).village(&res.village_code),
+        ctx.journal,
+        &ctx.change(&county, "survey", &id, 1).village(&res.village_code),
     )?;
     diesel::insert_into(survey_responses::table)
         .values(build_row(ctx, c, d, &res, target.clone(), seq))
         .execute(conn)?;
     if let Some(t) = &target {
-        let change = |v| Change::new(ctx, &county, "survey", t, v).village(&res.village_code);
+        let change = |v| ctx.change(&county, "survey", t, v).village(&res.village_code);
         crate::mark_amended!(conn, ctx, survey_responses, t, &id, change);
     }
     audit::record_for(

@@ -10,8 +10,8 @@ use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger::{self, Change};
 use crate::schema::visits;
-use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
 /// Visit kinds (docs/sync-protocol.md, "Enumerated values").
@@ -272,7 +272,9 @@ fn build_row(ctx: &WriteCtx, c: Checked, d: &VisitData, res: &Resident, amends: 
 }
 
 fn change_of(ctx: &WriteCtx, res: &Resident, id: &str, version: i64) -> Change {
-    let c = Change::new(ctx, &res.county_code, "visit", id, version).village(&res.village_code);
+    let c = ctx
+        .change(&res.county_code, "visit", id, version)
+        .village(&res.village_code);
     match &ctx.auth.team_id {
         Some(t) => c.team(t),
         None => c,
@@ -408,7 +410,7 @@ fn record(
             Some(tip)
         }
     };
-    let seq = changelog::append(conn, ctx, &change_of(ctx, &res, &id, 1))?;
+    let seq = ledger::append(conn, ctx.journal, &change_of(ctx, &res, &id, 1))?;
     diesel::insert_into(visits::table)
         .values(build_row(ctx, c, d, &res, target.clone(), seq))
         .execute(conn)?;

@@ -150,7 +150,7 @@ pub async fn push(
         // Before anything is applied: a restored server must not hand out a checkpoint
         // that would hide the loss of what it acknowledged before.
         if let Some(cp) = &held {
-            crate::sync::changelog::check_checkpoint(c, cp)?;
+            crate::sync::cursor::check_checkpoint(c, cp)?;
         }
         let limits = PushLimits {
             max_ops: st.config.max_batch_ops,

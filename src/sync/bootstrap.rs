@@ -17,11 +17,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::pull::PulledChange;
-use super::{changelog, cursor, snapshot};
+use super::{cursor, snapshot};
 use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger;
 
 /// Default page size.
 pub const DEFAULT_LIMIT: i64 = 2000;
@@ -134,7 +135,7 @@ pub fn page(
     let mut pos = match token.filter(|t| !t.is_empty()) {
         Some(t) => decode(secret, &auth.scope, t)?,
         None => Position {
-            head: changelog::head(conn)?,
+            head: ledger::head(conn)?,
             entity: 0,
             after: String::new(),
         },
@@ -187,7 +188,7 @@ pub fn page(
             secret,
             &auth.scope,
             pos.head,
-            &changelog::mark_at(conn, pos.head)?,
+            &ledger::mark_at(conn, pos.head)?,
         )),
         false => None,
     };

@@ -40,7 +40,7 @@ pub fn encode(secret: &str, scope: &Scope, position: i64) -> String {
 }
 
 /// Encodes a position for a scope with the database's mark at that position
-/// (`changelog::mark_at`): `v2.<position>.<mark>.<scope hash>.<mac>`.
+/// (`ledger::mark_at`): `v2.<position>.<mark>.<scope hash>.<mac>`.
 pub fn encode_marked(secret: &str, scope: &Scope, position: i64, mark: &str) -> String {
     sign(secret, &format!("v2.{position}.{mark}.{}", scope_hash(scope)))
 }
@@ -143,6 +143,24 @@ pub const RESYNC: &str =
 /// The position of a cursor of either form; see [`decode_marked`] for what is refused.
 pub fn decode(secret: &str, scope: &Scope, cursor: &str) -> Result<i64, AppError> {
     decode_marked(secret, scope, cursor).map(|d| d.position)
+}
+
+/// Checks a tablet's checkpoint (`X-Sync-Checkpoint`, the newest push answer's
+/// `checkpoint`): this database must hold the same change at its position, else it was
+/// restored from a backup older than what it acknowledged to the tablet, and the answer
+/// is 409 `resync_required` with `reason: server_restored` (docs/sync-protocol.md §3).
+pub fn check_checkpoint(conn: &mut crate::db::DbConn, checkpoint: &str) -> Result<(), AppError> {
+    let (position, mark) = parse_checkpoint(checkpoint).ok_or_else(|| {
+        AppError::bad_request(
+            crate::error_codes::Code::InvalidCursor,
+            "X-Sync-Checkpoint is not a checkpoint this server gave (`<position>.<mark>`): send the one from the newest push answer",
+        )
+        .with_field("X-Sync-Checkpoint")
+    })?;
+    if position > crate::ledger::head(conn)? || crate::ledger::mark_at(conn, position)? != mark {
+        return Err(lost_acknowledged());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
-//! The tablet sync protocol (docs/sync-protocol.md): the change log every write appends to, push,
-//! pull with signed cursors.
+//! The tablet sync protocol (docs/sync-protocol.md): push, pull with signed cursors and
+//! bootstrap, over the ledger every write appends to (`crate::ledger`).
 
 pub mod admission;
 pub mod blob;
 pub mod bootstrap;
-pub mod changelog;
 pub mod cursor;
-pub mod journal;
+pub mod held;
 pub mod pull;
 pub mod push;
 pub mod quarantine;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{changelog, cursor, snapshot};
+use super::{cursor, snapshot};
 use crate::access::{Caller, Scope};
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -61,7 +61,7 @@ struct LogRow {
 
 /// Reads one page. `checkpoint` (the tablet's `X-Sync-Checkpoint`) is checked after the
 /// cursor: a tablet whose last pull came before a backup point but whose pushes were
-/// acknowledged after it learns of the restore here (`changelog::check_checkpoint`).
+/// acknowledged after it learns of the restore here (`cursor::check_checkpoint`).
 pub fn pull(
     conn: &mut DbConn,
     auth: &Caller,
@@ -80,19 +80,19 @@ pub fn pull(
     let (after, after_mark) = match cursor_in.filter(|c| !c.is_empty()) {
         Some(c) => {
             let d = cursor::decode_marked(secret, &auth.scope, c)?;
-            let here = changelog::mark_at(conn, d.position)?;
+            let here = crate::ledger::mark_at(conn, d.position)?;
             match d.mark {
                 Some(mark) if mark != here => return Err(cursor::other_history()),
                 // Issued before marks: at least never past what this database holds.
-                None if d.position > changelog::head(conn)? => return Err(cursor::other_history()),
+                None if d.position > crate::ledger::head(conn)? => return Err(cursor::other_history()),
                 _ => (d.position, here),
             }
         }
-        None => (0, changelog::mark_at(conn, 0)?),
+        None => (0, crate::ledger::mark_at(conn, 0)?),
     };
     // After the cursor: a cursor of another scope answers `scope_changed` first.
     if let Some(c) = checkpoint {
-        changelog::check_checkpoint(conn, c)?;
+        cursor::check_checkpoint(conn, c)?;
     }
     let mut q = ledger::table
         .filter(ledger::seq.gt(after))
@@ -118,7 +118,7 @@ pub fn pull(
     let (last, last_mark) = match rows.last() {
         Some(r) => (
             r.seq,
-            changelog::mark_of(r.seq, &r.entity, &r.entity_id, r.version, r.changed_at),
+            crate::ledger::mark_of(r.seq, &r.entity, &r.entity_id, r.version, r.changed_at),
         ),
         None => (after, after_mark),
     };

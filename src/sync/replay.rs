@@ -1,7 +1,7 @@
 //! Idempotency of push ops. An op id names one op of one device: each op's first answer
 //! is kept under (device, op id) with a digest of the op's content — on the ledger row of
 //! the op's first change, or in `applied_ops` for an op that changed nothing
-//! (`journal::Journal::applied`). A replay (the same op
+//! (`ledger::Journal::applied`). A replay (the same op
 //! sent again after a lost answer) gets its first verdict again, marked `replayed`; an op
 //! id reused for other content is refused, never taken for a replay.
 
@@ -26,14 +26,7 @@ pub(crate) fn device_key(auth: &Caller) -> &str {
     &auth.device_id
 }
 
-/// An op's first answer as remembered.
-#[derive(Debug, Clone)]
-pub(crate) struct Earlier {
-    /// The first result, as JSON.
-    pub result: String,
-    /// The digest of the op's content; `None` for records kept before digests were.
-    pub digest: Option<String>,
-}
+pub(crate) use crate::ledger::Earlier;
 
 /// The fields of an op that make its content: everything but the op id.
 const CONTENT: [&str; 6] = ["entity", "action", "id", "base_version", "data", "recorded_at"];

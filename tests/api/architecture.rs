@@ -41,7 +41,6 @@ const TABLES: &str = "schema";
 #[rustfmt::skip]
 const NOT_YET: &[(&str, &str, &str)] = &[
     ("auth", "schema", "auth's queries move into domain::user / the device store"),
-    ("domain", "sync", "the ledger below the domain takes the change log and the journal"),
     ("reports", "domain", "reports read the facts they need through db views, not domain types"),
     ("review", "schema", "review's queue queries move into its store module"),
     ("sync", "schema", "push and pull read and write through the ledger"),

@@ -17,8 +17,8 @@ use super::{audit, resident, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger::{self, Change};
 use crate::schema::{contract_packages, contracts, county_settings};
-use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
 /// States stored in `contracts.status`.
@@ -438,7 +438,7 @@ pub fn create(
     } else {
         None
     };
-    let seq = changelog::append(conn, ctx, &change_of(ctx, &res, &c))?;
+    let seq = ledger::append(conn, ctx.journal, &change_of(ctx, &res, &c))?;
     let row = build_row(ctx, &c, &res, to, rival.is_some(), recorded_at, seq);
     diesel::insert_into(contracts::table).values(&row).execute(conn)?;
     crate::insert_many!(conn, contract_packages::table, &packages)?;
@@ -553,7 +553,7 @@ pub fn create_in_batch(
 }
 
 fn change_of(ctx: &WriteCtx, res: &resident::Resident, c: &Checked) -> Change {
-    Change::new(ctx, &res.county_code, "contract", &c.id, 1)
+    ctx.change(&res.county_code, "contract", &c.id, 1)
         .village(&res.village_code)
         .team(&c.team_id)
 }

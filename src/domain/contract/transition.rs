@@ -26,8 +26,8 @@ use crate::db::DbConn;
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
+use crate::ledger;
 use crate::schema::contracts;
-use crate::sync::changelog::{self, Change};
 use crate::time::{fmt_date, today_cst};
 
 /// Why a contract was terminated (docs/sync-protocol.md, "Enumerated values").
@@ -253,10 +253,10 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
 /// Writes a changed contract (its version already bumped) and tells its village's tablets.
 fn store(conn: &mut DbConn, ctx: &WriteCtx, old: &Contract, next: &Contract, clinical_at: i64) -> Result<(), AppError> {
     let version = next.version;
-    let seq = changelog::append(
+    let seq = ledger::append(
         conn,
-        ctx,
-        &Change::new(ctx, &old.county_code, "contract", &old.id, version)
+        ctx.journal,
+        &ctx.change(&old.county_code, "contract", &old.id, version)
             .village(&old.village_code)
             .team(&old.team_id),
     )?;
@@ -383,10 +383,10 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, Ap
         ));
     }
     let version = c.version + 1;
-    let seq = changelog::append(
+    let seq = ledger::append(
         conn,
-        ctx,
-        &Change::new(ctx, &c.county_code, "contract", &id, version)
+        ctx.journal,
+        &ctx.change(&c.county_code, "contract", &id, version)
             .village(&c.village_code)
             .team(&c.team_id)
             .deleted(true),

@@ -15,8 +15,8 @@ use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger::{self, Change};
 use crate::schema::{contracts, referrals, visits};
-use crate::sync::changelog::{self, Change};
 use crate::time::fmt_date;
 
 /// The directions (docs/sync-protocol.md, "Enumerated values").
@@ -187,7 +187,9 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Referral>, AppError> {
 
 /// The change-log entry of a referral's version.
 pub(crate) fn change_of(ctx: &WriteCtx, r: &Referral, version: i64) -> Change {
-    let c = Change::new(ctx, &r.county_code, "referral", &r.id, version).village(&r.village_code);
+    let c = ctx
+        .change(&r.county_code, "referral", &r.id, version)
+        .village(&r.village_code);
     match &r.team_id {
         Some(t) => c.team(t),
         None => c,
@@ -383,7 +385,7 @@ fn record(
         }
     };
     let row = build(ctx, c, d, &res, tip.as_ref());
-    let seq = changelog::append(conn, ctx, &change_of(ctx, &row, 1))?;
+    let seq = ledger::append(conn, ctx.journal, &change_of(ctx, &row, 1))?;
     let row = Referral { change_seq: seq, ..row };
     diesel::insert_into(referrals::table).values(&row).execute(conn)?;
     if let Some(t) = &tip {

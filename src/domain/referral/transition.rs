@@ -22,8 +22,8 @@ use crate::db::DbConn;
 use crate::domain::{audit, validate, Applied, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
+use crate::ledger;
 use crate::schema::referrals;
-use crate::sync::changelog;
 use crate::time::fmt_date;
 
 /// `data` of a referral `transition` op.
@@ -125,7 +125,7 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
             next.summary = summary;
         }
     }
-    next.change_seq = changelog::append(conn, ctx, &change_of(ctx, &next, next.version))?;
+    next.change_seq = ledger::append(conn, ctx.journal, &change_of(ctx, &next, next.version))?;
     diesel::update(referrals::table.find(&next.id))
         .set((
             referrals::status.eq(&next.status),

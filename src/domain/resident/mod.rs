@@ -17,8 +17,8 @@ use super::{audit, review, validate, Applied, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger::{self, Change};
 use crate::schema::{resident_tags, residents};
-use crate::sync::changelog::{self, Change};
 
 /// Key-population tags recorded on a resident (docs/sync-protocol.md, "Enumerated values").
 pub const RECORDED_TAGS: [&str; 10] = [
@@ -390,7 +390,7 @@ pub fn create(
     // The caller's own twin if there is one: the pair they may be told of.
     twins.sort_by_key(|(mine, _)| !*mine);
     let twin = twins.into_iter().next();
-    let seq = changelog::append(conn, ctx, &change_of(ctx, &id, &v.village_code))?;
+    let seq = ledger::append(conn, ctx.journal, &change_of(ctx, &id, &v.village_code))?;
     let row = build_row(ctx, &id, &v, id_hash, recorded_at, recorded_on, seq)?;
     diesel::insert_into(residents::table).values(&row).execute(conn)?;
     write_tags(conn, &id, &county, &v.village_code, &v.tags)?;
@@ -493,7 +493,7 @@ pub fn create_in_batch(
 }
 
 fn change_of(ctx: &WriteCtx, id: &str, village: &str) -> Change {
-    Change::new(ctx, &ctx.auth.county_code, "resident", id, 1).village(village)
+    ctx.change(&ctx.auth.county_code, "resident", id, 1).village(village)
 }
 
 fn build_row(

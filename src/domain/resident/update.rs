@@ -16,8 +16,8 @@ use crate::domain::region::{self, Level};
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
 use crate::error::AppError;
 use crate::error_codes::Code;
+use crate::ledger;
 use crate::schema::{contracts, not_signed, referrals, resident_moves, residents, survey_responses, visits};
-use crate::sync::changelog::{self, Change};
 use crate::time::{fmt_date, ClinicalTime};
 
 /// Per field: (the resident version that last changed it, that change's clinical time).
@@ -351,17 +351,19 @@ fn write_version(
         _ => current.village_code.clone(),
     };
     let moved = new_village != current.village_code;
-    let seq = changelog::append(
+    let seq = ledger::append(
         conn,
-        ctx,
-        &Change::new(ctx, &current.county_code, "resident", &id, new_version).village(&new_village),
+        ctx.journal,
+        &ctx.change(&current.county_code, "resident", &id, new_version)
+            .village(&new_village),
     )?;
     if moved {
         // The old village's tablets learn the resident left their scope.
-        changelog::append(
+        ledger::append(
             conn,
-            ctx,
-            &Change::new(ctx, &current.county_code, "resident", &id, new_version).village(&current.village_code),
+            ctx.journal,
+            &ctx.change(&current.county_code, "resident", &id, new_version)
+                .village(&current.village_code),
         )?;
     }
     let mut row = current.clone();
@@ -441,15 +443,16 @@ fn move_records(conn: &mut DbConn, ctx: &WriteCtx, r: &Resident, to: &str, when:
                 .select(($table::id, $table::version))
                 .load(conn)?;
             for (rid, version) in rows {
-                let seq = changelog::append(
+                let seq = ledger::append(
                     conn,
-                    ctx,
-                    &Change::new(ctx, &r.county_code, $entity, &rid, version).village(to),
+                    ctx.journal,
+                    &ctx.change(&r.county_code, $entity, &rid, version).village(to),
                 )?;
-                changelog::append(
+                ledger::append(
                     conn,
-                    ctx,
-                    &Change::new(ctx, &r.county_code, $entity, &rid, version).village(&r.village_code),
+                    ctx.journal,
+                    &ctx.change(&r.county_code, $entity, &rid, version)
+                        .village(&r.village_code),
                 )?;
                 diesel::update($table::table.find(&rid))
                     .set(($table::village_code.eq(to), $table::change_seq.eq(seq)))
@@ -501,10 +504,10 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTim
         ));
     }
     let version = current.version + 1;
-    let seq = changelog::append(
+    let seq = ledger::append(
         conn,
-        ctx,
-        &Change::new(ctx, &current.county_code, "resident", &id, version)
+        ctx.journal,
+        &ctx.change(&current.county_code, "resident", &id, version)
             .village(&current.village_code)
             .deleted(true),
     )?;

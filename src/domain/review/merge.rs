@@ -14,7 +14,6 @@ use crate::domain::{audit, validate, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
 use crate::schema::{contracts, not_signed, referrals, resident_moves, residents, survey_responses, visits};
-use crate::sync::changelog::{self, Change};
 
 /// Follows `merged_into` to the record that survives (a chain if merged twice).
 pub(crate) fn survivor_of(conn: &mut DbConn, id: &str) -> Result<Option<Resident>, AppError> {
@@ -111,15 +110,15 @@ pub(crate) fn merge(
             for (rid, version, village) in rows {
                 let team: Option<String> = $team(conn, &rid)?;
                 let change = |v: &str| {
-                    let c = Change::new(ctx, &county, $entity, &rid, version + 1).village(v);
+                    let c = ctx.change(&county, $entity, &rid, version + 1).village(v);
                     match &team {
                         Some(t) => c.team(t),
                         None => c,
                     }
                 };
-                let seq = changelog::append(conn, ctx, &change(&to))?;
+                let seq = ctx.append(conn, &change(&to))?;
                 if village != to {
-                    changelog::append(conn, ctx, &change(&village))?;
+                    ctx.append(conn, &change(&village))?;
                 }
                 diesel::update($table::table.find(&rid))
                     .set((
@@ -194,10 +193,9 @@ pub(crate) fn merge(
     for f in &filled {
         clock.insert(f.to_string(), (version, ctx.now));
     }
-    let seq = changelog::append(
+    let seq = ctx.append(
         conn,
-        ctx,
-        &Change::new(ctx, &county, "resident", &survivor.id, version).village(&to),
+        &ctx.change(&county, "resident", &survivor.id, version).village(&to),
     )?;
     diesel::update(residents::table.find(&survivor.id))
         .set((
@@ -218,10 +216,9 @@ pub(crate) fn merge(
     });
     // The other becomes a tombstone that names the survivor.
     let other_version = other.version + 1;
-    let seq = changelog::append(
+    let seq = ctx.append(
         conn,
-        ctx,
-        &Change::new(ctx, &county, "resident", &other.id, other_version)
+        &ctx.change(&county, "resident", &other.id, other_version)
             .village(&other.village_code)
             .deleted(true),
     )?;

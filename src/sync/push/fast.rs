@@ -132,7 +132,7 @@ pub(super) fn fast_path_context(
         .map(|n| n.keyed_hash(id_hash_secret))
         .collect();
     // Read without the county's registration lock, so that batches work side by side;
-    // `Journal::confirm_registrations` takes the lock just before writing and checks again.
+    // `Held::confirm_registrations` takes the lock just before writing and checks again.
     let id_hashes_taken: HashSet<String> = resident::registered(conn, &auth.county_code, &hashes)?
         .into_iter()
         .map(|(_, hash)| hash)
@@ -233,7 +233,7 @@ pub(super) fn redirect(merged: &HashMap<String, String>, op: &mut PushOp) -> Opt
 }
 
 /// Applies a create on the fast path: checked in Rust against what the batch loaded, its
-/// rows kept in the journal. `Ok(None)` when the batch cannot settle it without the
+/// rows held (`sync::held`). `Ok(None)` when the batch cannot settle it without the
 /// database (the op then takes the full path, which gives the same answer).
 /// `via` names the merged-away resident the op was redirected from: its survivor comes
 /// from the batch's redirections (a new visit or response), and a new contract for it takes
@@ -257,7 +257,7 @@ pub(super) fn apply_fast(
     };
     let unused = |id: &str| {
         !b.known_ids.contains(id) && {
-            let j = b.journal.borrow();
+            let j = b.held.borrow();
             !j.new_ids.contains(id) && !j.new_visit_ids.contains(id) && !j.new_survey_ids.contains(id)
         }
     };
@@ -265,14 +265,14 @@ pub(super) fn apply_fast(
         "resident" => {
             let d: resident::ResidentData = parse(&op.data)?;
             let settled = |id: &str, hash: &str| {
-                unused(id) && !b.id_hashes_taken.contains(hash) && !b.journal.borrow().new_id_hashes.contains(hash)
+                unused(id) && !b.id_hashes_taken.contains(hash) && !b.held.borrow().new_id_hashes.contains(hash)
             };
             let Some((a, new)) = resident::create_in_batch(ctx, &op.id, &d, recorded.at, recorded.local_date, settled)?
             else {
                 return Ok(None);
             };
             b.residents.borrow_mut().insert(new.row.id.clone(), new.row.clone());
-            b.journal.borrow_mut().resident(new.row, new.tags);
+            b.held.borrow_mut().resident(new.row, new.tags);
             Ok(Some(a))
         }
         "contract" => {
@@ -307,7 +307,7 @@ pub(super) fn apply_fast(
                     b.in_effect.borrow_mut().entry(res.id.clone()).or_default().push((f, t));
                 }
             }
-            b.journal.borrow_mut().contract(new.row, new.packages);
+            b.held.borrow_mut().contract(new.row, new.packages);
             Ok(Some(a))
         }
         _ => {
@@ -316,7 +316,7 @@ pub(super) fn apply_fast(
             };
             if kind == "visit" {
                 let (a, row) = visit::create_in_batch(ctx, &op.id, &parse(&op.data)?, &res)?;
-                b.journal.borrow_mut().visit(row);
+                b.held.borrow_mut().visit(row);
                 Ok(Some(a))
             } else {
                 let d: survey::SurveyData = parse(&op.data)?;
@@ -326,7 +326,7 @@ pub(super) fn apply_fast(
                     .cloned()
                     .flatten();
                 let (a, row) = survey::create_in_batch(ctx, &op.id, &d, &res, q.as_ref())?;
-                b.journal.borrow_mut().survey(row);
+                b.held.borrow_mut().survey(row);
                 Ok(Some(a))
             }
         }

@@ -31,12 +31,12 @@ mod wire;
 
 use fast::*;
 use parse::*;
-pub use refuse::AppliedOpRow;
 use refuse::*;
 pub use wire::*;
 
-use super::journal::Journal;
+use super::held::Held;
 use super::replay::{self, Earlier};
+use crate::ledger::Journal;
 
 /// Settings push needs from the configuration.
 pub struct PushLimits<'a> {
@@ -86,12 +86,14 @@ pub fn push(
             None => diesel::update(device).set(devices::last_seen_at.eq(now)).execute(c)?,
         };
         let journal = RefCell::new(Journal::default());
+        let held = RefCell::new(Held::default());
         let fast = fast_path_context(c, auth, &req.ops, limits.id_hash_secret)?;
         let batch = Batch {
             auth,
             now,
             limits,
             journal: &journal,
+            held: &held,
             replayed: replay::earlier_results(c, auth, &req.ops)?,
             residents: RefCell::new(fast.residents),
             merged: fast.merged,
@@ -110,14 +112,21 @@ pub fn push(
             .enumerate()
             .map(|(index, raw)| apply_one(c, &batch, index, raw))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut journal = journal.into_inner();
+        let (mut journal, mut held) = (journal.into_inner(), held.into_inner());
         journal.write_unsequenced(c)?;
-        journal.confirm_registrations(c, &auth.county_code)?;
+        held.confirm_registrations(c, &auth.county_code)?;
         crate::db::dialect::generic_plans_for_writes(c)?;
-        journal.flush(c)?;
+        match journal.lock(c)? {
+            Some(base) => {
+                let settled = held.settle(base);
+                held.write_pending(c)?;
+                journal.write(c, base, &settled)?;
+            }
+            None => held.write_pending(c)?,
+        }
         // Read in the batch's transaction, after its writes: every op answered (applied
         // now or before) lies at or before this position.
-        let (position, mark) = super::changelog::head_mark(c)?;
+        let (position, mark) = crate::ledger::head_mark(c)?;
         Ok((results, super::cursor::checkpoint(position, &mark)))
     })?;
     let (results, checkpoint) = results;
@@ -134,6 +143,8 @@ struct Batch<'a> {
     now: i64,
     limits: &'a PushLimits<'a>,
     journal: &'a RefCell<Journal>,
+    /// New records the fast path checked, written together.
+    held: &'a RefCell<Held>,
     /// First results of the device's ops seen in earlier batches, by op id (one query
     /// per batch).
     replayed: HashMap<String, Earlier>,
@@ -335,7 +346,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value
         }
     }
     // What the fast path holds back is written before an op reads the database.
-    b.journal.borrow_mut().write_pending(conn)?;
+    b.held.borrow_mut().write_pending(conn)?;
     if op.entity == "resident" && op.action != "create" {
         b.residents.borrow_mut().remove(&result_id(&op));
     }
@@ -377,7 +388,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value
     if op.entity == "resident" && op.action == "create" {
         // Visits later in the batch for this new resident can take the fast path.
         if let Some(r) = domain::resident::find(conn, &result_id(&op))? {
-            let mut j = b.journal.borrow_mut();
+            let mut j = b.held.borrow_mut();
             j.new_ids.insert(r.id.clone());
             j.new_id_hashes.insert(r.id_hash.clone());
             b.residents.borrow_mut().insert(r.id.clone(), r);

@@ -17,7 +17,7 @@ pub(super) fn refuse(
     err: &AppError,
 ) -> Result<OpResult, AppError> {
     // The record the op refers to may be one the fast path holds back.
-    b.journal.borrow_mut().write_pending(conn)?;
+    b.held.borrow_mut().write_pending(conn)?;
     if quarantine_has_room(conn, b)? {
         let village = village_of(conn, b.auth, raw)?;
         diesel::insert_into(quarantine::table)
@@ -127,24 +127,6 @@ pub(super) fn village_of(
     Ok(candidates.into_iter().flatten().find(|v| auth.scope.covers_village(v)))
 }
 
-/// An idempotency record as stored: the op's first answer.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = applied_ops)]
-pub struct AppliedOpRow {
-    pub(crate) op_id: String,
-    pub(crate) device_id: String,
-    pub(crate) user_id: String,
-    county_code: String,
-    entity: String,
-    entity_id: Option<String>,
-    action: String,
-    pub(crate) status: String,
-    pub(crate) result: String,
-    received_at: i64,
-    /// The op's content digest (`replay::digest`).
-    pub(crate) digest: Option<String>,
-}
-
 pub(super) fn remember(
     b: &Batch,
     op_id: &str,
@@ -154,7 +136,7 @@ pub(super) fn remember(
     digest: &str,
     result: &OpResult,
 ) -> Result<(), AppError> {
-    b.journal.borrow_mut().applied(AppliedOpRow {
+    b.journal.borrow_mut().applied(crate::ledger::OpRecord {
         op_id: op_id.to_string(),
         device_id: replay::device_key(b.auth).to_string(),
         user_id: b.auth.user_id.clone(),

@@ -10,10 +10,14 @@
 
 use diesel::prelude::*;
 
+use std::cell::RefCell;
+
 use crate::db::DbConn;
-use crate::domain::WriteCtx;
 use crate::error::AppError;
 use crate::schema::ledger;
+
+use super::audit::AuditRow;
+use super::journal::Journal;
 
 /// A change to record.
 #[derive(Debug, Clone)]
@@ -37,7 +41,7 @@ impl Change {
     }
     /// Whether an audit entry describes this change: the same record, county, device and
     /// server time.
-    pub(crate) fn described_by(&self, a: &crate::domain::audit::AuditRow) -> bool {
+    pub(crate) fn described_by(&self, a: &AuditRow) -> bool {
         a.entity == Some(self.entity)
             && a.entity_id.as_deref() == Some(self.entity_id.as_str())
             && a.county_code.as_deref() == Some(self.county_code.as_str())
@@ -47,8 +51,17 @@ impl Change {
 }
 
 impl Change {
-    /// A change by the writer of `ctx`.
-    pub fn new(ctx: &WriteCtx, county: &str, entity: &'static str, id: &str, version: i64) -> Change {
+    /// A change made at server time `at` by device `device_id` (its internal id), in
+    /// answer to op `op_id` if it was one.
+    pub fn new(
+        op_id: Option<&str>,
+        device_id: &str,
+        at: i64,
+        county: &str,
+        entity: &'static str,
+        id: &str,
+        version: i64,
+    ) -> Change {
         Change {
             county_code: county.to_string(),
             village_code: None,
@@ -57,9 +70,9 @@ impl Change {
             entity_id: id.to_string(),
             version,
             deleted: false,
-            op_id: ctx.op_id.map(str::to_string),
-            device_id: Some(ctx.auth.device_id.clone()),
-            at: ctx.now,
+            op_id: op_id.map(str::to_string),
+            device_id: Some(device_id.to_string()),
+            at,
         }
     }
     /// The village whose tablets must learn of it.
@@ -143,8 +156,8 @@ pub(crate) fn lock_head(conn: &mut DbConn) -> Result<i64, AppError> {
 /// Records a change and returns its position. Inside a push batch the change joins the
 /// batch's journal and gets a provisional (negative) position, made final when the batch
 /// is written; the entity row's `change_seq` is corrected then.
-pub fn append(conn: &mut DbConn, ctx: &WriteCtx, c: &Change) -> Result<i64, AppError> {
-    if let Some(j) = ctx.journal {
+pub fn append(conn: &mut DbConn, journal: Option<&RefCell<Journal>>, c: &Change) -> Result<i64, AppError> {
+    if let Some(j) = journal {
         return Ok(j.borrow_mut().change(c.clone()));
     }
     let seq = lock_head(conn)? + 1;
@@ -201,23 +214,4 @@ pub fn mark_of(seq: i64, entity: &str, entity_id: &str, version: i64, changed_at
 /// push answer's `checkpoint` names (every op it acknowledges lies at or before it).
 pub fn head_mark(conn: &mut DbConn) -> Result<(i64, String), AppError> {
     last_at_or_before(conn, i64::MAX)
-}
-
-/// Checks a tablet's checkpoint (`X-Sync-Checkpoint`, the newest push answer's
-/// `checkpoint`): this database must hold the same change at its position, else it was
-/// restored from a backup older than what it acknowledged to the tablet, and the answer
-/// is 409 `resync_required` with `reason: server_restored` (docs/sync-protocol.md §3).
-pub fn check_checkpoint(conn: &mut DbConn, checkpoint: &str) -> Result<(), AppError> {
-    use super::cursor;
-    let (position, mark) = cursor::parse_checkpoint(checkpoint).ok_or_else(|| {
-        AppError::bad_request(
-            crate::error_codes::Code::InvalidCursor,
-            "X-Sync-Checkpoint is not a checkpoint this server gave (`<position>.<mark>`): send the one from the newest push answer",
-        )
-        .with_field("X-Sync-Checkpoint")
-    })?;
-    if position > head(conn)? || mark_at(conn, position)? != mark {
-        return Err(cursor::lost_acknowledged());
-    }
-    Ok(())
 }
