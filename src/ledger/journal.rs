@@ -62,8 +62,6 @@ pub struct Journal {
     /// Where the journal stood when the last op's record was added: what comes after it
     /// is the next op's.
     op_start: Mark,
-    /// (device, op id) of the records already written to `applied_ops`.
-    recorded: Vec<(String, String)>,
     /// Results of ops applied earlier in this batch, by op id.
     pub(crate) seen: HashMap<String, Earlier>,
 }
@@ -130,16 +128,21 @@ impl Journal {
         self.audits.truncate(m.1);
     }
 
-    /// Takes the position counter's lock for the batch's changes and records, checks that
-    /// no concurrent batch recorded the same ops, and returns the newest position; `None`
-    /// when the batch leaves nothing on the ledger or in `applied_ops`.
+    /// Takes the position counter's lock for the batch's changes and returns the newest
+    /// position; `None` when the batch changed nothing.
+    ///
+    /// One op's record is kept in one of two tables — `applied_ops` if it changed nothing,
+    /// the ledger if it did — so neither table's key alone would stop the same op being
+    /// recorded once in each by two batches of one device running side by side (a tablet
+    /// resending a batch whose answer it never got while the first still runs). They never
+    /// do: every push begins by updating its device's row (`sync::push::push`), which holds
+    /// the second batch until the first commits, and the second then finds the first's
+    /// records when it looks its op ids up.
     pub fn lock(&mut self, conn: &mut DbConn) -> Result<Option<i64>, AppError> {
-        if self.changes.is_empty() && self.recorded.is_empty() && self.applied.is_empty() {
+        if self.changes.is_empty() {
             return Ok(None);
         }
-        let base = lock_head(conn)?;
-        self.check_records(conn)?;
-        Ok(Some(base))
+        Ok(Some(lock_head(conn)?))
     }
 
     /// Writes the ledger rows under positions after `base` (from [`Journal::lock`]), each
@@ -205,65 +208,9 @@ impl Journal {
         insert_many!(conn, audit_log::table, &self.audits)?;
         insert_many!(conn, applied_ops::table, &self.applied).map_err(failed("idempotency records"))?;
         self.audits.clear();
-        self.recorded
-            .extend(self.applied.drain(..).map(|r| (r.device_id, r.op_id)));
+        self.applied.clear();
         Ok(())
     }
-
-    /// Makes sure no concurrent batch recorded one of this batch's ops meanwhile
-    /// (PostgreSQL; SQLite has one writer at a time). An op's record is kept in one of two
-    /// tables — `applied_ops` if it changed nothing, the ledger if it did — so neither
-    /// table's key alone stops the same op (a tablet resending a batch whose answer it
-    /// never got while the first is still running) being recorded once in each. Every
-    /// batch that records an op checks here, under the position counter's lock, which it
-    /// holds to commit: whichever batch comes second sees the first's records and runs
-    /// again (`write_clash`), answering those ops as replays.
-    fn check_records(&self, conn: &mut DbConn) -> Result<(), AppError> {
-        if crate::db::dialect::writers_are_serial(conn) {
-            return Ok(());
-        }
-        let carried: Vec<&OpRecord> = self.carried.iter().map(|c| &c.record).collect();
-        let Some(device) = carried
-            .first()
-            .map(|r| r.device_id.as_str())
-            .or_else(|| self.recorded.first().map(|(d, _)| d.as_str()))
-        else {
-            return Ok(());
-        };
-        let mine: Vec<&str> = carried.iter().map(|r| r.op_id.as_str()).collect();
-        let all: Vec<&str> = mine
-            .iter()
-            .copied()
-            .chain(self.recorded.iter().map(|(_, o)| o.as_str()))
-            .collect();
-        for chunk in all.chunks(500) {
-            let taken: i64 = ledger::table
-                .filter(ledger::device_id.eq(device))
-                .filter(ledger::op_id.eq_any(chunk))
-                .filter(ledger::result.is_not_null())
-                .count()
-                .get_result(conn)?;
-            if taken > 0 {
-                return Err(clash());
-            }
-        }
-        for chunk in mine.chunks(500) {
-            let taken: i64 = applied_ops::table
-                .filter(applied_ops::device_id.eq(device))
-                .filter(applied_ops::op_id.eq_any(chunk))
-                .count()
-                .get_result(conn)?;
-            if taken > 0 {
-                return Err(clash());
-            }
-        }
-        Ok(())
-    }
-}
-
-fn clash() -> AppError {
-    tracing::info!("a concurrent batch recorded the same ops; running the batch again");
-    AppError::write_clash()
 }
 
 /// Turns a refused multi-row insert of checked rows into an internal error naming them.

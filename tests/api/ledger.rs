@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{op, resident_op, spawn_app, TestApp};
+use crate::helpers::{op, resident_op, spawn_app, spawn_app_with, TestApp};
 use jiayi::schema::{applied_ops, audit_log, ledger};
 
 /// The ledger migration's version, as diesel names it.
@@ -39,6 +39,17 @@ fn kept(app: &TestApp, op_ids: &[&str], entity_id: &str) -> (i64, i64, i64) {
     })
 }
 
+/// A refused op: a visit of a resident no one registered.
+fn refused_visit() -> Value {
+    op(
+        "visit",
+        "create",
+        &Uuid::now_v7().to_string(),
+        json!({ "resident_id": Uuid::now_v7().to_string(), "kind": "hypertension_followup",
+                "occurred_at": "2026-11-30T09:00:00+08:00", "measurements": {} }),
+    )
+}
+
 fn statuses(out: &Value) -> Vec<(String, bool)> {
     out["results"]
         .as_array()
@@ -60,13 +71,7 @@ async fn an_applied_op_leaves_one_row_and_its_record_and_audit_entry_survive_the
     let admin = app.login("admin").await;
     let village = app.villages(&d1).await[0].clone();
     let (rid, good) = resident_op(&village, "1948-02-03", 'M', &[]);
-    let bad = op(
-        "visit",
-        "create",
-        &Uuid::now_v7().to_string(),
-        json!({ "resident_id": Uuid::now_v7().to_string(), "kind": "hypertension_followup",
-                "occurred_at": "2026-11-30T09:00:00+08:00", "measurements": {} }),
-    );
+    let bad = refused_visit();
     let op_ids = [good["op_id"].as_str().unwrap(), bad["op_id"].as_str().unwrap()];
     let first = app.push(&d1, vec![good.clone(), bad.clone()]).await;
     assert_eq!(
@@ -167,4 +172,48 @@ async fn an_applied_op_leaves_one_row_and_its_record_and_audit_entry_survive_the
         [("duplicate".to_string(), true), ("rejected".to_string(), true)],
         "{third}"
     );
+}
+
+#[tokio::test]
+async fn a_batch_sent_twice_at_once_leaves_each_op_one_record_on_whichever_side_it_belongs() {
+    // A tablet that gave up waiting resends while the first request still runs: one
+    // answer applies, the other replays, and no op is recorded both on the ledger and in
+    // applied_ops (the device's row holds the second batch until the first commits).
+    let app = spawn_app_with(|c| c.sync_rate_per_minute = 100_000).await;
+    let d1 = app.login("doctor1").await;
+    let village = app.villages(&d1).await[0].clone();
+    for round in 0..3 {
+        let mut ops: Vec<Value> = (0..100)
+            .map(|_| resident_op(&village, "1962-02-02", 'F', &[]).1)
+            .collect();
+        ops.extend((0..20).map(|_| refused_visit()));
+        let (x, y) = tokio::join!(app.push(&d1, ops.clone()), app.push(&d1, ops.clone()));
+        let mut firsts = 0;
+        for out in [&x, &y] {
+            let st = statuses(out);
+            assert_eq!(st.len(), 120, "round {round}: {out}");
+            let replayed = st[0].1;
+            firsts += usize::from(!replayed);
+            let applied = if replayed { "duplicate" } else { "applied" };
+            assert!(
+                st[..100].iter().all(|(s, r)| s == applied && *r == replayed),
+                "round {round}: {out}"
+            );
+            assert!(
+                st[100..].iter().all(|(s, r)| s == "rejected" && *r == replayed),
+                "round {round}: {out}"
+            );
+        }
+        assert_eq!(firsts, 1, "round {round}: one batch applies, the other replays");
+        let op_ids: Vec<String> = ops.iter().map(|o| o["op_id"].as_str().unwrap().to_string()).collect();
+        let records: i64 = app.db(|c| {
+            use jiayi::db::views::op_records;
+            op_records::table
+                .filter(op_records::op_id.eq_any(&op_ids))
+                .count()
+                .get_result(c)
+                .unwrap()
+        });
+        assert_eq!(records, 120, "round {round}: one record per op");
+    }
 }

@@ -78,6 +78,9 @@ pub fn push(
     }
     let now = now_ms();
     let results = write_tx_retrying(conn, |c| {
+        // First, so that two batches of one device run one after the other: the second
+        // waits here for the first to commit and then finds its ops' records
+        // (`ledger::Journal::lock`).
         let device = devices::table.find(&auth.device_id);
         match app_version {
             Some(v) => diesel::update(device)
