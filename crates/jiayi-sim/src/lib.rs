@@ -12,6 +12,7 @@
 //! `2m` and `2m + 1` are two devices of one team and edit the same residents.
 
 pub mod client;
+pub mod county;
 pub mod gen;
 pub mod harness;
 pub mod ledger;
