@@ -340,14 +340,25 @@ impl Session {
     /// Every change after `cursor`: the changes and the new cursor.
     pub async fn pull(&mut self, cursor: &str) -> Result<(Vec<Value>, String), String> {
         let mut changes = Vec::new();
+        let cursor = self.pull_pages(cursor, |page| changes.extend(page)).await?;
+        Ok((changes, cursor))
+    }
+
+    /// Every change after `cursor`, page by page, each handed to `each` as it arrives (a
+    /// tablet after a county's push need not hold its team's changes all at once); the
+    /// new cursor.
+    pub async fn pull_pages(&mut self, cursor: &str, mut each: impl FnMut(Vec<Value>)) -> Result<String, String> {
         let mut cursor = cursor.to_string();
         loop {
             let path = format!("/api/v1/sync/pull?limit=500&cursor={cursor}");
-            let (v, _) = self.call(Method::GET, &path, None).await?;
-            changes.extend(v["changes"].as_array().cloned().unwrap_or_default());
+            let (mut v, _) = self.call(Method::GET, &path, None).await?;
+            match v["changes"].take() {
+                Value::Array(changes) => each(changes),
+                _ => each(Vec::new()),
+            }
             cursor = v["cursor"].as_str().ok_or("pull page without a cursor")?.to_string();
             if v["has_more"].as_bool() != Some(true) {
-                return Ok((changes, cursor));
+                return Ok(cursor);
             }
         }
     }

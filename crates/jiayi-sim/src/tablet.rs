@@ -260,14 +260,21 @@ impl Tablet {
 
     /// Pulls from the bootstrap cursor: everything the team changed, own pushes included.
     pub async fn pull(&mut self) {
-        match self.session.pull(&self.cursor).await {
-            Ok((changes, cursor)) => {
+        let mut pulled = HashSet::new();
+        let got = self
+            .session
+            .pull_pages(&self.cursor, |page| {
+                pulled.extend(
+                    page.iter()
+                        .filter(|c| c["deleted"] != true)
+                        .filter_map(|c| c["id"].as_str().map(str::to_string)),
+                );
+            })
+            .await;
+        match got {
+            Ok(cursor) => {
                 self.cursor = cursor;
-                self.pulled = changes
-                    .iter()
-                    .filter(|c| c["deleted"] != true)
-                    .filter_map(|c| c["id"].as_str().map(str::to_string))
-                    .collect();
+                self.pulled = pulled;
             }
             Err(e) => self.failures.push(format!("pull: {e}")),
         }

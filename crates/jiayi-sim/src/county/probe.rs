@@ -25,15 +25,43 @@ pub fn process_cpu_secs(pid: u32) -> Option<f64> {
     Some(ticks / USER_HZ)
 }
 
-/// The machine's CPU seconds so far, busy and in all (every core), from `/proc/stat`.
-fn machine_cpu_secs() -> Option<(f64, f64)> {
+/// The machine's CPU seconds so far (every core): busy, waiting for the disk, in all;
+/// from `/proc/stat`.
+fn machine_cpu_secs() -> Option<Machine> {
     let s = std::fs::read_to_string("/proc/stat").ok()?;
     let line = s.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal (guest time is inside user).
     let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).unwrap_or(&0.0);
-    let total = busy + v.get(3)? + v.get(4)?;
-    Some((busy / USER_HZ, total / USER_HZ))
+    let iowait = *v.get(4)?;
+    let total = busy + v.get(3)? + iowait;
+    Some(Machine {
+        busy: busy / USER_HZ,
+        iowait: iowait / USER_HZ,
+        total: total / USER_HZ,
+    })
+}
+
+/// The whole machine's CPU seconds (every core).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Machine {
+    /// Busy (any process, the kernel).
+    pub busy: f64,
+    /// Idle with a disk request outstanding.
+    pub iowait: f64,
+    /// Available: cores × time.
+    pub total: f64,
+}
+
+impl std::ops::Sub for Machine {
+    type Output = Machine;
+    fn sub(self, o: Machine) -> Machine {
+        Machine {
+            busy: self.busy - o.busy,
+            iowait: self.iowait - o.iowait,
+            total: self.total - o.total,
+        }
+    }
 }
 
 /// CPU use over the push.
@@ -47,8 +75,8 @@ pub struct CpuUse {
     pub simulator: f64,
     /// PostgreSQL's backends of the database, CPU s (None on SQLite).
     pub postgres: Option<f64>,
-    /// The whole machine, busy CPU s and CPU s available (cores × wall).
-    pub machine: Option<(f64, f64)>,
+    /// The whole machine.
+    pub machine: Option<Machine>,
     /// On PostgreSQL: sampled states of active backends (`CPU` when not waiting), and
     /// how many samples were taken.
     pub waits: BTreeMap<String, u64>,
@@ -68,13 +96,14 @@ impl CpuUse {
             out.push(format!("PostgreSQL backends {}", per(s)));
         }
         out.push(format!("simulator {}", per(self.simulator)));
-        if let Some((busy, total)) = self.machine {
+        if let Some(m) = self.machine {
             let ours = self.server.unwrap_or(0.0) + self.postgres.unwrap_or(0.0) + self.simulator;
             out.push(format!(
-                "machine busy {:.0} % of {:.0} CPU s; other processes {:.1} CPU s",
-                100.0 * busy / total.max(1e-9),
-                total,
-                (busy - ours).max(0.0)
+                "machine busy {:.0} % of {:.0} CPU s (other processes {:.1} CPU s), iowait {:.1} CPU s",
+                100.0 * m.busy / m.total.max(1e-9),
+                m.total,
+                (m.busy - ours).max(0.0),
+                m.iowait
             ));
         }
         if self.samples > 0 {
@@ -122,7 +151,7 @@ pub struct Probe {
     server_pid: Option<u32>,
     server0: Option<f64>,
     sim0: f64,
-    machine0: Option<(f64, f64)>,
+    machine0: Option<Machine>,
     stop: Arc<AtomicBool>,
     pg: Option<JoinHandle<PgSeen>>,
 }
@@ -167,10 +196,7 @@ impl Probe {
             _ => None,
         };
         let simulator = process_cpu_secs(std::process::id()).unwrap_or(0.0) - self.sim0;
-        let machine = match (machine_cpu_secs(), self.machine0) {
-            (Some(b), Some(a)) => Some((b.0 - a.0, b.1 - a.1)),
-            _ => None,
-        };
+        let machine = machine_cpu_secs().zip(self.machine0).map(|(b, a)| b - a);
         self.stop.store(true, Ordering::Relaxed);
         let seen = self.pg.and_then(|h| h.join().ok());
         let postgres = seen
