@@ -256,11 +256,7 @@ impl Tablet {
         match self.session.pull(&self.cursor).await {
             Ok((changes, cursor)) => {
                 self.cursor = cursor;
-                self.pulled = changes
-                    .iter()
-                    .filter(|c| c["deleted"] != true)
-                    .filter_map(|c| c["id"].as_str().map(str::to_string))
-                    .collect();
+                self.pulled = changes.into_iter().filter(|c| !c.deleted).map(|c| c.id).collect();
             }
             Err(e) => self.failures.push(format!("pull: {e}")),
         }
