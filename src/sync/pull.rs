@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::{cursor, snapshot};
 use crate::access::{Caller, Scope};
@@ -19,36 +17,7 @@ pub const DEFAULT_LIMIT: i64 = 500;
 /// Largest page a client may ask for.
 pub const MAX_LIMIT: i64 = 5000;
 
-/// One change.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PulledChange {
-    /// Entity kind.
-    pub entity: String,
-    /// Entity id.
-    pub id: String,
-    /// Server version.
-    pub version: i64,
-    /// A tombstone: drop the record.
-    pub deleted: bool,
-    /// The entity's current fields (null for a tombstone).
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<Box<serde_json::value::RawValue>>,
-    /// On a resident's tombstone after a duplicate merge (重复档案合并): the record that
-    /// survives. The tablet re-points what it holds for the merged-away id to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged_into: Option<String>,
-}
-
-/// A page of changes.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PullResponse {
-    /// Changes in server order.
-    pub changes: Vec<PulledChange>,
-    /// Pass back to get what follows.
-    pub cursor: String,
-    /// More changes are waiting.
-    pub has_more: bool,
-}
+pub use jiayi_protocol::wire::{PullResponse, PulledChange};
 
 /// The first `take` ledger rows after `after` in the caller's scope, in position order.
 ///
