@@ -35,16 +35,19 @@ fn page_rows(conn: &mut DbConn, auth: &Caller, after: i64, take: i64) -> Result<
         ledger::version,
         ledger::changed_at,
     );
+    let in_county = || {
+        ledger::table
+            .filter(ledger::seq.gt(after))
+            .filter(ledger::county_code.eq(&auth.county_code))
+            .order(ledger::seq)
+            .limit(take)
+            .select(columns)
+            .into_boxed()
+    };
     let villages = match &auth.scope {
         Scope::Team { villages, .. } => villages,
         scope => {
-            let mut q = ledger::table
-                .filter(ledger::seq.gt(after))
-                .filter(ledger::county_code.eq(&auth.county_code))
-                .order(ledger::seq)
-                .limit(take)
-                .select(columns)
-                .into_boxed();
+            let mut q = in_county();
             if let Scope::Township(t) = scope {
                 q = q.filter(ledger::village_code.like(format!("{}%", &t[..9])));
             }
@@ -55,14 +58,7 @@ fn page_rows(conn: &mut DbConn, auth: &Caller, after: i64, take: i64) -> Result<
     for village in villages {
         // Once the page is full, only rows before its last one can still belong in it.
         let before = (rows.len() as i64 >= take).then(|| rows[take as usize - 1].seq);
-        let mut q = ledger::table
-            .filter(ledger::village_code.eq(village))
-            .filter(ledger::seq.gt(after))
-            .filter(ledger::county_code.eq(&auth.county_code))
-            .order(ledger::seq)
-            .limit(take)
-            .select(columns)
-            .into_boxed();
+        let mut q = in_county().filter(ledger::village_code.eq(village));
         if let Some(b) = before {
             q = q.filter(ledger::seq.lt(b));
         }
