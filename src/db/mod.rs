@@ -291,11 +291,12 @@ pub fn revert_last(conn: &mut DbConn) -> Result<String, String> {
     .map_err(|e| format!("reverting a migration failed: {e}"))
 }
 
-/// Turns SQLite's memory statistics off before its first connection. They are kept under
-/// one process-wide mutex that every allocation of every connection takes, which made
-/// concurrent readers (a storm's pulls) queue on it; jiayi never reads them
-/// (docs/benchmarks.md, "Sync storm"). Once SQLite is initialised the setting can no
-/// longer change and the call is refused, which is harmless: the first call came first.
+/// Turns SQLite's memory statistics off before its first connection, as SQLite advises
+/// for speed: they are kept under one process-wide mutex that every allocation of every
+/// connection takes, and a storm's pulls run many connections at once (their profile, in
+/// docs/benchmarks.md "Sync storm", spent a fifth of the server's time waiting on locks).
+/// jiayi never reads them. Once SQLite is initialised the setting can no longer change and
+/// the call is refused, which is harmless: the first call came first.
 fn sqlite_without_memory_statistics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
