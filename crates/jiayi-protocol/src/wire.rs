@@ -47,6 +47,38 @@ pub struct PushOp {
 /// Every value of [`OpResult::status`]; the OpenAPI document lists these as its enum.
 pub const OP_STATUSES: [&str; 4] = ["applied", "duplicate", "conflict", "rejected"];
 
+/// What happened to one op (`OpResult::status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpStatus {
+    /// Applied now.
+    Applied,
+    /// A replay of an op applied before: nothing changed this time.
+    Duplicate,
+    /// Applied by a rule that kept the other side in a conflict record.
+    Conflict,
+    /// Refused; `error` says why.
+    Rejected,
+}
+
+impl std::fmt::Display for OpStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl OpStatus {
+    /// The wire text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OpStatus::Applied => "applied",
+            OpStatus::Duplicate => "duplicate",
+            OpStatus::Conflict => "conflict",
+            OpStatus::Rejected => "rejected",
+        }
+    }
+}
+
 /// What happened to one op.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct OpResult {
@@ -59,7 +91,8 @@ pub struct OpResult {
     pub op_id: String,
     /// `applied`, `duplicate` (a replay of an applied op), `conflict` or `rejected`. A
     /// replay keeps its first verdict, so a replayed `conflict` or `rejected` reads the same.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: OpStatus,
     /// The entity's version after the op.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
@@ -118,4 +151,23 @@ pub struct PullResponse {
     pub cursor: String,
     /// More changes are waiting.
     pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_status_is_listed_with_its_wire_text() {
+        let all = [
+            OpStatus::Applied,
+            OpStatus::Duplicate,
+            OpStatus::Conflict,
+            OpStatus::Rejected,
+        ];
+        assert_eq!(all.map(OpStatus::as_str), OP_STATUSES);
+        for st in all {
+            assert_eq!(serde_json::to_value(st).unwrap(), st.as_str());
+        }
+    }
 }
