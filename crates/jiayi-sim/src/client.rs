@@ -25,6 +25,9 @@ pub struct Stats {
     /// (wait for a turn + work on the batch): the latency without the network and without
     /// the simulator itself, which shares the machine in a load test.
     pub push_server_ms: Vec<f64>,
+    /// The server's work on each answered push alone, ms (`Server-Timing`'s `apply`):
+    /// without the wait for a turn.
+    pub push_apply_ms: Vec<f64>,
     /// Failed attempts by kind (`connect`, `timeout`, `429 rate_limited`, `500 internal_error`, …).
     pub errors: BTreeMap<String, u64>,
     /// Push requests answered 200.
@@ -263,6 +266,7 @@ impl Session {
                 }
                 Ok(res) if res.status().is_success() => {
                     let server_ms = is_push.then(|| server_timing_ms(res.headers())).flatten();
+                    let apply_ms = is_push.then(|| server_timing_part(res.headers(), "apply")).flatten();
                     let parsed = res.json::<T>().await;
                     if is_push {
                         self.net.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -274,6 +278,7 @@ impl Session {
                                 let mut st = self.net.lock();
                                 st.push_until_answered_ms.push(waited);
                                 st.push_server_ms.extend(server_ms);
+                                st.push_apply_ms.extend(apply_ms);
                             }
                             return Ok((v, t.elapsed()));
                         }
@@ -314,19 +319,29 @@ impl Session {
     /// Every page of the caller's bootstrap: the records and the cursor to pull from.
     pub async fn bootstrap(&mut self, limit: usize) -> Result<(Vec<Value>, String), String> {
         let mut records = Vec::new();
+        let cursor = self.bootstrap_pages(limit, |page| records.extend(page)).await?;
+        Ok((records, cursor))
+    }
+
+    /// The caller's bootstrap page by page, each handed to `each` as it arrives (a whole
+    /// county need not be held twice); the cursor to pull from.
+    pub async fn bootstrap_pages(&mut self, limit: usize, mut each: impl FnMut(Vec<Value>)) -> Result<String, String> {
         let mut page: Option<String> = None;
         loop {
             let path = match &page {
                 Some(p) => format!("/api/v1/sync/bootstrap?limit={limit}&page={p}"),
                 None => format!("/api/v1/sync/bootstrap?limit={limit}"),
             };
-            let (v, _) = self.call(Method::GET, &path, None).await?;
-            records.extend(v["records"].as_array().cloned().unwrap_or_default());
+            let (mut v, _) = self.call(Method::GET, &path, None).await?;
+            match v["records"].take() {
+                Value::Array(records) => each(records),
+                _ => each(Vec::new()),
+            }
             match v["next_page"].as_str() {
                 Some(p) => page = Some(p.to_string()),
                 None => {
                     let cursor = v["cursor"].as_str().ok_or("last bootstrap page without a cursor")?;
-                    return Ok((records, cursor.to_string()));
+                    return Ok(cursor.to_string());
                 }
             }
         }
@@ -338,14 +353,22 @@ impl Session {
     /// the server's cores from it (a real tablet parses on its own).
     pub async fn pull(&mut self, cursor: &str) -> Result<(Vec<PulledId>, String), String> {
         let mut changes = Vec::new();
+        let cursor = self.pull_pages(cursor, |page| changes.extend(page)).await?;
+        Ok((changes, cursor))
+    }
+
+    /// Every change after `cursor`, page by page, each handed to `each` as it arrives (a
+    /// tablet after a county's push need not hold its team's changes all at once); the
+    /// new cursor.
+    pub async fn pull_pages(&mut self, cursor: &str, mut each: impl FnMut(Vec<PulledId>)) -> Result<String, String> {
         let mut cursor = cursor.to_string();
         loop {
             let path = format!("/api/v1/sync/pull?limit=500&cursor={cursor}");
             let (page, _) = self.call_as::<PullPage>(Method::GET, &path, None).await?;
-            changes.extend(page.changes);
+            each(page.changes);
             cursor = page.cursor;
             if !page.has_more {
-                return Ok((changes, cursor));
+                return Ok(cursor);
             }
         }
     }
@@ -354,6 +377,16 @@ impl Session {
     pub fn net(&self) -> &Arc<Net> {
         &self.net
     }
+}
+
+/// The duration of one metric of a `Server-Timing` header (`apply` of `queue;dur=1.5, apply;dur=30.2`), ms.
+fn server_timing_part(headers: &reqwest::header::HeaderMap, name: &str) -> Option<f64> {
+    let v = headers.get("server-timing")?.to_str().ok()?;
+    v.split(',').find_map(|metric| {
+        let mut parts = metric.split(';');
+        (parts.next()?.trim() == name).then_some(())?;
+        parts.find_map(|p| p.trim().strip_prefix("dur=")?.parse().ok())
+    })
 }
 
 /// The sum of the durations in a `Server-Timing` header (`queue;dur=1.5, apply;dur=30.2`), ms.
@@ -378,6 +411,9 @@ mod tests {
         assert_eq!(super::server_timing_ms(&h), None);
         h.insert("server-timing", "queue;dur=1.5, apply;dur=30.25".parse().unwrap());
         assert_eq!(super::server_timing_ms(&h), Some(31.75));
+        assert_eq!(super::server_timing_part(&h, "apply"), Some(30.25));
+        assert_eq!(super::server_timing_part(&h, "queue"), Some(1.5));
+        assert_eq!(super::server_timing_part(&h, "other"), None);
         h.insert("server-timing", "queue;desc=\"x\"".parse().unwrap());
         assert_eq!(super::server_timing_ms(&h), None);
     }

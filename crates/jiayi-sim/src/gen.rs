@@ -6,9 +6,9 @@
 //!
 //! The records themselves come from the test kit (`jiayi_testkit::records`).
 
-use chrono::NaiveDate;
 #[cfg(test)]
 use chrono::Utc;
+use chrono::{Datelike, NaiveDate, TimeZone};
 use jiayi_testkit::records::{contract_data, elderly, local_date, op, person, rfc3339, survey_data, visit_data};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -323,6 +323,99 @@ pub fn offline_work(p: &Profile, shared: &[KnownResident], now_ms: i64) -> Vec<P
     out
 }
 
+/// Of the residents a tablet registers on a registration day, the share who sign a
+/// contract on the spot; of those who sign, the shares who also get a follow-up visit and
+/// answer the satisfaction survey the same day. Together about two ops a resident, the
+/// mix of the county in docs/benchmarks.md ("County scale through the sync API").
+pub const SIGN_SHARE: f64 = 0.8;
+/// See [`SIGN_SHARE`].
+pub const VISIT_SHARE: f64 = 0.19;
+/// See [`SIGN_SHARE`].
+pub const SURVEY_SHARE: f64 = 0.085;
+
+/// Residents one tablet may register in a registration day: its ID numbers take area
+/// codes of its own, 500 sequence numbers each, and a tablet has 100 of them.
+pub const MAX_DAY_RESIDENTS: usize = 50_000;
+
+/// A team's tablet on a registration day (`jiayi-sim county`).
+#[derive(Debug, Clone)]
+pub struct DayProfile {
+    /// Tablet number in the run: keeps its ID numbers apart from the other tablets'.
+    pub index: usize,
+    /// Seed of its generator.
+    pub seed: u64,
+    /// Its team.
+    pub team_id: String,
+    /// Its team's villages.
+    pub villages: Vec<String>,
+    /// Residents it registers (at most [`MAX_DAY_RESIDENTS`]).
+    pub residents: usize,
+    /// A key shared by the run.
+    pub run_key: u64,
+}
+
+/// A registration day's queue, oldest first: each resident registered, most signing a
+/// contract on the spot, some of those also followed up and surveyed, at times of the
+/// last hours before `now_ms` within its year. No record is refused: every
+/// ID number is valid and distinct within the run, and each op's resident comes first.
+pub fn registration_day(p: &DayProfile, now_ms: i64) -> Vec<Planned> {
+    let mut rng = StdRng::seed_from_u64(p.seed);
+    let end = now_ms - 5 * 60_000;
+    let today = local_date(end);
+    let year_start = jiayi_testkit::records::cst()
+        .with_ymd_and_hms(today.year(), 1, 1, 0, 0, 0)
+        .single()
+        .map_or(end, |d| d.timestamp_millis());
+    // Within the year of `end`, so the year's report counts every record.
+    let start = (end - 8 * 3600 * 1000).clamp(year_start.min(end), end);
+    let mut times: Vec<i64> = (0..p.residents)
+        .map(|_| rng.gen_range(start..=end) / 1000 * 1000)
+        .collect();
+    times.sort();
+    // `person` numbers people 0–499 within an area code: each block of 500 residents gets
+    // the next area code of this tablet's own range.
+    let slot = (p.run_key % 5400 + p.index as u64) % 5400;
+    let mut out = Vec::with_capacity(p.residents * 2 + p.residents / 4);
+    for (seq, &t) in times.iter().enumerate() {
+        let store = |op: Value, deps: Vec<(String, &'static str)>| Planned {
+            op,
+            intent: Intent::Store,
+            deps,
+            group: None,
+            clinical_ms: t,
+        };
+        let village = &p.villages[rng.gen_range(0..p.villages.len())];
+        let area = 110_000 + (slot * 100) as u32 + (seq / 500 % 100) as u32;
+        let per = person(&mut rng, village, area, seq as u32, today);
+        let rid = per.id.clone();
+        out.push(store(op("resident", "create", &rid, t, per.data), vec![]));
+        if !rng.gen_bool(SIGN_SHARE) {
+            continue;
+        }
+        let old = elderly(Some(per.birth), today);
+        let dep = || vec![(rid.clone(), "unknown_resident")];
+        let cid = Uuid::now_v7().to_string();
+        let data = contract_data(&rid, &p.team_id, &per.tags, old, t);
+        out.push(store(op("contract", "create", &cid, t, data), dep()));
+        if rng.gen_bool(VISIT_SHARE) {
+            let mut data = visit_data(&mut rng, &rid, &per.tags, old, t);
+            data["contract_id"] = json!(cid);
+            out.push(store(
+                op("visit", "create", &Uuid::now_v7().to_string(), t, data),
+                dep(),
+            ));
+        }
+        if rng.gen_bool(SURVEY_SHARE) {
+            let data = survey_data(&mut rng, &rid, t);
+            out.push(store(
+                op("survey", "create", &Uuid::now_v7().to_string(), t, data),
+                dep(),
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +447,43 @@ mod tests {
             let near = (o.clinical_ms - (now + p.max_skew_ms)).abs() < 2 * 60_000;
             assert!(!near, "no time near the limit");
         }
+    }
+
+    #[test]
+    fn a_registration_day_has_distinct_valid_id_numbers_and_about_two_ops_a_resident() {
+        let now = Utc::now().timestamp_millis();
+        let day = |index| DayProfile {
+            index,
+            seed: index as u64,
+            team_id: "t".into(),
+            villages: vec!["431126201201".into(), "431126201202".into()],
+            residents: 1_200,
+            run_key: 7,
+        };
+        let mut ids = std::collections::HashSet::new();
+        let mut residents = 0;
+        let mut ops = 0;
+        for index in 0..2 {
+            let queue = registration_day(&day(index), now);
+            ops += queue.len();
+            let mut seen = std::collections::HashSet::new();
+            for p in &queue {
+                assert_eq!(p.intent, Intent::Store);
+                assert!(p.clinical_ms <= now && local_date(p.clinical_ms).year() == local_date(now - 300_000).year());
+                for (dep, _) in &p.deps {
+                    assert!(seen.contains(dep), "a record's resident comes before it");
+                }
+                seen.insert(p.op["id"].as_str().unwrap().to_string());
+                if p.op["entity"] == "resident" {
+                    residents += 1;
+                    let n = p.op["data"]["id_number"].as_str().unwrap();
+                    assert!(jiayi::domain::id_number::IdNumber::parse(n).is_ok());
+                    assert!(ids.insert(n.to_string()), "ID numbers are distinct across tablets");
+                }
+            }
+        }
+        assert_eq!(residents, 2_400);
+        let per_resident = ops as f64 / residents as f64;
+        assert!((1.9..2.15).contains(&per_resident), "{per_resident}");
     }
 }

@@ -30,13 +30,15 @@ pub struct ServerSetup {
 }
 
 impl ServerSetup {
-    fn url(&self) -> String {
+    /// The database URL the server gets.
+    pub fn url(&self) -> String {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}/sim.db", self.workdir.display()))
     }
 
-    fn start(&self) -> Result<ServerProcess, String> {
+    /// Starts the server on it and waits until it is ready.
+    pub fn start(&self) -> Result<ServerProcess, String> {
         std::fs::create_dir_all(&self.workdir).map_err(|e| format!("{}: {e}", self.workdir.display()))?;
         let mut env = vec![
             ("JIAYI_DEMO_RESIDENTS", self.demo_residents.to_string()),

@@ -28,25 +28,31 @@ pub struct Inventory {
 impl Inventory {
     /// From bootstrap records.
     pub fn from_records(records: &[Value]) -> Inventory {
-        let records = records
-            .iter()
-            .filter(|r| r["deleted"] != true)
-            .filter_map(|r| {
-                Some((
-                    r["id"].as_str()?.to_string(),
-                    (r["entity"].as_str()?.to_string(), r["data"].clone()),
-                ))
-            })
-            .collect();
-        Inventory { records }
+        let mut inv = Inventory::default();
+        inv.extend(records.to_vec());
+        inv
+    }
+
+    /// Adds a page of bootstrap records, keeping their data without copying it.
+    pub fn extend(&mut self, records: Vec<Value>) {
+        for mut r in records {
+            if r["deleted"] == true {
+                continue;
+            }
+            let (Some(id), Some(entity)) = (r["id"].as_str(), r["entity"].as_str()) else {
+                continue;
+            };
+            let key = (id.to_string(), entity.to_string());
+            self.records.insert(key.0, (key.1, r["data"].take()));
+        }
     }
 }
 
 /// What the database says about the run's ops.
 #[derive(Debug, Default)]
 pub struct DbFacts {
-    /// Op ids with an idempotency record.
-    pub journaled: HashSet<String>,
+    /// Op ids with an idempotency record, and how many (one, or the op is recorded twice).
+    pub journaled: HashMap<String, usize>,
     /// Quarantine rows per op id.
     pub quarantined: HashMap<String, usize>,
     /// Conflict record ids that exist.
@@ -54,22 +60,33 @@ pub struct DbFacts {
 }
 
 impl DbFacts {
-    /// Reads the facts for these op ids and conflict ids.
-    pub fn load(pool: &Pool, op_ids: &[String], conflict_ids: &[String]) -> Result<DbFacts, String> {
+    /// Reads the facts for these ops, each named by its device (the server's id of it,
+    /// `device_key` in `/me`: records are keyed by device and op id, so the look-up is
+    /// indexed however large the ledger) and op id, and for these conflict ids.
+    pub fn load(pool: &Pool, ops: &[(String, String)], conflict_ids: &[String]) -> Result<DbFacts, String> {
         let mut conn = pool.get().map_err(|e| format!("database: {e}"))?;
         let c = &mut *conn;
         let mut f = DbFacts::default();
         let err = |e: diesel::result::Error| format!("database: {e}");
-        for chunk in op_ids.chunks(500) {
-            f.journaled.extend(
-                op_records::table
+        let mut by_device: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (device, op_id) in ops {
+            by_device.entry(device).or_default().push(op_id);
+        }
+        for (device, op_ids) in &by_device {
+            for chunk in op_ids.chunks(500) {
+                let found: Vec<Option<String>> = op_records::table
+                    .filter(op_records::device_id.eq(*device))
                     .filter(op_records::op_id.eq_any(chunk))
                     .select(op_records::op_id)
-                    .load::<Option<String>>(c)
-                    .map_err(err)?
-                    .into_iter()
-                    .flatten(),
-            );
+                    .load(c)
+                    .map_err(err)?;
+                for id in found.into_iter().flatten() {
+                    *f.journaled.entry(id).or_default() += 1;
+                }
+            }
+        }
+        let op_ids: Vec<&str> = ops.iter().map(|(_, op)| op.as_str()).collect();
+        for chunk in op_ids.chunks(500) {
             let rows: Vec<Option<String>> = quarantine::table
                 .filter(quarantine::op_id.eq_any(chunk))
                 .select(quarantine::op_id)
@@ -218,13 +235,15 @@ pub fn differs(entity: &str, sent: &Value, stored: &Value) -> Option<String> {
         |k: &str| -> Option<String> { (sent[k] != stored[k]).then(|| format!("{k}: {} ≠ {}", sent[k], stored[k])) };
     let same_instant = |k: &str| (instant(&sent[k]) != instant(&stored[k])).then(|| format!("{k} differs"));
     match entity {
+        // A resident's values are personal: the difference is named, never shown.
         "resident" => ["village_code", "name", "sex", "birth_date", "household_id"]
             .iter()
-            .find_map(|k| same(k))
+            .find(|k| sent[**k] != stored[**k])
+            .map(|k| format!("{k} differs"))
             .or_else(|| {
                 // `elderly` and `child` are derived from the birth date, never sent.
                 (sorted(&sent["tags"], &[]) != sorted(&stored["tags"], &["elderly", "child"]))
-                    .then(|| format!("tags: {} ≠ {}", sent["tags"], stored["tags"]))
+                    .then(|| "tags differ".to_string())
             }),
         "contract" => ["resident_id", "team_id", "effective_from"]
             .iter()
@@ -319,8 +338,10 @@ pub fn check(tablets: &[Tablet], baseline: &Inventory, after: &Inventory, db: Op
                 bad(&mut rep, "replay", &entity, op_id, m.clone());
             }
             if let Some(db) = db {
-                if !db.journaled.contains(op_id) {
-                    bad(&mut rep, "unjournaled", &entity, op_id, "no idempotency record".into());
+                match db.journaled.get(op_id).copied().unwrap_or(0) {
+                    0 => bad(&mut rep, "unjournaled", &entity, op_id, "no idempotency record".into()),
+                    1 => {}
+                    n => bad(&mut rep, "doubled", &entity, op_id, format!("{n} idempotency records")),
                 }
                 let q = db.quarantined.get(op_id).copied().unwrap_or(0);
                 match (got, q) {

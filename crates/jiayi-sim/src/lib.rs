@@ -12,6 +12,7 @@
 //! `2m` and `2m + 1` are two devices of one team and edit the same residents.
 
 pub mod client;
+pub mod county;
 pub mod gen;
 pub mod harness;
 pub mod ledger;
@@ -127,7 +128,7 @@ pub struct Outcome {
 }
 
 /// Runs `f` for every item, at most `n` at a time, keeping the order.
-async fn bounded<T, F, Fut, R>(items: Vec<T>, n: usize, f: F) -> Vec<R>
+pub(crate) async fn bounded<T, F, Fut, R>(items: Vec<T>, n: usize, f: F) -> Vec<R>
 where
     F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = R>,
@@ -148,7 +149,14 @@ pub async fn county(cfg: &RoundConfig, suffix: &str) -> Result<Inventory, String
     let net = Net::new(&cfg.base, cfg.give_up)?;
     let device = format!("sim-{:x}-{}-admin-{suffix}", cfg.run_key, cfg.label);
     let mut admin = Session::login(net, &cfg.admin, &cfg.admin_password, &device).await?;
-    Ok(Inventory::from_records(&admin.bootstrap(10_000).await?.0))
+    read_county(&mut admin).await
+}
+
+/// Every live record the administrator's session `admin` reaches, page by page.
+pub async fn read_county(admin: &mut Session) -> Result<Inventory, String> {
+    let mut inv = Inventory::default();
+    admin.bootstrap_pages(10_000, |page| inv.extend(page)).await?;
+    Ok(inv)
 }
 
 /// Runs one round; `mid` fires once `fraction` of the ops are answered while a push is on
@@ -290,15 +298,19 @@ impl Outcome {
     pub fn check(&self, pool: Option<&jiayi::db::Pool>) -> Result<Report, String> {
         let facts = match pool {
             Some(p) => {
-                let mut op_ids = Vec::new();
+                let mut ops = Vec::new();
                 let mut conflicts = Vec::new();
-                for e in self.tablets.iter().flat_map(|t| &t.ledger) {
-                    op_ids.push(e.planned.op["op_id"].as_str().unwrap_or_default().to_string());
-                    if let Some(c) = e.result.as_ref().and_then(|r| r.conflict_id.clone()) {
-                        conflicts.push(c);
+                for t in &self.tablets {
+                    let device = t.session.me["device_key"].as_str().unwrap_or_default();
+                    for e in &t.ledger {
+                        let op_id = e.planned.op["op_id"].as_str().unwrap_or_default();
+                        ops.push((device.to_string(), op_id.to_string()));
+                        if let Some(c) = e.result.as_ref().and_then(|r| r.conflict_id.clone()) {
+                            conflicts.push(c);
+                        }
                     }
                 }
-                Some(DbFacts::load(p, &op_ids, &conflicts)?)
+                Some(DbFacts::load(p, &ops, &conflicts)?)
             }
             None => None,
         };

@@ -5,6 +5,7 @@
 //! jiayi-sim run --url http://127.0.0.1:8080 --tablets 20 --days 3      # against a running server
 //! jiayi-sim faults --server-bin target/release/jiayi                    # every fault, SQLite
 //! jiayi-sim load --server-bin target/release/jiayi --tablets 500        # the sync storm
+//! jiayi-sim county --server-bin target/release/jiayi --teams 61         # a whole county
 //! ```
 //!
 //! Exits non-zero when the ledger check finds anything lost, doubled or altered.
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use jiayi_sim::county;
 use jiayi_sim::harness::{self, ServerSetup};
 use jiayi_sim::RoundConfig;
 
@@ -143,6 +145,43 @@ enum Command {
         #[command(flatten)]
         round: Round,
     },
+    /// Starts the server on an empty county, makes `--teams` teams through the admin API,
+    /// has each team's tablet register its share of `--residents` offline, then times
+    /// every tablet pushing at once and the county report after it, checks the report
+    /// against what the tablets stored, and runs the ledger check.
+    County {
+        /// The jiayi server binary to start.
+        #[arg(long, default_value = "target/release/jiayi")]
+        server_bin: PathBuf,
+        /// An empty database for the server (postgres://… or sqlite://…); default: a SQLite file in --workdir.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Working directory (server log, SQLite file); default: a new directory under /tmp.
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// Teams, each with its villages, a team lead account and one tablet.
+        #[arg(long, default_value_t = 61)]
+        teams: usize,
+        /// Residents the tablets register between them (about two ops each).
+        #[arg(long, default_value_t = 398_000)]
+        residents: usize,
+        /// Ops per push batch.
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Client threads the tablets share (each tablet is a task on them): the CPU the
+        /// simulator may take beside the server, as client processes would.
+        #[arg(long, default_value_t = 2)]
+        clients: usize,
+        /// Logins at once.
+        #[arg(long, default_value_t = 8)]
+        login_concurrency: usize,
+        /// Give a request up after failing this many seconds.
+        #[arg(long, default_value_t = 300)]
+        give_up_secs: u64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn round_config(r: &Round, label: &str) -> RoundConfig {
@@ -240,12 +279,43 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
             let f = harness::load(&s, &c, raw_rows).await?;
             Ok(f.clean)
         }
+        Command::County {
+            server_bin,
+            database_url,
+            workdir,
+            teams,
+            residents,
+            batch,
+            clients: _,
+            login_concurrency,
+            give_up_secs,
+            quiet,
+        } => {
+            let mut c = county::CountyConfig::new(teams, residents);
+            c.batch = batch.max(1);
+            c.login_concurrency = login_concurrency;
+            c.give_up = Duration::from_secs(give_up_secs);
+            c.progress = !quiet;
+            let server = Server {
+                server_bin,
+                database_url,
+                workdir,
+                demo_residents: 0,
+            };
+            let s = setup(&server, 1_000_000, c.run_key);
+            let f = county::county(&s, &c).await?;
+            Ok(f.clean())
+        }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::County { clients, .. } = &cli.command {
+        builder.worker_threads((*clients).max(1));
+    }
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("jiayi-sim: {e}");
@@ -255,7 +325,7 @@ fn main() -> ExitCode {
     match rt.block_on(main_async(cli)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("jiayi-sim: the ledger check found records lost, doubled or altered");
+            eprintln!("jiayi-sim: the ledger check (or the county report's check) found records lost, doubled, altered or miscounted");
             ExitCode::FAILURE
         }
         Err(e) => {

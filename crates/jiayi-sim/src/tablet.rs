@@ -132,7 +132,12 @@ impl Tablet {
         let mut p = profile.clone();
         p.team_id = self.team_id.clone();
         p.villages = self.villages.clone();
-        self.ledger = gen::offline_work(&p, &self.shared, now_ms)
+        self.queue(gen::offline_work(&p, &self.shared, now_ms));
+    }
+
+    /// Puts already generated work in the queue (a registration day, `gen::registration_day`).
+    pub fn queue(&mut self, planned: Vec<Planned>) {
+        self.ledger = planned
             .into_iter()
             .map(|planned| Entry {
                 planned,
@@ -154,14 +159,15 @@ impl Tablet {
         let mut known: HashSet<String> = HashSet::new();
         for b in order {
             let range = b * batch..((b + 1) * batch).min(self.ledger.len());
-            // What to expect, given what the server has from this tablet by now.
-            let mut will_know = known.clone();
+            // What to expect, given what the server has from this tablet by now and what
+            // this batch stores before each op (kept apart: `known` grows with the queue).
+            let mut in_batch: HashSet<String> = HashSet::new();
             for e in &mut self.ledger[range.clone()] {
                 let missing: Vec<&'static str> = e
                     .planned
                     .deps
                     .iter()
-                    .filter(|(id, _)| !will_know.contains(id))
+                    .filter(|(id, _)| !known.contains(id) && !in_batch.contains(id))
                     .map(|(_, code)| *code)
                     .collect();
                 let expected = match (&e.planned.intent, missing.is_empty()) {
@@ -170,7 +176,7 @@ impl Tablet {
                     (Intent::Reject(c), _) => Intent::Reject(c.iter().copied().chain(missing).collect()),
                 };
                 if expected == Intent::Store {
-                    will_know.insert(e.planned.op["id"].as_str().unwrap_or_default().to_string());
+                    in_batch.insert(e.planned.op["id"].as_str().unwrap_or_default().to_string());
                 }
                 e.expected = Some(expected);
             }
@@ -180,12 +186,13 @@ impl Tablet {
                 .collect();
             let body = json!({ "device_id": self.session.device_id, "ops": ops });
             let net = self.session.net().clone();
-            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            // Serialized here only for the raw faults: the plain push costs no extra copy.
+            let bytes = || serde_json::to_vec(&body).unwrap_or_default();
             if faults.cut_off > 0.0 && rng.gen_bool(faults.cut_off) {
-                net.raw_push(&self.session.access, &bytes, false).await;
+                net.raw_push(&self.session.access, &bytes(), false).await;
             }
             if faults.drop_answer > 0.0 && rng.gen_bool(faults.drop_answer) {
-                net.raw_push(&self.session.access, &bytes, true).await;
+                net.raw_push(&self.session.access, &bytes(), true).await;
             }
             let first = match self.session.call(Method::POST, "/api/v1/sync/push", Some(&body)).await {
                 Ok((v, latency)) => {
@@ -253,10 +260,17 @@ impl Tablet {
 
     /// Pulls from the bootstrap cursor: everything the team changed, own pushes included.
     pub async fn pull(&mut self) {
-        match self.session.pull(&self.cursor).await {
-            Ok((changes, cursor)) => {
+        let mut pulled = HashSet::new();
+        let got = self
+            .session
+            .pull_pages(&self.cursor, |page| {
+                pulled.extend(page.into_iter().filter(|c| !c.deleted).map(|c| c.id));
+            })
+            .await;
+        match got {
+            Ok(cursor) => {
                 self.cursor = cursor;
-                self.pulled = changes.into_iter().filter(|c| !c.deleted).map(|c| c.id).collect();
+                self.pulled = pulled;
             }
             Err(e) => self.failures.push(format!("pull: {e}")),
         }
