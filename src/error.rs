@@ -5,37 +5,9 @@
 use crate::error_codes::Code;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+pub use jiayi_protocol::error::{ErrorDetail, Kind};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-/// What kind of failure, which decides the HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// 400: the request cannot be read.
-    BadRequest,
-    /// 401: no valid credentials.
-    Unauthorized,
-    /// 403: authenticated but not allowed.
-    Forbidden,
-    /// 404: no such thing in the caller's reach.
-    NotFound,
-    /// 409: the request clashes with the current state.
-    Conflict,
-    /// 413: too large.
-    PayloadTooLarge,
-    /// 415: not JSON.
-    UnsupportedMediaType,
-    /// 422: readable but invalid.
-    Invalid,
-    /// 426: sync protocol version not spoken.
-    UpgradeRequired,
-    /// 429: slow down.
-    TooManyRequests,
-    /// 503: a dependency (the database) is unavailable.
-    Unavailable,
-    /// 500: a bug or an unexpected database failure; details only in the log.
-    Internal,
-}
 
 /// An error with a stable code.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -61,36 +33,6 @@ pub struct AppError {
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
-}
-
-/// Code, message and field of an error.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema, Clone, PartialEq)]
-pub struct ErrorDetail {
-    /// Stable snake_case error code.
-    pub code: String,
-    /// Explanation for a person.
-    pub message: String,
-    /// The request field at fault, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// Why, where one code has causes a client must tell apart: on `resync_required`,
-    /// `scope_changed` (the cursor or page token belongs to another scope) or
-    /// `server_restored` (this server was restored from a backup older than what the
-    /// tablet holds: resend the acknowledged ops, docs/sync-protocol.md §3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl ErrorDetail {
-    /// A detail with no `reason`.
-    pub fn of(code: String, message: String, field: Option<String>) -> ErrorDetail {
-        ErrorDetail {
-            code,
-            message,
-            field,
-            reason: None,
-        }
-    }
 }
 
 impl AppError {
@@ -287,20 +229,7 @@ impl From<diesel::r2d2::PoolError> for AppError {
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
-        match self.kind {
-            Kind::BadRequest => StatusCode::BAD_REQUEST,
-            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
-            Kind::Forbidden => StatusCode::FORBIDDEN,
-            Kind::NotFound => StatusCode::NOT_FOUND,
-            Kind::Conflict => StatusCode::CONFLICT,
-            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
-            Kind::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
-            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {

@@ -180,6 +180,7 @@ impl ManageConnection for Manager {
                 .map_err(|e| r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(e.to_string().into())))?;
             Ok(conn)
         } else {
+            sqlite_without_memory_statistics();
             let mut c = SqliteConnection::establish(sqlite_path(&self.url)).map_err(r2d2::Error::ConnectionError)?;
             c.batch_execute(SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)?;
             let synchronous = match self.settings.durability {
@@ -288,6 +289,24 @@ pub fn revert_last(conn: &mut DbConn) -> Result<String, String> {
     }
     .map(|v| v.to_string())
     .map_err(|e| format!("reverting a migration failed: {e}"))
+}
+
+/// Turns SQLite's memory statistics off before its first connection, as SQLite advises
+/// for speed: they are kept under one process-wide mutex that every allocation of every
+/// connection takes, and a storm's pulls run many connections at once (their profile, in
+/// docs/benchmarks.md "Sync storm", spent a fifth of the server's time waiting on locks).
+/// jiayi never reads them. Once SQLite is initialised the setting can no longer change and
+/// the call is refused, which is harmless: the first call came first.
+fn sqlite_without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` with SQLITE_CONFIG_MEMSTATUS takes one int; called once,
+        // before this process opens any SQLite connection through the pool.
+        let rc = unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0) };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            tracing::debug!(rc, "SQLite was initialised already: memory statistics stay on");
+        }
+    });
 }
 
 /// How long a request waits for a database connection before it is answered 503.

@@ -233,5 +233,13 @@ pub(crate) fn failed(what: &'static str) -> impl Fn(AppError) -> AppError {
 
 /// The table an entity kind lives in (a fixed list: never user input).
 fn table_of(entity: &str) -> &'static str {
-    crate::vocabulary::Entity::parse(entity).map_or("not_signed", |e| e.table())
+    use crate::vocabulary::Entity;
+    match Entity::parse(entity) {
+        Some(Entity::Resident) => "residents",
+        Some(Entity::Contract) => "contracts",
+        Some(Entity::Visit) => "visits",
+        Some(Entity::Survey) => "survey_responses",
+        Some(Entity::Referral) => "referrals",
+        Some(Entity::NotSigned) | None => "not_signed",
+    }
 }

@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::{cursor, snapshot};
 use crate::access::{Caller, Scope};
@@ -19,35 +17,60 @@ pub const DEFAULT_LIMIT: i64 = 500;
 /// Largest page a client may ask for.
 pub const MAX_LIMIT: i64 = 5000;
 
-/// One change.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PulledChange {
-    /// Entity kind.
-    pub entity: String,
-    /// Entity id.
-    pub id: String,
-    /// Server version.
-    pub version: i64,
-    /// A tombstone: drop the record.
-    pub deleted: bool,
-    /// The entity's current fields (null for a tombstone).
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<Box<serde_json::value::RawValue>>,
-    /// On a resident's tombstone after a duplicate merge (重复档案合并): the record that
-    /// survives. The tablet re-points what it holds for the merged-away id to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged_into: Option<String>,
-}
+pub use jiayi_protocol::wire::{PullResponse, PulledChange};
 
-/// A page of changes.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PullResponse {
-    /// Changes in server order.
-    pub changes: Vec<PulledChange>,
-    /// Pass back to get what follows.
-    pub cursor: String,
-    /// More changes are waiting.
-    pub has_more: bool,
+/// The first `take` ledger rows after `after` in the caller's scope, in position order.
+///
+/// A team's villages are read one by one, each a range of the `(village_code, seq)` index
+/// in order, and merged; every village after the first stops below the position that
+/// already ends the page. One query over all of them (`village_code IN (…) ORDER BY seq`)
+/// cannot read that index in position order, so SQLite walked the county's ledger from
+/// the cursor and dropped the other teams' rows: in a county of n teams, about n rows read
+/// for each one sent (docs/benchmarks.md, "Sync storm").
+fn page_rows(conn: &mut DbConn, auth: &Caller, after: i64, take: i64) -> Result<Vec<LogRow>, AppError> {
+    let columns = (
+        ledger::seq,
+        ledger::entity,
+        ledger::entity_id,
+        ledger::version,
+        ledger::changed_at,
+    );
+    let in_county = || {
+        ledger::table
+            .filter(ledger::seq.gt(after))
+            .filter(ledger::county_code.eq(&auth.county_code))
+            .order(ledger::seq)
+            .limit(take)
+            .select(columns)
+            .into_boxed()
+    };
+    let villages = match &auth.scope {
+        Scope::Team { villages, .. } => villages,
+        scope => {
+            let mut q = in_county();
+            if let Scope::Township(t) = scope {
+                q = q.filter(ledger::village_code.like(format!("{}%", &t[..9])));
+            }
+            return Ok(q.load(conn)?);
+        }
+    };
+    let mut rows: Vec<LogRow> = Vec::new();
+    for village in villages {
+        // Once the page is full, only rows before its last one can still belong in it.
+        let before = (rows.len() as i64 >= take).then(|| rows[take as usize - 1].seq);
+        let mut q = in_county().filter(ledger::village_code.eq(village));
+        if let Some(b) = before {
+            q = q.filter(ledger::seq.lt(b));
+        }
+        let more: Vec<LogRow> = q.load(conn)?;
+        if more.is_empty() {
+            continue;
+        }
+        rows.extend(more);
+        rows.sort_unstable_by_key(|r| r.seq);
+        rows.truncate(take as usize);
+    }
+    Ok(rows)
 }
 
 #[derive(Queryable)]
@@ -94,25 +117,7 @@ pub fn pull(
     if let Some(c) = checkpoint {
         cursor::check_checkpoint(conn, c)?;
     }
-    let mut q = ledger::table
-        .filter(ledger::seq.gt(after))
-        .filter(ledger::county_code.eq(&auth.county_code))
-        .order(ledger::seq)
-        .limit(limit + 1)
-        .select((
-            ledger::seq,
-            ledger::entity,
-            ledger::entity_id,
-            ledger::version,
-            ledger::changed_at,
-        ))
-        .into_boxed();
-    q = match &auth.scope {
-        Scope::Team { villages, .. } => q.filter(ledger::village_code.eq_any(villages.clone())),
-        Scope::Township(t) => q.filter(ledger::village_code.like(format!("{}%", &t[..9]))),
-        Scope::County(_) => q,
-    };
-    let mut rows: Vec<LogRow> = q.load(conn)?;
+    let mut rows = page_rows(conn, auth, after, limit + 1)?;
     let has_more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let (last, last_mark) = match rows.last() {

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::error_codes::Code;
 use crate::schema::{applied_ops, ledger};
 
-use super::push::OpResult;
+use super::push::{OpResult, OpStatus};
 
 /// The namespace a device's op ids live in: the device the token was issued to (push
 /// checks the body's `device_id` against it). The one place that says what a device is
@@ -148,7 +148,7 @@ pub(crate) fn answer(first: &Earlier, op_id: &str, digest: &str, index: usize) -
         return Ok(OpResult {
             index,
             op_id: op_id.to_string(),
-            status: "rejected".into(),
+            status: OpStatus::Rejected,
             version: None,
             conflict_id: None,
             error: Some(err.detail()),
@@ -156,8 +156,8 @@ pub(crate) fn answer(first: &Earlier, op_id: &str, digest: &str, index: usize) -
         });
     }
     let mut r: OpResult = serde_json::from_str(&first.result).map_err(AppError::internal)?;
-    if r.status == "applied" {
-        r.status = "duplicate".into();
+    if r.status == OpStatus::Applied {
+        r.status = OpStatus::Duplicate;
     }
     r.index = index;
     r.replayed = true;

@@ -1,4 +1,4 @@
-//! The error vocabulary (`src/error_codes.rs`) against the code that answers errors, the
+//! The error vocabulary (`crates/jiayi-protocol/src/codes.rs`) against the code that answers errors, the
 //! protocol document that lists them and the OpenAPI document that names them.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,7 +101,7 @@ fn every_error_code_the_server_answers_is_in_the_vocabulary_and_only_those() {
             format!(
                 "`{code}` (written in {}): name it by its `Code` variant, adding a row `Variant = \"{code}\", \
                  Some(Kind::…) or None when it only refuses one op, push_op, &[Surface::…], \"what it means for \
-                 a tablet\";` to the vocabulary in src/error_codes.rs (alphabetical order), then run \
+                 a tablet\";` to the vocabulary in crates/jiayi-protocol/src/codes.rs (alphabetical order), then run \
                  `UPDATE_DOCS=1 cargo test --test api error_codes` and commit docs/sync-protocol.md",
                 files.iter().cloned().collect::<Vec<_>>().join(", ")
             )
@@ -115,7 +115,7 @@ fn every_error_code_the_server_answers_is_in_the_vocabulary_and_only_those() {
     let unused: Vec<&str> = known.iter().copied().filter(|c| !used.contains_key(*c)).collect();
     assert!(
         unused.is_empty(),
-        "codes in src/error_codes.rs that no code in src/ answers (remove their rows, then run \
+        "codes in crates/jiayi-protocol/src/codes.rs that no code in src/ answers (remove their rows, then run \
          `UPDATE_DOCS=1 cargo test --test api error_codes`): {unused:?}"
     );
 }
@@ -128,7 +128,7 @@ fn the_vocabulary_is_sorted_unique_and_says_something_of_each_code() {
     sorted.dedup();
     assert_eq!(
         codes, sorted,
-        "CODES in src/error_codes.rs must be in alphabetical order, each once"
+        "CODES in crates/jiayi-protocol/src/codes.rs must be in alphabetical order, each once"
     );
     for c in CODES {
         assert!(!c.meaning.trim().is_empty(), "{}: no meaning", c.code());
@@ -276,7 +276,7 @@ fn every_code_the_openapi_document_names_is_in_the_vocabulary_with_its_status() 
                     let Some(entry) = error_codes::lookup(word) else {
                         if word.contains('_') {
                             problems.push(format!(
-                                "{method} {path} {status}: `{word}` is not in src/error_codes.rs"
+                                "{method} {path} {status}: `{word}` is not in crates/jiayi-protocol/src/codes.rs"
                             ));
                         }
                         continue;

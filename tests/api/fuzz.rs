@@ -219,7 +219,7 @@ async fn generated_push_batches_always_answer_one_result_per_op_and_never_fail()
                     "status {}",
                     r.status
                 );
-                if r.status == "rejected" {
+                if r.status == jiayi::sync::push::OpStatus::Rejected {
                     let e = r.error.as_ref().expect("a rejected op says why");
                     prop_assert!(!e.code.is_empty() && e.code != "internal_error", "{:?}", e);
                     // A replayed refusal was kept the first time; a reused op id is refused

@@ -50,6 +50,12 @@ fn refused_visit() -> Value {
     )
 }
 
+/// The audit trail of one record as an administrator reads it.
+async fn trail_of(app: &TestApp, admin: &crate::helpers::Session, id: &str) -> Value {
+    let res = app.get(admin, &format!("/api/v1/audit?entity_id={id}")).await;
+    res.json().await.unwrap()
+}
+
 fn statuses(out: &Value) -> Vec<(String, bool)> {
     out["results"]
         .as_array()
@@ -93,12 +99,7 @@ async fn an_applied_op_leaves_one_row_and_its_record_and_audit_entry_survive_the
     assert_eq!(action.as_deref(), Some("resident_created"));
     assert!(audit_id.is_some() && clinical.is_some());
     // The audit trail reads it as before: one entry, with its id, in the entity's history.
-    let trail: Value = app
-        .get(&admin, &format!("/api/v1/audit?entity_id={rid}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let trail = trail_of(&app, &admin, &rid).await;
     let entries = trail["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{trail}");
     assert_eq!(entries[0]["action"], "resident_created");
@@ -159,12 +160,7 @@ async fn an_applied_op_leaves_one_row_and_its_record_and_audit_entry_survive_the
     // op's where it was; the audit entry of before stays in audit_log, read as ever.
     app.db(jiayi::db::migrate).unwrap();
     assert_eq!(kept(&app, &op_ids, &rid), (1, 1, 1));
-    let trail: Value = app
-        .get(&admin, &format!("/api/v1/audit?entity_id={rid}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let trail = trail_of(&app, &admin, &rid).await;
     assert_eq!(trail["entries"].as_array().unwrap().len(), 1, "{trail}");
     let third = app.push(&d1, vec![good, bad]).await;
     assert_eq!(

@@ -49,5 +49,6 @@ mod sync_scenarios;
 mod team_plan;
 mod transitions;
 mod upkeep;
+mod wire_shapes;
 mod worklist;
 mod worklist_referrals;

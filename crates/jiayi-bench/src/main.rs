@@ -760,7 +760,7 @@ fn push_batch(
     let out = jiayi::sync::push::push(conn, auth, None, &req, &limits)?;
     let mut statuses = std::collections::BTreeMap::new();
     for r in out.results {
-        *statuses.entry(r.status).or_insert(0) += 1;
+        *statuses.entry(r.status.as_str().to_string()).or_insert(0) += 1;
     }
     Ok(statuses)
 }

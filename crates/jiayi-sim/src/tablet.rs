@@ -264,11 +264,7 @@ impl Tablet {
         let got = self
             .session
             .pull_pages(&self.cursor, |page| {
-                pulled.extend(
-                    page.iter()
-                        .filter(|c| c["deleted"] != true)
-                        .filter_map(|c| c["id"].as_str().map(str::to_string)),
-                );
+                pulled.extend(page.into_iter().filter(|c| !c.deleted).map(|c| c.id));
             })
             .await;
         match got {

@@ -54,7 +54,11 @@ async fn the_ledger_check_names_a_lost_a_doubled_and_an_altered_record() {
             .iter()
             .flat_map(|t| &t.ledger)
             .filter(|e| e.planned.op["entity"] == entity && e.planned.op["action"] == "create")
-            .filter(|e| e.result.as_ref().is_some_and(|r| r.status == "applied"))
+            .filter(|e| {
+                e.result
+                    .as_ref()
+                    .is_some_and(|r| r.status == jiayi::sync::push::OpStatus::Applied)
+            })
             .map(|e| e.planned.op["id"].as_str().unwrap().to_string())
             .collect()
     };

@@ -233,11 +233,10 @@ pub(crate) fn reapply(
         index: 0,
         op_id: op_id.clone(),
         status: if applied.conflict_id.is_some() {
-            "conflict"
+            OpStatus::Conflict
         } else {
-            "applied"
-        }
-        .into(),
+            OpStatus::Applied
+        },
         version: Some(applied.version),
         conflict_id: applied.conflict_id.clone(),
         error: None,
@@ -245,7 +244,7 @@ pub(crate) fn reapply(
     };
     diesel::update(applied_ops::table.find((replay::device_key(ctx.auth), &op_id)))
         .set((
-            applied_ops::status.eq(&result.status),
+            applied_ops::status.eq(result.status.as_str()),
             applied_ops::result.eq(serde_json::to_string(&result).map_err(AppError::internal)?),
         ))
         .execute(conn)?;
@@ -264,7 +263,7 @@ fn rejected(index: usize, op_id: &str, e: &AppError) -> OpResult {
     OpResult {
         index,
         op_id: op_id.to_string(),
-        status: "rejected".into(),
+        status: OpStatus::Rejected,
         version: None,
         conflict_id: None,
         error: Some(e.detail()),
@@ -334,7 +333,7 @@ fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value
                 let result = OpResult {
                     index,
                     op_id: op_id.clone(),
-                    status: "applied".into(),
+                    status: OpStatus::Applied,
                     version: Some(a.version),
                     conflict_id: None,
                     error: None,
@@ -363,7 +362,11 @@ fn apply_one(conn: &mut DbConn, b: &Batch, index: usize, raw: &serde_json::Value
         Ok(a) => OpResult {
             index,
             op_id: op_id.clone(),
-            status: if a.conflict_id.is_some() { "conflict" } else { "applied" }.into(),
+            status: if a.conflict_id.is_some() {
+                OpStatus::Conflict
+            } else {
+                OpStatus::Applied
+            },
             version: Some(a.version),
             conflict_id: a.conflict_id,
             error: None,

@@ -145,7 +145,7 @@ pub(super) fn remember(
         entity: entity.chars().filter(|c| !c.is_control()).take(40).collect(),
         entity_id: entity_id.map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect()),
         action: action.chars().filter(|c| !c.is_control()).take(40).collect(),
-        status: result.status.clone(),
+        status: result.status.as_str().to_string(),
         result: serde_json::to_string(result).map_err(AppError::internal)?,
         received_at: b.now,
         digest: Some(digest.to_string()),
