@@ -35,15 +35,15 @@ fn page_rows(conn: &mut DbConn, auth: &Caller, after: i64, take: i64) -> Result<
         ledger::version,
         ledger::changed_at,
     );
-    let in_county = || {
+    let after_cursor = || {
         ledger::table
             .filter(ledger::seq.gt(after))
-            .filter(ledger::county_code.eq(&auth.county_code))
             .order(ledger::seq)
             .limit(take)
             .select(columns)
             .into_boxed()
     };
+    let in_county = || after_cursor().filter(ledger::county_code.eq(&auth.county_code));
     let villages = match &auth.scope {
         Scope::Team { villages, .. } => villages,
         scope => {
@@ -58,7 +58,9 @@ fn page_rows(conn: &mut DbConn, auth: &Caller, after: i64, take: i64) -> Result<
     for village in villages {
         // Once the page is full, only rows before its last one can still belong in it.
         let before = (rows.len() as i64 >= take).then(|| rows[take as usize - 1].seq);
-        let mut q = in_county().filter(ledger::village_code.eq(village));
+        // No county condition: a village code names its county, and with one SQLite may
+        // walk the county's index instead of the village's.
+        let mut q = after_cursor().filter(ledger::village_code.eq(village));
         if let Some(b) = before {
             q = q.filter(ledger::seq.lt(b));
         }
