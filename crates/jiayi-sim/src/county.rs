@@ -392,10 +392,13 @@ pub async fn run(target: &Target<'_>, cfg: &CountyConfig) -> Result<CountyFigure
     let net = Net::new(&target.base, cfg.give_up)?;
     let key = format!("{:x}", cfg.run_key);
     let mut phase_rss = Vec::new();
-    let note = |phase_rss: &mut Vec<(&'static str, u64)>, phase: &'static str| {
+    let mut phase_cpu = Vec::new();
+    let round_t0 = Instant::now();
+    let mut note = |phase_rss: &mut Vec<(&'static str, u64)>, phase: &'static str| {
         if let Some(kb) = target.server_pid.and_then(vm_hwm_kb) {
             phase_rss.push((phase, kb));
         }
+        phase_cpu.push(crate::PhaseCpu::now(phase, round_t0, target.server_pid));
     };
     let t = Instant::now();
     let admin_device = format!("sim-{key}-county-admin");
@@ -487,6 +490,7 @@ pub async fn run(target: &Target<'_>, cfg: &CountyConfig) -> Result<CountyFigure
         pull,
         mid_storm: None,
         phase_rss,
+        phase_cpu,
     };
     print!("{}", outcome.summary());
     let check = outcome.check(target.pool)?;

@@ -125,6 +125,33 @@ pub struct Outcome {
     pub mid_storm: Option<Result<String, String>>,
     /// The server's peak resident memory (kB) after each phase, when its pid is known.
     pub phase_rss: Vec<(&'static str, u64)>,
+    /// CPU seconds the server and the simulator itself had used by the end of each phase.
+    pub phase_cpu: Vec<PhaseCpu>,
+}
+
+/// CPU used by the end of a phase (cumulative), and the wall clock then.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseCpu {
+    /// Which phase just ended.
+    pub phase: &'static str,
+    /// Since the round started.
+    pub wall: Duration,
+    /// The server process's user + system seconds (0 when its pid is unknown).
+    pub server: f64,
+    /// This process's (the simulated tablets') user + system seconds.
+    pub sim: f64,
+}
+
+impl PhaseCpu {
+    /// What the server (`server_pid`) and this process have used by now.
+    pub fn now(phase: &'static str, t0: Instant, server_pid: Option<u32>) -> PhaseCpu {
+        PhaseCpu {
+            phase,
+            wall: t0.elapsed(),
+            server: server_pid.and_then(|p| server::cpu_secs(&p.to_string())).unwrap_or(0.0),
+            sim: server::cpu_secs("self").unwrap_or(0.0),
+        }
+    }
 }
 
 /// Runs `f` for every item, at most `n` at a time, keeping the order.
@@ -165,10 +192,13 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
     let net = Net::new(&cfg.base, cfg.give_up)?;
     let key = format!("{:x}", cfg.run_key);
     let mut phase_rss = Vec::new();
+    let mut phase_cpu = Vec::new();
+    let round_t0 = Instant::now();
     let mut note = |phase: &'static str| {
         if let Some(kb) = cfg.server_pid.and_then(server::vm_hwm_kb) {
             phase_rss.push((phase, kb));
         }
+        phase_cpu.push(PhaseCpu::now(phase, round_t0, cfg.server_pid));
     };
     note("start");
     let baseline = county(cfg, "before").await?;
@@ -276,6 +306,7 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
         pull,
         mid_storm,
         phase_rss,
+        phase_cpu,
     })
 }
 
@@ -346,6 +377,17 @@ impl Outcome {
                 spread(&self.stats.push_server_ms),
             ));
         }
+        if !self.stats.push_apply_ms.is_empty() {
+            // Summed over the storm's wall time: how many batches were being applied at
+            // once on average (the turns are the most); below that, the server waited
+            // for batches to arrive.
+            let busy = self.stats.push_apply_ms.iter().sum::<f64>() / 1000.0;
+            s.push_str(&format!(
+                "  applying a batch (Server-Timing apply): {}; {:.1} batches applied at once on average\n",
+                spread(&self.stats.push_apply_ms),
+                busy / secs,
+            ));
+        }
         if !self.stats.push_until_answered_ms.is_empty() {
             s.push_str(&format!(
                 "  from a batch's first attempt to its answer (refusals and retries included): {}\n",
@@ -359,6 +401,22 @@ impl Outcome {
                 .map(|(p, kb)| format!("{p} {:.0} MB", *kb as f64 / 1024.0))
                 .collect();
             s.push_str(&format!("  server peak RSS after: {}\n", list.join(", ")));
+        }
+        for w in self.phase_cpu.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if !matches!(b.phase, "storm" | "push" | "pulls") {
+                continue;
+            }
+            let wall = (b.wall - a.wall).as_secs_f64().max(1e-9);
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as f64;
+            s.push_str(&format!(
+                "  CPU during the {}: server {:.1} s, simulator {:.1} s, of {:.1} s on {cores:.0} cores ({:.0} % busy)\n",
+                b.phase,
+                b.server - a.server,
+                b.sim - a.sim,
+                wall * cores,
+                100.0 * ((b.server - a.server) + (b.sim - a.sim)) / (wall * cores),
+            ));
         }
         if let Some(m) = &self.mid_storm {
             s.push_str(&format!("  during the storm: {}\n", m.as_ref().unwrap_or_else(|e| e)));

@@ -138,6 +138,20 @@ pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system, seconds) a process has used so far, from `/proc/<pid>/stat`;
+/// `None` for "self" or a pid that is gone. Read at each phase to say how the machine's
+/// cores split between the server and the simulated tablets (they share them).
+pub fn cpu_secs(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 11 and 12 after the name.
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // Clock ticks per second: 100 on every Linux target (USER_HZ).
+    Some(ticks / 100.0)
+}
+
 /// Does `/readyz` answer 200? (A plain blocking request: no runtime needed.)
 fn readyz(port: u16) -> bool {
     use std::io::{Read, Write};
