@@ -6,23 +6,18 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{id_number, spawn_app};
+use crate::helpers::{id_number, spawn_app, Op};
 use jiayi::domain::id_number::{check_char, IdNumber};
 use jiayi::schema::{conflicts, residents, visits};
 
-fn op(entity: &str, id: &str, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": "create", "id": id,
-            "recorded_at": "2026-03-01T09:30:00+08:00", "data": data })
-}
+/// When these tests' ops were recorded.
+const AT: &str = "2026-03-01T09:30:00+08:00";
 
 fn resident(village: &str, birth: &str, sex: &str, number: &str) -> (String, Value) {
     let id = Uuid::now_v7().to_string();
-    let o = op(
-        "resident",
-        &id,
-        json!({ "village_code": village, "name": "证号测试", "sex": sex, "birth_date": birth, "id_number": number, "tags": [] }),
-    );
-    (id, o)
+    let data = json!({ "village_code": village, "name": "证号测试", "sex": sex, "birth_date": birth,
+                       "id_number": number, "tags": [] });
+    (id.clone(), Op::resident_create(id, data).recorded_at(AT).into())
 }
 
 #[tokio::test]
@@ -179,11 +174,8 @@ async fn every_measurement_range_edge_through_the_sync_api() {
     let mut ids = Vec::new();
     for (kind, m, _) in &cases {
         let id = Uuid::now_v7().to_string();
-        ops.push(op(
-            "visit",
-            &id,
-            json!({ "resident_id": rid, "kind": kind, "occurred_at": "2026-03-01T09:30:00+08:00", "measurements": m }),
-        ));
+        let data = json!({ "resident_id": rid, "kind": kind, "occurred_at": AT, "measurements": m });
+        ops.push(Op::visit_create(&id, data).recorded_at(AT).into());
         ids.push(id);
     }
     let out = app.push(&d1, ops).await;

@@ -9,14 +9,12 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, id_number, resident_op, spawn_app, spawn_app_with, Session, TestApp};
+use crate::helpers::{assert_error, id_number, resident_op, spawn_app, spawn_app_with, Op, Session, TestApp};
 use jiayi::domain::id_number::IdNumber;
 use jiayi::schema::{blobs, conflicts, contracts, quarantine, residents};
 
-fn op(entity: &str, action: &str, id: &str, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": "2026-03-01T09:30:00+08:00", "data": data })
-}
+/// When these tests' ops were recorded.
+const AT: &str = "2026-03-01T09:30:00+08:00";
 
 /// Runs `tools/scan_db_pii.py` on the app's database: its exit code and output. Off the
 /// test's runtime thread, which keeps the client's connections alive meanwhile.
@@ -54,32 +52,25 @@ async fn refused_ops_leave_no_id_number_or_phone_in_clear_and_accept_still_appli
     // An edit that arrives before the record it edits: refused, kept, accepted later.
     let (rid, create) = resident_op(&village, "1961-02-03", 'F', &[]);
     let new_id = id_number("1961-02-03", 'F');
-    let mut edit = op(
-        "resident",
-        "update",
-        &rid,
-        json!({ "id_number": new_id, "phone": "0731-84561234" }),
-    );
-    edit["base_version"] = json!(1);
+    let edit = Op::resident_update(&rid, json!({ "id_number": new_id, "phone": "0731-84561234" }))
+        .base_version(1)
+        .recorded_at(AT)
+        .build();
     // ID numbers and phones sent as JSON numbers, at the top and nested.
     let born = chrono::NaiveDate::from_ymd_opt(1970, 5, 6).unwrap();
     let numeric: u64 = (1..)
         .find_map(|seq| IdNumber::generate("431126", born, seq, 'M').expose().parse().ok())
         .unwrap();
-    let typed = op(
-        "resident",
-        "create",
-        &Uuid::now_v7().to_string(),
-        json!({ "village_code": village, "name": "数字", "sex": "M", "birth_date": "1970-05-06",
-                "id_number": numeric, "phone": 13912345678u64 }),
-    );
-    let nested = op(
-        "resident",
-        "create",
-        &Uuid::now_v7().to_string(),
-        json!({ "village_code": village, "name": "嵌套", "sex": "M", "birth_date": "1970-05-06",
-                "id_number": [numeric.to_string()], "phone": { "home": "13812345678" } }),
-    );
+    let typed = json!({ "village_code": village, "name": "数字", "sex": "M", "birth_date": "1970-05-06",
+                        "id_number": numeric, "phone": 13912345678u64 });
+    let typed = Op::resident_create(Uuid::now_v7().to_string(), typed)
+        .recorded_at(AT)
+        .build();
+    let nested = json!({ "village_code": village, "name": "嵌套", "sex": "M", "birth_date": "1970-05-06",
+                         "id_number": [numeric.to_string()], "phone": { "home": "13812345678" } });
+    let nested = Op::resident_create(Uuid::now_v7().to_string(), nested)
+        .recorded_at(AT)
+        .build();
     let out = app.push(&d1, vec![edit.clone(), typed, nested]).await;
     let answer = out.to_string();
     for r in out["results"].as_array().unwrap() {
@@ -135,9 +126,10 @@ async fn refused_ops_leave_no_id_number_or_phone_in_clear_and_accept_still_appli
     // An older edit of the phone from another tablet loses: the field clash keeps its value,
     // not in clear, and keep_client still applies it.
     let d1b = app.login_on("doctor1", "tablet-pii-second").await;
-    let mut stale = op("resident", "update", &rid, json!({ "phone": "13600000001" }));
-    stale["base_version"] = json!(1);
-    stale["recorded_at"] = json!("2026-02-01T09:30:00+08:00");
+    let stale = Op::resident_update(&rid, json!({ "phone": "13600000001" }))
+        .base_version(1)
+        .recorded_at("2026-02-01T09:30:00+08:00")
+        .build();
     let out = app.push(&d1b, vec![stale]).await;
     assert_eq!(out["results"][0]["status"], "conflict", "{out}");
     let clash = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
@@ -160,7 +152,9 @@ async fn refused_ops_leave_no_id_number_or_phone_in_clear_and_accept_still_appli
 async fn the_database_scan_finds_a_number_left_in_clear() {
     let app = spawn_app().await;
     let d1 = app.login("doctor1").await;
-    let visit = op("visit", "create", &Uuid::now_v7().to_string(), json!({}));
+    let visit = Op::visit_create(Uuid::now_v7().to_string(), json!({}))
+        .recorded_at(AT)
+        .build();
     assert_eq!(app.push(&d1, vec![visit]).await["results"][0]["status"], "rejected");
     let clear = id_number("1980-01-01", 'M');
     app.db(|c| {
@@ -179,12 +173,10 @@ async fn a_huge_refused_op_is_kept_bounded_and_a_device_s_daily_cap_holds() {
     let app = spawn_app_with(|c| c.quarantine_per_device_per_day = 3).await;
     let (sup, d1) = (app.login("supervisor1").await, app.login("doctor1").await);
     let junk = "垃".repeat(1024 * 1024);
-    let huge = op(
-        "visit",
-        "create",
-        &Uuid::now_v7().to_string(),
-        json!({ "resident_id": Uuid::now_v7().to_string(), "notes": junk }),
-    );
+    let huge = json!({ "resident_id": Uuid::now_v7().to_string(), "notes": junk });
+    let huge = Op::visit_create(Uuid::now_v7().to_string(), huge)
+        .recorded_at(AT)
+        .build();
     let out = app.push(&d1, vec![huge.clone()]).await;
     assert_eq!(out["results"][0]["status"], "rejected");
     let raw: String = app.db(|c| quarantine::table.select(quarantine::raw).first(c).unwrap());
@@ -206,7 +198,11 @@ async fn a_huge_refused_op_is_kept_bounded_and_a_device_s_daily_cap_holds() {
 
     // Three kept per device per day: the fourth and fifth refusals are answered, not kept.
     let more: Vec<Value> = (0..4)
-        .map(|_| op("visit", "create", &Uuid::now_v7().to_string(), json!({})))
+        .map(|_| {
+            Op::visit_create(Uuid::now_v7().to_string(), json!({}))
+                .recorded_at(AT)
+                .into()
+        })
         .collect();
     let out = app.push(&d1, more).await;
     let results = out["results"].as_array().unwrap();
@@ -228,7 +224,12 @@ async fn a_huge_refused_op_is_kept_bounded_and_a_device_s_daily_cap_holds() {
     // Another device of the same county is not held back by this one.
     let d2 = app.login("doctor2").await;
     let out = app
-        .push(&d2, vec![op("visit", "create", &Uuid::now_v7().to_string(), json!({}))])
+        .push(
+            &d2,
+            vec![Op::visit_create(Uuid::now_v7().to_string(), json!({}))
+                .recorded_at(AT)
+                .into()],
+        )
         .await;
     assert_eq!(out["results"][0]["status"], "rejected");
     assert_eq!(app.state.metrics.quarantine_not_kept.get(), 2);
@@ -322,12 +323,10 @@ async fn blobs_no_record_names_are_collected_after_the_grace() {
             .unwrap();
     });
     let d1 = app.login("doctor1").await;
-    let refused = op(
-        "contract",
-        "create",
-        &Uuid::now_v7().to_string(),
-        json!({ "resident_id": Uuid::now_v7().to_string(), "signature_sha256": sha(2) }),
-    );
+    let refused = json!({ "resident_id": Uuid::now_v7().to_string(), "signature_sha256": sha(2) });
+    let refused = Op::contract_create(Uuid::now_v7().to_string(), refused)
+        .recorded_at(AT)
+        .build();
     assert_eq!(app.push(&d1, vec![refused]).await["results"][0]["status"], "rejected");
     let collected = app.db(|c| jiayi::sync::blob::collect_unreferenced(c, now, 30 * day).unwrap());
     assert_eq!(collected, 1);
@@ -357,13 +356,10 @@ async fn an_op_kept_verbatim_by_an_older_server_is_rewritten_at_start_up_and_sti
     let (rid, create) = resident_op(&village, "1962-03-04", 'M', &[]);
     let new_id = id_number("1962-03-04", 'M');
     let landline = "0745-84561234";
-    let mut edit = op(
-        "resident",
-        "update",
-        &rid,
-        json!({ "id_number": new_id, "phone": landline }),
-    );
-    edit["base_version"] = json!(1);
+    let edit = Op::resident_update(&rid, json!({ "id_number": new_id, "phone": landline }))
+        .base_version(1)
+        .recorded_at(AT)
+        .build();
     let out = app.push(&d1, vec![edit.clone()]).await;
     assert_eq!(out["results"][0]["status"], "rejected", "{out}");
     let op_id = edit["op_id"].as_str().unwrap().to_string();

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, spawn_app, Session, TestApp};
+use crate::helpers::{assert_error, spawn_app, Op, Session, TestApp};
 use jiayi::schema::{questionnaires, survey_responses};
 
 const TOWNSHIP_1: &str = "431126100000";
@@ -301,11 +301,6 @@ async fn bad_versions_are_refused_with_the_field_and_nothing_is_stored() {
     assert_eq!(count(&app), before + 1);
 }
 
-fn op(entity: &str, id: &str, at: &str, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": "create", "id": id,
-            "recorded_at": at, "data": data })
-}
-
 #[tokio::test]
 async fn old_tablets_keep_answering_and_each_response_is_judged_by_its_version() {
     let app = spawn_app().await;
@@ -347,29 +342,18 @@ async fn old_tablets_keep_answering_and_each_response_is_judged_by_its_version()
     for i in 0..6 {
         let id = Uuid::now_v7().to_string();
         let birth = "1960-03-03";
-        ops.push(op(
-            "resident",
-            &id,
-            at,
-            json!({ "village_code": VILLAGE, "name": format!("答卷人{i}"), "sex": "F", "birth_date": birth,
+        let data = json!({ "village_code": VILLAGE, "name": format!("答卷人{i}"), "sex": "F", "birth_date": birth,
                     "id_number": jiayi::domain::id_number::IdNumber::generate(
                         "110108", chrono::NaiveDate::from_ymd_opt(1960, 3, 3).unwrap(), 2 * i as u32, 'F').expose(),
-                    "tags": [] }),
-        ));
+                    "tags": [] });
+        ops.push(Op::resident_create(&id, data).recorded_at(at).into());
         residents.push(id);
     }
     let survey = |r: &str, version: i64, answers: Value| {
         let id = Uuid::now_v7().to_string();
-        (
-            id.clone(),
-            op(
-                "survey",
-                &id,
-                at,
-                json!({ "resident_id": r, "questionnaire": "satisfaction", "questionnaire_version": version,
-                        "answers": answers, "answered_at": at }),
-            ),
-        )
+        let data = json!({ "resident_id": r, "questionnaire": "satisfaction", "questionnaire_version": version,
+                           "answers": answers, "answered_at": at });
+        (id.clone(), Op::survey_create(id, data).recorded_at(at).into())
     };
     // "basically satisfied" counts under v1 and not under v2.
     let (s0, o0) = survey(

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{contract_op, id_number, now_cst, resident_op, spawn_app, Session, TestApp};
+use crate::helpers::{contract_op, id_number, now_cst, resident_op, spawn_app, Op, Session, TestApp};
 use jiayi::openapi::RECORD_SHAPES;
 
 /// Validates instances against one component schema of the committed OpenAPI document,
@@ -44,12 +44,6 @@ impl Schemas {
     fn check(&self, name: &str, instance: &Value, problems: &mut Vec<String>) {
         problems.extend(self.problems(name, instance));
     }
-}
-
-fn op(entity: &str, action: &str, id: &str, data: Value) -> Value {
-    let (now, _) = now_cst();
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": now, "data": data })
 }
 
 fn shape(entity: &str) -> (&'static str, &'static str) {
@@ -211,23 +205,17 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
     let (c1, c1op) = contract_op(&r1, &team, &["BASIC", "HTN"]);
     let (c2, c2op) = contract_op(&r2, &team, &["BASIC"]);
     let c3 = Uuid::now_v7().to_string();
-    let c3op = op(
-        "contract",
-        "create",
-        &c3,
-        json!({ "resident_id": r2, "team_id": team,
-        "packages": ["BASIC"], "status": "DRAFT", "effective_from": today }),
-    );
+    let draft = json!({ "resident_id": r2, "team_id": team, "packages": ["BASIC"], "status": "DRAFT",
+                        "effective_from": today });
+    let c3op = Op::contract_create(&c3, draft).build();
     push_checked(&app, &d1, vec![r1op, r2op, c1op, c2op, c3op], &schemas, &mut problems).await;
-    let edit = json!({ "op_id": Uuid::now_v7().to_string(), "entity": "resident", "action": "update", "id": r1,
-        "base_version": 1, "recorded_at": now, "data": { "phone": "13900000001" } });
-    let terminate = op(
-        "contract",
-        "transition",
-        &c2,
-        json!({ "to": "TERMINATED", "reason": "moved_away", "at": now }),
-    );
-    let cancel = op("contract", "transition", &c3, json!({ "to": "CANCELLED", "at": now }));
+    let edit = Op::resident_update(&r1, json!({ "phone": "13900000001" }))
+        .base_version(1)
+        .recorded_at(&now)
+        .build();
+    let terminate =
+        Op::contract_transition(&c2, json!({ "to": "TERMINATED", "reason": "moved_away", "at": now })).build();
+    let cancel = Op::contract_transition(&c3, json!({ "to": "CANCELLED", "at": now })).build();
     // A visit amended, another deleted; a survey amended; a not-signed record.
     let (v1id, v2id, s1id, s2id, n1id) = (
         Uuid::now_v7().to_string(),
@@ -253,19 +241,18 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
             edit,
             terminate,
             cancel,
-            op("visit", "create", &v1id, visit(None, 150)),
-            op("visit", "amend", &v2id, visit(Some(&v1id), 145)),
-            op("visit", "create", &visit2, visit(None, 130)),
-            op("survey", "create", &s1id, survey(None, "satisfied")),
-            op("survey", "amend", &s2id, survey(Some(&s1id), "very_satisfied")),
-            op(
-                "not_signed",
-                "create",
+            Op::visit_create(&v1id, visit(None, 150)).into(),
+            Op::visit_amend(&v2id, visit(Some(&v1id), 145)).into(),
+            Op::visit_create(&visit2, visit(None, 130)).into(),
+            Op::survey_create(&s1id, survey(None, "satisfied")).into(),
+            Op::survey_amend(&s2id, survey(Some(&s1id), "very_satisfied")).into(),
+            Op::not_signed_create(
                 &n1id,
                 json!({ "resident_id": r2, "reason": "other",
                 "reason_text": "外出务工", "recorded_at": now }),
-            ),
-            op("visit", "delete", &visit2, json!({})),
+            )
+            .into(),
+            Op::visit_delete(&visit2).into(),
         ],
         &schemas,
         &mut problems,
@@ -286,16 +273,11 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
         &app,
         &d1,
         vec![
-            op("referral", "create", &f1, referral(None, Some("H01"))),
-            op("referral", "transition", &f1, json!({ "to": "RECEIVED", "at": now })),
-            op(
-                "referral",
-                "transition",
-                &f1,
-                json!({ "to": "RETURNED", "at": now, "summary": "回社区随访" }),
-            ),
-            op("referral", "create", &f2, referral(None, None)),
-            op("referral", "amend", &f3, referral(Some(&f2), Some("H02"))),
+            Op::referral_create(&f1, referral(None, Some("H01"))).into(),
+            Op::referral_transition(&f1, json!({ "to": "RECEIVED", "at": now })).into(),
+            Op::referral_transition(&f1, json!({ "to": "RETURNED", "at": now, "summary": "回社区随访" })).into(),
+            Op::referral_create(&f2, referral(None, None)).into(),
+            Op::referral_amend(&f3, referral(Some(&f2), Some("H02"))).into(),
         ],
         &schemas,
         &mut problems,
@@ -307,14 +289,9 @@ async fn pushed_pulled_and_bootstrapped_records_fit_their_entitys_schemas() {
     let no = id_number("1955-04-04", 'F');
     let resident_with = |village: &str| {
         let id = Uuid::now_v7().to_string();
-        let o = op(
-            "resident",
-            "create",
-            &id,
-            json!({ "village_code": village, "name": "测试居民", "sex": "F",
-            "birth_date": "1955-04-04", "id_number": no, "tags": [] }),
-        );
-        (id, o)
+        let data = json!({ "village_code": village, "name": "测试居民", "sex": "F",
+                           "birth_date": "1955-04-04", "id_number": no, "tags": [] });
+        (id.clone(), Op::resident_create(id, data).build())
     };
     let (a, aop) = resident_with(&v1);
     let (b, bop) = resident_with(&v2);
@@ -399,7 +376,7 @@ async fn rejected_replayed_and_reused_op_results_fit_the_op_result_schema() {
     let first = push_results(
         &app,
         &d1,
-        &[r1op, op("visit", "create", &v1, visit(150))],
+        &[r1op, Op::visit_create(&v1, visit(150)).into()],
         &schemas,
         &mut problems,
     )
@@ -409,9 +386,9 @@ async fn rejected_replayed_and_reused_op_results_fit_the_op_result_schema() {
     // Rejected (a measurement out of range), a conflict (the visit again under its id with
     // other content) and an applied op; then the same batch again, as after a lost answer.
     let batch = [
-        op("visit", "create", &Uuid::now_v7().to_string(), visit(400)),
-        op("visit", "create", &v1, visit(155)),
-        op("visit", "create", &Uuid::now_v7().to_string(), visit(140)),
+        Op::visit_create(Uuid::now_v7().to_string(), visit(400)).build(),
+        Op::visit_create(&v1, visit(155)).build(),
+        Op::visit_create(Uuid::now_v7().to_string(), visit(140)).build(),
     ];
     let answered = push_results(&app, &d1, &batch, &schemas, &mut problems).await;
     let statuses: Vec<&str> = answered.iter().map(|r| r["status"].as_str().unwrap()).collect();

@@ -17,7 +17,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{self, spawn_app, Session, TestApp};
+use crate::helpers::{self, spawn_app, Op, Session, TestApp};
 
 const COUNTY: &str = "431127000000";
 const T1: &str = "431127100000";
@@ -855,10 +855,6 @@ async fn login(app: &TestApp, username: &str) -> Session {
     app.session_from(&body, &device).await
 }
 
-fn op(entity: &str, action: &str, id: &str, recorded_at: &str, data: Value) -> Value {
-    json!({ "op_id": uuid7(), "entity": entity, "action": action, "id": id, "recorded_at": recorded_at, "data": data })
-}
-
 /// Pushes ops in batches; every op must be applied (or held as a conflict when `conflict`).
 async fn push_all(app: &TestApp, s: &Session, ops: Vec<Value>, conflict: bool) {
     for chunk in ops.chunks(400) {
@@ -952,15 +948,10 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
     for (i, r) in b.res.iter().enumerate() {
         // Unique ID numbers: the same number twice is a duplicate resident (a conflict).
         let id_number = jiayi::domain::id_number::IdNumber::generate("110105", r.birth, 2 * i as u32, r.sex);
-        ops[VILLAGE_TEAM[r.village0]].push(op(
-            "resident",
-            "create",
-            &r.id,
-            &at(r.registered, 9),
-            json!({ "village_code": VILLAGES[r.village0], "name": "验证居民", "sex": r.sex.to_string(),
-                    "birth_date": r.birth.format("%Y-%m-%d").to_string(),
-                    "id_number": id_number.expose(), "tags": r.tags }),
-        ));
+        let data = json!({ "village_code": VILLAGES[r.village0], "name": "验证居民", "sex": r.sex.to_string(),
+                           "birth_date": r.birth.format("%Y-%m-%d").to_string(),
+                           "id_number": id_number.expose(), "tags": r.tags });
+        ops[VILLAGE_TEAM[r.village0]].push(Op::resident_create(&r.id, data).recorded_at(at(r.registered, 9)).into());
     }
     for (t, o) in ops.into_iter().enumerate() {
         push_all(&app, &docs[t], o, false).await;
@@ -983,7 +974,7 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
             data["renews"] = json!(b.con[p].id);
         }
         let recorded = c.signed.map_or(at(c.from, 8), |(on, h)| at(on, h));
-        let o = op("contract", "create", &c.id, &recorded, data);
+        let o = Op::contract_create(&c.id, data).recorded_at(&recorded).build();
         push_all(&app, &docs[c.team], vec![o], c.status == "PENDING_REVIEW").await;
     }
     // Transitions: terminations and cancellations by the team, voiding by the supervisor.
@@ -1004,23 +995,27 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
             ),
             _ => continue,
         };
-        let mut o = op(
-            "contract",
-            "transition",
-            &c.id,
-            data["at"].as_str().unwrap(),
-            data.clone(),
-        );
-        o["base_version"] = json!(1);
+        let o = Op::contract_transition(&c.id, data.clone())
+            .base_version(1)
+            .recorded_at(data["at"].as_str().unwrap())
+            .build();
         push_all(&app, who, vec![o], false).await;
     }
     // Visits and surveys by the team of the resident's village.
     let mut ops: Vec<Vec<Value>> = vec![Vec::new(); 3];
     for v in &b.vis {
-        ops[by_team(&b, v.resident)].push(op("visit", "create", &v.id, &at(v.on, v.hour), visit_data(&b, v)));
+        ops[by_team(&b, v.resident)].push(
+            Op::visit_create(&v.id, visit_data(&b, v))
+                .recorded_at(at(v.on, v.hour))
+                .into(),
+        );
     }
     for x in &b.sur {
-        ops[by_team(&b, x.resident)].push(op("survey", "create", &x.id, &at(x.on, x.hour), survey_data(&b, x)));
+        ops[by_team(&b, x.resident)].push(
+            Op::survey_create(&x.id, survey_data(&b, x))
+                .recorded_at(at(x.on, x.hour))
+                .into(),
+        );
     }
     for (t, o) in ops.into_iter().enumerate() {
         push_all(&app, &docs[t], o, false).await;
@@ -1060,7 +1055,9 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
     for (k, new) in amend {
         let mut data = visit_data(&b, &new);
         data["amends"] = json!(b.vis[k].id);
-        let o = op("visit", "amend", &new.id, &at(new.on.max(d("2025-11-10")), 12), data);
+        let o = Op::visit_amend(&new.id, data)
+            .recorded_at(at(new.on.max(d("2025-11-10")), 12))
+            .build();
         push_all(&app, &docs[by_team(&b, new.resident)], vec![o], false).await;
         b.vis[k].live = false;
         b.vis.push(new);
@@ -1078,7 +1075,7 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
     push_all(
         &app,
         &docs[by_team(&b, new.resident)],
-        vec![op("survey", "amend", &new.id, &at(new.on, 12), data)],
+        vec![Op::survey_amend(&new.id, data).recorded_at(at(new.on, 12)).into()],
         false,
     )
     .await;
@@ -1090,13 +1087,9 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
         .take(3)
         .collect();
     for k in del {
-        let o = op(
-            "visit",
-            "delete",
-            &b.vis[k].id.clone(),
-            &at(d("2025-12-01"), 9),
-            json!({}),
-        );
+        let o = Op::visit_delete(&b.vis[k].id)
+            .recorded_at(at(d("2025-12-01"), 9))
+            .build();
         push_all(&app, &docs[by_team(&b, b.vis[k].resident)], vec![o], false).await;
         b.vis[k].live = false;
     }
@@ -1114,13 +1107,9 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
         .unwrap();
     let plain = (0..1000).rev().find(|&i| unsigned(&b, i) && i != with_visits).unwrap();
     for r in [with_visits, plain] {
-        let o = op(
-            "resident",
-            "delete",
-            &b.res[r].id.clone(),
-            &at(d("2025-12-01"), 9),
-            json!({}),
-        );
+        let o = Op::resident_delete(&b.res[r].id)
+            .recorded_at(at(d("2025-12-01"), 9))
+            .build();
         push_all(&app, &docs[by_team(&b, r)], vec![o], false).await;
         b.res[r].deleted = true;
     }
@@ -1143,14 +1132,10 @@ async fn every_indicator_is_exact_by_township_village_and_team() {
         (signed_in(&b, 1, 3), 3usize, d("2025-08-15"), adm.clone()),
         (signed_in(&b, 3, 0), 4usize, d("2026-02-01"), docs[2].clone()),
     ] {
-        let mut o = op(
-            "resident",
-            "update",
-            &b.res[r].id.clone(),
-            &at(on, 10),
-            json!({ "village_code": VILLAGES[to] }),
-        );
-        o["base_version"] = json!(1);
+        let o = Op::resident_update(&b.res[r].id, json!({ "village_code": VILLAGES[to] }))
+            .base_version(1)
+            .recorded_at(at(on, 10))
+            .build();
         push_all(&app, &who, vec![o], false).await;
         let from = b.res[r].current_village();
         b.res[r].moves.push((on, from, to));

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use jiayi::reports::coverage::{self, CoverageQuery, GroupBy};
 
-use crate::helpers::{contract_op, now_cst, resident_op, spawn_app, Session, TestApp};
+use crate::helpers::{contract_op, now_cst, resident_op, spawn_app, Op, Session, TestApp};
 
 const COUNTY: &str = "431126000000";
 const TOWNSHIP: &str = "431126100000";
@@ -36,12 +36,6 @@ struct Rec {
     id: String,
     resident: usize,
     live: bool,
-}
-
-fn op(entity: &str, action: &str, id: &str, data: Value) -> Value {
-    let (now, _) = now_cst();
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": now, "data": data })
 }
 
 async fn push_one(app: &TestApp, s: &Session, o: Value) {
@@ -205,8 +199,7 @@ async fn every_report_after_a_write_equals_a_full_recount() {
                         "void",
                     )
                 };
-                let mut o = op("contract", "transition", &con[k].id, data);
-                o["base_version"] = json!(1);
+                let o = Op::contract_transition(&con[k].id, data).base_version(1).build();
                 push_one(&app, who, o).await;
                 con[k].open = false;
                 label
@@ -226,12 +219,8 @@ async fn every_report_after_a_write_equals_a_full_recount() {
                     _ => ("elderly_check", json!({})),
                 };
                 let id = Uuid::now_v7().to_string();
-                let o = op(
-                    "visit",
-                    "create",
-                    &id,
-                    json!({ "resident_id": res[r].id, "kind": kind, "occurred_at": now, "measurements": m }),
-                );
+                let data = json!({ "resident_id": res[r].id, "kind": kind, "occurred_at": now, "measurements": m });
+                let o = Op::visit_create(&id, data).build();
                 push_one(&app, &leads[l], o).await;
                 vis.push(Rec {
                     id,
@@ -251,21 +240,17 @@ async fn every_report_after_a_write_equals_a_full_recount() {
                 let owner = vis[k].resident;
                 let l = lead_of(&res[owner].village);
                 if rng.gen_bool(0.5) {
-                    let o = op("visit", "delete", &vis[k].id.clone(), json!({}));
+                    let o = Op::visit_delete(&vis[k].id).build();
                     push_one(&app, &leads[l], o).await;
                     vis[k].live = false;
                     "visit deleted"
                 } else {
                     let (now, _) = now_cst();
                     let id = Uuid::now_v7().to_string();
-                    let o = op(
-                        "visit",
-                        "amend",
-                        &id,
-                        json!({ "resident_id": res[owner].id, "kind": "htn_followup", "occurred_at": now,
-                                "measurements": { "systolic": rng.gen_range(110..170), "diastolic": 85 },
-                                "amends": vis[k].id }),
-                    );
+                    let data = json!({ "resident_id": res[owner].id, "kind": "htn_followup", "occurred_at": now,
+                                       "measurements": { "systolic": rng.gen_range(110..170), "diastolic": 85 },
+                                       "amends": vis[k].id });
+                    let o = Op::visit_amend(&id, data).build();
                     push_one(&app, &leads[l], o).await;
                     vis[k].live = false;
                     vis.push(Rec {
@@ -292,7 +277,7 @@ async fn every_report_after_a_write_equals_a_full_recount() {
                 } else {
                     "create"
                 };
-                push_one(&app, &leads[l], op("survey", action, &id, data)).await;
+                push_one(&app, &leads[l], Op::new("survey", action, &id, data).into()).await;
                 sur.push(Rec {
                     id,
                     resident: r,
@@ -307,8 +292,9 @@ async fn every_report_after_a_write_equals_a_full_recount() {
                 if to == res[r].village {
                     continue;
                 }
-                let mut o = op("resident", "update", &res[r].id.clone(), json!({ "village_code": to }));
-                o["base_version"] = json!(resident_version(&app, &res[r].id));
+                let o = Op::resident_update(&res[r].id, json!({ "village_code": to }))
+                    .base_version(resident_version(&app, &res[r].id))
+                    .build();
                 push_one(&app, &admin, o).await;
                 res[r].village = to;
                 "move"
@@ -316,14 +302,15 @@ async fn every_report_after_a_write_equals_a_full_recount() {
             // A tag change.
             10 => {
                 let tags = tag_sets[rng.gen_range(0..tag_sets.len())];
-                let mut o = op("resident", "update", &res[r].id.clone(), json!({ "tags": tags }));
-                o["base_version"] = json!(resident_version(&app, &res[r].id));
+                let o = Op::resident_update(&res[r].id, json!({ "tags": tags }))
+                    .base_version(resident_version(&app, &res[r].id))
+                    .build();
                 push_one(&app, &leads[l], o).await;
                 "tags"
             }
             // A resident without a signed contract is deleted (their visits go with them).
             11 if !res[r].signed && live.len() > 4 => {
-                let o = op("resident", "delete", &res[r].id.clone(), json!({}));
+                let o = Op::resident_delete(&res[r].id).build();
                 push_one(&app, &leads[l], o).await;
                 res[r].deleted = true;
                 "resident deleted"
@@ -385,32 +372,32 @@ async fn a_referral_push_changes_the_cached_report_as_a_full_recount_does() {
     // Each push, and the county's counts after it relative to the start.
     let pushes = [
         (
-            op("referral", "create", &first, referral("up", None)),
+            Op::referral_create(&first, referral("up", None)).into(),
             (1, 0, 0),
             "created",
         ),
         (
-            op("referral", "transition", &first, step("RECEIVED")),
+            Op::referral_transition(&first, step("RECEIVED")).into(),
             (1, 0, 1),
             "received",
         ),
         (
-            op("referral", "create", &second, referral("up", None)),
+            Op::referral_create(&second, referral("up", None)).into(),
             (2, 0, 1),
             "another",
         ),
         (
-            op("referral", "transition", &second, step("CANCELLED")),
+            Op::referral_transition(&second, step("CANCELLED")).into(),
             (1, 0, 1),
             "cancelled",
         ),
         // The amendment carries the state over; as a down-referral it leaves the up counts.
         (
-            op("referral", "amend", &amendment, referral("down", Some(&first))),
+            Op::referral_amend(&amendment, referral("down", Some(&first))).into(),
             (0, 1, 0),
             "amended",
         ),
-        (op("referral", "delete", &amendment, json!({})), (0, 0, 0), "deleted"),
+        (Op::referral_delete(&amendment).into(), (0, 0, 0), "deleted"),
     ];
     for (o, (up, down, r7), label) in pushes {
         push_one(&app, &lead, o).await;

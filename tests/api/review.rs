@@ -10,29 +10,17 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_error, contract_op, id_number, now_cst, resident_op, spawn_app, supervisor_of, Session, TestApp,
+    assert_error, contract_op, id_number, now_cst, resident_op, spawn_app, supervisor_of, Op, Session, TestApp,
 };
 use jiayi::db::views::audit_trail;
 use jiayi::schema::{conflicts, contracts, quarantine, residents, survey_responses, visits};
-
-fn op(entity: &str, action: &str, id: &str, base: Option<i64>, recorded_at: &str, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "base_version": base, "recorded_at": recorded_at, "data": data })
-}
-
-fn cst_minutes_ago(minutes: i64) -> String {
-    let cst = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    (chrono::Utc::now() - chrono::Duration::minutes(minutes))
-        .with_timezone(&cst)
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-}
 
 fn visit_op(resident_id: &str, systolic: i32) -> (String, Value) {
     let id = Uuid::now_v7().to_string();
     let (now, _) = now_cst();
     let data = json!({ "resident_id": resident_id, "kind": "htn_followup", "occurred_at": now,
                        "measurements": { "systolic": systolic, "diastolic": 85 } });
-    (id.clone(), op("visit", "create", &id, None, &now, data))
+    (id.clone(), Op::visit_create(&id, data).recorded_at(&now).into())
 }
 
 fn survey_op(resident_id: &str) -> (String, Value) {
@@ -40,19 +28,16 @@ fn survey_op(resident_id: &str) -> (String, Value) {
     let (now, _) = now_cst();
     let data = json!({ "resident_id": resident_id, "questionnaire": "satisfaction", "questionnaire_version": 1,
                        "answers": { "satisfaction": "satisfied", "awareness": "aware" }, "answered_at": now });
-    (id.clone(), op("survey", "create", &id, None, &now, data))
+    (id.clone(), Op::survey_create(&id, data).recorded_at(&now).into())
 }
 
 /// A resident create op with a given ID number.
 fn resident_with(village: &str, id_no: &str, phone: Option<&str>, tags: &[&str]) -> (String, Value) {
     let id = Uuid::now_v7().to_string();
-    let op = json!({
-        "op_id": Uuid::now_v7().to_string(), "entity": "resident", "action": "create", "id": id,
-        "recorded_at": "2026-03-01T09:30:00+08:00",
-        "data": { "village_code": village, "name": "测试居民", "sex": "F", "birth_date": "1955-04-04",
-                  "id_number": id_no, "phone": phone, "tags": tags }
-    });
-    (id, op)
+    let data = json!({ "village_code": village, "name": "测试居民", "sex": "F", "birth_date": "1955-04-04",
+                       "id_number": id_no, "phone": phone, "tags": tags });
+    let op = Op::resident_create(&id, data).recorded_at("2026-03-01T09:30:00+08:00");
+    (id, op.build())
 }
 
 async fn applied(app: &TestApp, s: &Session, ops: Vec<Value>) -> Value {
@@ -252,27 +237,19 @@ async fn the_list_shows_each_kind_in_scope_and_agrees_with_the_count() {
     applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(1),
-            &cst_minutes_ago(5),
-            json!({ "name": "甲" }),
-        )],
+        vec![Op::resident_update(&rid, json!({ "name": "甲" }))
+            .base_version(1)
+            .recorded_minutes_ago(5)
+            .into()],
     )
     .await;
     let out = applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(1),
-            &cst_minutes_ago(50),
-            json!({ "name": "乙" }),
-        )],
+        vec![Op::resident_update(&rid, json!({ "name": "乙" }))
+            .base_version(1)
+            .recorded_minutes_ago(50)
+            .into()],
     )
     .await;
     let clash = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
@@ -384,27 +361,23 @@ async fn field_clash_keep_client_applies_the_losing_value_as_a_new_version() {
     applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(1),
-            &cst_minutes_ago(5),
-            json!({ "name": "甲", "phone": "13000000001" }),
-        )],
+        vec![
+            Op::resident_update(&rid, json!({ "name": "甲", "phone": "13000000001" }))
+                .base_version(1)
+                .recorded_minutes_ago(5)
+                .into(),
+        ],
     )
     .await;
     let out = applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(1),
-            &cst_minutes_ago(50),
-            json!({ "name": "乙", "phone": "13000000002" }),
-        )],
+        vec![
+            Op::resident_update(&rid, json!({ "name": "乙", "phone": "13000000002" }))
+                .base_version(1)
+                .recorded_minutes_ago(50)
+                .into(),
+        ],
     )
     .await;
     let clash = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
@@ -473,27 +446,19 @@ async fn field_clash_keep_client_applies_the_losing_value_as_a_new_version() {
     applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(3),
-            &cst_minutes_ago(4),
-            json!({ "name": "丙" }),
-        )],
+        vec![Op::resident_update(&rid, json!({ "name": "丙" }))
+            .base_version(3)
+            .recorded_minutes_ago(4)
+            .into()],
     )
     .await;
     let out = applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(3),
-            &cst_minutes_ago(40),
-            json!({ "name": "丁" }),
-        )],
+        vec![Op::resident_update(&rid, json!({ "name": "丁" }))
+            .base_version(3)
+            .recorded_minutes_ago(40)
+            .into()],
     )
     .await;
     let clash2 = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
@@ -512,27 +477,19 @@ async fn field_clash_keep_client_applies_the_losing_value_as_a_new_version() {
     applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(4),
-            &cst_minutes_ago(30),
-            json!({ "name": "戊" }),
-        )],
+        vec![Op::resident_update(&rid, json!({ "name": "戊" }))
+            .base_version(4)
+            .recorded_minutes_ago(30)
+            .into()],
     )
     .await;
     let out = applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &rid,
-            Some(4),
-            &cst_minutes_ago(3),
-            json!({ "name": "己" }),
-        )],
+        vec![Op::resident_update(&rid, json!({ "name": "己" }))
+            .base_version(4)
+            .recorded_minutes_ago(3)
+            .into()],
     )
     .await;
     let clash3 = out["results"][0]["conflict_id"].as_str().unwrap().to_string();
@@ -882,26 +839,16 @@ async fn an_offline_tablet_still_naming_the_merged_away_resident_lands_on_the_su
     applied(&app, &d1, vec![sign_c]).await;
     decided(&app, &sup, &dup2, json!({ "decision": "merge", "reason": "同一人" })).await;
     assert_eq!(owner(&v0), c);
-    let edit = op(
-        "resident",
-        "update",
-        &e,
-        Some(1),
-        &cst_minutes_ago(2),
-        json!({ "household_id": "H-9" }),
-    );
+    let edit = Op::resident_update(&e, json!({ "household_id": "H-9" }))
+        .base_version(1)
+        .recorded_minutes_ago(2)
+        .build();
     let (v2, vop2) = visit_op(&e, 141);
     let amend_id = Uuid::now_v7().to_string();
     let (now, _) = now_cst();
-    let amend = op(
-        "visit",
-        "amend",
-        &amend_id,
-        None,
-        &now,
-        json!({ "resident_id": e, "kind": "htn_followup",
-        "occurred_at": now, "measurements": { "systolic": 149, "diastolic": 85 }, "amends": v0 }),
-    );
+    let data = json!({ "resident_id": e, "kind": "htn_followup",
+                       "occurred_at": now, "measurements": { "systolic": 149, "diastolic": 85 }, "amends": v0 });
+    let amend = Op::visit_amend(&amend_id, data).recorded_at(&now).build();
     let out = app.push(&lead1, vec![edit, vop2, amend]).await;
     for r in out["results"].as_array().unwrap() {
         assert_eq!(r["status"], "applied", "{out}");
@@ -1071,27 +1018,19 @@ async fn decisions_are_refused_outside_the_callers_reach() {
     applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &a,
-            Some(1),
-            &cst_minutes_ago(5),
-            json!({ "name": "甲" }),
-        )],
+        vec![Op::resident_update(&a, json!({ "name": "甲" }))
+            .base_version(1)
+            .recorded_minutes_ago(5)
+            .into()],
     )
     .await;
     let out = applied(
         &app,
         &d1,
-        vec![op(
-            "resident",
-            "update",
-            &a,
-            Some(1),
-            &cst_minutes_ago(50),
-            json!({ "name": "乙" }),
-        )],
+        vec![Op::resident_update(&a, json!({ "name": "乙" }))
+            .base_version(1)
+            .recorded_minutes_ago(50)
+            .into()],
     )
     .await;
     let clash = out["results"][0]["conflict_id"].as_str().unwrap().to_string();

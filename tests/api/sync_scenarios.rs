@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, contract_op, now_cst, resident_op, spawn_app, spawn_app_with, Session, TestApp};
+use crate::helpers::{
+    assert_error, contract_op, now_cst, resident_op, spawn_app, spawn_app_with, Op, Session, TestApp,
+};
 use jiayi::schema::{conflicts, contracts, quarantine, residents, visits};
 
 /// An RFC 3339 CST time `minutes` before now.
@@ -19,17 +21,12 @@ fn cst_minutes_ago(minutes: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-fn op(entity: &str, action: &str, id: &str, base: Option<i64>, recorded_at: &str, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "base_version": base, "recorded_at": recorded_at, "data": data })
-}
-
 fn visit_op(resident_id: &str, systolic: i32) -> (String, Value) {
     let id = Uuid::now_v7().to_string();
     let (now, _) = now_cst();
     let data = json!({ "resident_id": resident_id, "kind": "htn_followup", "occurred_at": now,
                        "measurements": { "systolic": systolic, "diastolic": 85 } });
-    (id.clone(), op("visit", "create", &id, None, &now, data))
+    (id.clone(), Op::visit_create(&id, data).recorded_at(&now).into())
 }
 
 fn find<'a>(changes: &'a [Value], id: &str) -> Option<&'a Value> {
@@ -54,14 +51,10 @@ async fn two_tablets_editing_different_fields_of_a_resident_merge_without_confli
     let out = app
         .push(
             &a,
-            vec![op(
-                "resident",
-                "update",
-                &rid,
-                Some(1),
-                &cst_minutes_ago(30),
-                json!({ "phone": "13900000001" }),
-            )],
+            vec![Op::resident_update(&rid, json!({ "phone": "13900000001" }))
+                .base_version(1)
+                .recorded_minutes_ago(30)
+                .into()],
         )
         .await;
     assert_eq!(out["results"][0]["status"], "applied", "{out}");
@@ -69,14 +62,10 @@ async fn two_tablets_editing_different_fields_of_a_resident_merge_without_confli
     let out = app
         .push(
             &b,
-            vec![op(
-                "resident",
-                "update",
-                &rid,
-                Some(1),
-                &cst_minutes_ago(20),
-                json!({ "household_id": "H-7" }),
-            )],
+            vec![Op::resident_update(&rid, json!({ "household_id": "H-7" }))
+                .base_version(1)
+                .recorded_minutes_ago(20)
+                .into()],
         )
         .await;
     assert_eq!(out["results"][0]["status"], "applied", "{out}");
@@ -109,28 +98,20 @@ async fn the_same_field_edited_on_two_tablets_goes_to_the_later_clinical_time_an
     let out = app
         .push(
             &a,
-            vec![op(
-                "resident",
-                "update",
-                &rid,
-                Some(1),
-                &cst_minutes_ago(10),
-                json!({ "phone": "13911111111" }),
-            )],
+            vec![Op::resident_update(&rid, json!({ "phone": "13911111111" }))
+                .base_version(1)
+                .recorded_minutes_ago(10)
+                .into()],
         )
         .await;
     assert_eq!(out["results"][0]["status"], "applied");
     let out = app
         .push(
             &b,
-            vec![op(
-                "resident",
-                "update",
-                &rid,
-                Some(1),
-                &cst_minutes_ago(40),
-                json!({ "phone": "13922222222" }),
-            )],
+            vec![Op::resident_update(&rid, json!({ "phone": "13922222222" }))
+                .base_version(1)
+                .recorded_minutes_ago(40)
+                .into()],
         )
         .await;
     assert_eq!(out["results"][0]["status"], "conflict", "{out}");
@@ -164,28 +145,20 @@ async fn the_same_field_edited_on_two_tablets_goes_to_the_later_clinical_time_an
     let out = app
         .push(
             &a,
-            vec![op(
-                "resident",
-                "update",
-                &rid,
-                Some(2),
-                &cst_minutes_ago(50),
-                json!({ "name": "甲" }),
-            )],
+            vec![Op::resident_update(&rid, json!({ "name": "甲" }))
+                .base_version(2)
+                .recorded_minutes_ago(50)
+                .into()],
         )
         .await;
     assert_eq!(out["results"][0]["status"], "applied");
     let out = app
         .push(
             &b,
-            vec![op(
-                "resident",
-                "update",
-                &rid,
-                Some(2),
-                &cst_minutes_ago(5),
-                json!({ "name": "乙" }),
-            )],
+            vec![Op::resident_update(&rid, json!({ "name": "乙" }))
+                .base_version(2)
+                .recorded_minutes_ago(5)
+                .into()],
         )
         .await;
     assert_eq!(out["results"][0]["status"], "conflict");
@@ -301,7 +274,7 @@ async fn a_delete_reaches_the_other_tablet_as_a_tombstone() {
     assert_eq!(find(&seen, &vid).unwrap()["deleted"], false);
     let (now, _) = now_cst();
     let out = app
-        .push(&a, vec![op("visit", "delete", &vid, None, &now, json!({}))])
+        .push(&a, vec![Op::visit_delete(&vid).recorded_at(&now).into()])
         .await;
     assert_eq!(out["results"][0]["status"], "applied");
     let (changes, _) = app.pull_all(&b, Some(&cursor)).await;
@@ -533,14 +506,9 @@ async fn contracts_change_only_by_legal_transitions() {
     app.push(&d1, vec![cop]).await;
     let (now, _) = now_cst();
     let t = |to: &str, reason: Option<&str>| {
-        op(
-            "contract",
-            "transition",
-            &cid,
-            None,
-            &now,
-            json!({ "to": to, "reason": reason, "at": now }),
-        )
+        Op::contract_transition(&cid, json!({ "to": to, "reason": reason, "at": now }))
+            .recorded_at(&now)
+            .into()
     };
     let out = app
         .push(
@@ -560,14 +528,10 @@ async fn contracts_change_only_by_legal_transitions() {
     );
     assert_eq!(r[1]["error"]["code"], "transition_not_allowed");
     assert_eq!(r[2]["error"]["code"], "invalid_reason");
-    let update = op(
-        "contract",
-        "update",
-        &cid,
-        Some(1),
-        &now,
-        json!({ "packages": ["BASIC", "HTN"] }),
-    );
+    let update = Op::new("contract", "update", &cid, json!({ "packages": ["BASIC", "HTN"] }))
+        .base_version(1)
+        .recorded_at(&now)
+        .build();
     let out = app.push(&d1, vec![update]).await;
     assert_eq!(out["results"][0]["error"]["code"], "contract_immutable");
     let out = app.push(&d1, vec![t("TERMINATED", Some("moved_away"))]).await;
@@ -605,7 +569,7 @@ async fn an_amended_visit_points_at_the_original_and_a_second_amendment_is_flagg
         let id = Uuid::now_v7().to_string();
         let data = json!({ "resident_id": rid, "kind": "htn_followup", "occurred_at": now, "amends": vid,
                            "measurements": { "systolic": systolic, "diastolic": 80 } });
-        (id.clone(), op("visit", "amend", &id, None, &now, data))
+        (id.clone(), Op::visit_amend(&id, data).recorded_at(&now).into())
     };
     let (first, op1) = amend(130);
     let out = app.push(&a, vec![op1]).await;
@@ -643,14 +607,9 @@ async fn a_resident_who_moves_village_leaves_one_teams_tablets_and_reaches_the_o
     let out = app
         .push(
             &d1,
-            vec![op(
-                "resident",
-                "update",
-                &rid,
-                Some(1),
-                &now_cst().0,
-                json!({ "village_code": target }),
-            )],
+            vec![Op::resident_update(&rid, json!({ "village_code": target }))
+                .base_version(1)
+                .into()],
         )
         .await;
     assert_eq!(out["results"][0]["status"], "applied", "{out}");
@@ -766,25 +725,14 @@ async fn a_termination_recorded_offline_during_the_term_is_accepted_after_expiry
         .with_timezone(&cst)
         .to_rfc3339();
     let cid = Uuid::now_v7().to_string();
-    let create = op(
-        "contract",
-        "create",
-        &cid,
-        None,
-        &signed.to_rfc3339(),
-        json!({ "resident_id": rid, "team_id": d1.user["team_id"], "packages": ["BASIC"], "status": "SIGNED",
-                "signed_at": signed.to_rfc3339(), "effective_from": signed.date_naive().to_string() }),
-    );
+    let data = json!({ "resident_id": rid, "team_id": d1.user["team_id"], "packages": ["BASIC"], "status": "SIGNED",
+                       "signed_at": signed.to_rfc3339(), "effective_from": signed.date_naive().to_string() });
+    let create = Op::contract_create(&cid, data).recorded_at(signed.to_rfc3339()).build();
     assert_eq!(app.push(&d1, vec![create]).await["results"][0]["status"], "applied");
     // Today the contract reads EXPIRED, but on the day it was ended it was ACTIVE.
-    let end = op(
-        "contract",
-        "transition",
-        &cid,
-        None,
-        &ended,
-        json!({ "to": "TERMINATED", "reason": "death", "at": ended }),
-    );
+    let end = Op::contract_transition(&cid, json!({ "to": "TERMINATED", "reason": "death", "at": ended }))
+        .recorded_at(&ended)
+        .build();
     let out = app.push(&d1, vec![end]).await;
     assert_eq!(out["results"][0]["status"], "applied", "{out}");
 }
@@ -807,23 +755,13 @@ async fn one_batch_registering_visiting_correcting_and_moving_a_resident_stays_c
     other["data"]["measurements"]["systolic"] = json!(151);
     let (now, _) = now_cst();
     let v2 = Uuid::now_v7().to_string();
-    let amend = op(
-        "visit",
-        "amend",
-        &v2,
-        None,
-        &now,
-        json!({ "resident_id": rid, "kind": "htn_followup", "occurred_at": now,
-        "amends": v1, "measurements": { "systolic": 135, "diastolic": 85 } }),
-    );
-    let mv = op(
-        "resident",
-        "update",
-        &rid,
-        Some(1),
-        &now,
-        json!({ "village_code": elsewhere }),
-    );
+    let data = json!({ "resident_id": rid, "kind": "htn_followup", "occurred_at": now,
+                       "amends": v1, "measurements": { "systolic": 135, "diastolic": 85 } });
+    let amend = Op::visit_amend(&v2, data).recorded_at(&now).build();
+    let mv = Op::resident_update(&rid, json!({ "village_code": elsewhere }))
+        .base_version(1)
+        .recorded_at(&now)
+        .build();
     let (_, v3op) = visit_op(&rid, 140);
     let res = app
         .post(
@@ -1057,15 +995,9 @@ async fn new_survey_responses_in_one_batch_keep_every_rule() {
     let (now, _) = now_cst();
     let sid = Uuid::now_v7().to_string();
     let survey = |id: &str, version: i64, satisfaction: &str| {
-        op(
-            "survey",
-            "create",
-            id,
-            None,
-            &now,
-            json!({ "resident_id": rid, "questionnaire": "satisfaction",
-            "questionnaire_version": version, "answers": { "satisfaction": satisfaction, "awareness": "aware" }, "answered_at": now }),
-        )
+        let data = json!({ "resident_id": rid, "questionnaire": "satisfaction", "questionnaire_version": version,
+                           "answers": { "satisfaction": satisfaction, "awareness": "aware" }, "answered_at": now });
+        Op::survey_create(id, data).recorded_at(&now).into()
     };
     let ops = vec![
         rop,

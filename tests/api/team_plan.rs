@@ -6,17 +6,12 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{Session, TestApp};
+use crate::helpers::{Op, Session, TestApp};
 
 /// The first township of the demo county, where the team is made.
 pub(crate) const TOWNSHIP_1: &str = "431126100000";
 pub(crate) const VILLAGE: &str = "431126100990";
 pub(crate) const DATE: &str = "2026-08-20";
-
-pub(crate) fn op(entity: &str, action: &str, id: &str, recorded_at: &str, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": recorded_at, "data": data })
-}
 
 /// A different ID-number area per village, so two plans never hand out the same number.
 fn area(village: &str) -> &'static str {
@@ -110,27 +105,18 @@ impl Plan {
         self.seq += 2;
         let born = chrono::NaiveDate::parse_from_str(birth, "%Y-%m-%d").unwrap();
         let number = jiayi::domain::id_number::IdNumber::generate(area(village), born, self.seq, 'M');
-        self.ops.push(op(
-            "resident",
-            "create",
-            &id,
-            &at(registered),
-            json!({ "village_code": village, "name": name, "sex": "M", "birth_date": birth,
-                    "id_number": number.expose(), "tags": tags }),
-        ));
+        let data = json!({ "village_code": village, "name": name, "sex": "M", "birth_date": birth,
+                           "id_number": number.expose(), "tags": tags });
+        let op = Op::resident_create(&id, data).recorded_at(at(registered));
+        self.ops.push(op.into());
         self.ids.insert(name.to_string(), id.clone());
         id
     }
 
     pub(crate) fn visit(&mut self, who: &str, kind: &str, day: &str, m: Value) -> String {
         let id = Uuid::now_v7().to_string();
-        self.ops.push(op(
-            "visit",
-            "create",
-            &id,
-            &at(day),
-            json!({ "resident_id": self.ids[who], "kind": kind, "occurred_at": at(day), "measurements": m }),
-        ));
+        let data = json!({ "resident_id": self.ids[who], "kind": kind, "occurred_at": at(day), "measurements": m });
+        self.ops.push(Op::visit_create(&id, data).recorded_at(at(day)).into());
         id
     }
 
@@ -140,30 +126,21 @@ impl Plan {
 
     pub(crate) fn amend_bp(&mut self, who: &str, original: &str, day: &str, s: i32, d: i32) {
         let id = Uuid::now_v7().to_string();
-        self.ops.push(op(
-            "visit",
-            "amend",
-            &id,
-            &at(day),
-            json!({ "resident_id": self.ids[who], "kind": "htn_followup", "occurred_at": at(day), "amends": original,
-                    "measurements": { "systolic": s, "diastolic": d } }),
-        ));
+        let data = json!({ "resident_id": self.ids[who], "kind": "htn_followup", "occurred_at": at(day),
+                           "amends": original, "measurements": { "systolic": s, "diastolic": d } });
+        self.ops.push(Op::visit_amend(&id, data).recorded_at(at(day)).into());
     }
 
     pub(crate) fn delete_visit(&mut self, id: &str) {
-        self.ops.push(op("visit", "delete", id, &at("2026-08-18"), json!({})));
+        self.ops.push(Op::visit_delete(id).recorded_at(at("2026-08-18")).into());
     }
 
     pub(crate) fn contract(&mut self, who: &str, team: &str, from: &str, to: &str) -> String {
         let id = Uuid::now_v7().to_string();
-        self.ops.push(op(
-            "contract",
-            "create",
-            &id,
-            &at(from),
-            json!({ "resident_id": self.ids[who], "team_id": team, "packages": ["BASIC"], "status": "SIGNED",
-                    "signed_at": at(from), "effective_from": from, "effective_to": to }),
-        ));
+        let data = json!({ "resident_id": self.ids[who], "team_id": team, "packages": ["BASIC"], "status": "SIGNED",
+                           "signed_at": at(from), "effective_from": from, "effective_to": to });
+        let op = Op::contract_create(&id, data).recorded_at(at(from));
+        self.ops.push(op.into());
         id
     }
 }

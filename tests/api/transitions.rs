@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, Op, TestApp};
 use jiayi::schema::contracts;
 
 const STATES: [&str; 9] = [
@@ -27,11 +27,6 @@ const STATES: [&str; 9] = [
 
 fn now_at() -> String {
     crate::helpers::now_cst().0
-}
-
-fn op(entity: &str, action: &str, id: &str, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": now_at(), "data": data })
 }
 
 fn contract(
@@ -54,16 +49,11 @@ fn contract(
     if let Some(r) = renews {
         data["renews"] = json!(r);
     }
-    (id.clone(), op("contract", "create", &id, data))
+    (id.clone(), Op::contract_create(&id, data).into())
 }
 
 fn transition(id: &str, to: &str) -> Value {
-    op(
-        "contract",
-        "transition",
-        id,
-        json!({ "to": to, "reason": "moved_away", "at": now_at() }),
-    )
+    Op::contract_transition(id, json!({ "to": to, "reason": "moved_away", "at": now_at() })).into()
 }
 
 /// What pushing `to` onto a contract in state `from` does: `Ok(())` applied, or the error code.
@@ -131,13 +121,9 @@ fn build(state: &str, v: &str, team: &str, today: NaiveDate, n: u32) -> Built {
     let born = NaiveDate::from_ymd_opt(1966, 6, 6).unwrap();
     let number = jiayi::domain::id_number::IdNumber::generate("110109", born, 2 * n, 'F');
     let rid = Uuid::now_v7().to_string();
-    let mut create = vec![op(
-        "resident",
-        "create",
-        &rid,
-        json!({ "village_code": v, "name": "状态机", "sex": "F", "birth_date": "1966-06-06",
-                "id_number": number.expose(), "tags": [] }),
-    )];
+    let data = json!({ "village_code": v, "name": "状态机", "sex": "F", "birth_date": "1966-06-06",
+                       "id_number": number.expose(), "tags": [] });
+    let mut create = vec![Op::resident_create(&rid, data).into()];
     let past = today - Days::new(10);
     let (mut team_ops, mut supervisor_ops) = (Vec::new(), Vec::new());
     let id = match state {

@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, spawn_app, Session, TestApp};
-use crate::team_plan::{at, names, new_team, op, push_all, Plan, DATE, VILLAGE};
+use crate::helpers::{assert_error, spawn_app, Op, Session, TestApp};
+use crate::team_plan::{at, names, new_team, push_all, Plan, DATE, VILLAGE};
 
 const TOWNSHIP_2: &str = "431126101000";
 
@@ -99,15 +99,10 @@ async fn build(app: &TestApp) -> (Session, String) {
     let ops = std::mem::take(&mut p.ops);
     push_all(app, &doc, ops).await;
     // A contract ended early, and a resident removed from the register.
-    let term = op(
-        "contract",
-        "transition",
-        &p.ids["c_term.contract"],
-        &at("2026-06-01"),
-        json!({ "to": "TERMINATED", "reason": "moved_away", "at": at("2026-06-01") }),
-    );
-    let gone = op("resident", "delete", &p.ids["h_gone"], &at("2026-02-01"), json!({}));
-    push_all(app, &doc, vec![term, gone]).await;
+    let ended = json!({ "to": "TERMINATED", "reason": "moved_away", "at": at("2026-06-01") });
+    let term = Op::contract_transition(&p.ids["c_term.contract"], ended).recorded_at(at("2026-06-01"));
+    let gone = Op::resident_delete(&p.ids["h_gone"]).recorded_at(at("2026-02-01"));
+    push_all(app, &doc, vec![term.into(), gone.into()]).await;
     // A patient of another team's village: never on this list.
     let d1 = app.login("doctor1").await;
     let other_village = app.villages(&d1).await[0].clone();

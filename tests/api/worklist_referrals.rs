@@ -6,26 +6,22 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app_with, Session, TestApp};
-use crate::team_plan::{at, names, new_team, op, push_all, Plan, DATE, VILLAGE};
+use crate::helpers::{spawn_app_with, Op, Session, TestApp};
+use crate::team_plan::{at, names, new_team, push_all, Plan, DATE, VILLAGE};
 
 /// Adds a referral of `who` made on `day`, then the steps `(to, day)`; returns its id.
 fn refer(p: &mut Plan, who: &str, direction: &str, day: &str, steps: &[(&str, &str)]) -> String {
     let id = Uuid::now_v7().to_string();
-    p.ops.push(op(
-        "referral",
-        "create",
-        &id,
-        &at(day),
-        json!({ "resident_id": p.ids[who], "direction": direction, "facility": { "name": "县人民医院" },
-                "reason_code": "htn_uncontrolled", "referred_at": at(day) }),
-    ));
+    let data = json!({ "resident_id": p.ids[who], "direction": direction, "facility": { "name": "县人民医院" },
+                       "reason_code": "htn_uncontrolled", "referred_at": at(day) });
+    p.ops.push(Op::referral_create(&id, data).recorded_at(at(day)).into());
     for (to, on) in steps {
         let mut data = json!({ "to": to, "at": at(on) });
         if *to == "RETURNED" {
             data["summary"] = json!("病情稳定，转回社区");
         }
-        p.ops.push(op("referral", "transition", &id, &at(on), data));
+        let step = Op::referral_transition(&id, data).recorded_at(at(on));
+        p.ops.push(step.into());
     }
     id
 }

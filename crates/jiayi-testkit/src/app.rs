@@ -10,6 +10,8 @@ use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::ops::Op;
+
 /// Password of every demo user.
 pub const DEMO_PASSWORD: &str = "jiayi-demo";
 
@@ -416,36 +418,28 @@ pub fn id_number(birth: &str, sex: char) -> String {
         .to_string()
 }
 
-/// Any op: `entity`, `action`, the record's `id` and its `data`, recorded a minute ago.
+/// Any op: `entity`, `action`, the record's `id` and its `data`, recorded a minute ago —
+/// [`Op::new`] built, for the callers that name the kind by strings.
 pub fn op(entity: &str, action: &str, id: &str, data: Value) -> Value {
-    let (now, _) = now_cst();
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": now, "data": data })
+    Op::new(entity, action, id, data).build()
 }
 
 /// A resident create op.
 pub fn resident_op(village: &str, birth: &str, sex: char, tags: &[&str]) -> (String, Value) {
     let id = Uuid::now_v7().to_string();
-    let op = json!({
-        "op_id": Uuid::now_v7().to_string(), "entity": "resident", "action": "create", "id": id,
-        "recorded_at": "2026-03-01T09:30:00+08:00",
-        "data": { "village_code": village, "name": "测试居民", "sex": sex.to_string(), "birth_date": birth,
-                  "id_number": id_number(birth, sex), "phone": "13800138000", "tags": tags }
-    });
-    (id, op)
+    let data = json!({ "village_code": village, "name": "测试居民", "sex": sex.to_string(), "birth_date": birth,
+                       "id_number": id_number(birth, sex), "phone": "13800138000", "tags": tags });
+    let op = Op::resident_create(&id, data).recorded_at("2026-03-01T09:30:00+08:00");
+    (id, op.build())
 }
 
 /// A signed contract create op for today's year.
 pub fn contract_op(resident_id: &str, team_id: &str, packages: &[&str]) -> (String, Value) {
     let id = Uuid::now_v7().to_string();
     let (now, today) = now_cst();
-    let op = json!({
-        "op_id": Uuid::now_v7().to_string(), "entity": "contract", "action": "create", "id": id,
-        "recorded_at": now,
-        "data": { "resident_id": resident_id, "team_id": team_id, "packages": packages, "status": "SIGNED",
-                  "signed_at": now, "effective_from": today }
-    });
-    (id, op)
+    let data = json!({ "resident_id": resident_id, "team_id": team_id, "packages": packages, "status": "SIGNED",
+                       "signed_at": now, "effective_from": today });
+    (id.clone(), Op::contract_create(id, data).recorded_at(now).build())
 }
 
 /// A minute ago in China Standard Time, as RFC 3339, and its date.

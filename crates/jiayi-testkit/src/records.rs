@@ -49,10 +49,12 @@ pub fn local_date(ms: i64) -> NaiveDate {
     at(ms).date_naive()
 }
 
-/// An op as a tablet sends it, with a fresh `op_id`.
+/// An op as a tablet sends it, with a fresh `op_id`: [`Op::new`](crate::Op::new) recorded at
+/// `recorded_ms`, for the simulator's and the benchmarks' generators.
 pub fn op(entity: &str, action: &str, id: &str, recorded_ms: i64, data: Value) -> Value {
-    json!({ "op_id": Uuid::now_v7().to_string(), "entity": entity, "action": action, "id": id,
-            "recorded_at": rfc3339(recorded_ms), "data": data })
+    crate::ops::Op::new(entity, action, id, data)
+        .recorded_ms(recorded_ms)
+        .build()
 }
 
 /// A new resident's registration data.
