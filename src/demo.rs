@@ -31,6 +31,7 @@ use crate::domain::{population, region, WriteCtx};
 use crate::error::AppError;
 use crate::schema::regions;
 use crate::time::{now_ms, today_cst, Millis};
+use crate::vocabulary::ContractStatus::{Draft, Signed};
 
 /// The demo county's division code (a real-looking Hunan code).
 pub const COUNTY_CODE: &str = "431126000000";
@@ -822,7 +823,7 @@ fn write_person(
             team_id: team_id.to_string(),
             doctor_id: Some(pick(rng, doctors).clone()),
             packages,
-            status: if draft { "DRAFT" } else { "SIGNED" }.to_string(),
+            status: if draft { Draft } else { Signed }.as_str().to_string(),
             signed_at: (!draft).then(|| when.clone()),
             effective_from: crate::time::fmt_date(clock.local_date(signed_at)),
             effective_to: None,
@@ -1048,7 +1049,7 @@ mod tests {
         assert_eq!(count(&mut c, "survey_responses"), s.surveys as i64);
         // One contract per resident, none held for review.
         let pending: i64 = contracts::table
-            .filter(contracts::status.eq("PENDING_REVIEW"))
+            .filter(contracts::status.eq(crate::vocabulary::ContractStatus::PendingReview.as_str()))
             .count()
             .get_result(&mut c)
             .unwrap();

@@ -141,7 +141,7 @@ struct PulledData;
 
 impl Modify for PulledData {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        use crate::domain::contract::{status, transition::STATES};
+        use crate::vocabulary::ContractStatus;
         use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
         let Some(components) = api.components.as_mut() else {
             return;
@@ -167,10 +167,12 @@ impl Modify for PulledData {
             o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
         }
         use crate::domain::referral::{self, status as referral_status};
+        let contract_states = ContractStatus::ALL.map(ContractStatus::as_str);
+        let new_contract_states = [ContractStatus::Draft, ContractStatus::Signed].map(ContractStatus::as_str);
         let enums: [(&str, &str, &[&str]); 6] = [
             ("OpResult", "status", &crate::sync::push::OP_STATUSES),
-            ("ContractPulled", "status", &STATES),
-            ("ContractPush", "status", &[status::DRAFT, status::SIGNED]),
+            ("ContractPulled", "status", &contract_states),
+            ("ContractPush", "status", &new_contract_states),
             ("ReferralPulled", "status", &referral_status::ALL),
             ("ReferralPush", "direction", &referral::DIRECTIONS),
             ("ReferralPulled", "direction", &referral::DIRECTIONS),

@@ -14,6 +14,7 @@ use crate::error_codes::Code;
 use crate::ledger;
 use crate::schema::{questionnaires, survey_responses};
 use crate::time::fmt_date;
+use crate::vocabulary::ConflictKind;
 
 /// A response as a tablet sends it.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -295,7 +296,7 @@ fn record(
                 conn,
                 ctx,
                 review::NewConflict {
-                    kind: review::kind::DIVERGENT_APPEND,
+                    kind: ConflictKind::DivergentAppend,
                     entity: "survey",
                     entity_id: &id,
                     other_entity_id: None,

@@ -13,6 +13,7 @@ use crate::error_codes::Code;
 use crate::ledger::{self, Change};
 use crate::schema::visits;
 use crate::time::fmt_date;
+use crate::vocabulary::ConflictKind;
 
 /// Visit kinds (docs/sync-protocol.md, "Enumerated values").
 pub const KINDS: [&str; 10] = [
@@ -347,7 +348,7 @@ fn record(
                 conn,
                 ctx,
                 review::NewConflict {
-                    kind: review::kind::DIVERGENT_APPEND,
+                    kind: ConflictKind::DivergentAppend,
                     entity: "visit",
                     entity_id: &id,
                     other_entity_id: None,
@@ -395,7 +396,7 @@ fn record(
                     conn,
                     ctx,
                     review::NewConflict {
-                        kind: review::kind::DIVERGENT_APPEND,
+                        kind: ConflictKind::DivergentAppend,
                         entity: "visit",
                         entity_id: &id,
                         other_entity_id: Some(&tip),

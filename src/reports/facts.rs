@@ -18,12 +18,13 @@ use super::measures::{select_list, Facts, ResidentRow, M};
 use super::period::Period;
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
-use crate::domain::contract::{status, COUNTING};
+use crate::domain::contract::COUNTING;
 use crate::domain::referral::{self, DOWN, UP};
 use crate::domain::resident::RECORDED_TAGS;
 use crate::domain::visit::FOLLOWUP_KINDS;
 use crate::error::AppError;
 use crate::time::fmt_date;
+use crate::vocabulary::ContractStatus;
 
 /// An up-referral counts as received in time when the receiving side confirmed it at most
 /// 7 × 24 hours after it was sent (`referrals_up_received_7d`).
@@ -226,7 +227,7 @@ fn live_residents(q: &mut Sql, county: &str, t: Target, d: &Dates) {
 
 fn in_effect(q: &mut Sql, d: &Dates) {
     q.s("c.deleted = FALSE AND c.status IN (")
-        .s(&quoted(&COUNTING))
+        .s(&quoted(&COUNTING.map(ContractStatus::as_str)))
         .s(") AND c.effective_from <= ")
         .b(d.end.clone())
         .s(" AND (CASE WHEN c.ended_on IS NOT NULL AND c.ended_on < c.effective_to THEN c.ended_on ELSE c.effective_to END) >= ")
@@ -405,10 +406,11 @@ struct ContractRow {
 /// The per-contract query: contracts signed in the period (and how many carry a
 /// personalised package), contracts whose term ended in the period (and how many were renewed).
 pub(super) fn contract_query(county: &str, t: Target, d: &Dates) -> Sql {
+    use ContractStatus::{Active, Expired, Renewed, Signed};
     let range = t.range;
-    let counting = quoted(&COUNTING);
+    let counting = quoted(&COUNTING.map(ContractStatus::as_str));
     // Ended by expiry: the term ran out (terminated contracts ended otherwise).
-    let expiring_statuses = quoted(&[status::SIGNED, status::ACTIVE, status::EXPIRED, status::RENEWED]);
+    let expiring_statuses = quoted(&[Signed, Active, Expired, Renewed].map(ContractStatus::as_str));
     let mut q = Sql::default();
     q.s("WITH ");
     moves_cte(&mut q, county, t, d);

@@ -148,12 +148,15 @@ pub fn missing(conn: &mut DbConn, auth: &Caller) -> Result<Vec<MissingBlob>, App
 /// supervisor may re-apply it). The grace lets a tablet upload a signature before pushing
 /// the contract that names it, and be offline in between (docs/operations.md).
 pub fn collect_unreferenced(conn: &mut DbConn, now: i64, grace_ms: i64) -> Result<usize, AppError> {
+    let open = crate::vocabulary::ItemStatus::Open.as_str();
     crate::db::raw::execute(
         conn,
-        "DELETE FROM blobs WHERE created_at < ? \
-         AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.signature_sha256 = blobs.sha256) \
-         AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.status = 'open' \
-                         AND q.raw LIKE '%' || blobs.sha256 || '%')",
+        &format!(
+            "DELETE FROM blobs WHERE created_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM contracts c WHERE c.signature_sha256 = blobs.sha256) \
+             AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.status = '{open}' \
+                             AND q.raw LIKE '%' || blobs.sha256 || '%')"
+        ),
         &[(now - grace_ms).into()],
     )
 }

@@ -237,7 +237,7 @@ pub fn load(
             }
             for c in list {
                 let p = packages.remove(&c.id).unwrap_or_default();
-                let snap = Snapshot::unmerged(c.version, c.deleted, c.village_code.clone(), to_json(c.view(p))?);
+                let snap = Snapshot::unmerged(c.version, c.deleted, c.village_code.clone(), to_json(c.view(p)?)?);
                 out.insert(c.id, snap);
             }
         }

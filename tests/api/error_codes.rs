@@ -156,6 +156,7 @@ fn the_vocabulary_is_sorted_unique_and_says_something_of_each_code() {
 /// server checks against.
 fn enumerations() -> String {
     use jiayi::domain::{catalog, contract, not_signed, referral, resident, visit};
+    use jiayi::vocabulary::ContractStatus;
     let codes = |list: &[&str]| list.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
     let packages: Vec<String> = catalog::PACKAGES
         .iter()
@@ -182,11 +183,11 @@ fn enumerations() -> String {
         ("tags derived by the server, never sent", codes(&resident::DERIVED_TAGS)),
         (
             "contract `status` on create",
-            codes(&[contract::status::DRAFT, contract::status::SIGNED]),
+            codes(&[ContractStatus::Draft.as_str(), ContractStatus::Signed.as_str()]),
         ),
         (
             "contract states (pulled `status`, transition `to`)",
-            codes(&contract::transition::STATES),
+            codes(&ContractStatus::ALL.map(ContractStatus::as_str)),
         ),
         (
             "contract `packages` (the default catalog; the county's is served by `GET /api/v1/packages`, §4)",

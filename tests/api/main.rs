@@ -43,6 +43,7 @@ mod review;
 mod scope_oracles;
 mod server_process;
 mod staff;
+mod stored_vocabulary;
 mod storm;
 mod sync;
 mod sync_scenarios;

@@ -20,44 +20,27 @@ use crate::error_codes::Code;
 use crate::ledger::{self, Change};
 use crate::schema::{contract_packages, contracts, county_settings};
 use crate::time::fmt_date;
-
-/// States stored in `contracts.status`.
-pub mod status {
-    /// Being prepared, not signed.
-    pub const DRAFT: &str = "DRAFT";
-    /// Signed; active or expired by date.
-    pub const SIGNED: &str = "SIGNED";
-    /// In effect.
-    pub const ACTIVE: &str = "ACTIVE";
-    /// Term over.
-    pub const EXPIRED: &str = "EXPIRED";
-    /// Ended early with a reason.
-    pub const TERMINATED: &str = "TERMINATED";
-    /// Replaced by a successor contract.
-    pub const RENEWED: &str = "RENEWED";
-    /// Draft abandoned.
-    pub const CANCELLED: &str = "CANCELLED";
-    /// Declared void by a supervisor (fake or coerced signing).
-    pub const VOIDED: &str = "VOIDED";
-    /// Second signing held for a supervisor's decision.
-    pub const PENDING_REVIEW: &str = "PENDING_REVIEW";
-}
+use crate::vocabulary::{self, ConflictKind, ContractStatus};
 
 /// Statuses whose contracts count as signed and in effect for their dates.
-pub const COUNTING: [&str; 5] = [
-    status::SIGNED,
-    status::ACTIVE,
-    status::EXPIRED,
-    status::TERMINATED,
-    status::RENEWED,
+pub const COUNTING: [ContractStatus; 5] = [
+    ContractStatus::Signed,
+    ContractStatus::Active,
+    ContractStatus::Expired,
+    ContractStatus::Terminated,
+    ContractStatus::Renewed,
 ];
+
+/// Stored statuses of a contract in effect, dates aside (a rival to a new signing).
+pub const IN_EFFECT: [ContractStatus; 2] = [ContractStatus::Signed, ContractStatus::Active];
 
 /// The status a reader sees on a date: stored `SIGNED`/`ACTIVE` become `ACTIVE` inside the
 /// term and `EXPIRED` after it.
-pub fn effective_status<'a>(stored: &'a str, from: &str, to: &str, today: &str) -> &'a str {
+pub fn effective_status(stored: ContractStatus, from: &str, to: &str, today: &str) -> ContractStatus {
+    use ContractStatus::{Active, Expired, Signed};
     match stored {
-        status::SIGNED | status::ACTIVE if today > to => status::EXPIRED,
-        status::SIGNED | status::ACTIVE if today >= from => status::ACTIVE,
+        Signed | Active if today > to => Expired,
+        Signed | Active if today >= from => Active,
         other => other,
     }
 }
@@ -135,7 +118,8 @@ pub struct ContractView {
     pub team_id: String,
     pub doctor_id: Option<String>,
     /// Status as of today (`ACTIVE`/`EXPIRED` follow from the dates).
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ContractStatus,
     pub signed_at: Option<String>,
     pub effective_from: String,
     pub effective_to: String,
@@ -149,15 +133,26 @@ pub struct ContractView {
 }
 
 impl Contract {
+    /// The stored status (an unknown one is an internal error).
+    pub fn stored_status(&self) -> Result<ContractStatus, AppError> {
+        vocabulary::stored("contracts.status", &self.status, ContractStatus::parse)
+    }
+
+    /// The status as of `today`: see [`effective_status`].
+    pub fn status_on(&self, today: &str) -> Result<ContractStatus, AppError> {
+        let (stored, from, to) = (self.stored_status()?, &self.effective_from, &self.effective_to);
+        Ok(effective_status(stored, from, to, today))
+    }
+
     /// The output form with its package codes.
-    pub fn view(&self, packages: Vec<String>) -> ContractView {
+    pub fn view(&self, packages: Vec<String>) -> Result<ContractView, AppError> {
         let today = fmt_date(crate::time::today_cst());
-        ContractView {
+        Ok(ContractView {
             id: self.id.clone(),
             resident_id: self.resident_id.clone(),
             team_id: self.team_id.clone(),
             doctor_id: self.doctor_id.clone(),
-            status: effective_status(&self.status, &self.effective_from, &self.effective_to, &today).to_string(),
+            status: self.status_on(&today)?,
             signed_at: self.signed_at.map(crate::time::fmt_instant),
             effective_from: self.effective_from.clone(),
             effective_to: self.effective_to.clone(),
@@ -168,7 +163,7 @@ impl Contract {
             renewed_by: self.renewed_by.clone(),
             packages,
             version: self.version,
-        }
+        })
     }
 }
 
@@ -260,9 +255,9 @@ fn check(ctx: &WriteCtx, id: &str, d: &ContractData) -> Result<Checked, AppError
             ))
         }
     }
-    let signed = match d.status.as_str() {
-        status::DRAFT => false,
-        status::SIGNED => true,
+    let signed = match ContractStatus::parse(&d.status) {
+        Some(ContractStatus::Draft) => false,
+        Some(ContractStatus::Signed) => true,
         _ => {
             return Err(AppError::invalid(
                 Code::InvalidStatus,
@@ -442,7 +437,7 @@ pub fn create(
     let row = build_row(ctx, &c, &res, to, rival.is_some(), recorded_at, seq);
     diesel::insert_into(contracts::table).values(&row).execute(conn)?;
     crate::insert_many!(conn, contract_packages::table, &packages)?;
-    if let (Some(p), status::SIGNED) = (&c.renews, row.status.as_str()) {
+    if let (Some(p), Ok(ContractStatus::Signed)) = (&c.renews, row.stored_status()) {
         transition::mark_renewed(conn, ctx, p, &c.id)?;
     }
     let conflict_id = match rival {
@@ -451,7 +446,7 @@ pub fn create(
             conn,
             ctx,
             review::NewConflict {
-                kind: review::kind::DOUBLE_SIGNING,
+                kind: ConflictKind::DoubleSigning,
                 entity: "contract",
                 entity_id: &c.id,
                 other_entity_id: Some(&other),
@@ -576,9 +571,9 @@ fn build_row(
     seq: i64,
 ) -> Contract {
     let stored_status = match (held, c.signed) {
-        (true, _) => status::PENDING_REVIEW,
-        (false, true) => status::SIGNED,
-        (false, false) => status::DRAFT,
+        (true, _) => ContractStatus::PendingReview,
+        (false, true) => ContractStatus::Signed,
+        (false, false) => ContractStatus::Draft,
     };
     Contract {
         id: c.id.clone(),
@@ -587,7 +582,7 @@ fn build_row(
         resident_id: c.resident_id.clone(),
         team_id: c.team_id.clone(),
         doctor_id: c.doctor_id.clone(),
-        status: stored_status.to_string(),
+        status: stored_status.as_str().to_string(),
         signed_at: c.signed_at.map(|t| t.at),
         signed_on: c.signed_at.map(|t| fmt_date(t.local_date)),
         effective_from: fmt_date(c.from),
@@ -622,7 +617,7 @@ pub(crate) fn find_rival(
     let in_effect: Vec<String> = contracts::table
         .filter(contracts::resident_id.eq(resident_id))
         .filter(contracts::deleted.eq(false))
-        .filter(contracts::status.eq_any([status::SIGNED, status::ACTIVE]))
+        .filter(contracts::status.eq_any(IN_EFFECT.map(ContractStatus::as_str)))
         .filter(contracts::effective_from.le(fmt_date(to)))
         .filter(contracts::effective_to.ge(fmt_date(from)))
         .filter(contracts::ended_on.is_null())

@@ -20,7 +20,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{find, find_rival, status, Contract};
+use super::{find, find_rival, Contract};
 use crate::access::Role;
 use crate::db::DbConn;
 use crate::domain::{audit, review, validate, Applied, WriteCtx};
@@ -29,6 +29,7 @@ use crate::error_codes::Code;
 use crate::ledger;
 use crate::schema::contracts;
 use crate::time::{fmt_date, today_cst};
+use crate::vocabulary::{ConflictKind, ContractStatus};
 
 /// Why a contract was terminated (docs/sync-protocol.md, "Enumerated values").
 pub const TERMINATION_REASONS: [&str; 6] = [
@@ -38,19 +39,6 @@ pub const TERMINATION_REASONS: [&str; 6] = [
     "resident_request",
     "death",
     "other",
-];
-
-/// Every state a contract can be in.
-pub const STATES: [&str; 9] = [
-    status::DRAFT,
-    status::SIGNED,
-    status::ACTIVE,
-    status::EXPIRED,
-    status::TERMINATED,
-    status::RENEWED,
-    status::CANCELLED,
-    status::VOIDED,
-    status::PENDING_REVIEW,
 ];
 
 /// `data` of a contract `transition` op.
@@ -80,18 +68,15 @@ pub enum Actor {
 }
 
 /// Is `from → to` legal for `actor`? `from` is the state as of today (dates applied).
-pub fn check(from: &str, to: &str, actor: Actor) -> Result<(), AppError> {
-    use status::*;
+pub fn check(from: ContractStatus, to: ContractStatus, actor: Actor) -> Result<(), AppError> {
+    use ContractStatus::*;
     let legal = matches!(
         (from, to),
-        (DRAFT, SIGNED | CANCELLED)
-            | (SIGNED, ACTIVE | TERMINATED)
-            | (ACTIVE, EXPIRED | TERMINATED)
-            | (PENDING_REVIEW, ACTIVE)
-            | (
-                SIGNED | ACTIVE | EXPIRED | TERMINATED | RENEWED | PENDING_REVIEW,
-                VOIDED
-            )
+        (Draft, Signed | Cancelled)
+            | (Signed, Active | Terminated)
+            | (Active, Expired | Terminated)
+            | (PendingReview, Active)
+            | (Signed | Active | Expired | Terminated | Renewed | PendingReview, Voided)
     );
     if !legal {
         return Err(AppError::invalid(
@@ -100,7 +85,7 @@ pub fn check(from: &str, to: &str, actor: Actor) -> Result<(), AppError> {
             format!("a contract cannot go from {from} to {to}"),
         ));
     }
-    let supervisors_only = to == VOIDED || from == PENDING_REVIEW;
+    let supervisors_only = to == Voided || from == PendingReview;
     match (supervisors_only, actor) {
         (true, Actor::Team) => Err(AppError::new(
             Kind::Forbidden,
@@ -131,20 +116,17 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
             ))
         }
     };
-    if !STATES.contains(&d.to.as_str()) {
-        return Err(AppError::invalid(Code::InvalidStatus, "to", "unknown contract state"));
-    }
+    let to = ContractStatus::parse(&d.to)
+        .ok_or_else(|| AppError::invalid(Code::InvalidStatus, "to", "unknown contract state"))?;
     let at = validate::clinical(&d.at, "at", ctx)?;
     // The state the contract was in when the transition happened (a tablet may push days
     // later): an expiry is judged on the last day of the term, an explicit activation on
     // the stored state, anything else on the transition's own date.
     let at_date = fmt_date(at.local_date);
-    let from = match d.to.as_str() {
-        status::ACTIVE => c.status.clone(),
-        status::EXPIRED => {
-            super::effective_status(&c.status, &c.effective_from, &c.effective_to, &c.effective_to).to_string()
-        }
-        _ => super::effective_status(&c.status, &c.effective_from, &c.effective_to, &at_date).to_string(),
+    let from = match to {
+        ContractStatus::Active => c.stored_status()?,
+        ContractStatus::Expired => c.status_on(&c.effective_to)?,
+        _ => c.status_on(&at_date)?,
     };
     let actor = match ctx.auth.role {
         Role::Supervisor | Role::Admin => Actor::Supervisor,
@@ -158,14 +140,14 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
             .with_field("team_id"))
         }
     };
-    check(&from, &d.to, actor)?;
+    check(from, to, actor)?;
     let reason_text = validate::opt_text(&d.reason_text, "reason_text", 500)?;
     let mut next = c.clone();
-    next.status = d.to.clone();
+    next.status = to.as_str().into();
     next.version = c.version + 1;
     let mut conflict_id = None;
-    match d.to.as_str() {
-        status::SIGNED => {
+    match to {
+        ContractStatus::Signed => {
             next.signed_at = Some(at.at);
             next.signed_on = Some(at_date.clone());
             let (from_d, to_d) = (
@@ -173,12 +155,12 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
                 validate::date(&c.effective_to, "effective_to")?,
             );
             if let Some(other) = find_rival(conn, &c.resident_id, from_d, to_d, c.renews.as_deref())? {
-                next.status = status::PENDING_REVIEW.into();
+                next.status = ContractStatus::PendingReview.as_str().into();
                 conflict_id = Some(review::open_conflict(
                     conn,
                     ctx,
                     review::NewConflict {
-                        kind: review::kind::DOUBLE_SIGNING,
+                        kind: ConflictKind::DoubleSigning,
                         entity: "contract",
                         entity_id: &id,
                         other_entity_id: Some(&other),
@@ -191,21 +173,21 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
                 )?);
             }
         }
-        status::ACTIVE if from == status::SIGNED && at_date < c.effective_from => {
+        ContractStatus::Active if from == ContractStatus::Signed && at_date < c.effective_from => {
             return Err(AppError::invalid(
                 Code::NotYetEffective,
                 "at",
                 "a contract becomes active on its effective_from date",
             ))
         }
-        status::EXPIRED if at_date < c.effective_to => {
+        ContractStatus::Expired if at_date < c.effective_to => {
             return Err(AppError::invalid(
                 Code::NotYetExpired,
                 "at",
                 "a contract expires after its effective_to date",
             ))
         }
-        status::TERMINATED => {
+        ContractStatus::Terminated => {
             let reason = d.reason.as_deref().unwrap_or("");
             if !TERMINATION_REASONS.contains(&reason) {
                 return Err(AppError::invalid(
@@ -225,7 +207,7 @@ pub fn transition(conn: &mut DbConn, ctx: &WriteCtx, id: &str, d: &TransitionDat
             next.end_reason = Some(reason.to_string());
             next.end_reason_text = reason_text.clone();
         }
-        status::VOIDED => {
+        ContractStatus::Voided => {
             let reason = validate::opt_text(&d.reason, "reason", 500)?
                 .ok_or_else(|| AppError::invalid(Code::MissingField, "reason", "voiding needs a reason"))?;
             next.end_reason = Some("voided".into());
@@ -282,17 +264,23 @@ fn store(conn: &mut DbConn, ctx: &WriteCtx, old: &Contract, next: &Contract, cli
 /// A review decision ends a contract in effect so that a held one can take its place:
 /// `TERMINATED` today with reason `other` and `text`.
 pub(crate) fn end_for_review(conn: &mut DbConn, ctx: &WriteCtx, id: &str, text: &str) -> Result<Applied, AppError> {
-    review_move(conn, ctx, id, status::TERMINATED, Some(text))
+    review_move(conn, ctx, id, ContractStatus::Terminated, Some(text))
 }
 
 /// A merge of duplicate residents holds the later of two contracts in effect for review.
 pub(crate) fn hold_for_review(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, AppError> {
-    review_move(conn, ctx, id, status::PENDING_REVIEW, None)
+    review_move(conn, ctx, id, ContractStatus::PendingReview, None)
 }
 
-fn review_move(conn: &mut DbConn, ctx: &WriteCtx, id: &str, to: &str, text: Option<&str>) -> Result<Applied, AppError> {
+fn review_move(
+    conn: &mut DbConn,
+    ctx: &WriteCtx,
+    id: &str,
+    to: ContractStatus,
+    text: Option<&str>,
+) -> Result<Applied, AppError> {
     let c = find(conn, id)?.ok_or_else(|| AppError::internal("a contract under review vanished"))?;
-    if !matches!(c.status.as_str(), status::SIGNED | status::ACTIVE) || c.deleted {
+    if !super::IN_EFFECT.contains(&c.stored_status()?) || c.deleted {
         return Err(AppError::invalid(
             Code::IllegalTransition,
             "decision",
@@ -300,9 +288,9 @@ fn review_move(conn: &mut DbConn, ctx: &WriteCtx, id: &str, to: &str, text: Opti
         ));
     }
     let mut next = c.clone();
-    next.status = to.into();
+    next.status = to.as_str().into();
     next.version = c.version + 1;
-    if to == status::TERMINATED {
+    if to == ContractStatus::Terminated {
         next.ended_on = Some(fmt_date(today_cst()));
         next.end_reason = Some("other".into());
         next.end_reason_text = text.map(str::to_string);
@@ -333,8 +321,11 @@ pub(crate) fn mark_renewed(
     let c = find(conn, predecessor)?
         .ok_or_else(|| AppError::invalid(Code::UnknownContract, "renews", "no such contract"))?;
     let today = fmt_date(today_cst());
-    let from = super::effective_status(&c.status, &c.effective_from, &c.effective_to, &today);
-    if !matches!(from, status::SIGNED | status::ACTIVE | status::EXPIRED) {
+    let from = c.status_on(&today)?;
+    if !matches!(
+        from,
+        ContractStatus::Signed | ContractStatus::Active | ContractStatus::Expired
+    ) {
         return Err(AppError::invalid(
             Code::IllegalTransition,
             "renews",
@@ -349,7 +340,7 @@ pub(crate) fn mark_renewed(
         ));
     }
     let mut next = c.clone();
-    next.status = status::RENEWED.into();
+    next.status = ContractStatus::Renewed.as_str().into();
     next.version = c.version + 1;
     next.renewed_by = Some(successor.to_string());
     store(conn, ctx, &c, &next, ctx.now)
@@ -375,7 +366,7 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str) -> Result<Applied, Ap
             conflict_id: None,
         });
     }
-    if c.status != status::DRAFT {
+    if c.stored_status()? != ContractStatus::Draft {
         return Err(AppError::invalid(
             Code::ContractImmutable,
             "id",
@@ -420,27 +411,27 @@ mod tests {
     /// The whole table: every (from, to) pair for both actors, against the legal list.
     #[test]
     fn every_transition_pair_is_decided() {
-        use status::*;
+        use ContractStatus::*;
         let team_legal = [
-            (DRAFT, SIGNED),
-            (DRAFT, CANCELLED),
-            (SIGNED, ACTIVE),
-            (SIGNED, TERMINATED),
-            (ACTIVE, EXPIRED),
-            (ACTIVE, TERMINATED),
+            (Draft, Signed),
+            (Draft, Cancelled),
+            (Signed, Active),
+            (Signed, Terminated),
+            (Active, Expired),
+            (Active, Terminated),
         ];
         let supervisor_legal = [
-            (SIGNED, VOIDED),
-            (ACTIVE, VOIDED),
-            (EXPIRED, VOIDED),
-            (TERMINATED, VOIDED),
-            (RENEWED, VOIDED),
-            (PENDING_REVIEW, VOIDED),
-            (PENDING_REVIEW, ACTIVE),
+            (Signed, Voided),
+            (Active, Voided),
+            (Expired, Voided),
+            (Terminated, Voided),
+            (Renewed, Voided),
+            (PendingReview, Voided),
+            (PendingReview, Active),
         ];
         let mut legal_count = 0;
-        for from in STATES {
-            for to in STATES {
+        for from in ContractStatus::ALL {
+            for to in ContractStatus::ALL {
                 let team = check(from, to, Actor::Team);
                 let sup = check(from, to, Actor::Supervisor);
                 if team_legal.contains(&(from, to)) {
@@ -462,7 +453,7 @@ mod tests {
                 } else {
                     let e = team.unwrap_err();
                     assert_eq!(e.code, Code::IllegalTransition, "{from}->{to}");
-                    assert!(e.message.contains(from) && e.message.contains(to));
+                    assert!(e.message.contains(from.as_str()) && e.message.contains(to.as_str()));
                     assert_eq!(sup.unwrap_err().code, Code::IllegalTransition, "{from}->{to}");
                 }
             }

@@ -18,6 +18,7 @@ use crate::error_codes::Code;
 use crate::ledger::{self, Change};
 use crate::schema::{contracts, referrals, visits};
 use crate::time::fmt_date;
+use crate::vocabulary::ConflictKind;
 
 /// The directions (docs/sync-protocol.md, "Enumerated values").
 pub const DIRECTIONS: [&str; 2] = [UP, DOWN];
@@ -482,7 +483,7 @@ fn open_divergent(
         conn,
         ctx,
         review::NewConflict {
-            kind: review::kind::DIVERGENT_APPEND,
+            kind: ConflictKind::DivergentAppend,
             entity: "referral",
             entity_id: id,
             other_entity_id: other,

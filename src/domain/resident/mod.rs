@@ -19,6 +19,7 @@ use crate::error::AppError;
 use crate::error_codes::Code;
 use crate::ledger::{self, Change};
 use crate::schema::{resident_tags, residents};
+use crate::vocabulary::ConflictKind;
 
 /// Key-population tags recorded on a resident (docs/sync-protocol.md, "Enumerated values").
 pub const RECORDED_TAGS: [&str; 10] = [
@@ -400,7 +401,7 @@ pub fn create(
             conn,
             ctx,
             review::NewConflict {
-                kind: review::kind::DUPLICATE_RESIDENT,
+                kind: ConflictKind::DuplicateResident,
                 entity: "resident",
                 entity_id: &id,
                 other_entity_id: Some(&other),

@@ -19,6 +19,7 @@ use crate::error_codes::Code;
 use crate::ledger;
 use crate::schema::{contracts, not_signed, referrals, resident_moves, residents, survey_responses, visits};
 use crate::time::{fmt_date, ClinicalTime};
+use crate::vocabulary::{ConflictKind, ContractStatus};
 
 /// Per field: (the resident version that last changed it, that change's clinical time).
 pub type FieldClock = BTreeMap<String, (i64, i64)>;
@@ -247,7 +248,7 @@ pub fn update(
             conn,
             ctx,
             review::NewConflict {
-                kind: review::kind::FIELD_CLASH,
+                kind: ConflictKind::FieldClash,
                 entity: "resident",
                 entity_id: &id,
                 other_entity_id: None,
@@ -493,7 +494,9 @@ pub fn delete(conn: &mut DbConn, ctx: &WriteCtx, id: &str, recorded: ClinicalTim
     let signed: i64 = contracts::table
         .filter(contracts::resident_id.eq(&id))
         .filter(contracts::deleted.eq(false))
-        .filter(contracts::status.ne_all(["DRAFT", "CANCELLED", "VOIDED"]))
+        .filter(contracts::status.ne_all(
+            [ContractStatus::Draft, ContractStatus::Cancelled, ContractStatus::Voided].map(ContractStatus::as_str),
+        ))
         .count()
         .get_result(conn)?;
     if signed > 0 {

@@ -7,15 +7,16 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::queue::{self, item_kind, ReviewItem};
-use super::{decision, decisions_for, kind, merge};
+use super::queue::{self, ReviewItem};
+use super::{decisions_for, merge};
 use crate::access::{Caller, Role};
 use crate::db::{write_tx, DbConn};
-use crate::domain::contract::{self, status, transition};
+use crate::domain::contract::{self, transition};
 use crate::domain::{audit, resident, validate, Applied, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
 use crate::schema::{conflicts, quarantine};
+use crate::vocabulary::{ConflictKind, ContractStatus, Decision, ItemKind, ItemStatus};
 
 /// A supervisor's decision on one item.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -70,13 +71,13 @@ pub fn decide(
     req: &DecisionRequest,
 ) -> Result<DecisionOutcome, AppError> {
     auth.require(&[Role::Supervisor, Role::Admin])?;
-    if !decision::ALL.contains(&req.decision.as_str()) {
-        return Err(AppError::invalid(
+    let decision = Decision::parse(&req.decision).ok_or_else(|| {
+        AppError::invalid(
             Code::InvalidDecision,
             "decision",
-            format!("decision must be one of: {}", decision::ALL.join(", ")),
-        ));
-    }
+            format!("decision must be one of: {}", names(&Decision::ALL)),
+        )
+    })?;
     let reason = validate::text(&req.reason, "reason", 500)?;
     let now = crate::time::now_ms();
     let ctx = WriteCtx {
@@ -89,34 +90,34 @@ pub fn decide(
     };
     write_tx(conn, |c| {
         let item = queue::find(c, auth, item_id)?.ok_or_else(|| AppError::not_found("review item"))?;
-        if item.status != crate::vocabulary::ItemStatus::Open.as_str() {
+        if item.status != ItemStatus::Open {
             return Err(AppError::conflict(
                 Code::AlreadyResolved,
                 "this item was already resolved; see its resolution",
             ));
         }
-        if !decisions_for(&item.kind).contains(&req.decision) {
+        if !decisions_for(item.kind).contains(&decision) {
             return Err(AppError::invalid(
                 Code::DecisionNotAllowed,
                 "decision",
-                format!("a {} item takes: {}", item.kind, decisions_for(&item.kind).join(", ")),
+                format!("a {} item takes: {}", item.kind, names(decisions_for(item.kind))),
             ));
         }
-        if req.keep.is_some() && req.decision != decision::MERGE {
+        if req.keep.is_some() && decision != Decision::Merge {
             return Err(AppError::invalid(
                 Code::InvalidField,
                 "keep",
                 "keep goes with the merge decision",
             ));
         }
-        claim(c, &item, &req.decision, &reason, auth, now)?;
-        let changed = apply(c, &ctx, &item, req, &reason)?;
+        claim(c, &item, decision, &reason, auth, now)?;
+        let changed = apply(c, &ctx, &item, decision, req.keep.as_deref(), &reason)?;
         // A held contract without a conflict leaves the queue once decided: its answer is
         // the item as it was, marked resolved.
         let resolved = ReviewItem {
-            status: crate::vocabulary::ItemStatus::Resolved.as_str().into(),
+            status: ItemStatus::Resolved,
             decisions: Vec::new(),
-            resolution: Some(req.decision.clone()),
+            resolution: Some(decision),
             resolution_reason: Some(reason.clone()),
             resolved_by: Some(auth.user_id.clone()),
             resolved_at: Some(crate::time::fmt_instant(now)),
@@ -126,9 +127,9 @@ pub fn decide(
             c,
             &ctx,
             audit::Entry::actor(auth, "review_decision")
-                .entity(source_entity(&item.kind), &item.id)
+                .entity(source_entity(item.kind), &item.id)
                 .detail(serde_json::json!({
-                    "kind": item.kind, "decision": req.decision, "reason": reason,
+                    "kind": item.kind, "decision": decision, "reason": reason,
                     "changed": changed,
                 }))
                 .at(now),
@@ -138,12 +139,17 @@ pub fn decide(
     })
 }
 
+/// The names of `list`, comma-separated.
+fn names(list: &[Decision]) -> String {
+    list.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+}
+
 /// The audit entity an item is recorded under.
-fn source_entity(kind: &str) -> &'static str {
+fn source_entity(kind: ItemKind) -> &'static str {
     match kind {
-        item_kind::QUARANTINE => "quarantine",
-        item_kind::PENDING_CONTRACT => "contract",
-        _ => "conflict",
+        ItemKind::Quarantine => "quarantine",
+        ItemKind::PendingContract => "contract",
+        ItemKind::Conflict(_) => "conflict",
     }
 }
 
@@ -151,34 +157,34 @@ fn source_entity(kind: &str) -> &'static str {
 fn claim(
     conn: &mut DbConn,
     item: &ReviewItem,
-    decision: &str,
+    decision: Decision,
     reason: &str,
     auth: &Caller,
     now: i64,
 ) -> Result<(), AppError> {
-    let n = match item.kind.as_str() {
-        item_kind::PENDING_CONTRACT => 1,
-        item_kind::QUARANTINE => diesel::update(
+    let n = match item.kind {
+        ItemKind::PendingContract => 1,
+        ItemKind::Quarantine => diesel::update(
             quarantine::table
                 .find(&item.id)
-                .filter(quarantine::status.eq(crate::vocabulary::ItemStatus::Open.as_str())),
+                .filter(quarantine::status.eq(ItemStatus::Open.as_str())),
         )
         .set((
-            quarantine::status.eq(crate::vocabulary::ItemStatus::Resolved.as_str()),
-            quarantine::resolution.eq(decision),
+            quarantine::status.eq(ItemStatus::Resolved.as_str()),
+            quarantine::resolution.eq(decision.as_str()),
             quarantine::resolution_reason.eq(reason),
             quarantine::resolved_by.eq(&auth.user_id),
             quarantine::resolved_at.eq(now),
         ))
         .execute(conn)?,
-        _ => diesel::update(
+        ItemKind::Conflict(_) => diesel::update(
             conflicts::table
                 .find(&item.id)
-                .filter(conflicts::status.eq(crate::vocabulary::ItemStatus::Open.as_str())),
+                .filter(conflicts::status.eq(ItemStatus::Open.as_str())),
         )
         .set((
-            conflicts::status.eq(crate::vocabulary::ItemStatus::Resolved.as_str()),
-            conflicts::resolution.eq(decision),
+            conflicts::status.eq(ItemStatus::Resolved.as_str()),
+            conflicts::resolution.eq(decision.as_str()),
             conflicts::resolution_reason.eq(reason),
             conflicts::resolved_by.eq(&auth.user_id),
             conflicts::resolved_at.eq(now),
@@ -208,61 +214,62 @@ fn apply(
     conn: &mut DbConn,
     ctx: &WriteCtx,
     item: &ReviewItem,
-    req: &DecisionRequest,
+    decision: Decision,
+    keep: Option<&str>,
     reason: &str,
 ) -> Result<Vec<Changed>, AppError> {
     let entity_id = item.entity_id.clone().unwrap_or_default();
-    match (item.kind.as_str(), req.decision.as_str()) {
-        (kind::FIELD_CLASH, d) => {
+    match (item.kind, decision) {
+        (ItemKind::Conflict(ConflictKind::FieldClash), d) => {
             // The conflict keeps, per side, the values the merge rule did not apply: the
             // chosen side's values become the record's (nothing changes if they stand).
             let merged_away = resident::find(conn, &entity_id)?.is_some_and(|r| r.merged_into.is_some());
-            if merged_away && d == decision::KEEP_SERVER {
+            if merged_away && d == Decision::KeepServer {
                 // The record is a tombstone now: its stored values are history, kept as they are.
                 return Ok(Vec::new());
             }
-            let values = field_values(conn, &item.id, d == decision::KEEP_CLIENT, ctx.id_hash_secret)?;
+            let values = field_values(conn, &item.id, d == Decision::KeepClient, ctx.id_hash_secret)?;
             Ok(resident::update::apply_review_values(conn, ctx, &entity_id, &values)?
                 .map(|a| vec![changed("resident", &a)])
                 .unwrap_or_default())
         }
-        (kind::DOUBLE_SIGNING | item_kind::PENDING_CONTRACT, d) => {
+        (ItemKind::Conflict(ConflictKind::DoubleSigning) | ItemKind::PendingContract, d) => {
             let held = contract::find(conn, &entity_id)?
                 .filter(|c| !c.deleted && ctx.auth.scope.covers_village(&c.village_code))
                 .ok_or_else(|| AppError::invalid(Code::UnknownContract, "decision", "the held contract is gone"))?;
-            if held.status != status::PENDING_REVIEW {
+            if held.stored_status()? != ContractStatus::PendingReview {
                 return Err(AppError::invalid(
                     Code::NotPending,
                     "decision",
                     format!("the contract is {} now, not held for review", held.status),
                 ));
             }
-            if d == decision::ACCEPT {
+            if d == Decision::Accept {
                 accept_contract(conn, ctx, &held, reason)
             } else {
                 // `keep_server`: the contract already in effect stays; the held signing is
                 // void, like `void`, with the decision recorded as taken.
-                let text = if d == decision::KEEP_SERVER {
+                let text = if d == Decision::KeepServer {
                     format!("kept the contract already in effect: {reason}")
                 } else {
                     reason.to_string()
                 };
-                let a = transition::transition(conn, ctx, &held.id, &transition_data(status::VOIDED, Some(text), ctx))?;
+                let voided = transition_data(ContractStatus::Voided, Some(text), ctx);
+                let a = transition::transition(conn, ctx, &held.id, &voided)?;
                 Ok(vec![changed("contract", &a)])
             }
         }
-        (kind::DUPLICATE_RESIDENT, decision::MERGE) => {
+        (ItemKind::Conflict(ConflictKind::DuplicateResident), Decision::Merge) => {
             let other = item.other_entity_id.clone().unwrap_or_default();
-            merge::merge(conn, ctx, &item.id, &entity_id, &other, req.keep.as_deref())
+            merge::merge(conn, ctx, &item.id, &entity_id, &other, keep)
         }
-        (kind::DUPLICATE_RESIDENT, _) => {
+        (ItemKind::Conflict(ConflictKind::DuplicateResident), _) => {
             dismiss_duplicate(conn, &entity_id, item.other_entity_id.as_deref())?;
             Ok(Vec::new())
         }
-        (kind::DIVERGENT_APPEND, _) => Ok(Vec::new()),
-        (item_kind::QUARANTINE, decision::ACCEPT) => reapply(conn, ctx, &item.id),
-        (item_kind::QUARANTINE, _) => Ok(Vec::new()),
-        _ => Err(AppError::internal("a decision without an effect")),
+        (ItemKind::Conflict(ConflictKind::DivergentAppend), _) => Ok(Vec::new()),
+        (ItemKind::Quarantine, Decision::Accept) => reapply(conn, ctx, &item.id),
+        (ItemKind::Quarantine, _) => Ok(Vec::new()),
     }
 }
 
@@ -286,9 +293,9 @@ fn field_values(
         .unwrap_or_default())
 }
 
-fn transition_data(to: &str, reason: Option<String>, ctx: &WriteCtx) -> transition::TransitionData {
+fn transition_data(to: ContractStatus, reason: Option<String>, ctx: &WriteCtx) -> transition::TransitionData {
     transition::TransitionData {
-        to: to.into(),
+        to: to.as_str().into(),
         reason,
         reason_text: None,
         at: chrono::DateTime::from_timestamp_millis(ctx.now)
@@ -313,7 +320,7 @@ fn accept_contract(
         let a = transition::end_for_review(conn, ctx, &rival, &text)?;
         out.push(changed("contract", &a));
     }
-    let a = transition::transition(conn, ctx, &held.id, &transition_data(status::ACTIVE, None, ctx))?;
+    let a = transition::transition(conn, ctx, &held.id, &transition_data(ContractStatus::Active, None, ctx))?;
     out.push(changed("contract", &a));
     Ok(out)
 }

@@ -6,14 +6,15 @@
 use diesel::prelude::*;
 
 use super::decide::Changed;
-use super::{kind, open_conflict, NewConflict};
+use super::{open_conflict, NewConflict};
 use crate::db::DbConn;
-use crate::domain::contract::{self, status, transition};
+use crate::domain::contract::{self, transition};
 use crate::domain::resident::{self, update::FieldClock, write_tags, Resident};
 use crate::domain::{audit, validate, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
 use crate::schema::{contracts, not_signed, referrals, resident_moves, residents, survey_responses, visits};
+use crate::vocabulary::{ConflictKind, ContractStatus};
 
 /// Follows `merged_into` to the record that survives (a chain if merged twice).
 pub(crate) fn survivor_of(conn: &mut DbConn, id: &str) -> Result<Option<Resident>, AppError> {
@@ -241,7 +242,7 @@ pub(crate) fn merge(
     let in_effect: Vec<contract::Contract> = contracts::table
         .filter(contracts::resident_id.eq(&survivor.id))
         .filter(contracts::deleted.eq(false))
-        .filter(contracts::status.eq_any([status::SIGNED, status::ACTIVE]))
+        .filter(contracts::status.eq_any(contract::IN_EFFECT.map(ContractStatus::as_str)))
         .filter(contracts::ended_on.is_null())
         .order((contracts::signed_at.asc(), contracts::id.asc()))
         .select(contract::Contract::as_select())
@@ -262,7 +263,7 @@ pub(crate) fn merge(
                     conn,
                     ctx,
                     NewConflict {
-                        kind: kind::DOUBLE_SIGNING,
+                        kind: ConflictKind::DoubleSigning,
                         entity: "contract",
                         entity_id: &c.id,
                         other_entity_id: Some(&k.id),

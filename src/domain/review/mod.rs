@@ -16,56 +16,24 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::conflicts;
 use crate::sync::quarantine::sealed;
+use crate::vocabulary::{ConflictKind, Decision, ItemKind, ItemStatus};
 
-/// Conflict kinds.
-pub mod kind {
-    /// The same resident field changed on two tablets; the later clinical time won.
-    pub const FIELD_CLASH: &str = "field_clash";
-    /// Two contracts in effect for one resident; the later one is held for review.
-    pub const DOUBLE_SIGNING: &str = "double_signing";
-    /// An append-only record arrived again under its id with other content, or two
-    /// amendments of the same record arrived.
-    pub const DIVERGENT_APPEND: &str = "divergent_append";
-    /// The same ID number registered twice.
-    pub const DUPLICATE_RESIDENT: &str = "duplicate_resident";
-}
-
-/// Decisions (docs/review.md).
-pub mod decision {
-    /// Keep what the server holds (a field clash: the server side's values stand).
-    pub const KEEP_SERVER: &str = "keep_server";
-    /// Apply the tablet's side of a field clash.
-    pub const KEEP_CLIENT: &str = "keep_client";
-    /// Take the held contract into effect, or re-apply a quarantined op.
-    pub const ACCEPT: &str = "accept";
-    /// Void the held contract, or close a quarantined op (its payload is kept).
-    pub const VOID: &str = "void";
-    /// Merge duplicate residents into one record.
-    pub const MERGE: &str = "merge";
-    /// Close a duplicate candidate whose records no longer share an ID number.
-    pub const DISMISS: &str = "dismiss";
-    /// Every decision.
-    pub const ALL: [&str; 6] = [KEEP_SERVER, KEEP_CLIENT, ACCEPT, VOID, MERGE, DISMISS];
-}
-
-/// The decisions an item of `kind` takes.
-pub fn decisions_for(kind: &str) -> Vec<String> {
-    use decision::*;
-    let list: &[&str] = match kind {
-        kind::FIELD_CLASH => &[KEEP_SERVER, KEEP_CLIENT],
-        kind::DOUBLE_SIGNING | queue::item_kind::PENDING_CONTRACT => &[ACCEPT, VOID, KEEP_SERVER],
-        kind::DUPLICATE_RESIDENT => &[MERGE, DISMISS],
-        kind::DIVERGENT_APPEND => &[KEEP_SERVER],
-        queue::item_kind::QUARANTINE => &[ACCEPT, VOID],
-        _ => &[],
-    };
-    list.iter().map(|d| d.to_string()).collect()
+/// The decisions an item of `kind` takes while open.
+pub fn decisions_for(kind: ItemKind) -> &'static [Decision] {
+    use Decision::*;
+    match kind {
+        ItemKind::Conflict(ConflictKind::FieldClash) => &[KeepServer, KeepClient],
+        ItemKind::Conflict(ConflictKind::DoubleSigning) | ItemKind::PendingContract => &[Accept, Void, KeepServer],
+        ItemKind::Conflict(ConflictKind::DuplicateResident) => &[Merge, Dismiss],
+        ItemKind::Conflict(ConflictKind::DivergentAppend) => &[KeepServer],
+        ItemKind::Quarantine => &[Accept, Void],
+    }
 }
 
 /// A conflict to record.
 pub struct NewConflict<'a> {
-    /// One of [`kind`].
-    pub kind: &'static str,
+    /// What the conflict is about.
+    pub kind: ConflictKind,
     /// Entity kind.
     pub entity: &'static str,
     /// The entity the op concerned.
@@ -92,7 +60,7 @@ pub fn open_conflict(conn: &mut DbConn, ctx: &WriteCtx, c: NewConflict) -> Resul
             conflicts::id.eq(&id),
             conflicts::county_code.eq(c.county_code),
             conflicts::village_code.eq(c.village_code),
-            conflicts::kind.eq(c.kind),
+            conflicts::kind.eq(c.kind.as_str()),
             conflicts::entity.eq(c.entity),
             conflicts::entity_id.eq(c.entity_id),
             conflicts::other_entity_id.eq(c.other_entity_id),
@@ -102,7 +70,7 @@ pub fn open_conflict(conn: &mut DbConn, ctx: &WriteCtx, c: NewConflict) -> Resul
             // Phones (a field clash on one) are kept as quarantine keeps them: not in clear.
             conflicts::server_value.eq(c.server_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
             conflicts::client_value.eq(c.client_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
-            conflicts::status.eq(crate::vocabulary::ItemStatus::Open.as_str()),
+            conflicts::status.eq(ItemStatus::Open.as_str()),
             conflicts::created_at.eq(ctx.now),
         ))
         .execute(conn)?;

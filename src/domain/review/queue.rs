@@ -23,15 +23,7 @@ use crate::domain::resident::{self, mask_phone, Resident};
 use crate::error::{AppError, ErrorDetail};
 use crate::error_codes::Code;
 use crate::schema::{conflicts, contracts, devices, quarantine, survey_responses, users, visits};
-use crate::vocabulary::ItemStatus;
-
-/// Item kinds besides the conflict kinds of [`super::kind`].
-pub mod item_kind {
-    /// An op the push refused; its raw payload is kept.
-    pub const QUARANTINE: &str = "quarantine";
-    /// A contract held `PENDING_REVIEW` that no open conflict names.
-    pub const PENDING_CONTRACT: &str = "pending_contract";
-}
+use crate::vocabulary::{self, ConflictKind, ContractStatus, Decision, ItemKind, ItemStatus};
 
 /// Open items waiting for a supervisor.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -70,9 +62,11 @@ pub struct ReviewItem {
     pub id: String,
     /// `field_clash`, `double_signing`, `divergent_append`, `duplicate_resident`,
     /// `quarantine` or `pending_contract`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: ItemKind,
     /// `open` or `resolved`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ItemStatus,
     /// The entity concerned (`resident`, `contract`, `visit`, `survey`, …), if known.
     pub entity: Option<String>,
     /// The record concerned.
@@ -102,9 +96,11 @@ pub struct ReviewItem {
     /// Why a quarantined op was refused.
     pub error: Option<ErrorDetail>,
     /// The decisions this item takes while open (empty once resolved).
-    pub decisions: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub decisions: Vec<Decision>,
     /// The decision taken.
-    pub resolution: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub resolution: Option<Decision>,
     /// The supervisor's reason.
     pub resolution_reason: Option<String>,
     /// Who decided.
@@ -174,8 +170,10 @@ fn place(auth: &Caller) -> (String, Vec<Bind>) {
 /// pair across townships is the county administrator's, and a team sees (and counts) only
 /// pairs inside its villages.
 fn both_sides(auth: &Caller) -> (String, Vec<Bind>) {
-    let other =
-        "q.kind <> 'duplicate_resident' OR EXISTS (SELECT 1 FROM residents r WHERE r.id = q.other_entity_id AND";
+    let other = format!(
+        "q.kind <> '{}' OR EXISTS (SELECT 1 FROM residents r WHERE r.id = q.other_entity_id AND",
+        ConflictKind::DuplicateResident.as_str()
+    );
     match &auth.scope {
         Scope::County(_) => ("TRUE".into(), Vec::new()),
         Scope::Township(t) => (
@@ -212,14 +210,20 @@ fn union_over(
          q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM conflicts q \
          WHERE {pair} AND"
     );
+    let (quarantined, pending) = (ItemKind::Quarantine.as_str(), ItemKind::PendingContract.as_str());
+    let (open, held) = (ItemStatus::Open.as_str(), ContractStatus::PendingReview.as_str());
     let branches = [
-        conflicts.as_str(),
-        "SELECT q.id AS id, 'quarantine' AS source, 'quarantine' AS kind, q.status AS status, \
-         q.village_code AS village_code, q.device_id AS device_id, q.received_at AS created_at FROM quarantine q WHERE",
-        "SELECT q.id AS id, 'contract' AS source, 'pending_contract' AS kind, 'open' AS status, \
-         q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM contracts q \
-         WHERE q.status = 'PENDING_REVIEW' AND q.deleted = FALSE AND NOT EXISTS \
-         (SELECT 1 FROM conflicts k WHERE k.entity_id = q.id AND k.status = 'open') AND",
+        conflicts,
+        format!(
+            "SELECT q.id AS id, 'quarantine' AS source, '{quarantined}' AS kind, q.status AS status, \
+             q.village_code AS village_code, q.device_id AS device_id, q.received_at AS created_at FROM quarantine q WHERE"
+        ),
+        format!(
+            "SELECT q.id AS id, 'contract' AS source, '{pending}' AS kind, '{open}' AS status, \
+             q.village_code AS village_code, q.device_id AS device_id, q.created_at AS created_at FROM contracts q \
+             WHERE q.status = '{held}' AND q.deleted = FALSE AND NOT EXISTS \
+             (SELECT 1 FROM conflicts k WHERE k.entity_id = q.id AND k.status = '{open}') AND"
+        ),
     ];
     let mut binds = Vec::new();
     let sql = branches
@@ -263,16 +267,6 @@ pub fn open_everywhere(conn: &mut DbConn) -> Result<i64, AppError> {
     Ok(raw::load::<SourceCount>(conn, &sql, &binds)?.iter().map(|r| r.n).sum())
 }
 
-/// Every item kind the list knows.
-pub const KINDS: [&str; 6] = [
-    super::kind::FIELD_CLASH,
-    super::kind::DOUBLE_SIGNING,
-    super::kind::DIVERGENT_APPEND,
-    super::kind::DUPLICATE_RESIDENT,
-    item_kind::QUARANTINE,
-    item_kind::PENDING_CONTRACT,
-];
-
 fn cursor_of(created_at: i64, id: &str) -> String {
     format!("{created_at}_{id}")
 }
@@ -298,11 +292,10 @@ pub fn list(conn: &mut DbConn, auth: &Caller, f: &ReviewFilter) -> Result<Review
     let mut extra = vec!["q.status = ?".to_string()];
     let mut binds: Vec<Bind> = vec![status.into()];
     if let Some(k) = &f.kind {
-        if !KINDS.contains(&k.as_str()) {
-            return Err(AppError::bad_request(Code::InvalidKind, "unknown review item kind").with_field("kind"));
-        }
+        let k = ItemKind::parse(k)
+            .ok_or_else(|| AppError::bad_request(Code::InvalidKind, "unknown review item kind").with_field("kind"))?;
         extra.push("q.kind = ?".into());
-        binds.push(k.clone().into());
+        binds.push(k.as_str().into());
     }
     if let Some(r) = &f.region {
         let township = r.len() == 12 && r.ends_with("000") && !r.ends_with("000000");
@@ -463,25 +456,27 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
     {
         let parse = |v: Option<String>| v.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
         let (mut server_value, mut client_value) = (parse(sv), parse(cv));
-        match kind.as_str() {
-            super::kind::DUPLICATE_RESIDENT => {
+        let kind = vocabulary::stored("conflicts.kind", &kind, ConflictKind::parse)?;
+        match kind {
+            ConflictKind::DuplicateResident => {
                 server_value = resident_summary(conn, other.as_deref())?;
                 client_value = resident_summary(conn, Some(&entity_id))?;
             }
-            super::kind::DOUBLE_SIGNING => {
+            ConflictKind::DoubleSigning => {
                 server_value = contract_summary(conn, other.as_deref())?;
                 client_value = contract_summary(conn, Some(&entity_id))?;
             }
-            _ => {}
+            ConflictKind::FieldClash | ConflictKind::DivergentAppend => {}
         }
         let (user_id, team_id) = sender(conn, device.as_deref())?;
-        let open = status == ItemStatus::Open.as_str();
+        let status = vocabulary::stored("conflicts.status", &status, ItemStatus::parse)?;
+        let res = vocabulary::stored_opt("conflicts.resolution", res.as_deref(), Decision::parse)?;
         out.insert(
             id.clone(),
             ReviewItem {
-                decisions: if open { decisions_for(&kind) } else { Vec::new() },
+                decisions: open_decisions(kind.into(), status),
                 id,
-                kind,
+                kind: kind.into(),
                 status,
                 entity: Some(entity),
                 entity_id: Some(entity_id),
@@ -550,17 +545,14 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
             .and_then(|r| r.get("id"))
             .and_then(|v| v.as_str())
             .map(str::to_string);
-        let open = status == ItemStatus::Open.as_str();
+        let status = vocabulary::stored("quarantine.status", &status, ItemStatus::parse)?;
+        let res = vocabulary::stored_opt("quarantine.resolution", res.as_deref(), Decision::parse)?;
         out.insert(
             id.clone(),
             ReviewItem {
-                decisions: if open {
-                    decisions_for(item_kind::QUARANTINE)
-                } else {
-                    Vec::new()
-                },
+                decisions: open_decisions(ItemKind::Quarantine, status),
                 id,
-                kind: item_kind::QUARANTINE.into(),
+                kind: ItemKind::Quarantine,
                 status,
                 entity,
                 entity_id,
@@ -589,10 +581,10 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
         out.insert(
             id.clone(),
             ReviewItem {
-                decisions: decisions_for(item_kind::PENDING_CONTRACT),
+                decisions: open_decisions(ItemKind::PendingContract, ItemStatus::Open),
                 id: id.clone(),
-                kind: item_kind::PENDING_CONTRACT.into(),
-                status: ItemStatus::Open.as_str().into(),
+                kind: ItemKind::PendingContract,
+                status: ItemStatus::Open,
                 entity: Some("contract".into()),
                 entity_id: Some(id.clone()),
                 other_entity_id: rival.clone(),
@@ -614,6 +606,14 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
         );
     }
     Ok(heads.iter().filter_map(|h| out.remove(&h.id)).collect())
+}
+
+/// The decisions an item lists: its kind's while open, none once resolved.
+fn open_decisions(kind: ItemKind, status: ItemStatus) -> Vec<Decision> {
+    match status {
+        ItemStatus::Open => decisions_for(kind).to_vec(),
+        ItemStatus::Resolved => Vec::new(),
+    }
 }
 
 /// A contract in effect that a held contract competes with, if any.
@@ -676,7 +676,7 @@ fn contract_summary(conn: &mut DbConn, id: Option<&str>) -> Result<Option<serde_
         return Ok(None);
     };
     let packages = contract::package_codes(conn, &c.id)?;
-    let mut v = serde_json::to_value(c.view(packages)).map_err(AppError::internal)?;
+    let mut v = serde_json::to_value(c.view(packages)?).map_err(AppError::internal)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("village_code".into(), c.village_code.clone().into());
         o.insert("signed_on".into(), c.signed_on.clone().into());

@@ -25,7 +25,7 @@ mod referrals;
 
 pub use entries::*;
 
-use super::contract::status;
+use super::contract::IN_EFFECT;
 use super::followup::{self, Condition, Duty, FollowupVisit, Quarter, Reading};
 use super::resident::age_on;
 use super::team::{self, Team};
@@ -35,6 +35,7 @@ use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::{regions, residents};
 use crate::time::{fmt_date, parse_date};
+use crate::vocabulary::ContractStatus;
 
 /// Contracts whose term ends within this many days of the date are listed.
 pub const EXPIRING_WITHIN_DAYS: u64 = 30;
@@ -358,7 +359,7 @@ pub fn build(conn: &mut DbConn, team: &Team, on: NaiveDate, receive_days: u32) -
          AND c.village_code IN ({}) AND c.deleted = FALSE AND c.status IN ({}) AND c.ended_on IS NULL \
          AND c.effective_from <= ? AND c.effective_to >= ? AND c.effective_to <= ?",
         vec!["?"; villages.len()].join(", "),
-        quoted(&[status::SIGNED, status::ACTIVE]),
+        quoted(&IN_EFFECT.map(ContractStatus::as_str)),
     );
     let mut binds = vec![Bind::from(team.county_code.as_str())];
     binds.extend(villages.iter().map(|v| Bind::from(v.as_str())));

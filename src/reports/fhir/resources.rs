@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 pub use super::visits::{encounter, observation_ids, observations, VisitRow, Vitals};
 use crate::time::fmt_instant;
+use crate::vocabulary::ContractStatus;
 
 /// Base of the identifier systems, code systems and canonical URLs jiayi names.
 pub const SYSTEM: &str = "urn:jiayi";
@@ -165,17 +166,22 @@ pub struct ContractRow {
 }
 
 /// `CarePlan.status` for a contract status; `today` is the service calendar's date, since a
-/// signed contract past its term is over whether or not a job has marked it.
+/// signed contract past its term is over whether or not a job has marked it. A stored
+/// status the server does not know maps to FHIR's own `unknown`, as it always has: the
+/// export describes what is there rather than failing on one row.
 pub fn care_plan_status(status: &str, effective_to: &str, today: &str) -> &'static str {
+    use ContractStatus::*;
+    let Some(status) = ContractStatus::parse(status) else {
+        return "unknown";
+    };
     match status {
-        "DRAFT" => "draft",
-        "PENDING_REVIEW" => "on-hold",
-        "SIGNED" | "ACTIVE" if effective_to < today => "completed",
-        "SIGNED" | "ACTIVE" => "active",
-        "EXPIRED" | "RENEWED" => "completed",
-        "TERMINATED" | "CANCELLED" => "revoked",
-        "VOIDED" => "entered-in-error",
-        _ => "unknown",
+        Draft => "draft",
+        PendingReview => "on-hold",
+        Signed | Active if effective_to < today => "completed",
+        Signed | Active => "active",
+        Expired | Renewed => "completed",
+        Terminated | Cancelled => "revoked",
+        Voided => "entered-in-error",
     }
 }
 
@@ -366,6 +372,7 @@ mod tests {
         assert_eq!(care_plan_status("TERMINATED", "2027-01-01", today), "revoked");
         assert_eq!(care_plan_status("DRAFT", "2027-01-01", today), "draft");
         assert_eq!(care_plan_status("PENDING_REVIEW", "2027-01-01", today), "on-hold");
+        assert_eq!(care_plan_status("SUSPENDED", "2027-01-01", today), "unknown");
     }
 
     #[test]

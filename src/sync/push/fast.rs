@@ -3,6 +3,7 @@
 //! (docs/architecture.md, "Ledger positions").
 
 use super::*;
+use crate::vocabulary::ContractStatus;
 
 /// New residents, contracts, visits and survey responses whose references and ids the
 /// batch settles without a query take the fast path; this names which, if any.
@@ -146,7 +147,7 @@ pub(super) fn fast_path_context(
         let rows: Vec<(String, String, String)> = contracts::table
             .filter(contracts::resident_id.eq_any(chunk))
             .filter(contracts::deleted.eq(false))
-            .filter(contracts::status.eq_any([contract::status::SIGNED, contract::status::ACTIVE]))
+            .filter(contracts::status.eq_any(contract::IN_EFFECT.map(ContractStatus::as_str)))
             .filter(contracts::ended_on.is_null())
             .select((
                 contracts::resident_id,
@@ -282,7 +283,7 @@ pub(super) fn apply_fast(
                 return Ok(None);
             };
             let d: contract::ContractData = parse(&op.data)?;
-            let signed = d.status == contract::status::SIGNED;
+            let signed = ContractStatus::parse(&d.status) == Some(ContractStatus::Signed);
             let settled = |id: &str, from: NaiveDate, to: NaiveDate| {
                 let overlaps = b
                     .in_effect
