@@ -32,6 +32,9 @@ pub struct Stats {
     pub errors: BTreeMap<String, u64>,
     /// Push requests answered 200.
     pub pushes: u64,
+    /// Per server (its base URL), when tablets are spread over several: push requests
+    /// answered and the server's summed `apply` time, ms — how the work split.
+    pub by_server: BTreeMap<String, (u64, f64)>,
     /// Requests cut off half-way on purpose.
     pub cut_off: u64,
     /// Requests sent whole and dropped before the answer on purpose.
@@ -122,6 +125,9 @@ impl Net {
 /// A logged-in device.
 pub struct Session {
     net: Arc<Net>,
+    /// The server this tablet talks to: the run's, or one of several processes on one
+    /// database (the load test's `--servers`).
+    base: String,
     username: String,
     password: String,
     /// The device id.
@@ -153,8 +159,22 @@ async fn error_code(res: reqwest::Response) -> (StatusCode, Option<u64>, String)
 impl Session {
     /// Logs in on `device_id`, retrying while the server is away.
     pub async fn login(net: Arc<Net>, username: &str, password: &str, device_id: &str) -> Result<Session, String> {
+        let base = net.base.clone();
+        Session::login_at(net, &base, username, password, device_id).await
+    }
+
+    /// [`Session::login`] to the server at `base` (another process on the run's database),
+    /// counting on the run's `net`.
+    pub async fn login_at(
+        net: Arc<Net>,
+        base: &str,
+        username: &str,
+        password: &str,
+        device_id: &str,
+    ) -> Result<Session, String> {
         let mut s = Session {
             net,
+            base: base.trim_end_matches('/').to_string(),
             username: username.into(),
             password: password.into(),
             device_id: device_id.into(),
@@ -235,7 +255,7 @@ impl Session {
             let mut rb = self
                 .net
                 .http
-                .request(method.clone(), format!("{}{path}", self.net.base))
+                .request(method.clone(), format!("{}{path}", self.base))
                 .header("X-Sync-Protocol", "1")
                 .header("X-App-Version", "sim-1");
             if auth {
@@ -279,6 +299,9 @@ impl Session {
                                 st.push_until_answered_ms.push(waited);
                                 st.push_server_ms.extend(server_ms);
                                 st.push_apply_ms.extend(apply_ms);
+                                let on = st.by_server.entry(self.base.clone()).or_default();
+                                on.0 += 1;
+                                on.1 += apply_ms.unwrap_or(0.0);
                             }
                             return Ok((v, t.elapsed()));
                         }

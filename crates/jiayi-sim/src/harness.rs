@@ -39,6 +39,12 @@ impl ServerSetup {
 
     /// Starts the server on it and waits until it is ready.
     pub fn start(&self) -> Result<ServerProcess, String> {
+        self.start_logging_to("server.log")
+    }
+
+    /// [`ServerSetup::start`], the server's log going to `log` in the working directory
+    /// (each of several processes on one database has its own).
+    pub fn start_logging_to(&self, log: &str) -> Result<ServerProcess, String> {
         std::fs::create_dir_all(&self.workdir).map_err(|e| format!("{}: {e}", self.workdir.display()))?;
         let mut env = vec![
             ("JIAYI_DEMO_RESIDENTS", self.demo_residents.to_string()),
@@ -50,7 +56,7 @@ impl ServerSetup {
             ),
         ];
         env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
-        let log = self.workdir.join("server.log");
+        let log = self.workdir.join(log);
         let mut server = ServerProcess::new(self.server_bin.clone(), &self.url(), &env, log)?;
         server.start()?;
         Ok(server)
@@ -179,25 +185,44 @@ pub struct LoadFigures {
 }
 
 /// 500 tablets (or as many as asked) after days offline, pushing at once, then pulling.
-pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> Result<LoadFigures, String> {
+pub async fn load(
+    setup: &ServerSetup,
+    round: &RoundConfig,
+    raw_rows: usize,
+    servers: usize,
+) -> Result<LoadFigures, String> {
     let url = setup.url();
+    let pg = jiayi::db::is_postgres_url(&url);
+    if servers > 1 && !pg {
+        return Err("several server processes share a PostgreSQL database; SQLite is served by one".into());
+    }
+    // The first start migrates and loads the demo county; the others find it done.
     let server = setup.start()?;
+    let more = (2..=servers.max(1))
+        .map(|k| setup.start_logging_to(&format!("server-{k}.log")))
+        .collect::<Result<Vec<_>, _>>()?;
     let pool = jiayi::db::connect(&url, 2)?;
     let mut cfg = round.clone();
     cfg.base = server.base();
     cfg.server_pid = server.pid();
+    cfg.more_servers = more.iter().map(|s| (s.base(), s.pid())).collect();
     let rss_after_start = server.peak_rss_kb();
     println!(
-        "load: {} tablets × {} offline days × {} records a day, batches of up to {} ops, {} (server peak RSS after start {:.0} MB)",
+        "load: {} tablets × {} offline days × {} records a day, batches of up to {} ops, {}{} (server peak RSS after start {:.0} MB)",
         cfg.tablets,
         cfg.days,
         cfg.ops_per_day,
         cfg.batch,
-        if jiayi::db::is_postgres_url(&url) { "PostgreSQL" } else { "SQLite" },
+        if pg { "PostgreSQL" } else { "SQLite" },
+        if servers > 1 { format!(", {servers} server processes on it, tablets spread evenly") } else { String::new() },
         rss_after_start as f64 / 1024.0
     );
     let outcome = run_round(&cfg, None).await?;
-    let peak = server.peak_rss_kb();
+    // Memory is per process: the figure is the largest of them.
+    let peak = more
+        .iter()
+        .map(|s| s.peak_rss_kb())
+        .fold(server.peak_rss_kb(), u64::max);
     print!("{}", outcome.summary());
     let report = outcome.check(Some(&pool))?;
     print!("{}", report.table());
@@ -205,6 +230,7 @@ pub async fn load(setup: &ServerSetup, round: &RoundConfig, raw_rows: usize) -> 
     let server_lat = sorted(&outcome.stats.push_server_ms);
     let ops_per_sec = outcome.ops as f64 / outcome.storm.as_secs_f64().max(1e-9);
     drop(server);
+    drop(more);
     let raw = jiayi_testkit::raw::insert_visits(&url, raw_rows.max(outcome.ops))?;
     jiayi_testkit::raw::remove_raw_rows(&url)?;
     let figures = LoadFigures {

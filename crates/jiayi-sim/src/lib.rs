@@ -70,6 +70,9 @@ pub struct RoundConfig {
     pub login_concurrency: usize,
     /// The server's process id, to note its peak memory after each phase.
     pub server_pid: Option<u32>,
+    /// Further server processes on the same database (base URL and pid): tablet `i`
+    /// talks to the `i % n`-th of the n processes, the first being `base`.
+    pub more_servers: Vec<(String, Option<u32>)>,
 }
 
 impl RoundConfig {
@@ -95,6 +98,7 @@ impl RoundConfig {
             give_up: Duration::from_secs(180),
             login_concurrency: 8,
             server_pid: None,
+            more_servers: Vec::new(),
         }
     }
 }
@@ -198,7 +202,11 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
         if let Some(kb) = cfg.server_pid.and_then(server::vm_hwm_kb) {
             phase_rss.push((phase, kb));
         }
-        phase_cpu.push(PhaseCpu::now(phase, round_t0, cfg.server_pid));
+        let mut cpu = PhaseCpu::now(phase, round_t0, cfg.server_pid);
+        for pid in cfg.more_servers.iter().filter_map(|(_, p)| *p) {
+            cpu.server += server::cpu_secs(&pid.to_string()).unwrap_or(0.0);
+        }
+        phase_cpu.push(cpu);
     };
     note("start");
     let baseline = county(cfg, "before").await?;
@@ -206,7 +214,12 @@ pub async fn run_round(cfg: &RoundConfig, mid: Option<(f64, MidStorm)>) -> Resul
         let net = net.clone();
         let user = cfg.users[(i / 2) % cfg.users.len()].clone();
         let device = format!("sim-{key}-{}-{i:04}", cfg.label);
-        async move { Tablet::start(net, i, &user, &cfg.password, &device).await }
+        let n = 1 + cfg.more_servers.len();
+        let base = match i % n {
+            0 => cfg.base.clone(),
+            k => cfg.more_servers[k - 1].0.clone(),
+        };
+        async move { Tablet::start_at(net, &base, i, &user, &cfg.password, &device).await }
     })
     .await;
     let mut tablets = started.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -417,6 +430,16 @@ impl Outcome {
                 wall * cores,
                 100.0 * ((b.server - a.server) + (b.sim - a.sim)) / (wall * cores),
             ));
+        }
+        if self.stats.by_server.len() > 1 {
+            let total: f64 = self.stats.by_server.values().map(|(_, ms)| ms).sum::<f64>().max(1e-9);
+            let list: Vec<String> = self
+                .stats
+                .by_server
+                .iter()
+                .map(|(base, (n, ms))| format!("{base} {n} pushes, {:.0} % of the apply time", 100.0 * ms / total))
+                .collect();
+            s.push_str(&format!("  by server process: {}\n", list.join("; ")));
         }
         if let Some(m) = &self.mid_storm {
             s.push_str(&format!("  during the storm: {}\n", m.as_ref().unwrap_or_else(|e| e)));

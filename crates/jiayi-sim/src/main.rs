@@ -5,6 +5,7 @@
 //! jiayi-sim run --url http://127.0.0.1:8080 --tablets 20 --days 3      # against a running server
 //! jiayi-sim faults --server-bin target/release/jiayi                    # every fault, SQLite
 //! jiayi-sim load --server-bin target/release/jiayi --tablets 500        # the sync storm
+//! jiayi-sim load --servers 2 --database-url postgres://…/empty_db       # two processes, one database
 //! jiayi-sim county --server-bin target/release/jiayi --teams 61         # a whole county
 //! ```
 //!
@@ -140,6 +141,10 @@ enum Command {
         /// Logins at once.
         #[arg(long, default_value_t = 8)]
         login_concurrency: usize,
+        /// Server processes on the one database (PostgreSQL only), tablets spread evenly
+        /// over them, as a load balancer would.
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
         #[command(flatten)]
         server: Server,
         #[command(flatten)]
@@ -270,13 +275,14 @@ async fn main_async(cli: Cli) -> Result<bool, String> {
         Command::Load {
             raw_rows,
             login_concurrency,
+            servers,
             server,
             round,
         } => {
             let mut c = round_config(&round, "load");
             c.login_concurrency = login_concurrency;
             let s = setup(&server, 1_000_000, c.run_key);
-            let f = harness::load(&s, &c, raw_rows).await?;
+            let f = harness::load(&s, &c, raw_rows, servers).await?;
             Ok(f.clean)
         }
         Command::County {

@@ -84,7 +84,20 @@ impl Tablet {
         password: &str,
         device: &str,
     ) -> Result<Tablet, String> {
-        let mut session = Session::login(net, user, password, device).await?;
+        let base = net.base.clone();
+        Tablet::start_at(net, &base, index, user, password, device).await
+    }
+
+    /// [`Tablet::start`] against the server at `base` (one of several on one database).
+    pub async fn start_at(
+        net: Arc<Net>,
+        base: &str,
+        index: usize,
+        user: &str,
+        password: &str,
+        device: &str,
+    ) -> Result<Tablet, String> {
+        let mut session = Session::login_at(net, base, user, password, device).await?;
         let team_id = session.me["team_id"]
             .as_str()
             .ok_or("a tablet user must belong to a team")?;

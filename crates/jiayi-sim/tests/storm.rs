@@ -41,6 +41,31 @@ async fn a_storm_with_replays_drops_cuts_and_skewed_clocks_keeps_every_record() 
     assert_eq!(pushed_twice as usize, 2 * batches, "every batch went twice");
 }
 
+/// A county behind a load balancer: tablets spread over two server processes on one
+/// PostgreSQL database (`jiayi-sim load --servers 2`). Every record is kept once, as with
+/// one process, and both processes did part of the work. SQLite is served by one process.
+#[tokio::test]
+async fn tablets_spread_over_two_server_processes_keep_every_record_once() {
+    if !std::env::var("DATABASE_URL").is_ok_and(|u| u.starts_with("postgres")) {
+        return;
+    }
+    let app = spawn_app().await;
+    let other = app.beside().await;
+    let mut c = round(&app.base, "two", 6);
+    c.more_servers = vec![(other.base.clone(), None)];
+    let outcome = sim::run_round(&c, None).await.expect("round runs");
+    let report = outcome.check(Some(&app.state.pool)).expect("check runs");
+    assert!(report.clean(), "{}", report.table());
+    assert_eq!(report.total().sent, outcome.ops);
+    let by_server = &outcome.stats.by_server;
+    assert_eq!(by_server.len(), 2, "{by_server:?}");
+    for base in [&app.base, &other.base] {
+        let (pushes, _) = by_server.get(base.as_str()).copied().unwrap_or_default();
+        assert!(pushes > 0, "{base} answered no push: {by_server:?}");
+    }
+    assert!(outcome.summary().contains("by server process"));
+}
+
 #[tokio::test]
 async fn the_ledger_check_names_a_lost_a_doubled_and_an_altered_record() {
     let app = spawn_app().await;
