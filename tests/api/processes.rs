@@ -86,9 +86,9 @@ async fn tablets_spread_over_two_processes_lose_nothing_and_pull_everything_once
         expected.extend(ids_b);
         // Each tablet sends through the process the balancer gave it, at the same time.
         let (a, b, doctor, lead) = (&a, &b, &doctor, &lead);
-        pushes.push(Box::pin(async move { a.push_applied(doctor, ops_a).await })
+        pushes.push(Box::pin(async move { a.push_applied_retrying(doctor, ops_a).await })
             as std::pin::Pin<Box<dyn std::future::Future<Output = Value>>>);
-        pushes.push(Box::pin(async move { b.push_applied(lead, ops_b).await }));
+        pushes.push(Box::pin(async move { b.push_applied_retrying(lead, ops_b).await }));
     }
     futures_util::future::join_all(pushes).await;
     // A cursor one process issued is good on the other; each pulls every record once.

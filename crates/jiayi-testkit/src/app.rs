@@ -303,6 +303,36 @@ impl TestApp {
         out
     }
 
+    /// Pushes ops as a tablet does when several push at once: a batch answered 503
+    /// `server_busy` or `write_clash` (nothing of it applied) is sent again after its
+    /// `Retry-After`, up to ten times; then every op must be applied. On a loaded machine
+    /// a concurrent batch may wait past the admission queue's bound, and a test of what
+    /// concurrent pushes keep must not fail on the refusal a real tablet would retry.
+    pub async fn push_applied_retrying(&self, s: &Session, ops: Vec<Value>) -> Value {
+        let body = json!({ "device_id": s.device_id, "ops": ops });
+        for _ in 0..10 {
+            let res = self.post(s, "/api/v1/sync/push", &body).await;
+            if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+                let wait: u64 = res
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .expect("a 503 to a push says when to send it again");
+                let err: Value = res.json().await.unwrap();
+                let code = err["error"]["code"].as_str().unwrap_or_default();
+                assert!(matches!(code, "server_busy" | "write_clash"), "503 {err}");
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                continue;
+            }
+            assert_eq!(res.status(), StatusCode::OK);
+            let out: Value = res.json().await.unwrap();
+            assert_all_applied(&out);
+            return out;
+        }
+        panic!("a push refused as busy ten times");
+    }
+
     /// Pulls every page from `cursor` (the start when `None`); returns the changes and
     /// the last cursor.
     pub async fn pull_all(&self, s: &Session, cursor: Option<&str>) -> (Vec<Value>, String) {
