@@ -12,6 +12,7 @@ pub mod not_signed;
 pub mod population;
 pub mod questionnaire;
 pub mod referral;
+pub mod refresh_token;
 pub mod region;
 pub mod resident;
 pub mod review;
