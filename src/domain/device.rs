@@ -173,6 +173,16 @@ pub fn mark_revoked(conn: &mut DbConn, id: &str, by: &str, reason: &str, now: Mi
     Ok(())
 }
 
+/// The user a device belongs to and that user's team: who sent what came from it.
+pub fn sender(conn: &mut DbConn, id: &str) -> Result<Option<(String, Option<String>)>, AppError> {
+    Ok(devices::table
+        .inner_join(users::table.on(users::id.eq(devices::user_id)))
+        .filter(devices::id.eq(id))
+        .select((users::id, users::team_id))
+        .first(conn)
+        .optional()?)
+}
+
 /// Inserts a device row with the server id `id`.
 pub fn insert(
     conn: &mut DbConn,

@@ -1,5 +1,6 @@
 //! Residents and their health records (居民健康档案).
 
+pub mod merged;
 mod phone;
 pub mod search;
 pub mod update;
