@@ -90,7 +90,7 @@ use crate::http;
         crate::domain::referral::Facility,
         crate::domain::referral::transition::TransitionData,
         crate::sync::pull::PulledChange,
-        crate::reports::denominators::PopulationRow,
+        crate::domain::population::upload::PopulationRow,
         crate::domain::contract::transition::TransitionData,
         // Work list and questionnaire versions.
         crate::domain::worklist::Worklist,

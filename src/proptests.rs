@@ -130,7 +130,7 @@ proptest! {
 
     #[test]
     fn population_csv_parsing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let _ = crate::reports::denominators::parse_csv(&bytes);
+        let _ = crate::domain::population::upload::parse_csv(&bytes);
     }
 
     #[test]
@@ -142,7 +142,7 @@ proptest! {
             text.push_str(&r.join(","));
             text.push('\n');
         }
-        let parsed = crate::reports::denominators::parse_csv(text.as_bytes())
+        let parsed = crate::domain::population::upload::parse_csv(text.as_bytes())
             .map_err(|e| TestCaseError::fail(e.message))?;
         prop_assert!(parsed.len() <= rows.len());
     }

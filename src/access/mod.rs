@@ -3,6 +3,7 @@
 //! and hashing.
 
 pub mod password;
+pub mod region;
 pub mod scope;
 
 pub use scope::{Role, Scope};

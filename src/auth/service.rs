@@ -1,6 +1,5 @@
 //! Login, refresh-token rotation, device revocation and the caller's own password (docs/security.md, "Authentication" and "Devices").
 
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -12,10 +11,10 @@ use super::tokens::{hash_refresh_token, new_refresh_token, Claims, Keys};
 use crate::config::Config;
 use crate::db::{write_tx, DbConn};
 use crate::domain::audit;
+use crate::domain::refresh_token::{self, NewToken, TokenKey};
 use crate::domain::user::{self, User};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
-use crate::schema::{devices, refresh_tokens};
 use crate::time::{now_ms, Millis};
 
 /// `POST /api/v1/auth/login`.
@@ -182,17 +181,18 @@ fn issue(
     now: Millis,
 ) -> Result<(TokenResponse, String), AppError> {
     let id = Uuid::now_v7().to_string();
-    diesel::insert_into(refresh_tokens::table)
-        .values((
-            refresh_tokens::id.eq(&id),
-            refresh_tokens::token_hash.eq(hash_refresh_token(&token)),
-            refresh_tokens::family_id.eq(family),
-            refresh_tokens::device_id.eq(&dev.id),
-            refresh_tokens::user_id.eq(&user.id),
-            refresh_tokens::issued_at.eq(now),
-            refresh_tokens::expires_at.eq(now + config.refresh_ttl.as_millis() as i64),
-        ))
-        .execute(conn)?;
+    refresh_token::insert(
+        conn,
+        &NewToken {
+            id: &id,
+            token_hash: &hash_refresh_token(&token),
+            family_id: family,
+            device_id: &dev.id,
+            user_id: &user.id,
+            issued_at: now,
+            expires_at: now + config.refresh_ttl.as_millis() as i64,
+        },
+    )?;
     Ok((answer(config, keys, user, dev, token, now, now)?, id))
 }
 
@@ -231,46 +231,6 @@ fn answer(
     })
 }
 
-/// A stored refresh token.
-#[derive(Queryable)]
-struct TokenRow {
-    id: String,
-    family_id: String,
-    device_id: String,
-    user_id: String,
-    issued_at: i64,
-    expires_at: i64,
-    used_at: Option<i64>,
-    revoked_at: Option<i64>,
-    replaced_by: Option<String>,
-}
-
-/// The stored refresh token whose hash or id is `key`.
-fn find_token(conn: &mut DbConn, key: TokenKey<'_>) -> Result<Option<TokenRow>, AppError> {
-    let columns = (
-        refresh_tokens::id,
-        refresh_tokens::family_id,
-        refresh_tokens::device_id,
-        refresh_tokens::user_id,
-        refresh_tokens::issued_at,
-        refresh_tokens::expires_at,
-        refresh_tokens::used_at,
-        refresh_tokens::revoked_at,
-        refresh_tokens::replaced_by,
-    );
-    let q = refresh_tokens::table.select(columns);
-    Ok(match key {
-        TokenKey::Hash(h) => q.filter(refresh_tokens::token_hash.eq(h)).first(conn).optional()?,
-        TokenKey::Id(id) => q.filter(refresh_tokens::id.eq(id)).first(conn).optional()?,
-    })
-}
-
-/// How [`find_token`] finds a row.
-enum TokenKey<'a> {
-    Hash(&'a str),
-    Id(&'a str),
-}
-
 /// Rotates a refresh token. A spent token presented again within the grace window, from
 /// its device, while the token it was exchanged for is still unspent, is a retry whose
 /// answer was lost: it gets the same answer again. Otherwise a spent token means someone
@@ -295,7 +255,7 @@ pub fn refresh(
         // A concurrent refresh of the same token can spend it between the read and the
         // update below; the second pass then sees it spent and answers as a retry.
         for _ in 0..2 {
-            let Some(row) = find_token(c, TokenKey::Hash(&hash))? else {
+            let Some(row) = refresh_token::find(c, TokenKey::Hash(&hash))? else {
                 return Ok(Err(invalid()));
             };
             let Some(dev) = device::find(c, &row.device_id)? else {
@@ -313,7 +273,7 @@ pub fn refresh(
             if let Some(used_at) = row.used_at {
                 if row.revoked_at.is_none() && now - used_at < grace {
                     if let Some(child) = row.replaced_by.as_deref() {
-                        if let Some(ch) = find_token(c, TokenKey::Id(child))? {
+                        if let Some(ch) = refresh_token::find(c, TokenKey::Id(child))? {
                             if ch.used_at.is_none() && ch.revoked_at.is_none() && ch.expires_at > now {
                                 let token = keys.child_refresh_token(&req.refresh_token);
                                 return Ok(Ok(answer(config, keys, &user, &dev, token, ch.issued_at, now)?));
@@ -340,21 +300,13 @@ pub fn refresh(
                     "the refresh token has expired; log in again",
                 )));
             }
-            let spent = diesel::update(refresh_tokens::table.find(&row.id))
-                .filter(refresh_tokens::used_at.is_null())
-                .set(refresh_tokens::used_at.eq(now))
-                .execute(c)?;
-            if spent == 0 {
+            if !refresh_token::spend(c, &row.id, now)? {
                 continue;
             }
-            diesel::update(devices::table.find(&dev.id))
-                .set(devices::last_seen_at.eq(now))
-                .execute(c)?;
+            device::touch(c, &dev.id, now)?;
             let token = keys.child_refresh_token(&req.refresh_token);
             let (res, child) = issue(c, config, keys, &user, &dev, &row.family_id, token, now)?;
-            diesel::update(refresh_tokens::table.find(&row.id))
-                .set(refresh_tokens::replaced_by.eq(&child))
-                .execute(c)?;
+            refresh_token::set_replaced_by(c, &row.id, &child)?;
             return Ok(Ok(res));
         }
         Ok(Err(invalid()))
@@ -365,13 +317,8 @@ pub fn refresh(
 /// A spent token came back: revokes every refresh token of the device and moves its token
 /// generation on, which ends its access tokens at their next request.
 fn end_device_tokens(conn: &mut DbConn, dev: &Device, family: &str, now: Millis) -> Result<(), AppError> {
-    diesel::update(refresh_tokens::table.filter(refresh_tokens::device_id.eq(&dev.id)))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .set(refresh_tokens::revoked_at.eq(now))
-        .execute(conn)?;
-    diesel::update(devices::table.find(&dev.id))
-        .set(devices::token_generation.eq(devices::token_generation + 1))
-        .execute(conn)?;
+    refresh_token::revoke_device(conn, &dev.id, now)?;
+    device::next_generation(conn, &dev.id)?;
     audit::record(
         conn,
         audit::Entry::system("refresh_token_reused")
@@ -387,33 +334,19 @@ pub fn revoke_device(conn: &mut DbConn, actor: &super::Auth, device_id: &str, re
     check_text(reason, "reason", 500)?;
     let now = now_ms();
     write_tx(conn, |c| {
-        let row: Option<(String, String, Option<i64>)> = devices::table
-            .find(device_id)
-            .select((devices::user_id, devices::county_code, devices::revoked_at))
-            .first(c)
-            .optional()?;
-        let Some((owner_id, county, revoked_at)) = row else {
+        let Some(standing) = device::standing(c, device_id)? else {
             return Err(AppError::not_found("device"));
         };
-        let owner = user::find(c, &owner_id)?.ok_or_else(|| AppError::not_found("device"))?;
-        if county != actor.county_code || !actor.scope.covers_region(&owner.region_code) {
+        let owner = user::find(c, &standing.user_id)?.ok_or_else(|| AppError::not_found("device"))?;
+        if standing.county_code != actor.county_code || !actor.scope.covers_region(&owner.region_code) {
             // Outside the caller's reach looks the same as absent.
             return Err(AppError::not_found("device"));
         }
-        if revoked_at.is_some() {
+        if standing.revoked_at.is_some() {
             return Ok(());
         }
-        diesel::update(devices::table.find(device_id))
-            .set((
-                devices::revoked_at.eq(now),
-                devices::revoked_by.eq(&actor.user_id),
-                devices::revoke_reason.eq(reason),
-            ))
-            .execute(c)?;
-        diesel::update(refresh_tokens::table.filter(refresh_tokens::device_id.eq(device_id)))
-            .filter(refresh_tokens::revoked_at.is_null())
-            .set(refresh_tokens::revoked_at.eq(now))
-            .execute(c)?;
+        device::mark_revoked(c, device_id, &actor.user_id, reason, now)?;
+        refresh_token::revoke_device(c, device_id, now)?;
         audit::record(
             c,
             audit::Entry::actor(actor, "device_revoked")

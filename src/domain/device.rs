@@ -120,6 +120,69 @@ pub fn register(
     }
 }
 
+/// Records contact from the device at `now`.
+pub fn touch(conn: &mut DbConn, id: &str, now: Millis) -> Result<(), AppError> {
+    diesel::update(devices::table.find(id))
+        .set(devices::last_seen_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves the device's token generation on, which ends its access tokens at their next
+/// request (the extractor compares the generation).
+pub fn next_generation(conn: &mut DbConn, id: &str) -> Result<(), AppError> {
+    diesel::update(devices::table.find(id))
+        .set(devices::token_generation.eq(devices::token_generation + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Who a device belongs to, where, and whether it is revoked: what revoking it checks.
+pub struct Standing {
+    /// The device's user.
+    pub user_id: String,
+    /// The device's county.
+    pub county_code: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// The [`Standing`] of the device with the server id `id`.
+pub fn standing(conn: &mut DbConn, id: &str) -> Result<Option<Standing>, AppError> {
+    let row: Option<(String, String, Option<i64>)> = devices::table
+        .find(id)
+        .select((devices::user_id, devices::county_code, devices::revoked_at))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(user_id, county_code, revoked_at)| Standing {
+        user_id,
+        county_code,
+        revoked_at,
+    }))
+}
+
+/// Marks the device revoked by `by` for `reason` at `now`.
+pub fn mark_revoked(conn: &mut DbConn, id: &str, by: &str, reason: &str, now: Millis) -> Result<(), AppError> {
+    diesel::update(devices::table.find(id))
+        .set((
+            devices::revoked_at.eq(now),
+            devices::revoked_by.eq(by),
+            devices::revoke_reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user a device belongs to and that user's team: who sent what came from it.
+pub fn sender(conn: &mut DbConn, id: &str) -> Result<Option<(String, Option<String>)>, AppError> {
+    Ok(devices::table
+        .inner_join(users::table.on(users::id.eq(devices::user_id)))
+        .filter(devices::id.eq(id))
+        .select((users::id, users::team_id))
+        .first(conn)
+        .optional()?)
+}
+
 /// Inserts a device row with the server id `id`.
 pub fn insert(
     conn: &mut DbConn,

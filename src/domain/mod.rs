@@ -4,14 +4,17 @@
 pub mod audit;
 pub mod caller;
 pub mod catalog;
+pub mod conflict;
 pub mod contract;
 pub mod device;
 pub mod followup;
 pub mod id_number;
 pub mod not_signed;
 pub mod population;
+pub mod quarantined;
 pub mod questionnaire;
 pub mod referral;
+pub mod refresh_token;
 pub mod region;
 pub mod resident;
 pub mod review;

@@ -29,8 +29,8 @@ pub const KINDS: [&str; 10] = [
     "health_education",
 ];
 
-/// Kinds that count as follow-ups (随访).
-pub const FOLLOWUP_KINDS: [&str; 4] = ["htn_followup", "dm_followup", "smi_followup", "tb_followup"];
+// Named in the vocabulary because the reports count by it too.
+pub use crate::vocabulary::FOLLOWUP_KINDS;
 
 /// Typed measurements; every value range-checked.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]

@@ -9,10 +9,10 @@ use utoipa::IntoParams;
 use super::State;
 use crate::auth::{Auth, Role};
 use crate::db;
+use crate::domain::population::upload::{self, Outcome, PopulationStored, PopulationUpload, RowError};
 use crate::error::{AppError, ErrorBody, ErrorDetail, Kind};
 use crate::error_codes::Code;
 use crate::reports::coverage::{self, CoverageQuery, CoverageReport, GroupBy};
-use crate::reports::denominators::{self, Outcome, PopulationStored, PopulationUpload, RowError};
 use crate::reports::export;
 use crate::reports::indicators::{Indicator, DICTIONARY};
 use crate::reports::trend::{self, TrendReport};
@@ -177,7 +177,7 @@ pub async fn upload_population(
         .unwrap_or("")
         .to_ascii_lowercase();
     let rows = if content_type.starts_with("text/csv") {
-        denominators::parse_csv(&body)?
+        upload::parse_csv(&body)?
     } else if content_type.starts_with("application/json") {
         let upload: PopulationUpload = serde_json::from_slice(&body).map_err(|e| {
             let msg = crate::error::without_quoted_values(&e.to_string());
@@ -200,7 +200,7 @@ pub async fn upload_population(
             "send application/json or text/csv",
         ));
     };
-    let outcome = db::run(&state.pool, move |c| denominators::store(c, &auth, rows)).await?;
+    let outcome = db::run(&state.pool, move |c| upload::store(c, &auth, rows)).await?;
     Ok(match outcome {
         Outcome::Stored(stored) => HttpResponse::Ok().json(PopulationStored { stored }),
         Outcome::Refused(rows) => HttpResponse::UnprocessableEntity().json(RowsRefused {

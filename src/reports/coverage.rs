@@ -13,9 +13,10 @@ use super::facts::{CodeRange, FactTable};
 use super::indicators::{self, rate, Denominator, Indicator, DICTIONARY, DICTIONARY_VERSION};
 use super::measures::{Facts, CATEGORY_MEASURES, M};
 use super::period::Period;
+use super::places::{self, Place};
+use crate::access::region::{self, Level};
 use crate::access::{Caller, Scope};
 use crate::db::DbConn;
-use crate::domain::region::{self, Level, Region};
 use crate::error::AppError;
 use crate::schema::{population, regions, team_villages, teams};
 
@@ -102,9 +103,9 @@ pub struct CoverageQuery {
 /// The part of a region a caller may count.
 pub struct Reach {
     /// The region asked for.
-    pub root: Region,
+    pub root: Place,
     /// Its villages the caller may see, sorted by code.
-    pub villages: Vec<Region>,
+    pub villages: Vec<Place>,
     /// False when the caller sees only some villages (a team): the region's own
     /// population row does not apply then.
     pub whole_region: bool,
@@ -118,8 +119,8 @@ pub fn reach(conn: &mut DbConn, auth: &Caller, code: &str) -> Result<Reach, AppE
         field: Some("region".into()),
         ..e
     })?;
-    let root = region::find(conn, code)?.ok_or_else(|| AppError::not_found("region"))?;
-    let mut villages = region::villages_under(conn, code)?;
+    let root = places::find(conn, code)?.ok_or_else(|| AppError::not_found("region"))?;
+    let mut villages = places::villages_under(conn, code)?;
     let (whole_region, own_team) = match &auth.scope {
         Scope::Team { villages: own, team_id } => {
             villages.retain(|v| own.binary_search(&v.code).is_ok());

@@ -18,13 +18,19 @@ use super::measures::{select_list, Facts, ResidentRow, M};
 use super::period::Period;
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
-use crate::domain::contract::COUNTING;
-use crate::domain::referral::{self, DOWN, UP};
-use crate::domain::resident::RECORDED_TAGS;
-use crate::domain::visit::FOLLOWUP_KINDS;
 use crate::error::AppError;
 use crate::time::fmt_date;
-use crate::vocabulary::ContractStatus;
+use crate::vocabulary::referral::{self, DOWN, UP};
+use crate::vocabulary::{ContractStatus, FOLLOWUP_KINDS, RECORDED_TAGS};
+
+/// Statuses whose contracts count as signed and in effect for their dates.
+pub const COUNTING: [ContractStatus; 5] = [
+    ContractStatus::Signed,
+    ContractStatus::Active,
+    ContractStatus::Expired,
+    ContractStatus::Terminated,
+    ContractStatus::Renewed,
+];
 
 /// An up-referral counts as received in time when the receiving side confirmed it at most
 /// 7 × 24 hours after it was sent (`referrals_up_received_7d`).

@@ -1,12 +1,12 @@
 //! Coverage reports: the indicator dictionary (`indicators`), the counting queries
 //! (`facts`, summing the `measures`), reports built from them (`coverage`, `trend`), CSV export (`export`),
-//! population denominators from the admin API (`denominators`), and period arithmetic
-//! (`period`). The review queue lives in `domain::review`.
+//! the regions a report is over (`places`), and period arithmetic (`period`). Population
+//! denominators are stored by the domain (`domain::population`) and read here from their
+//! table. The review queue lives in `domain::review`.
 
 pub mod cache;
 mod contributions;
 pub mod coverage;
-pub mod denominators;
 pub mod detail;
 pub mod dhis2;
 pub mod export;
@@ -15,5 +15,6 @@ pub mod fhir;
 pub mod indicators;
 pub mod measures;
 pub mod period;
+pub mod places;
 mod snapshots;
 pub mod trend;

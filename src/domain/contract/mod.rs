@@ -22,15 +22,6 @@ use crate::schema::{contract_packages, contracts, county_settings};
 use crate::time::fmt_date;
 use crate::vocabulary::{self, ConflictKind, ContractStatus};
 
-/// Statuses whose contracts count as signed and in effect for their dates.
-pub const COUNTING: [ContractStatus; 5] = [
-    ContractStatus::Signed,
-    ContractStatus::Active,
-    ContractStatus::Expired,
-    ContractStatus::Terminated,
-    ContractStatus::Renewed,
-];
-
 /// Stored statuses of a contract in effect, dates aside (a rival to a new signing).
 pub const IN_EFFECT: [ContractStatus; 2] = [ContractStatus::Signed, ContractStatus::Active];
 

@@ -20,12 +20,8 @@ use crate::schema::{contracts, referrals, visits};
 use crate::time::fmt_date;
 use crate::vocabulary::ConflictKind;
 
-/// The directions (docs/sync-protocol.md, "Enumerated values").
-pub const DIRECTIONS: [&str; 2] = [UP, DOWN];
-/// 上转: to a county or higher hospital.
-pub const UP: &str = "up";
-/// 下转: from a hospital back to the team.
-pub const DOWN: &str = "down";
+// Named in the vocabulary because the reports count by it too.
+pub use crate::vocabulary::referral::{status, DIRECTIONS, DOWN, UP};
 
 /// Reason codes; free text may stand beside any of them and is required for `other`.
 pub const REASON_CODES: [&str; 8] = [
@@ -38,22 +34,6 @@ pub const REASON_CODES: [&str; 8] = [
     "chronic_followup",
     "other",
 ];
-
-/// Referral states.
-pub mod status {
-    /// Recorded and sent; the receiving side has not confirmed.
-    pub const SENT: &str = "SENT";
-    /// The receiving side confirmed.
-    pub const RECEIVED: &str = "RECEIVED";
-    /// Sent back down to the team with a summary.
-    pub const RETURNED: &str = "RETURNED";
-    /// Finished without a return.
-    pub const CLOSED: &str = "CLOSED";
-    /// Withdrawn before it was received.
-    pub const CANCELLED: &str = "CANCELLED";
-    /// Every state.
-    pub const ALL: [&str; 5] = [SENT, RECEIVED, RETURNED, CLOSED, CANCELLED];
-}
 
 /// Where the resident is referred to (or, down, from).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, ToSchema)]

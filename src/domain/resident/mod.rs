@@ -1,5 +1,6 @@
 //! Residents and their health records (居民健康档案).
 
+pub mod merged;
 mod phone;
 pub mod search;
 pub mod update;
@@ -21,19 +22,8 @@ use crate::ledger::{self, Change};
 use crate::schema::{resident_tags, residents};
 use crate::vocabulary::ConflictKind;
 
-/// Key-population tags recorded on a resident (docs/sync-protocol.md, "Enumerated values").
-pub const RECORDED_TAGS: [&str; 10] = [
-    "hypertension",
-    "diabetes",
-    "pregnant",
-    "severe_mental",
-    "tuberculosis",
-    "disability",
-    "poverty",
-    "dibao",
-    "tekun",
-    "family_planning_special",
-];
+// Named in the vocabulary because the reports count by it too.
+pub use crate::vocabulary::RECORDED_TAGS;
 
 /// The fields of a resident a tablet edits; each carries its own clock for merging.
 pub const FIELDS: [&str; 8] = [

@@ -3,7 +3,6 @@
 //! effect goes through the same domain functions a tablet's op would (change log, audit),
 //! and an audit entry records who decided what and why.
 
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -11,11 +10,11 @@ use super::queue::{self, ReviewItem};
 use super::{decisions_for, merge};
 use crate::access::{Caller, Role};
 use crate::db::{write_tx, DbConn};
+use crate::domain::conflict::{self, Resolution};
 use crate::domain::contract::{self, transition};
-use crate::domain::{audit, resident, validate, Applied, WriteCtx};
+use crate::domain::{audit, quarantined, resident, validate, Applied, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
-use crate::schema::{conflicts, quarantine};
 use crate::vocabulary::{ConflictKind, ContractStatus, Decision, ItemKind, ItemStatus};
 
 /// A supervisor's decision on one item.
@@ -162,36 +161,18 @@ fn claim(
     auth: &Caller,
     now: i64,
 ) -> Result<(), AppError> {
-    let n = match item.kind {
-        ItemKind::PendingContract => 1,
-        ItemKind::Quarantine => diesel::update(
-            quarantine::table
-                .find(&item.id)
-                .filter(quarantine::status.eq(ItemStatus::Open.as_str())),
-        )
-        .set((
-            quarantine::status.eq(ItemStatus::Resolved.as_str()),
-            quarantine::resolution.eq(decision.as_str()),
-            quarantine::resolution_reason.eq(reason),
-            quarantine::resolved_by.eq(&auth.user_id),
-            quarantine::resolved_at.eq(now),
-        ))
-        .execute(conn)?,
-        ItemKind::Conflict(_) => diesel::update(
-            conflicts::table
-                .find(&item.id)
-                .filter(conflicts::status.eq(ItemStatus::Open.as_str())),
-        )
-        .set((
-            conflicts::status.eq(ItemStatus::Resolved.as_str()),
-            conflicts::resolution.eq(decision.as_str()),
-            conflicts::resolution_reason.eq(reason),
-            conflicts::resolved_by.eq(&auth.user_id),
-            conflicts::resolved_at.eq(now),
-        ))
-        .execute(conn)?,
+    let r = Resolution {
+        decision: decision.as_str(),
+        reason,
+        by: &auth.user_id,
+        at: now,
     };
-    if n == 1 {
+    let claimed = match item.kind {
+        ItemKind::PendingContract => true,
+        ItemKind::Quarantine => quarantined::resolve(conn, &item.id, &r)?,
+        ItemKind::Conflict(_) => conflict::resolve(conn, &item.id, &r)?,
+    };
+    if claimed {
         Ok(())
     } else {
         Err(AppError::conflict(
@@ -281,10 +262,7 @@ fn field_values(
     client: bool,
     secret: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
-    let (server, client_side): (Option<String>, Option<String>) = conflicts::table
-        .find(conflict_id)
-        .select((conflicts::server_value, conflicts::client_value))
-        .first(conn)?;
+    let (server, client_side) = conflict::sides(conn, conflict_id)?;
     let raw = if client { client_side } else { server };
     Ok(raw
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
@@ -345,10 +323,7 @@ fn dismiss_duplicate(conn: &mut DbConn, a: &str, b: Option<&str>) -> Result<(), 
 
 /// Re-applies a quarantined op as its sender, through the push's per-op path.
 fn reapply(conn: &mut DbConn, ctx: &WriteCtx, quarantine_id: &str) -> Result<Vec<Changed>, AppError> {
-    let (raw, user_id, device_id): (String, String, String) = quarantine::table
-        .find(quarantine_id)
-        .select((quarantine::raw, quarantine::user_id, quarantine::device_id))
-        .first(conn)?;
+    let (raw, user_id, device_id) = quarantined::sent(conn, quarantine_id)?;
     let sender = crate::domain::caller::load_caller(conn, &user_id, &device_id).map_err(|_| {
         AppError::invalid(
             Code::SenderUnavailable,

@@ -3,18 +3,15 @@
 //! not-signed record, tag and move of the other is re-pointed to it; the other becomes a
 //! tombstone (`deleted`, `merged_into` = the survivor) that pulls carry. Nothing is lost.
 
-use diesel::prelude::*;
-
 use super::decide::Changed;
 use super::{open_conflict, NewConflict};
 use crate::db::DbConn;
 use crate::domain::contract::{self, transition};
-use crate::domain::resident::{self, update::FieldClock, write_tags, Resident};
+use crate::domain::resident::{self, merged, Resident};
 use crate::domain::{audit, validate, WriteCtx};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
-use crate::schema::{contracts, not_signed, referrals, resident_moves, residents, survey_responses, visits};
-use crate::vocabulary::{ConflictKind, ContractStatus};
+use crate::vocabulary::ConflictKind;
 
 /// Follows `merged_into` to the record that survives (a chain if merged twice).
 pub(crate) fn survivor_of(conn: &mut DbConn, id: &str) -> Result<Option<Resident>, AppError> {
@@ -97,67 +94,18 @@ pub(crate) fn merge(
             }
         }
     };
-    let mut changed = Vec::new();
     let county = survivor.county_code.clone();
     let to = survivor.village_code.clone();
-    // Each record of the other follows to the survivor (and its village): a new version,
-    // told to the survivor's village and, if it moved, to the village it left.
-    macro_rules! repoint {
-        ($table:ident, $entity:expr, $team:expr) => {{
-            let rows: Vec<(String, i64, String)> = $table::table
-                .filter($table::resident_id.eq(&other.id))
-                .select(($table::id, $table::version, $table::village_code))
-                .load(conn)?;
-            for (rid, version, village) in rows {
-                let team: Option<String> = $team(conn, &rid)?;
-                let change = |v: &str| {
-                    let c = ctx.change(&county, $entity, &rid, version + 1).village(v);
-                    match &team {
-                        Some(t) => c.team(t),
-                        None => c,
-                    }
-                };
-                let seq = ctx.append(conn, &change(&to))?;
-                if village != to {
-                    ctx.append(conn, &change(&village))?;
-                }
-                diesel::update($table::table.find(&rid))
-                    .set((
-                        $table::resident_id.eq(&survivor.id),
-                        $table::village_code.eq(&to),
-                        $table::version.eq(version + 1),
-                        $table::change_seq.eq(seq),
-                    ))
-                    .execute(conn)?;
-                changed.push(Changed {
-                    entity: $entity.into(),
-                    id: rid,
-                    version: version + 1,
-                });
-            }
-        }};
-    }
-    let contract_team = |conn: &mut DbConn, id: &str| -> Result<Option<String>, AppError> {
-        Ok(contracts::table
-            .find(id)
-            .select(contracts::team_id)
-            .first(conn)
-            .optional()?)
-    };
-    let no_team = |_: &mut DbConn, _: &str| -> Result<Option<String>, AppError> { Ok(None) };
-    repoint!(contracts, "contract", contract_team);
-    repoint!(visits, "visit", no_team);
-    repoint!(survey_responses, "survey", no_team);
-    repoint!(not_signed, "not_signed", no_team);
-    let referral_team = |conn: &mut DbConn, id: &str| -> Result<Option<String>, AppError> {
-        Ok(referrals::table
-            .find(id)
-            .select(referrals::team_id)
-            .first::<Option<String>>(conn)
-            .optional()?
-            .flatten())
-    };
-    repoint!(referrals, "referral", referral_team);
+    let folded = merged::fold(conn, ctx, &survivor, &other)?;
+    let mut changed: Vec<Changed> = folded
+        .changed
+        .into_iter()
+        .map(|r| Changed {
+            entity: r.entity.into(),
+            id: r.id,
+            version: r.version,
+        })
+        .collect();
     let counts = |e: &str| changed.iter().filter(|c| c.entity == e).count();
     let detail = serde_json::json!({
         "survivor": survivor.id, "merged": other.id, "conflict": conflict_id,
@@ -165,88 +113,9 @@ pub(crate) fn merge(
         "surveys": counts("survey"), "not_signed": counts("not_signed"),
         "referrals": counts("referral"),
     });
-    diesel::update(resident_moves::table.filter(resident_moves::resident_id.eq(&other.id)))
-        .set(resident_moves::resident_id.eq(&survivor.id))
-        .execute(conn)?;
-    // The survivor takes what it lacks from the other: a phone, a household, tags.
-    let mut tags: Vec<String> = serde_json::from_str(&survivor.tags).unwrap_or_default();
-    let theirs: Vec<String> = serde_json::from_str(&other.tags).unwrap_or_default();
-    let mut filled: Vec<&str> = Vec::new();
-    for t in theirs {
-        if !tags.contains(&t) {
-            tags.push(t);
-            if !filled.contains(&"tags") {
-                filled.push("tags");
-            }
-        }
-    }
-    tags.sort();
-    let phone = survivor.phone.clone().or_else(|| other.phone.clone());
-    if phone != survivor.phone {
-        filled.push("phone");
-    }
-    let household = survivor.household_id.clone().or_else(|| other.household_id.clone());
-    if household != survivor.household_id {
-        filled.push("household_id");
-    }
-    let version = survivor.version + 1;
-    let mut clock: FieldClock = serde_json::from_str(&survivor.field_clock).unwrap_or_default();
-    for f in &filled {
-        clock.insert(f.to_string(), (version, ctx.now));
-    }
-    let seq = ctx.append(
-        conn,
-        &ctx.change(&county, "resident", &survivor.id, version).village(&to),
-    )?;
-    diesel::update(residents::table.find(&survivor.id))
-        .set((
-            residents::tags.eq(serde_json::to_string(&tags).map_err(AppError::internal)?),
-            residents::phone.eq(&phone),
-            residents::household_id.eq(&household),
-            residents::field_clock.eq(serde_json::to_string(&clock).map_err(AppError::internal)?),
-            residents::version.eq(version),
-            residents::updated_at.eq(ctx.now),
-            residents::change_seq.eq(seq),
-        ))
-        .execute(conn)?;
-    write_tags(conn, &survivor.id, &county, &to, &tags)?;
-    changed.push(Changed {
-        entity: "resident".into(),
-        id: survivor.id.clone(),
-        version,
-    });
-    // The other becomes a tombstone that names the survivor.
-    let other_version = other.version + 1;
-    let seq = ctx.append(
-        conn,
-        &ctx.change(&county, "resident", &other.id, other_version)
-            .village(&other.village_code)
-            .deleted(true),
-    )?;
-    diesel::update(residents::table.find(&other.id))
-        .set((
-            residents::deleted.eq(true),
-            residents::merged_into.eq(&survivor.id),
-            residents::version.eq(other_version),
-            residents::updated_at.eq(ctx.now),
-            residents::change_seq.eq(seq),
-        ))
-        .execute(conn)?;
-    write_tags(conn, &other.id, &county, &other.village_code, &[])?;
-    changed.push(Changed {
-        entity: "resident".into(),
-        id: other.id.clone(),
-        version: other_version,
-    });
+    let filled = folded.filled;
     // Two contracts in effect for one person now: the later signing is held for review.
-    let in_effect: Vec<contract::Contract> = contracts::table
-        .filter(contracts::resident_id.eq(&survivor.id))
-        .filter(contracts::deleted.eq(false))
-        .filter(contracts::status.eq_any(contract::IN_EFFECT.map(ContractStatus::as_str)))
-        .filter(contracts::ended_on.is_null())
-        .order((contracts::signed_at.asc(), contracts::id.asc()))
-        .select(contract::Contract::as_select())
-        .load(conn)?;
+    let in_effect = merged::contracts_in_effect(conn, &survivor.id)?;
     let mut kept: Vec<&contract::Contract> = Vec::new();
     let mut held = Vec::new();
     for c in &in_effect {

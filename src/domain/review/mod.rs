@@ -9,14 +9,11 @@ pub mod queue;
 
 pub(crate) use merge::survivor_of;
 
-use diesel::prelude::*;
-
-use super::WriteCtx;
+use super::{conflict, WriteCtx};
 use crate::db::DbConn;
 use crate::error::AppError;
-use crate::schema::conflicts;
 use crate::sync::quarantine::sealed;
-use crate::vocabulary::{ConflictKind, Decision, ItemKind, ItemStatus};
+use crate::vocabulary::{ConflictKind, Decision, ItemKind};
 
 /// The decisions an item of `kind` takes while open.
 pub fn decisions_for(kind: ItemKind) -> &'static [Decision] {
@@ -55,24 +52,25 @@ pub struct NewConflict<'a> {
 /// Opens a conflict record in the review queue and returns its id.
 pub fn open_conflict(conn: &mut DbConn, ctx: &WriteCtx, c: NewConflict) -> Result<String, AppError> {
     let id = uuid::Uuid::now_v7().to_string();
-    diesel::insert_into(conflicts::table)
-        .values((
-            conflicts::id.eq(&id),
-            conflicts::county_code.eq(c.county_code),
-            conflicts::village_code.eq(c.village_code),
-            conflicts::kind.eq(c.kind.as_str()),
-            conflicts::entity.eq(c.entity),
-            conflicts::entity_id.eq(c.entity_id),
-            conflicts::other_entity_id.eq(c.other_entity_id),
-            conflicts::field.eq(c.field),
-            conflicts::op_id.eq(ctx.op_id),
-            conflicts::device_id.eq(&ctx.auth.device_id),
-            // Phones (a field clash on one) are kept as quarantine keeps them: not in clear.
-            conflicts::server_value.eq(c.server_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
-            conflicts::client_value.eq(c.client_value.map(|v| sealed(&v, ctx.id_hash_secret).to_string())),
-            conflicts::status.eq(ItemStatus::Open.as_str()),
-            conflicts::created_at.eq(ctx.now),
-        ))
-        .execute(conn)?;
+    // Phones (a field clash on one) are kept as quarantine keeps them: not in clear.
+    let seal = |v: Option<serde_json::Value>| v.map(|v| sealed(&v, ctx.id_hash_secret).to_string());
+    conflict::insert(
+        conn,
+        conflict::NewRow {
+            id: &id,
+            county_code: c.county_code,
+            village_code: c.village_code,
+            kind: c.kind.as_str(),
+            entity: c.entity,
+            entity_id: c.entity_id,
+            other_entity_id: c.other_entity_id,
+            field: c.field,
+            op_id: ctx.op_id,
+            device_id: &ctx.auth.device_id,
+            server_value: seal(c.server_value),
+            client_value: seal(c.client_value),
+            created_at: ctx.now,
+        },
+    )?;
     Ok(id)
 }

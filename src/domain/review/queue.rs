@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use serde::{Deserialize, Serialize};
@@ -19,10 +18,10 @@ use crate::access::{Caller, Scope};
 use crate::db::raw::{self, Bind};
 use crate::db::DbConn;
 use crate::domain::contract::{self, Contract};
-use crate::domain::resident::{self, mask_phone, Resident};
+use crate::domain::resident::{self, mask_phone, merged, Resident};
+use crate::domain::{conflict, device, quarantined};
 use crate::error::{AppError, ErrorDetail};
 use crate::error_codes::Code;
-use crate::schema::{conflicts, contracts, devices, quarantine, survey_responses, users, visits};
 use crate::vocabulary::{self, ConflictKind, ContractStatus, Decision, ItemKind, ItemStatus};
 
 /// Open items waiting for a supervisor.
@@ -366,93 +365,29 @@ pub fn find(conn: &mut DbConn, auth: &Caller, id: &str) -> Result<Option<ReviewI
     Ok(load_items(conn, &heads[..heads.len().min(1)])?.into_iter().next())
 }
 
-type ConflictRow = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    i64,
-);
-
-type QuarantineRow = (
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    i64,
-);
-
 /// Builds the items of a page, in its order.
 fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppError> {
     let ids = |s: &str| -> Vec<String> { heads.iter().filter(|h| h.source == s).map(|h| h.id.clone()).collect() };
     let mut out: HashMap<String, ReviewItem> = HashMap::new();
-    let conflict_rows: Vec<ConflictRow> = conflicts::table
-        .filter(conflicts::id.eq_any(ids("conflict")))
-        .select((
-            conflicts::id,
-            conflicts::county_code,
-            conflicts::village_code,
-            conflicts::kind,
-            conflicts::entity,
-            conflicts::entity_id,
-            conflicts::other_entity_id,
-            conflicts::field,
-            conflicts::op_id,
-            conflicts::device_id,
-            conflicts::server_value,
-            conflicts::client_value,
-            conflicts::status,
-            conflicts::resolution,
-            conflicts::resolution_reason,
-            conflicts::resolved_by,
-            conflicts::resolved_at,
-            conflicts::created_at,
-        ))
-        .load(conn)?;
-    for (
+    for conflict::Row {
         id,
-        _,
-        village,
+        village_code: village,
         kind,
         entity,
         entity_id,
-        other,
+        other_entity_id: other,
         field,
         op_id,
-        device,
-        sv,
-        cv,
+        device_id: device,
+        server_value: sv,
+        client_value: cv,
         status,
-        res,
-        reason,
-        by,
-        at,
-        created,
-    ) in conflict_rows
+        resolution: res,
+        resolution_reason: reason,
+        resolved_by: by,
+        resolved_at: at,
+        created_at: created,
+    } in conflict::load(conn, &ids("conflict"))?
     {
         let parse = |v: Option<String>| v.and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
         let (mut server_value, mut client_value) = (parse(sv), parse(cv));
@@ -498,45 +433,24 @@ fn load_items(conn: &mut DbConn, heads: &[Head]) -> Result<Vec<ReviewItem>, AppE
             },
         );
     }
-    let quarantine_rows: Vec<QuarantineRow> = quarantine::table
-        .filter(quarantine::id.eq_any(ids("quarantine")))
-        .select((
-            quarantine::id,
-            quarantine::village_code,
-            quarantine::device_id,
-            quarantine::user_id,
-            quarantine::op_id,
-            quarantine::entity,
-            quarantine::raw,
-            quarantine::error_code,
-            quarantine::error_field,
-            quarantine::error_message,
-            quarantine::status,
-            quarantine::resolution,
-            quarantine::resolution_reason,
-            quarantine::resolved_by,
-            quarantine::resolved_at,
-            quarantine::received_at,
-        ))
-        .load(conn)?;
-    for (
+    for quarantined::Row {
         id,
-        village,
-        device,
-        user,
+        village_code: village,
+        device_id: device,
+        user_id: user,
         op_id,
         entity,
-        raw_op,
-        code,
-        field,
-        message,
+        raw: raw_op,
+        error_code: code,
+        error_field: field,
+        error_message: message,
         status,
-        res,
-        reason,
-        by,
-        at,
-        received,
-    ) in quarantine_rows
+        resolution: res,
+        resolution_reason: reason,
+        resolved_by: by,
+        resolved_at: at,
+        received_at: received,
+    } in quarantined::load(conn, &ids("quarantine"))?
     {
         let (_, team_id) = sender(conn, Some(&device))?;
         let raw_op: Option<serde_json::Value> = serde_json::from_str(&raw_op).ok();
@@ -630,13 +544,7 @@ pub(crate) fn rival_of(conn: &mut DbConn, c: &Contract) -> Result<Option<String>
 /// The user and team behind a device.
 fn sender(conn: &mut DbConn, device: Option<&str>) -> Result<(Option<String>, Option<String>), AppError> {
     let Some(device) = device else { return Ok((None, None)) };
-    let row: Option<(String, Option<String>)> = devices::table
-        .inner_join(users::table.on(users::id.eq(devices::user_id)))
-        .filter(devices::id.eq(device))
-        .select((users::id, users::team_id))
-        .first(conn)
-        .optional()?;
-    Ok(row.map_or((None, None), |(u, t)| (Some(u), t)))
+    Ok(device::sender(conn, device)?.map_or((None, None), |(u, t)| (Some(u), t)))
 }
 
 /// A resident as a supervisor compares duplicates: masked, with how much hangs on it.
@@ -645,27 +553,13 @@ fn resident_summary(conn: &mut DbConn, id: Option<&str>) -> Result<Option<serde_
         return Ok(None);
     };
     let Resident { id, .. } = &r;
-    let n_contracts: i64 = contracts::table
-        .filter(contracts::resident_id.eq(id))
-        .filter(contracts::deleted.eq(false))
-        .count()
-        .get_result(conn)?;
-    let n_visits: i64 = visits::table
-        .filter(visits::resident_id.eq(id))
-        .filter(visits::deleted.eq(false))
-        .count()
-        .get_result(conn)?;
-    let n_surveys: i64 = survey_responses::table
-        .filter(survey_responses::resident_id.eq(id))
-        .filter(survey_responses::deleted.eq(false))
-        .count()
-        .get_result(conn)?;
+    let hanging = merged::hanging_on(conn, id)?;
     let mut v = serde_json::to_value(r.view(false)).map_err(AppError::internal)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("deleted".into(), r.deleted.into());
-        o.insert("contracts".into(), n_contracts.into());
-        o.insert("visits".into(), n_visits.into());
-        o.insert("surveys".into(), n_surveys.into());
+        o.insert("contracts".into(), hanging.contracts.into());
+        o.insert("visits".into(), hanging.visits.into());
+        o.insert("surveys".into(), hanging.surveys.into());
     }
     Ok(Some(v))
 }

@@ -1,4 +1,7 @@
-//! Population denominators (人口数) per region, year and category.
+//! Population denominators (人口数) per region, year and category; `upload` stores an
+//! administrator's rows all together or not at all.
+
+pub mod upload;
 
 use diesel::prelude::*;
 

@@ -11,6 +11,9 @@ use crate::domain::{audit, population};
 use crate::error::{AppError, Kind};
 use crate::error_codes::Code;
 
+/// The mark a spreadsheet may put before UTF-8 text (the reports' CSV carry it too).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// One denominator.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +80,7 @@ pub type NumberedRows = Vec<(usize, Result<PopulationRow, RowError>)>;
 /// Reads a CSV upload (`region_code,year,category,count`, a header row first) into rows
 /// numbered by line; unreadable rows become row errors.
 pub fn parse_csv(body: &[u8]) -> Result<NumberedRows, AppError> {
-    let body = body.strip_prefix(super::export::BOM).unwrap_or(body);
+    let body = body.strip_prefix(BOM).unwrap_or(body);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
