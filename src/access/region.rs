@@ -49,6 +49,17 @@ pub fn parse_code(code: &str) -> Result<(Level, Option<String>), AppError> {
     }
 }
 
+/// The code prefix every village under `code` starts with (the code itself for a
+/// village), for a `LIKE 'prefix%'` over region codes.
+pub fn village_prefix(code: &str) -> Result<&str, AppError> {
+    let (level, _) = parse_code(code)?;
+    Ok(match level {
+        Level::County => &code[..6],
+        Level::Township => &code[..9],
+        Level::Village => code,
+    })
+}
+
 /// The county code of any region code.
 pub fn county_of(code: &str) -> String {
     format!("{}000000", &code[..6.min(code.len())])

@@ -100,19 +100,3 @@ pub fn children(conn: &mut DbConn, code: &str) -> Result<Vec<Region>, AppError> 
         .select(Region::as_select())
         .load(conn)?)
 }
-
-/// Villages under a region (itself, if it is a village).
-pub fn villages_under(conn: &mut DbConn, code: &str) -> Result<Vec<Region>, AppError> {
-    let (level, _) = parse_code(code)?;
-    let prefix = match level {
-        Level::County => &code[..6],
-        Level::Township => &code[..9],
-        Level::Village => code,
-    };
-    Ok(regions::table
-        .filter(regions::level.eq("village"))
-        .filter(regions::code.like(format!("{prefix}%")))
-        .order(regions::code)
-        .select(Region::as_select())
-        .load(conn)?)
-}

@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use crate::access::region::{parse_code, Level};
+use crate::access::region::village_prefix;
 use crate::db::DbConn;
 use crate::error::AppError;
 use crate::schema::regions;
@@ -31,12 +31,7 @@ pub fn find(conn: &mut DbConn, code: &str) -> Result<Option<Place>, AppError> {
 
 /// Villages under a region (itself, if it is a village), sorted by code.
 pub fn villages_under(conn: &mut DbConn, code: &str) -> Result<Vec<Place>, AppError> {
-    let (level, _) = parse_code(code)?;
-    let prefix = match level {
-        Level::County => &code[..6],
-        Level::Township => &code[..9],
-        Level::Village => code,
-    };
+    let prefix = village_prefix(code)?;
     Ok(regions::table
         .filter(regions::level.eq("village"))
         .filter(regions::code.like(format!("{prefix}%")))
