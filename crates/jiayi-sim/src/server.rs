@@ -138,18 +138,17 @@ pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// CPU time (user + system, seconds) a process has used so far, from `/proc/<pid>/stat`;
-/// `None` for "self" or a pid that is gone. Read at each phase to say how the machine's
-/// cores split between the server and the simulated tablets (they share them).
-pub fn cpu_secs(pid: &str) -> Option<f64> {
+/// Clock ticks per second of the CPU times in `/proc` (USER_HZ, fixed by the kernel's ABI).
+pub const USER_HZ: f64 = 100.0;
+
+/// CPU seconds (user + system, every thread) a process has used, from `/proc/PID/stat`.
+pub fn process_cpu_secs(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 11 and 12 after the name.
-    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    // Clock ticks per second: 100 on every Linux target (USER_HZ).
-    Some(ticks / 100.0)
+    // The command name may hold spaces: count fields after its closing parenthesis,
+    // where field 3 of the line (state) comes first; utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / USER_HZ)
 }
 
 /// Does `/readyz` answer 200? (A plain blocking request: no runtime needed.)

@@ -12,18 +12,7 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text};
 
-/// Clock ticks per second of the CPU times in `/proc` (USER_HZ, fixed by the kernel's ABI).
-const USER_HZ: f64 = 100.0;
-
-/// CPU seconds (user + system, every thread) a process has used, from `/proc/PID/stat`.
-pub fn process_cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces: count fields after its closing parenthesis,
-    // where field 3 of the line (state) comes first; utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / USER_HZ)
-}
+use crate::server::{process_cpu_secs, USER_HZ};
 
 /// The machine's CPU seconds so far (every core): busy, waiting for the disk, in all;
 /// from `/proc/stat`.
